@@ -1,0 +1,1 @@
+//! ferrex-macros: `ui!` and `#[event]`.

@@ -1,0 +1,2 @@
+//! ferrex.
+pub use ferrex_core as core;
