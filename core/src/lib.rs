@@ -1,1 +1,76 @@
-//! ferrex-core.
+//! ferrex-core: the `Node` tree, typed components and their props, the maud renderer,
+//! states and handlers, client actions, downloads and uploads. Knows nothing of HTTP.
+
+pub mod components;
+pub mod download;
+pub mod event;
+pub mod icons;
+pub mod node;
+pub mod props;
+pub mod state;
+pub mod upload;
+
+pub use download::{Download, DownloadBuilder, download};
+pub use event::{ClientAction, EventRef, IntoEvent, cancel_upload, clear_selected_files, redirect};
+pub use node::{Element, Node};
+pub use state::{Action, EventError, HandlerError, IntoActions, State};
+pub use upload::{
+    PersistedFile, RejectedFile, UploadError, UploadFile, UploadFiles, UploadProgress, upload,
+    upload_files, upload_url,
+};
+
+/// ferrex's default stylesheet: the look of every built-in component.
+pub const STYLESHEET: &str = include_str!("../assets/ferrex.css");
+
+/// Everything a page module needs: components, actions, and the traits their props use.
+pub mod prelude {
+    pub use crate::components::*;
+    pub use crate::download::{Download, download};
+    pub use crate::event::{ClientAction, EventRef, IntoEvent, cancel_upload, clear_selected_files, redirect};
+    pub use crate::node::Node;
+    pub use crate::props::{Positional, Variant};
+    pub use crate::state::{Action, IntoActions, State};
+    pub use crate::upload::{
+        PersistedFile, RejectedFile, UploadError, UploadFile, UploadProgress, selected_files,
+        upload, upload_files, upload_url,
+    };
+    pub use serde::{Deserialize, Serialize};
+}
+
+/// What generated code calls. Not a public API: names may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::download::{DataProbe, ViaData, ViaJson};
+    pub use crate::event::{Arg, ArgFor, DroppedFiles, EventRef, InputValue, ProgressValue, RejectedFiles};
+    pub use crate::node::Node;
+    pub use crate::props::Positional;
+    pub use crate::state::{ArgDecoder, EventError, HandlerFuture, IntoActions, State, events};
+    pub use serde_json::Value;
+    pub use std::boxed::Box;
+    pub use std::result::Result::{Err, Ok};
+    pub use std::vec::Vec;
+
+    /// A child or positional argument of a component call.
+    #[inline]
+    pub fn positional<B: Positional<C>, C>(builder: B, arg: C) -> B {
+        builder.positional(arg)
+    }
+
+    /// A component call's result as a node.
+    #[inline]
+    pub fn into_node(node: impl Into<Node>) -> Node {
+        node.into()
+    }
+
+    /// A string literal child: borrowed, not copied.
+    #[inline]
+    pub fn static_text(text: &'static str) -> Node {
+        Node::Text(std::borrow::Cow::Borrowed(text))
+    }
+
+    /// Runs a handler's result through `IntoActions`.
+    #[inline]
+    pub fn into_actions(result: impl IntoActions) -> crate::state::HandlerResult {
+        result.into_actions()
+    }
+}

@@ -1,0 +1,478 @@
+//! The built-in components: one builder type per component, its props as methods.
+//! `ui!` turns `button("Go", on_click = X)` into `button().positional("Go").on_click(X)`.
+
+use crate::event::IntoEvent;
+use crate::icons::IconName;
+use crate::node::{Element, Node};
+use crate::props::{IntoNumber, IntoText, Positional, Variant};
+
+/// Declares a component builder: the struct, its constructor function, the props every
+/// component has (`id`, `class`, `style`, `key`, `title`, `aria_label`, `on_click`), and its
+/// conversion into a [`Node`].
+macro_rules! component {
+    (
+        $(#[$meta:meta])*
+        $fun:ident -> $name:ident, $tag:literal, $class:literal $(, void = $void:literal)?
+        $(, attrs = [$(($an:literal, $av:literal)),*])?
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone)]
+        #[must_use = "a component does nothing until it is placed on a page"]
+        pub struct $name {
+            el: Element,
+        }
+
+        $(#[$meta])*
+        pub fn $fun() -> $name {
+            #[allow(unused_mut)]
+            let mut el = if false $(|| $void)? { Element::void($tag, $class) } else { Element::new($tag, $class) };
+            $($(el.attr($an, $av);)*)?
+            $name { el }
+        }
+
+        impl $name {
+            /// The element's `id` attribute.
+            pub fn id(mut self, id: impl IntoText) -> Self {
+                self.el.attr("id", id.into_text());
+                self
+            }
+            /// Extra CSS classes, after the component's own.
+            pub fn class(mut self, class: impl IntoText) -> Self {
+                self.el.add_class(class.into_text());
+                self
+            }
+            /// Inline CSS.
+            pub fn style(mut self, style: impl IntoText) -> Self {
+                self.el.attr("style", style.into_text());
+                self
+            }
+            /// A stable identity among siblings, so the page keeps this element across updates.
+            pub fn key(mut self, key: impl IntoText) -> Self {
+                self.el.attr("data-fx-key", key.into_text());
+                self
+            }
+            /// A tooltip.
+            pub fn title(mut self, title: impl IntoText) -> Self {
+                self.el.attr("title", title.into_text());
+                self
+            }
+            /// The accessible name, for elements without visible text.
+            pub fn aria_label(mut self, label: impl IntoText) -> Self {
+                self.el.attr("aria-label", label.into_text());
+                self
+            }
+            /// Any other attribute (`data-*`, `aria-*`, …).
+            pub fn attr(mut self, name: impl IntoText, value: impl IntoText) -> Self {
+                self.el.attr(name.into_text(), value.into_text());
+                self
+            }
+            /// Runs a handler or client action on click.
+            pub fn on_click(mut self, handler: impl IntoEvent) -> Self {
+                self.el.on("click", handler.into_client_actions());
+                self
+            }
+        }
+
+        impl From<$name> for Node {
+            fn from(c: $name) -> Node {
+                c.into_node()
+            }
+        }
+
+        impl maud::Render for $name {
+            fn render_to(&self, buffer: &mut String) {
+                Node::from(self.clone()).render_to(buffer);
+            }
+        }
+    };
+}
+
+/// Components whose positional arguments are children, and whose `into_node` is plain.
+macro_rules! container {
+    ($($name:ident),*) => {$(
+        impl<C: Into<Node>> Positional<C> for $name {
+            fn positional(mut self, child: C) -> Self {
+                self.el.push(child);
+                self
+            }
+        }
+        impl $name {
+            /// Adds a child node.
+            pub fn child(mut self, child: impl Into<Node>) -> Self {
+                self.el.push(child);
+                self
+            }
+            fn into_node(self) -> Node {
+                self.el.into()
+            }
+        }
+    )*};
+}
+
+component! {
+    /// A plain block (`<div>`), the general-purpose container.
+    ///
+    /// ```
+    /// use ferrex_core::prelude::*;
+    /// assert_eq!(Node::from(r#box().child("a")).to_html(), r#"<div class="fx-box">a</div>"#);
+    /// ```
+    r#box -> Box, "div", "fx-box"
+}
+component! {
+    /// Children stacked vertically with a gap.
+    ///
+    /// ```
+    /// use ferrex_core::prelude::*;
+    /// assert!(Node::from(vstack().child("a")).to_html().starts_with(r#"<div class="fx-vstack""#));
+    /// ```
+    vstack -> VStack, "div", "fx-vstack"
+}
+component! {
+    /// Children side by side with a gap.
+    ///
+    /// ```
+    /// use ferrex_core::prelude::*;
+    /// assert!(Node::from(hstack()).to_html().contains("fx-hstack"));
+    /// ```
+    hstack -> HStack, "div", "fx-hstack"
+}
+component! {
+    /// Children centred both ways.
+    ///
+    /// ```
+    /// use ferrex_core::prelude::*;
+    /// assert!(Node::from(center()).to_html().contains("fx-center"));
+    /// ```
+    center -> Center, "div", "fx-center"
+}
+component! {
+    /// A centred column of readable width.
+    ///
+    /// ```
+    /// use ferrex_core::prelude::*;
+    /// assert!(Node::from(container()).to_html().contains("fx-container"));
+    /// ```
+    container -> Container, "div", "fx-container"
+}
+component! {
+    /// A paragraph of text.
+    ///
+    /// ```
+    /// use ferrex_core::prelude::*;
+    /// assert_eq!(Node::from(text().child("hi")).to_html(), r#"<p class="fx-text">hi</p>"#);
+    /// ```
+    text -> Text, "p", "fx-text"
+}
+component! {
+    /// Inline code.
+    ///
+    /// ```
+    /// use ferrex_core::prelude::*;
+    /// assert_eq!(Node::from(code().child("x < y")).to_html(), r#"<code class="fx-code">x &lt; y</code>"#);
+    /// ```
+    code -> Code, "code", "fx-code"
+}
+component! {
+    /// A heading, `<h2>` unless `level` says otherwise (1–6).
+    ///
+    /// ```
+    /// use ferrex_core::prelude::*;
+    /// assert_eq!(Node::from(heading().child("Files").level(1)).to_html(), r#"<h1 class="fx-heading">Files</h1>"#);
+    /// ```
+    heading -> Heading, "h2", "fx-heading"
+}
+component! {
+    /// A list (`<ul>`, or `<ol>` with `ordered = true`).
+    ///
+    /// ```
+    /// use ferrex_core::prelude::*;
+    /// let html = Node::from(list().child(list_item().child("a"))).to_html();
+    /// assert_eq!(html, r#"<ul class="fx-list"><li class="fx-list-item">a</li></ul>"#);
+    /// ```
+    list -> List, "ul", "fx-list"
+}
+component! {
+    /// An item of a [`list`].
+    ///
+    /// ```
+    /// use ferrex_core::prelude::*;
+    /// assert!(Node::from(list_item()).to_html().starts_with("<li"));
+    /// ```
+    list_item -> ListItem, "li", "fx-list-item"
+}
+component! {
+    /// A link; to an asset (`href = "/banner.png"`), a page, or another site (`external = true`).
+    ///
+    /// ```
+    /// use ferrex_core::prelude::*;
+    /// let html = Node::from(link().child("Download").href("/banner.png")).to_html();
+    /// assert_eq!(html, r#"<a class="fx-link" href="/banner.png">Download</a>"#);
+    /// ```
+    link -> Link, "a", "fx-link"
+}
+component! {
+    /// A button. It never submits a form (`type="button"`) unless `submit = true`.
+    ///
+    /// ```
+    /// use ferrex_core::prelude::*;
+    /// let html = Node::from(button().child("Go").disabled(true)).to_html();
+    /// assert_eq!(html, r#"<button class="fx-button fx-button-solid" type="button" disabled>Go</button>"#);
+    /// ```
+    button -> Button, "button", "fx-button fx-button-solid", attrs = [("type", "button")]
+}
+component! {
+    /// A group of nodes with no element of its own.
+    ///
+    /// ```
+    /// use ferrex_core::prelude::*;
+    /// assert_eq!(Node::from(fragment().child("a").child("b")).to_html(), "ab");
+    /// ```
+    fragment -> Fragment, "", ""
+}
+component! {
+    /// An image.
+    ///
+    /// ```
+    /// use ferrex_core::prelude::*;
+    /// let html = Node::from(image().src("/a.png").alt("A").width(10)).to_html();
+    /// assert_eq!(html, r#"<img class="fx-image" src="/a.png" alt="A" width="10">"#);
+    /// ```
+    image -> Image, "img", "fx-image", void = true
+}
+component! {
+    /// A text input. `on_input` runs on every keystroke, `on_change` when it is committed;
+    /// a bare `State::method` handler receives the value as its last argument.
+    ///
+    /// ```
+    /// use ferrex_core::prelude::*;
+    /// let html = Node::from(input().value("a\"b").placeholder("Name")).to_html();
+    /// assert_eq!(html, r#"<input class="fx-input" type="text" value="a&quot;b" placeholder="Name">"#);
+    /// ```
+    input -> Input, "input", "fx-input", void = true, attrs = [("type", "text")]
+}
+component! {
+    /// A progress bar (`value` out of `max`, default 100).
+    ///
+    /// ```
+    /// use ferrex_core::prelude::*;
+    /// let html = Node::from(progress().value(30)).to_html();
+    /// assert_eq!(html, r#"<progress class="fx-progress" max="100" value="30"></progress>"#);
+    /// ```
+    progress -> Progress, "progress", "fx-progress", attrs = [("max", "100")]
+}
+component! {
+    /// An icon from ferrex's built-in set: `icon("upload")`. See [`IconName`].
+    ///
+    /// ```
+    /// use ferrex_core::prelude::*;
+    /// assert!(Node::from(icon().positional("upload")).to_html().contains("<svg"));
+    /// ```
+    icon -> Icon, "span", "fx-icon"
+}
+
+container!(
+    Box, VStack, HStack, Center, Container, Text, Code, Heading, List, ListItem, Link, Button
+);
+
+impl Positional<&str> for Icon {
+    fn positional(self, name: &str) -> Self {
+        self.name(name)
+    }
+}
+
+impl<C: Into<Node>> Positional<C> for Fragment {
+    fn positional(mut self, child: C) -> Self {
+        self.el.push(child);
+        self
+    }
+}
+
+impl Fragment {
+    /// Adds a child node.
+    pub fn child(mut self, child: impl Into<Node>) -> Self {
+        self.el.push(child);
+        self
+    }
+    fn into_node(self) -> Node {
+        Node::Fragment(self.el.children().to_vec())
+    }
+}
+
+impl VStack {
+    /// The space between children, as a CSS length (`"1rem"`).
+    pub fn gap(self, gap: impl IntoText) -> Self {
+        let style = format!("gap:{}", gap.into_text());
+        self.style(style)
+    }
+    /// Horizontal alignment of the children: `"start"`, `"center"`, `"end"`, `"stretch"`.
+    pub fn align(self, align: impl IntoText) -> Self {
+        let style = format!("align-items:{}", align.into_text());
+        self.style(style)
+    }
+}
+
+impl HStack {
+    /// The space between children, as a CSS length (`"1rem"`).
+    pub fn gap(self, gap: impl IntoText) -> Self {
+        let style = format!("gap:{}", gap.into_text());
+        self.style(style)
+    }
+    /// Let children wrap onto the next line.
+    pub fn wrap(mut self, wrap: bool) -> Self {
+        if wrap {
+            self.el.add_class("fx-wrap");
+        }
+        self
+    }
+}
+
+impl Heading {
+    /// The heading level, 1 to 6 (values outside are clamped).
+    pub fn level(mut self, level: u8) -> Self {
+        const TAGS: [&str; 6] = ["h1", "h2", "h3", "h4", "h5", "h6"];
+        self.el
+            .set_tag(TAGS[usize::from(level.clamp(1, 6)) - 1]);
+        self
+    }
+}
+
+impl List {
+    /// A numbered list (`<ol>`).
+    pub fn ordered(mut self, ordered: bool) -> Self {
+        self.el.set_tag(if ordered { "ol" } else { "ul" });
+        self
+    }
+}
+
+impl Link {
+    /// Where the link goes.
+    pub fn href(mut self, href: impl IntoText) -> Self {
+        self.el.attr("href", href.into_text());
+        self
+    }
+    /// Opens in a new tab, without giving the other site a handle on this page.
+    pub fn external(mut self, external: bool) -> Self {
+        if external {
+            self.el.attr("target", "_blank");
+            self.el.attr("rel", "noopener noreferrer");
+        }
+        self
+    }
+}
+
+impl Button {
+    /// The look: [`Variant::Solid`] (default), `Soft`, `Outline`, `Ghost`, `Danger`.
+    pub fn variant(mut self, variant: Variant) -> Self {
+        self.el.replace_class(variant.class());
+        self
+    }
+    /// Greys the button out and ignores clicks.
+    pub fn disabled(mut self, disabled: bool) -> Self {
+        self.el.flag("disabled", disabled);
+        self
+    }
+    /// Makes it a form's submit button.
+    pub fn submit(mut self, submit: bool) -> Self {
+        self.el.attr("type", if submit { "submit" } else { "button" });
+        self
+    }
+}
+
+
+impl Image {
+    /// The image URL.
+    pub fn src(mut self, src: impl IntoText) -> Self {
+        self.el.attr("src", src.into_text());
+        self
+    }
+    /// The text that stands for the image (screen readers, broken images).
+    pub fn alt(mut self, alt: impl IntoText) -> Self {
+        self.el.attr("alt", alt.into_text());
+        self
+    }
+    /// Width in CSS pixels.
+    pub fn width(mut self, width: u32) -> Self {
+        self.el.attr("width", width.to_string());
+        self
+    }
+    /// Height in CSS pixels.
+    pub fn height(mut self, height: u32) -> Self {
+        self.el.attr("height", height.to_string());
+        self
+    }
+    fn into_node(self) -> Node {
+        self.el.into()
+    }
+}
+
+impl Input {
+    /// The current value (the page keeps what the user is typing across updates).
+    pub fn value(mut self, value: impl IntoText) -> Self {
+        self.el.attr("value", value.into_text());
+        self
+    }
+    /// Hint text shown while empty.
+    pub fn placeholder(mut self, placeholder: impl IntoText) -> Self {
+        self.el.attr("placeholder", placeholder.into_text());
+        self
+    }
+    /// The field's name in a form.
+    pub fn name(mut self, name: impl IntoText) -> Self {
+        self.el.attr("name", name.into_text());
+        self
+    }
+    /// The input type: `"text"` (default), `"email"`, `"number"`, `"password"`, `"checkbox"`, ….
+    pub fn kind(mut self, kind: impl IntoText) -> Self {
+        self.el.attr("type", kind.into_text());
+        self
+    }
+    /// Greys the input out.
+    pub fn disabled(mut self, disabled: bool) -> Self {
+        self.el.flag("disabled", disabled);
+        self
+    }
+    /// Runs on every change of the value.
+    pub fn on_input(mut self, handler: impl IntoEvent) -> Self {
+        self.el.on("input", handler.into_client_actions());
+        self
+    }
+    /// Runs when the value is committed (Enter, leaving the field).
+    pub fn on_change(mut self, handler: impl IntoEvent) -> Self {
+        self.el.on("change", handler.into_client_actions());
+        self
+    }
+    fn into_node(self) -> Node {
+        self.el.into()
+    }
+}
+
+impl Progress {
+    /// How far along, out of `max`.
+    pub fn value(mut self, value: impl IntoNumber) -> Self {
+        self.el.attr("value", value.into_number().to_string());
+        self
+    }
+    /// The value that means done (default 100).
+    pub fn max(mut self, max: impl IntoNumber) -> Self {
+        self.el.attr("max", max.into_number().to_string());
+        self
+    }
+    fn into_node(self) -> Node {
+        self.el.into()
+    }
+}
+
+impl Icon {
+    /// Which icon (see [`IconName`]); an unknown name shows an empty square.
+    pub fn name(mut self, name: &str) -> Self {
+        let svg = IconName::parse(name).map_or(crate::icons::UNKNOWN, IconName::svg);
+        self.el.clear_children();
+        self.el.attr("aria-hidden", "true");
+        self.el.push(Node::Trusted(svg));
+        self
+    }
+    fn into_node(self) -> Node {
+        self.el.into()
+    }
+}
+

@@ -1,0 +1,411 @@
+//! The `Node` tree a page is built from, and its HTML rendering through maud.
+//! Every text and attribute value is escaped on the way out; only the built-in icons are trusted markup.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use maud::{Escaper, Render};
+
+use crate::event::ClientAction;
+
+/// One piece of a page: an element, text, a list of nodes, or nothing.
+///
+/// Nodes are usually built by `ui!`, but every component builder converts into one:
+///
+/// ```
+/// use ferrex_core::prelude::*;
+/// let node: Node = text().child("Hello <world>").into();
+/// assert_eq!(node.to_html(), r#"<p class="fx-text">Hello &lt;world&gt;</p>"#);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub enum Node {
+    /// Renders nothing.
+    #[default]
+    Empty,
+    /// Text, escaped when rendered.
+    Text(Cow<'static, str>),
+    /// An HTML element with attributes and children.
+    Element(Box<Element>),
+    /// Several nodes side by side.
+    Fragment(Vec<Node>),
+    /// Markup shipped with ferrex itself (icons); never built from user input.
+    Trusted(&'static str),
+}
+
+/// An HTML element: its tag, attributes, event actions and children.
+///
+/// ```
+/// use ferrex_core::node::{Element, Node};
+/// let mut el = Element::new("section", "card");
+/// el.attr("title", "A & B");
+/// assert_eq!(Node::from(el).to_html(), r#"<section class="card" title="A &amp; B"></section>"#);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Element {
+    tag: &'static str,
+    /// The component's own classes, always present.
+    class: &'static str,
+    /// Classes a user added with the `class` prop.
+    extra_class: Option<Cow<'static, str>>,
+    attrs: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+    events: Vec<(&'static str, Vec<ClientAction>)>,
+    children: Vec<Node>,
+    void: bool,
+}
+
+impl Element {
+    /// A new element with the component class `class` (may be empty).
+    pub fn new(tag: &'static str, class: &'static str) -> Self {
+        Element {
+            tag,
+            class,
+            extra_class: None,
+            attrs: Vec::new(),
+            events: Vec::new(),
+            children: Vec::new(),
+            void: false,
+        }
+    }
+
+    /// A void element (`<input>`, `<img>`): rendered without children or a closing tag.
+    ///
+    /// ```
+    /// use ferrex_core::node::{Element, Node};
+    /// assert_eq!(Node::from(Element::void("br", "")).to_html(), "<br>");
+    /// ```
+    pub fn void(tag: &'static str, class: &'static str) -> Self {
+        Element {
+            void: true,
+            ..Element::new(tag, class)
+        }
+    }
+
+    /// The element's tag name.
+    ///
+    /// ```
+    /// assert_eq!(ferrex_core::node::Element::new("p", "").tag(), "p");
+    /// ```
+    pub fn tag(&self) -> &'static str {
+        self.tag
+    }
+
+    /// Changes the tag name (a heading's level, a link that becomes a button).
+    ///
+    /// ```
+    /// let mut el = ferrex_core::node::Element::new("h2", "");
+    /// el.set_tag("h3");
+    /// assert_eq!(el.tag(), "h3");
+    /// ```
+    pub fn set_tag(&mut self, tag: &'static str) {
+        self.tag = tag;
+    }
+
+    /// Sets an attribute, replacing an earlier value of the same name.
+    ///
+    /// ```
+    /// use ferrex_core::node::{Element, Node};
+    /// let mut el = Element::new("a", "");
+    /// el.attr("href", "/a");
+    /// el.attr("href", "/b");
+    /// assert_eq!(Node::from(el).to_html(), r#"<a href="/b"></a>"#);
+    /// ```
+    pub fn attr(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'static, str>>,
+    ) {
+        let name = name.into();
+        let value = value.into();
+        match self.attrs.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.attrs.push((name, value)),
+        }
+    }
+
+    /// Sets or removes a boolean attribute (`disabled`, `multiple`, `hidden`).
+    ///
+    /// ```
+    /// use ferrex_core::node::{Element, Node};
+    /// let mut el = Element::new("button", "");
+    /// el.flag("disabled", true);
+    /// assert_eq!(Node::from(el).to_html(), r#"<button disabled></button>"#);
+    /// ```
+    pub fn flag(&mut self, name: &'static str, on: bool) {
+        if on {
+            self.attr(name, "");
+        } else {
+            self.attrs.retain(|(n, _)| n != name);
+        }
+    }
+
+    /// The value of an attribute, if set.
+    ///
+    /// ```
+    /// let mut el = ferrex_core::node::Element::new("a", "");
+    /// el.attr("href", "/x");
+    /// assert_eq!(el.get_attr("href"), Some("/x"));
+    /// ```
+    pub fn get_attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// Adds user classes after the component's own.
+    ///
+    /// ```
+    /// use ferrex_core::node::{Element, Node};
+    /// let mut el = Element::new("div", "fx-box");
+    /// el.add_class("wide");
+    /// assert_eq!(Node::from(el).to_html(), r#"<div class="fx-box wide"></div>"#);
+    /// ```
+    pub fn add_class(&mut self, class: impl Into<Cow<'static, str>>) {
+        let class = class.into();
+        self.extra_class = Some(match self.extra_class.take() {
+            Some(prev) => format!("{prev} {class}").into(),
+            None => class,
+        });
+    }
+
+    /// Attaches client actions to a DOM event (`click`, `input`, `drop`, …).
+    /// They render as a `data-fx-<event>` attribute the browser runtime reads.
+    ///
+    /// ```
+    /// use ferrex_core::node::{Element, Node};
+    /// use ferrex_core::event::ClientAction;
+    /// let mut el = Element::new("button", "");
+    /// el.on("click", vec![ClientAction::Redirect { to: "/next".into() }]);
+    /// assert!(Node::from(el).to_html().contains(r#"data-fx-click="[{&quot;t&quot;:&quot;redirect&quot;"#));
+    /// ```
+    pub fn on(&mut self, event: &'static str, actions: Vec<ClientAction>) {
+        match self.events.iter_mut().find(|(e, _)| *e == event) {
+            Some(slot) => slot.1.extend(actions),
+            None => self.events.push((event, actions)),
+        }
+    }
+
+    /// The actions attached to a DOM event.
+    ///
+    /// ```
+    /// let el = ferrex_core::node::Element::new("button", "");
+    /// assert!(el.actions("click").is_empty());
+    /// ```
+    pub fn actions(&self, event: &str) -> &[ClientAction] {
+        self.events
+            .iter()
+            .find(|(e, _)| *e == event)
+            .map(|(_, a)| a.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// Replaces the component's own class (a button's variant).
+    pub(crate) fn replace_class(&mut self, class: &'static str) {
+        self.class = class;
+    }
+
+    /// Removes every child.
+    pub(crate) fn clear_children(&mut self) {
+        self.children.clear();
+    }
+
+    /// Mutable access to all attached event actions.
+    pub(crate) fn events_mut(&mut self) -> impl Iterator<Item = &mut ClientAction> {
+        self.events.iter_mut().flat_map(|(_, a)| a.iter_mut())
+    }
+
+    /// Appends a child. Fragments stay fragments; `Node::Empty` is dropped.
+    ///
+    /// ```
+    /// use ferrex_core::node::{Element, Node};
+    /// let mut el = Element::new("p", "");
+    /// el.push("a");
+    /// el.push(Node::Empty);
+    /// assert_eq!(el.children().len(), 1);
+    /// ```
+    pub fn push(&mut self, child: impl Into<Node>) {
+        match child.into() {
+            Node::Empty => {}
+            node => self.children.push(node),
+        }
+    }
+
+    /// The element's children.
+    ///
+    /// ```
+    /// assert!(ferrex_core::node::Element::new("p", "").children().is_empty());
+    /// ```
+    pub fn children(&self) -> &[Node] {
+        &self.children
+    }
+
+    fn render_into(&self, out: &mut String) {
+        out.push('<');
+        out.push_str(self.tag);
+        if !self.class.is_empty() || self.extra_class.is_some() {
+            out.push_str(" class=\"");
+            out.push_str(self.class);
+            if let Some(extra) = &self.extra_class {
+                if !self.class.is_empty() {
+                    out.push(' ');
+                }
+                escape(out, extra);
+            }
+            out.push('"');
+        }
+        for (name, value) in &self.attrs {
+            out.push(' ');
+            escape(out, name);
+            if !value.is_empty() {
+                out.push_str("=\"");
+                escape(out, value);
+                out.push('"');
+            }
+        }
+        for (event, actions) in &self.events {
+            if actions.is_empty() {
+                continue;
+            }
+            out.push_str(" data-fx-");
+            out.push_str(event);
+            out.push_str("=\"");
+            // Serialising our own action enum to a String cannot fail.
+            let json = serde_json::to_string(actions).unwrap_or_default();
+            escape(out, &json);
+            out.push('"');
+        }
+        out.push('>');
+        if self.void {
+            return;
+        }
+        for child in &self.children {
+            child.render_into(out);
+        }
+        out.push_str("</");
+        out.push_str(self.tag);
+        out.push('>');
+    }
+}
+
+fn escape(out: &mut String, text: &str) {
+    // Writing into a String never fails.
+    let _ = Escaper::new(out).write_str(text);
+}
+
+impl Node {
+    /// A text node.
+    ///
+    /// ```
+    /// assert_eq!(ferrex_core::Node::text("a<b").to_html(), "a&lt;b");
+    /// ```
+    pub fn text(text: impl Into<Cow<'static, str>>) -> Node {
+        Node::Text(text.into())
+    }
+
+    /// Renders the node to an HTML string.
+    ///
+    /// ```
+    /// assert_eq!(ferrex_core::Node::from(3).to_html(), "3");
+    /// ```
+    pub fn to_html(&self) -> String {
+        let mut out = String::with_capacity(256);
+        self.render_into(&mut out);
+        out
+    }
+
+    fn render_into(&self, out: &mut String) {
+        match self {
+            Node::Empty => {}
+            Node::Text(text) => escape(out, text),
+            Node::Element(el) => el.render_into(out),
+            Node::Fragment(nodes) => nodes.iter().for_each(|n| n.render_into(out)),
+            Node::Trusted(markup) => out.push_str(markup),
+        }
+    }
+
+    /// Calls `f` on every element of the tree, depth first.
+    pub(crate) fn for_each_element_mut(&mut self, f: &mut impl FnMut(&mut Element)) {
+        match self {
+            Node::Element(el) => {
+                f(el);
+                for child in &mut el.children {
+                    child.for_each_element_mut(f);
+                }
+            }
+            Node::Fragment(nodes) => nodes.iter_mut().for_each(|n| n.for_each_element_mut(f)),
+            _ => {}
+        }
+    }
+}
+
+impl Render for Node {
+    fn render_to(&self, buffer: &mut String) {
+        self.render_into(buffer);
+    }
+}
+
+impl From<Element> for Node {
+    fn from(el: Element) -> Node {
+        Node::Element(Box::new(el))
+    }
+}
+
+impl From<&str> for Node {
+    fn from(text: &str) -> Node {
+        Node::Text(Cow::Owned(text.to_owned()))
+    }
+}
+
+impl From<String> for Node {
+    fn from(text: String) -> Node {
+        Node::Text(Cow::Owned(text))
+    }
+}
+
+impl From<&String> for Node {
+    fn from(text: &String) -> Node {
+        Node::Text(Cow::Owned(text.clone()))
+    }
+}
+
+impl From<Cow<'static, str>> for Node {
+    fn from(text: Cow<'static, str>) -> Node {
+        Node::Text(text)
+    }
+}
+
+impl<T: Into<Node>> From<Option<T>> for Node {
+    fn from(node: Option<T>) -> Node {
+        node.map_or(Node::Empty, Into::into)
+    }
+}
+
+impl<T: Into<Node>> From<Vec<T>> for Node {
+    fn from(nodes: Vec<T>) -> Node {
+        Node::Fragment(nodes.into_iter().map(Into::into).collect())
+    }
+}
+
+impl<T: Into<Node>> FromIterator<T> for Node {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Node {
+        Node::Fragment(iter.into_iter().map(Into::into).collect())
+    }
+}
+
+macro_rules! node_from_display {
+    ($($ty:ty),*) => {$(
+        impl From<$ty> for Node {
+            fn from(value: $ty) -> Node {
+                Node::Text(Cow::Owned(value.to_string()))
+            }
+        }
+        impl From<&$ty> for Node {
+            fn from(value: &$ty) -> Node {
+                Node::Text(Cow::Owned(value.to_string()))
+            }
+        }
+    )*};
+}
+node_from_display!(
+    i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64, char, bool
+);

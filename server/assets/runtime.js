@@ -1,0 +1,801 @@
+// ferrex browser runtime: sends events, morphs #fx-root, handles downloads and
+// uploads. Implements docs/PROTOCOL.md. Plain ES2020, no dependencies.
+//
+// Readings chosen where the protocol is silent:
+// - `$value` comes from the element carrying data-fx-<event> if it is a form
+//   control, else from the event target if that is one. Checkbox -> checked
+//   (bool), radio -> value, <select multiple> -> array of values, contenteditable
+//   -> textContent, anything else -> null. For submit: {name: value} over the
+//   form's named controls (checkbox -> bool, unchecked radios skipped, files
+//   skipped), plus the submitter button's name/value.
+// - The progress handler is sent as {h: progress, args: [{loaded,total,fraction}]}.
+// - download: /_ferrex/download/<token> URLs are clicked directly (one-shot
+//   token, must not be proxied); other same-origin URLs go through
+//   /_ferrex/file?url=<path>&filename=<name or last segment>; cross-origin
+//   URLs open in a new tab (the download attribute is ignored cross-origin).
+// - Morph of form values: an input's .value is set from the new `value`
+//   attribute; without one, it is left alone (uncontrolled field), unless the
+//   old element had one (then cleared). Checkbox .checked follows a change of
+//   the `checked` attribute; <select> follows `selected` when any option has
+//   it. The focused element keeps its value, except when the server changed
+//   its value attribute and no event is pending (e.g. clearing after submit).
+// - Events already sent on a socket that drops are not resent (they may have
+//   run); one toast says so. Queued, never-sent events are sent on reconnect.
+// - Upload zones: max_files null or <= 0 means unlimited; when not multiple
+//   the first valid file is kept and further ones are "too many files"; a
+//   choice with no accepted file keeps the old selection; duplicate files
+//   (same name, size, mtime) are ignored; data-fx-drop runs (for drops and
+//   picker choices) only when at least one file was accepted. A second upload
+//   on a zone while one runs is refused with a toast. On success only the
+//   files that were uploaded leave the selection. Folder drops are walked.
+// - Files dropped outside any zone are swallowed so the browser does not
+//   navigate away to the file.
+(() => {
+  'use strict';
+
+  const WS_PATH = '/_ferrex/ws';
+  const UPLOAD_PATH = '/_ferrex/upload';
+  const FILE_PATH = '/_ferrex/file';
+  const TOKEN_PREFIX = '/_ferrex/download/';
+  const BACKOFF_MIN = 200, BACKOFF_MAX = 5000;
+  const TOAST_MS = 6000, PROGRESS_MS = 100;
+
+  let root = null;             // #fx-root
+  let ws = null;               // current WebSocket, or null
+  let connected = false;
+  let backoff = BACKOFF_MIN;
+  let nextId = 0;
+  const queue = [];            // [{id, msg}] waiting for an open socket
+  const pending = new Set();   // ids sent or queued, no reply yet
+  const inflight = new Set();  // ids written to the current socket
+  const selections = new Map(); // zone id -> File[] (survives morphs)
+  const previews = new Map();   // File -> object URL of its thumbnail
+  const relPaths = new WeakMap(); // File -> relative path from a folder drop
+  const uploads = new Map();    // zone id -> {xhr, aborted}
+  let morphFocus = null;        // element focused when the running morph began
+
+  // ---------- small helpers ----------
+
+  function parseJson(text, what) {
+    try { return JSON.parse(text); } catch (e) {
+      toast(`Malformed ${what} from server`);
+      return undefined;
+    }
+  }
+
+  function pagePath() {
+    return (root && root.getAttribute('data-fx-page')) || window.location.pathname;
+  }
+
+  function isControl(el) {
+    return !!el && el.nodeType === 1 && el.matches('input, select, textarea, button, option, output');
+  }
+
+  // Deep-copies `v`, replacing {"$value":true}, {"$rejected":true} and
+  // {"$progress":true} with values from ctx. {"$upload":id} stays as is.
+  function replaceMarkers(v, ctx) {
+    if (Array.isArray(v)) return v.map((x) => replaceMarkers(x, ctx));
+    if (v === null || typeof v !== 'object') return v;
+    const keys = Object.keys(v);
+    if (keys.length === 1 && v[keys[0]] === true) {
+      if (keys[0] === '$value') return ctx.value();
+      if (keys[0] === '$rejected' && 'rejected' in ctx) return ctx.rejected;
+      if (keys[0] === '$progress' && 'progress' in ctx) return ctx.progress;
+    }
+    const out = {};
+    for (const k of keys) out[k] = replaceMarkers(v[k], ctx);
+    return out;
+  }
+
+  function controlValue(el) {
+    if (el.tagName === 'INPUT' && el.type === 'checkbox') return el.checked;
+    if (el.tagName === 'SELECT' && el.multiple) return Array.from(el.selectedOptions, (o) => o.value);
+    return el.value;
+  }
+
+  function formValues(form) {
+    const out = {};
+    for (const el of Array.from(form.elements)) {
+      if (!el.name || el.disabled || el.type === 'file') continue;
+      if (el.tagName === 'BUTTON' || ['submit', 'button', 'reset', 'image'].includes(el.type)) continue;
+      if (el.type === 'radio') { if (el.checked) out[el.name] = el.value; continue; }
+      out[el.name] = controlValue(el);
+    }
+    return out;
+  }
+
+  // The value an event carries (see header comment).
+  function eventValue(el, ev) {
+    if (!el) return null;
+    // The attribute may sit on a wrapper: then the target control/form speaks.
+    const t = ev && ev.target && ev.target.nodeType === 1 ? ev.target : null;
+    if (el.tagName !== 'FORM' && !isControl(el) && t && (t.tagName === 'FORM' || isControl(t))) el = t;
+    if (el.tagName === 'FORM') {
+      const vals = formValues(el);
+      const sub = ev && ev.submitter;
+      if (sub && sub.name) vals[sub.name] = sub.value;
+      return vals;
+    }
+    if (isControl(el)) return controlValue(el);
+    if (el.isContentEditable) return el.textContent;
+    return null;
+  }
+
+  function humanSize(n) {
+    if (n < 1024) return `${n} B`;
+    const units = ['KB', 'MB', 'GB', 'TB'];
+    let v = n / 1024, i = 0;
+    while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+    return `${v.toFixed(1)} ${units[i]}`;
+  }
+
+  // ---------- toasts ----------
+
+  function toast(message) {
+    let box = document.getElementById('fx-toasts');
+    if (!box) {
+      box = document.createElement('div');
+      box.id = 'fx-toasts';
+      document.body.appendChild(box);
+    }
+    const t = document.createElement('div');
+    t.className = 'fx-toast fx-toast-error';
+    t.setAttribute('role', 'alert');
+    const text = document.createElement('span');
+    text.className = 'fx-toast-message';
+    text.textContent = String(message); // never HTML: messages may echo user input
+    const close = document.createElement('button');
+    close.type = 'button';
+    close.className = 'fx-toast-close';
+    close.setAttribute('aria-label', 'Close');
+    close.textContent = '\u00d7';
+    close.addEventListener('click', () => t.remove());
+    t.append(text, close);
+    box.appendChild(t);
+    setTimeout(() => t.remove(), TOAST_MS);
+  }
+
+  // ---------- socket ----------
+
+  function setConnected(on) {
+    connected = on;
+    document.documentElement.dataset.fxConnected = on ? 'true' : 'false';
+  }
+
+  function updateBusy() {
+    if (root) root.toggleAttribute('data-fx-busy', pending.size > 0);
+  }
+
+  function connect() {
+    const proto = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
+    let sock;
+    try { sock = new WebSocket(`${proto}//${window.location.host}${WS_PATH}`); } catch (e) {
+      scheduleReconnect();
+      return;
+    }
+    ws = sock;
+    sock.onopen = () => {
+      backoff = BACKOFF_MIN;
+      setConnected(true);
+      flushQueue();
+    };
+    sock.onmessage = (m) => {
+      const reply = parseJson(m.data, 'reply');
+      if (reply && typeof reply === 'object') applyReply(reply);
+    };
+    sock.onclose = () => {
+      if (ws !== sock) return;
+      ws = null;
+      setConnected(false);
+      // Sent-but-unanswered events may or may not have run: do not resend.
+      if (inflight.size) {
+        for (const id of inflight) pending.delete(id);
+        inflight.clear();
+        updateBusy();
+        toast('Connection lost; your last action may not have been applied.');
+      }
+      scheduleReconnect();
+    };
+    sock.onerror = () => { /* onclose follows and reconnects */ };
+  }
+
+  function scheduleReconnect() {
+    const delay = backoff;
+    backoff = Math.min(backoff * 2, BACKOFF_MAX);
+    setTimeout(connect, delay);
+  }
+
+  function flushQueue() {
+    while (queue.length && ws && ws.readyState === WebSocket.OPEN) {
+      const { id, msg } = queue.shift();
+      ws.send(msg);
+      inflight.add(id);
+    }
+  }
+
+  // Queue a server event; it leaves as soon as the socket is open.
+  function sendEvent(h, args) {
+    const id = ++nextId;
+    const msg = JSON.stringify({ id, page: pagePath(), h, args: args || [] });
+    pending.add(id);
+    queue.push({ id, msg });
+    updateBusy();
+    flushQueue();
+    return id;
+  }
+
+  // A reply from the socket or an HTTP response: {id?, html, actions, error}.
+  function applyReply(reply) {
+    if (reply.id != null) {
+      pending.delete(reply.id);
+      inflight.delete(reply.id);
+      updateBusy();
+    }
+    try {
+      if (typeof reply.html === 'string') morphRoot(reply.html);
+      if (Array.isArray(reply.actions)) runActions(reply.actions, { el: null, ev: null });
+    } catch (e) {
+      console.error('ferrex: applying reply failed', e);
+      toast('Could not apply the server reply');
+    }
+    if (reply.error != null) toast(reply.error);
+  }
+
+  // ---------- actions ----------
+
+  function runActions(list, ctx) {
+    if (!Array.isArray(list)) { toast('Malformed actions from server'); return; }
+    const full = Object.assign({ value: () => eventValue(ctx.el, ctx.ev) }, ctx);
+    for (const a of list) {
+      try { runAction(a, full); } catch (e) {
+        console.error('ferrex: action failed', a, e);
+        toast('An action failed to run');
+      }
+    }
+  }
+
+  function runAction(a, ctx) {
+    switch (a && a.t) {
+      case 'event': sendEvent(a.h, replaceMarkers(a.args || [], ctx)); break;
+      case 'download': download(a); break;
+      case 'upload': startUpload(a, ctx); break;
+      case 'clear_selected_files': setSelection(a.id, []); break;
+      case 'cancel_upload': cancelUpload(a.id); break;
+      case 'redirect': window.location.assign(a.to); break;
+      default: console.warn('ferrex: unknown action', a);
+    }
+  }
+
+  function clickLink(href, filename, newTab) {
+    const a = document.createElement('a');
+    a.href = href;
+    a.style.display = 'none';
+    if (filename != null) a.download = filename; else a.setAttribute('download', '');
+    if (newTab) { a.target = '_blank'; a.rel = 'noopener'; }
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+  }
+
+  function lastSegment(path) {
+    const seg = path.split('/').pop() || '';
+    try { return decodeURIComponent(seg); } catch (e) { return seg; }
+  }
+
+  function download(a) {
+    if (typeof a.data === 'string') {
+      const bin = atob(a.data);
+      const bytes = new Uint8Array(bin.length);
+      for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+      const blob = new Blob([bytes], { type: a.type || 'application/octet-stream' });
+      const href = window.URL.createObjectURL(blob);
+      clickLink(href, a.filename || 'download', false);
+      // Revoke later: the browser reads the blob asynchronously after the click.
+      setTimeout(() => window.URL.revokeObjectURL(href), 30000);
+      return;
+    }
+    const u = new window.URL(a.url, window.location.href);
+    if (u.origin !== window.location.origin) { clickLink(u.href, a.filename, true); return; }
+    if (u.pathname.startsWith(TOKEN_PREFIX)) { clickLink(u.href, a.filename, false); return; }
+    const path = u.pathname + u.search;
+    const name = a.filename || lastSegment(u.pathname) || 'download';
+    const href = `${FILE_PATH}?url=${encodeURIComponent(path)}&filename=${encodeURIComponent(name)}`;
+    clickLink(href, name, false);
+  }
+
+  // ---------- morph ----------
+
+  function keyOf(n) {
+    if (n.nodeType !== 1) return null;
+    return n.getAttribute('data-fx-key') || n.getAttribute('id') || null;
+  }
+
+  function sameKind(a, b) {
+    if (a.nodeType !== b.nodeType || a.nodeName !== b.nodeName) return false;
+    if (a.nodeName === 'INPUT') {
+      const ta = (a.getAttribute('type') || 'text').toLowerCase();
+      const tb = (b.getAttribute('type') || 'text').toLowerCase();
+      return ta === tb;
+    }
+    return true;
+  }
+
+  // Replace #fx-root's children by `html`, reusing matching nodes.
+  function morphRoot(html) {
+    const active = document.activeElement;
+    let sel = null;
+    try {
+      if (active && typeof active.selectionStart === 'number') {
+        sel = [active.selectionStart, active.selectionEnd, active.selectionDirection];
+      }
+    } catch (e) { /* inputs without selection API throw */ }
+    const tpl = document.createElement('template');
+    tpl.innerHTML = html;
+    // Captured up front: moving an ancestor blurs the element mid-morph.
+    morphFocus = active;
+    try { morphChildren(root, tpl.content); } finally { morphFocus = null; }
+    // Moving a node (or an ancestor) blurs it in some browsers: put focus back.
+    if (active && active !== document.body && active.isConnected && document.activeElement !== active) {
+      active.focus({ preventScroll: true });
+      if (sel) try { active.setSelectionRange(sel[0], sel[1], sel[2] || undefined); } catch (e) { /* ignore */ }
+    }
+    afterMorph();
+  }
+
+  // Runtime-owned state the server's HTML does not carry.
+  function afterMorph() {
+    for (const id of uploads.keys()) {
+      const zone = document.getElementById(id);
+      if (zone) zone.setAttribute('data-fx-uploading', '');
+    }
+    renderAllSelections();
+  }
+
+  function findMatch(start, nk) {
+    const key = keyOf(nk);
+    for (let n = start; n; n = n.nextSibling) {
+      if (sameKind(n, nk) && keyOf(n) === key) return n;
+    }
+    return null;
+  }
+
+  function morphChildren(from, to) {
+    let cur = from.firstChild;
+    for (const nk of Array.from(to.childNodes)) {
+      const match = findMatch(cur, nk);
+      if (match) {
+        if (match === cur) cur = cur.nextSibling;
+        else if (onlyTextBetween(cur, match)) {
+          // Skipped whitespace/comments: drop them rather than move (moving blurs).
+          while (cur !== match) { const next = cur.nextSibling; from.removeChild(cur); cur = next; }
+          cur = cur.nextSibling;
+        } else from.insertBefore(match, cur); // moved forward; skipped olds may still match later
+        morphNode(match, nk);
+      } else {
+        from.insertBefore(nk, cur);
+      }
+    }
+    while (cur) {
+      const next = cur.nextSibling;
+      from.removeChild(cur);
+      cur = next;
+    }
+  }
+
+  function onlyTextBetween(start, end) {
+    for (let n = start; n !== end; n = n.nextSibling) if (n.nodeType === 1) return false;
+    return true;
+  }
+
+  function morphNode(old, nw) {
+    if (old.nodeType !== 1) {
+      if (old.nodeValue !== nw.nodeValue) old.nodeValue = nw.nodeValue;
+      return;
+    }
+    const focused = old === morphFocus;
+    const tag = old.nodeName;
+    if (tag === 'INPUT') syncInput(old, nw, focused);
+    if (tag === 'TEXTAREA') syncTextarea(old, nw, focused);
+    syncAttributes(old, nw);
+    if (tag === 'TEXTAREA') return; // its text is its value, handled above
+    morphChildren(old, nw);
+    if (tag === 'SELECT' && !focused) syncSelect(old, nw);
+  }
+
+  function syncAttributes(old, nw) {
+    for (const { name } of Array.from(old.attributes)) {
+      if (!nw.hasAttribute(name)) old.removeAttribute(name);
+    }
+    for (const { name, value } of Array.from(nw.attributes)) {
+      if (old.getAttribute(name) !== value) old.setAttribute(name, value);
+    }
+  }
+
+  // May the server's value overwrite the focused element's? Only when it
+  // changed the value itself and nothing the user did is still in flight.
+  function focusedMayChange(changed) {
+    return changed && pending.size === 0;
+  }
+
+  function syncInput(old, nw, focused) {
+    const type = (old.getAttribute('type') || 'text').toLowerCase();
+    if (type === 'file') return; // keep .files; value cannot be set anyway
+    if (type === 'checkbox' || type === 'radio') {
+      const want = nw.hasAttribute('checked');
+      if (old.hasAttribute('checked') !== want) old.checked = want;
+      return;
+    }
+    const oldAttr = old.getAttribute('value');
+    const newAttr = nw.getAttribute('value');
+    if (newAttr === null && oldAttr === null) return; // uncontrolled: user's text stays
+    if (focused && !focusedMayChange(oldAttr !== newAttr)) return;
+    const want = newAttr === null ? '' : newAttr;
+    if (old.value !== want) old.value = want;
+  }
+
+  function syncTextarea(old, nw, focused) {
+    const oldText = old.defaultValue;
+    const newText = nw.textContent;
+    if (oldText !== newText) old.defaultValue = newText;
+    if (focused && !focusedMayChange(oldText !== newText)) return;
+    if (oldText === newText && newText === '') return; // uncontrolled
+    if (old.value !== newText) old.value = newText;
+  }
+
+  function syncSelect(old, nw) {
+    const wanted = Array.from(nw.querySelectorAll('option'), (o) => o.hasAttribute('selected'));
+    if (!wanted.some(Boolean)) return; // server does not drive the choice
+    Array.from(old.options).forEach((o, i) => { o.selected = !!wanted[i]; });
+  }
+
+  // ---------- upload zones: selection ----------
+
+  function zoneOptions(zone) {
+    const raw = zone.getAttribute('data-fx-upload');
+    let o = {};
+    try { o = JSON.parse(raw || '{}') || {}; } catch (e) { console.warn('ferrex: bad data-fx-upload', raw); }
+    return o;
+  }
+
+  function zoneInput(zone) {
+    return zone.querySelector('input[type=file].fx-upload-input');
+  }
+
+  function acceptList(acc) {
+    if (!acc) return [];
+    if (Array.isArray(acc)) return acc;
+    if (typeof acc === 'string') return acc.split(',');
+    return Object.entries(acc).flat(2); // {"image/*": [".png"]} style
+  }
+
+  function accepts(file, acc) {
+    const list = acceptList(acc).map((a) => String(a).trim().toLowerCase()).filter(Boolean);
+    if (!list.length) return true;
+    const name = file.name.toLowerCase();
+    const type = (file.type || '').toLowerCase();
+    return list.some((a) => {
+      if (a.startsWith('.')) return name.endsWith(a);
+      if (a.endsWith('/*')) return type.startsWith(a.slice(0, -1));
+      return type === a;
+    });
+  }
+
+  function sameFile(a, b) {
+    return a.name === b.name && a.size === b.size && a.lastModified === b.lastModified
+      && (relPaths.get(a) || '') === (relPaths.get(b) || '');
+  }
+
+  // Check new files against the zone's limits, update its selection, and
+  // report rejections / run data-fx-drop.
+  function addFiles(zone, files) {
+    const o = zoneOptions(zone);
+    const id = zone.id;
+    const current = o.multiple ? (selections.get(id) || []).slice() : [];
+    const limit = o.multiple ? (o.max_files > 0 ? o.max_files : Infinity) : 1;
+    const accepted = [];
+    const rejected = [];
+    for (const f of files) {
+      let reason = null;
+      if (!accepts(f, o.accept)) reason = 'type not accepted';
+      else if (o.max_size != null && f.size > o.max_size) reason = 'too large';
+      else if (o.min_size != null && f.size < o.min_size) reason = 'too small';
+      else if (current.some((c) => sameFile(c, f)) || accepted.some((c) => sameFile(c, f))) continue;
+      else if (current.length + accepted.length >= limit) reason = 'too many files';
+      if (reason) rejected.push({ name: relPaths.get(f) || f.name, size: f.size, reason });
+      else accepted.push(f);
+    }
+    if (accepted.length) setSelection(id, current.concat(accepted));
+    if (rejected.length) reportRejected(zone, rejected);
+    const drop = zone.getAttribute('data-fx-drop');
+    if (accepted.length && drop != null) {
+      const list = parseJson(drop, 'data-fx-drop');
+      if (list !== undefined) runActions(list, { el: zone, ev: null });
+    }
+  }
+
+  function reportRejected(zone, rejected) {
+    const attr = zone.getAttribute('data-fx-drop-rejected');
+    if (attr != null) {
+      const list = parseJson(attr, 'data-fx-drop-rejected');
+      if (list !== undefined) runActions(list, { el: zone, ev: null, rejected });
+      return;
+    }
+    for (const r of rejected) toast(`${r.name}: ${r.reason}`);
+  }
+
+  function setSelection(id, files) {
+    if (files.length) selections.set(id, files); else selections.delete(id);
+    // Free thumbnails of files no zone holds any more.
+    const kept = new Set([].concat(...selections.values()));
+    for (const [f, href] of previews) {
+      if (!kept.has(f)) { window.URL.revokeObjectURL(href); previews.delete(f); }
+    }
+    renderAllSelections();
+  }
+
+  function previewUrl(file) {
+    let href = previews.get(file);
+    if (!href) { href = window.URL.createObjectURL(file); previews.set(file, href); }
+    return href;
+  }
+
+  function renderSelection(el, files) {
+    el.textContent = '';
+    if (!files.length) return;
+    const ul = document.createElement('ul');
+    ul.className = 'fx-selected-files';
+    for (const f of files) {
+      const li = document.createElement('li');
+      if ((f.type || '').startsWith('image/')) {
+        const img = document.createElement('img');
+        img.className = 'fx-preview';
+        img.alt = '';
+        img.src = previewUrl(f);
+        li.appendChild(img);
+      }
+      const name = document.createElement('span');
+      name.className = 'fx-file-name';
+      name.textContent = relPaths.get(f) || f.webkitRelativePath || f.name;
+      const size = document.createElement('span');
+      size.className = 'fx-file-size';
+      size.textContent = humanSize(f.size);
+      li.append(name, ' ', size);
+      ul.appendChild(li);
+    }
+    el.appendChild(ul);
+  }
+
+  function renderAllSelections() {
+    for (const el of document.querySelectorAll('[data-fx-selected-files]')) {
+      renderSelection(el, selections.get(el.getAttribute('data-fx-selected-files')) || []);
+    }
+  }
+
+  // Folder drops: walk directory entries (must start inside the drop event).
+  function filesFromDrop(dt) {
+    const entries = Array.from(dt.items || [])
+      .filter((i) => i.kind === 'file' && i.webkitGetAsEntry)
+      .map((i) => i.webkitGetAsEntry());
+    if (!entries.some((e) => e && e.isDirectory)) return Promise.resolve(Array.from(dt.files || []));
+    const out = [];
+    return entries.reduce((p, e) => p.then(() => e && walkEntry(e, '', out)), Promise.resolve()).then(() => out);
+  }
+
+  async function walkEntry(entry, prefix, out) {
+    if (entry.isFile) {
+      const file = await new Promise((res, rej) => entry.file(res, rej));
+      if (prefix) relPaths.set(file, prefix + file.name);
+      out.push(file);
+      return;
+    }
+    const reader = entry.createReader();
+    for (;;) { // readEntries answers in batches until an empty one
+      const batch = await new Promise((res, rej) => reader.readEntries(res, rej));
+      if (!batch.length) break;
+      for (const child of batch) await walkEntry(child, `${prefix}${entry.name}/`, out);
+    }
+  }
+
+  function openPicker(zone) {
+    const input = zoneInput(zone);
+    if (input) input.click();
+  }
+
+  // ---------- upload zones: sending ----------
+
+  function startUpload(a, ctx) {
+    const id = a.id;
+    if (uploads.has(id)) { toast('An upload is already running'); return; }
+    const files = (selections.get(id) || []).slice();
+    const form = new FormData();
+    const args = replaceMarkers(a.args || [], ctx);
+    form.append('event', JSON.stringify({ page: pagePath(), h: a.h, args, zone: id }));
+    for (const f of files) form.append('file', f, relPaths.get(f) || f.webkitRelativePath || f.name);
+
+    const xhr = new XMLHttpRequest();
+    const state = { xhr, aborted: false, last: 0, finalSent: false, total: 0, loaded: 0 };
+    uploads.set(id, state);
+    setUploading(id, true);
+
+    const progress = (loaded, total) => {
+      if (!a.progress || state.aborted) return;
+      const final = total > 0 && loaded >= total;
+      const now = Date.now();
+      if (final) { if (state.finalSent) return; state.finalSent = true; }
+      else if (now - state.last < PROGRESS_MS) return;
+      state.last = now;
+      sendEvent(a.progress, [{ loaded, total, fraction: total > 0 ? Math.min(loaded / total, 1) : 0 }]);
+    };
+    xhr.upload.onprogress = (e) => {
+      state.loaded = e.loaded;
+      state.total = e.lengthComputable ? e.total : 0;
+      progress(state.loaded, state.total);
+    };
+    // Body fully sent: make sure the last progress event goes out.
+    xhr.upload.onload = () => {
+      const total = state.total || state.loaded;
+      progress(total, total);
+    };
+    const done = () => {
+      if (uploads.get(id) === state) uploads.delete(id);
+      setUploading(id, false);
+    };
+    xhr.onload = () => {
+      done();
+      const body = xhr.responseText ? parseJson(xhr.responseText, 'upload reply') : {};
+      if (xhr.status >= 200 && xhr.status < 300) {
+        const left = (selections.get(id) || []).filter((f) => !files.includes(f));
+        setSelection(id, left);
+        if (body && typeof body === 'object') applyReply(body);
+      } else {
+        const err = (body && body.error) || `Upload failed (status ${xhr.status})`;
+        toast(body && body.file ? `${body.file}: ${err}` : err);
+      }
+    };
+    xhr.onerror = () => { done(); toast('Upload failed: network error'); };
+    xhr.onabort = () => { done(); };
+    xhr.open('POST', UPLOAD_PATH);
+    xhr.send(form);
+  }
+
+  function cancelUpload(id) {
+    const state = uploads.get(id);
+    if (!state) return;
+    state.aborted = true; // silences late progress callbacks
+    uploads.delete(id);
+    setUploading(id, false);
+    state.xhr.abort();
+  }
+
+  function setUploading(id, on) {
+    const zone = document.getElementById(id);
+    if (zone) zone.toggleAttribute('data-fx-uploading', on);
+  }
+
+  // ---------- DOM event delegation ----------
+
+  function closestAttr(target, event) {
+    const el = target && target.nodeType === 1 ? target : target && target.parentElement;
+    return el ? el.closest(`[data-fx-${event}]`) : null;
+  }
+
+  function fire(el, event, ev) {
+    const list = parseJson(el.getAttribute(`data-fx-${event}`), `data-fx-${event}`);
+    if (list !== undefined) runActions(list, { el, ev });
+  }
+
+  function zoneOf(target) {
+    const el = target && target.nodeType === 1 ? target : target && target.parentElement;
+    return el ? el.closest('.fx-upload[data-fx-upload]') : null;
+  }
+
+  function onClick(ev) {
+    const handler = closestAttr(ev.target, 'click');
+    const zone = zoneOf(ev.target);
+    if (handler) {
+      // Links used as buttons must not navigate.
+      if (handler.tagName === 'A' && (handler.getAttribute('href') || '#') === '#') ev.preventDefault();
+      fire(handler, 'click', ev);
+    }
+    if (!zone || ev.target.classList.contains('fx-upload-input')) return;
+    // Inner controls and click handlers inside the zone do their own thing.
+    const inner = ev.target.closest('a, button, input, select, textarea, label, [data-fx-click]');
+    if (inner && inner !== zone && zone.contains(inner)) return;
+    const o = zoneOptions(zone);
+    if (!o.disabled && !o.no_click) openPicker(zone);
+  }
+
+  function onInputOrChange(ev) {
+    const t = ev.target;
+    if (t && t.classList && t.classList.contains('fx-upload-input')) {
+      const zone = zoneOf(t);
+      if (ev.type === 'change' && zone && t.files) {
+        const files = Array.from(t.files);
+        t.value = ''; // so choosing the same file again fires change
+        if (!zoneOptions(zone).disabled) addFiles(zone, files);
+      }
+      return;
+    }
+    const el = closestAttr(t, ev.type);
+    if (el) fire(el, ev.type, ev);
+  }
+
+  function onSubmit(ev) {
+    const el = closestAttr(ev.target, 'submit');
+    if (!el) return;
+    ev.preventDefault();
+    fire(el, 'submit', ev);
+  }
+
+  function onKeydown(ev) {
+    if (ev.key !== 'Enter' && ev.key !== ' ') return;
+    const zone = zoneOf(ev.target);
+    if (!zone || ev.target !== zone) return;
+    const o = zoneOptions(zone);
+    if (o.disabled || o.no_keyboard) return;
+    ev.preventDefault(); // Space would scroll
+    openPicker(zone);
+  }
+
+  function hasFiles(ev) {
+    return !!ev.dataTransfer && Array.from(ev.dataTransfer.types || []).includes('Files');
+  }
+
+  function onDrag(ev) {
+    if (!hasFiles(ev)) return;
+    const zone = zoneOf(ev.target);
+    const o = zone ? zoneOptions(zone) : null;
+    const usable = zone && !o.disabled && !o.no_drag;
+    if (ev.type === 'dragenter' || ev.type === 'dragover') {
+      ev.preventDefault(); // needed for drop to fire; also stops navigating to stray files
+      ev.dataTransfer.dropEffect = usable ? 'copy' : 'none';
+      if (usable) zone.classList.add('fx-upload-dragover');
+    } else if (ev.type === 'dragleave') {
+      if (zone && !zone.contains(ev.relatedTarget)) zone.classList.remove('fx-upload-dragover');
+    } else if (ev.type === 'drop') {
+      ev.preventDefault();
+      if (zone) zone.classList.remove('fx-upload-dragover');
+      if (!usable) return;
+      filesFromDrop(ev.dataTransfer)
+        .then((files) => addFiles(zone, files))
+        .catch((e) => { console.error('ferrex: drop failed', e); toast('Could not read the dropped files'); });
+    }
+  }
+
+  // Listener errors must never stop the runtime.
+  function guard(fn) {
+    return (ev) => {
+      try { fn(ev); } catch (e) {
+        console.error('ferrex:', e);
+        toast('Something went wrong in the page runtime');
+      }
+    };
+  }
+
+  // ---------- start ----------
+
+  window.ferrex = {
+    get connected() { return connected; },
+    get pending() { return pending.size; },
+    selected(id) {
+      return (selections.get(id) || []).map((f) => ({ name: relPaths.get(f) || f.name, size: f.size }));
+    },
+  };
+
+  function init() {
+    root = document.getElementById('fx-root');
+    if (!root) return;
+    document.addEventListener('click', guard(onClick));
+    document.addEventListener('input', guard(onInputOrChange));
+    document.addEventListener('change', guard(onInputOrChange));
+    document.addEventListener('submit', guard(onSubmit));
+    document.addEventListener('keydown', guard(onKeydown));
+    for (const t of ['dragenter', 'dragover', 'dragleave', 'drop']) document.addEventListener(t, guard(onDrag));
+    setConnected(false);
+    renderAllSelections();
+    connect();
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
+  else init();
+})();
