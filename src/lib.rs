@@ -1,2 +1,71 @@
-//! ferrex.
-pub use ferrex_core as core;
+//! # ferrex
+//!
+//! A full-stack web UI framework: write pages inline with [`ui!`], keep per-user state on
+//! the server, attach handlers with [`#[event]`](macro@event), and serve it all from one
+//! binary. No JavaScript build, no node.
+//!
+//! ```
+//! use ferrex::prelude::*;
+//!
+//! #[derive(Default, Serialize, Deserialize)]
+//! struct Counter { count: i64 }
+//!
+//! #[event]
+//! impl Counter {
+//!     fn add(&mut self, by: i64) { self.count += by; }
+//!     fn reset(&mut self) { self.count = 0; }
+//! }
+//!
+//! fn index(s: &Counter) -> Node {
+//!     ui! {
+//!         vstack(
+//!             heading("Counter"),
+//!             text(s.count),
+//!             hstack(
+//!                 button("+1", on_click = Counter::add(1)),
+//!                 button("Reset", on_click = Counter::reset, variant = Variant::Outline),
+//!             ),
+//!         )
+//!     }
+//! }
+//!
+//! let html = index(&Counter { count: 3 }).to_html();
+//! assert!(html.contains("<p class=\"fx-text\">3</p>"));
+//! ```
+//!
+//! ## The `ui!` grammar
+//!
+//! ```text
+//! node   := NAME "(" [arg ("," arg)*] ")"      a component call
+//!         | LITERAL                             text (strings, numbers)
+//!         | "{" expr "}"                        any `impl Into<Node>`
+//!         | "if" expr "{" nodes "}" ["else" …]  plain Rust control flow
+//!         | "for" pat "in" expr "{" nodes "}"
+//!         | expr                                any other Rust expression
+//! arg    := node                                positional: a child (or the icon's name, …)
+//!         | NAME "=" value                      a prop
+//! value  := NAME "(" … NAME "=" … ")"           a call with named args: download(url = …)
+//!         | State::method ["(" value,* ")"]     a typed handler reference
+//!         | expr                                any Rust expression
+//! ```
+//!
+//! Mistakes are compile errors at the token you wrote: an unknown prop, a wrong prop type,
+//! `download()` without a source, a handler with the wrong arguments, a missing asset.
+
+pub use ferrex_core::{
+    self as core, Action, ClientAction, Download, EventError, HandlerError, IntoActions, Node,
+    PersistedFile, RejectedFile, State, UploadError, UploadFile, UploadProgress, components,
+    download, event as events, icons, node, props, upload,
+};
+pub use ferrex_macros::{assets_dir, event, ui};
+
+/// Everything a page module needs: `use ferrex::prelude::*;`.
+pub mod prelude {
+    pub use ferrex_core::prelude::*;
+    pub use ferrex_macros::{event, ui};
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use ferrex_core::__private::*;
+}

@@ -330,8 +330,7 @@ impl Heading {
     /// The heading level, 1 to 6 (values outside are clamped).
     pub fn level(mut self, level: u8) -> Self {
         const TAGS: [&str; 6] = ["h1", "h2", "h3", "h4", "h5", "h6"];
-        self.el
-            .set_tag(TAGS[usize::from(level.clamp(1, 6)) - 1]);
+        self.el.set_tag(TAGS[usize::from(level.clamp(1, 6)) - 1]);
         self
     }
 }
@@ -373,11 +372,11 @@ impl Button {
     }
     /// Makes it a form's submit button.
     pub fn submit(mut self, submit: bool) -> Self {
-        self.el.attr("type", if submit { "submit" } else { "button" });
+        self.el
+            .attr("type", if submit { "submit" } else { "button" });
         self
     }
 }
-
 
 impl Image {
     /// The image URL.
@@ -475,4 +474,3 @@ impl Icon {
         self.el.into()
     }
 }
-

@@ -36,7 +36,10 @@ pub struct Download {
 enum Source {
     Url(String),
     Data(DownloadData),
-    Stream { stream: ByteStream, len: Option<u64> },
+    Stream {
+        stream: ByteStream,
+        len: Option<u64>,
+    },
 }
 
 /// Bytes to download, with what they are.
@@ -170,8 +173,7 @@ impl Download {
                 DataKind::Image(_) => "image.png".into(),
                 DataKind::Json(_) => "data.json".into(),
                 DataKind::Typed { media_type, .. } => {
-                    match mime_guess::get_mime_extensions_str(media_type).and_then(|e| e.first())
-                    {
+                    match mime_guess::get_mime_extensions_str(media_type).and_then(|e| e.first()) {
                         Some(ext) => format!("download.{ext}"),
                         None => "download".into(),
                     }
@@ -195,9 +197,7 @@ impl Download {
         };
         match &self.source {
             Source::Data(data) => match &data.kind {
-                DataKind::Text(_) => by_name()
-                    .unwrap_or("text/plain; charset=utf-8")
-                    .to_owned(),
+                DataKind::Text(_) => by_name().unwrap_or("text/plain; charset=utf-8").to_owned(),
                 DataKind::Image(_) => "image/png".into(),
                 DataKind::Json(_) => "application/json".into(),
                 DataKind::Typed { media_type, .. } => media_type.clone(),
@@ -291,9 +291,11 @@ impl DownloadData {
                     };
                 }
                 // Text that merely starts with "data:" but is no valid URI is text.
-                Err(_) => return DownloadData {
-                    kind: DataKind::Text(text),
-                },
+                Err(_) => {
+                    return DownloadData {
+                        kind: DataKind::Text(text),
+                    };
+                }
             }
         }
         DownloadData {
@@ -421,7 +423,9 @@ fn percent_decode(data: &str) -> Result<Vec<u8>, DataUriError> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let ok = bytes.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit));
+            let ok = bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit));
             if !ok {
                 return Err(DataUriError::BadPercentEscape);
             }
@@ -572,9 +576,9 @@ impl<S: SourceSet> IntoEvent for DownloadBuilder<S> {
                 content_type: None,
             },
             Source::Data(data) => {
-                let name = Some(filename.unwrap_or_else(|| {
-                    Download::data(data.clone()).suggested_filename()
-                }));
+                let name = Some(
+                    filename.unwrap_or_else(|| Download::data(data.clone()).suggested_filename()),
+                );
                 let bytes = data.into_bytes().unwrap_or_default();
                 ClientAction::Download {
                     url: None,

@@ -26,7 +26,9 @@ pub const STYLESHEET: &str = include_str!("../assets/ferrex.css");
 pub mod prelude {
     pub use crate::components::*;
     pub use crate::download::{Download, download};
-    pub use crate::event::{ClientAction, EventRef, IntoEvent, cancel_upload, clear_selected_files, redirect};
+    pub use crate::event::{
+        ClientAction, EventRef, IntoEvent, cancel_upload, clear_selected_files, redirect,
+    };
     pub use crate::node::Node;
     pub use crate::props::{Positional, Variant};
     pub use crate::state::{Action, IntoActions, State};
@@ -41,13 +43,15 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::download::{DataProbe, ViaData, ViaJson};
-    pub use crate::event::{Arg, ArgFor, DroppedFiles, EventRef, InputValue, ProgressValue, RejectedFiles};
+    pub use crate::event::{
+        Arg, ArgFor, DroppedFiles, EventRef, InputValue, ProgressValue, RejectedFiles,
+    };
     pub use crate::node::Node;
     pub use crate::props::Positional;
     pub use crate::state::{ArgDecoder, EventError, HandlerFuture, IntoActions, State, events};
     pub use serde_json::Value;
     pub use std::boxed::Box;
-    pub use std::result::Result::{Err, Ok};
+    pub use std::result::Result::{self, Err, Ok};
     pub use std::vec::Vec;
 
     /// A child or positional argument of a component call.

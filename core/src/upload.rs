@@ -247,11 +247,7 @@ impl Upload {
     }
 
     fn into_node(self) -> Node {
-        let Upload {
-            mut el,
-            id,
-            limits,
-        } = self;
+        let Upload { mut el, id, limits } = self;
         let id = id.unwrap_or_else(|| "default".to_owned());
         for action in el.events_mut() {
             bind_upload_zone(action, &id);
@@ -714,10 +710,15 @@ pub fn upload_url(name: &str) -> String {
     let mut url = String::from("/_ferrex/uploads");
     for segment in name.split('/') {
         url.push('/');
-        url.extend(percent_encoding::utf8_percent_encode(
-            segment,
-            percent_encoding::NON_ALPHANUMERIC,
-        ).map(|s| s.replace("%2E", ".").replace("%2D", "-").replace("%5F", "_")));
+        url.extend(
+            percent_encoding::utf8_percent_encode(segment, percent_encoding::NON_ALPHANUMERIC).map(
+                |s| {
+                    s.replace("%2E", ".")
+                        .replace("%2D", "-")
+                        .replace("%5F", "_")
+                },
+            ),
+        );
     }
     url
 }
@@ -752,7 +753,9 @@ pub fn sanitize_file_name(name: &str) -> String {
         replacement: "",
     };
     let clean = sanitize_filename::sanitize_with_options(stripped.trim(), options);
-    let clean = clean.trim_matches(|c: char| c == ' ' || c == '.' && false).to_owned();
+    let clean = clean
+        .trim_matches(|c: char| c == ' ' || c == '.' && false)
+        .to_owned();
     let clean = if clean.is_empty() || clean.chars().all(|c| c == '.') {
         "file".to_owned()
     } else {

@@ -1,0 +1,311 @@
+//! Semantic checks on the `ui!` model that rustc's type checker cannot make: props given
+//! twice, literal URLs that are not same-origin paths or name missing assets, malformed
+//! `accept` rules, unknown icon names. Every error carries the span of the user's token.
+
+use std::path::{Path, PathBuf};
+
+use syn::{Expr, ExprArray, Lit, LitStr};
+
+use super::parse::{Arg, Call, Dsl, ElseBranch, Node, Prop, Value};
+
+/// The icons ferrex ships (`ferrex_core::icons::ICON_NAMES`; the two lists are compared
+/// by a test in the facade crate).
+pub const ICON_NAMES: &[&str] = &[
+    "upload", "download", "file", "x", "check", "image", "trash", "folder",
+];
+
+/// What the checks need to know about where the macro was called.
+pub struct Context {
+    /// The assets folder that literal asset URLs must exist in.
+    pub assets_dir: PathBuf,
+}
+
+/// Collects every error in the tree.
+pub fn check(nodes: &[Node], cx: &Context, errors: &mut Vec<syn::Error>) {
+    for node in nodes {
+        check_node(node, cx, errors);
+    }
+}
+
+fn check_node(node: &Node, cx: &Context, errors: &mut Vec<syn::Error>) {
+    match node {
+        Node::Call(call) => check_call(call, cx, errors),
+        Node::If(if_node) => {
+            check(&if_node.then, cx, errors);
+            let mut branch = &if_node.else_branch;
+            while let Some(b) = branch {
+                match b {
+                    ElseBranch::If(inner) => {
+                        check(&inner.then, cx, errors);
+                        branch = &inner.else_branch;
+                    }
+                    ElseBranch::Nodes(nodes) => {
+                        check(nodes, cx, errors);
+                        branch = &None;
+                    }
+                }
+            }
+        }
+        Node::For(for_node) => check(&for_node.body, cx, errors),
+        Node::Lit(_) | Node::Block(_) | Node::Expr(_) => {}
+    }
+}
+
+fn check_call(call: &Call, cx: &Context, errors: &mut Vec<syn::Error>) {
+    let name = call
+        .path
+        .segments
+        .last()
+        .map(|s| s.ident.to_string())
+        .unwrap_or_default();
+    let mut seen: Vec<String> = Vec::new();
+    for arg in &call.args {
+        match arg {
+            Arg::Positional(node) => {
+                if name == "icon"
+                    && let Node::Lit(Lit::Str(lit)) = node
+                {
+                    check_icon(lit, errors);
+                }
+                check_node(node, cx, errors);
+            }
+            Arg::Prop(prop) => {
+                let prop_name = prop.name.to_string();
+                if seen.contains(&prop_name) {
+                    errors.push(syn::Error::new(
+                        prop.name.span(),
+                        format!("prop `{prop_name}` is given twice: keep one"),
+                    ));
+                }
+                seen.push(prop_name.clone());
+                match prop_name.as_str() {
+                    "href" => {
+                        if let Some(lit) = lit_str(&prop.value) {
+                            check_asset(lit, cx, errors);
+                        }
+                    }
+                    "accept" => check_accept(&prop.value, errors),
+                    _ => {}
+                }
+                check_value(&prop.value, cx, errors);
+            }
+        }
+    }
+}
+
+fn check_value(value: &Value, cx: &Context, errors: &mut Vec<syn::Error>) {
+    match value {
+        Value::Dsl(dsl) => check_dsl(dsl, cx, errors),
+        Value::Handler(handler) => {
+            if let Some((_, args)) = &handler.args {
+                for arg in args {
+                    check_value(arg, cx, errors);
+                }
+            }
+        }
+        Value::Expr(_) => {}
+    }
+}
+
+fn check_dsl(dsl: &Dsl, cx: &Context, errors: &mut Vec<syn::Error>) {
+    let mut seen: Vec<String> = Vec::new();
+    for Prop { name, value } in &dsl.named {
+        let key = name.to_string();
+        if seen.contains(&key) {
+            errors.push(syn::Error::new(
+                name.span(),
+                format!("`{key}` is given twice in `{}(…)`: keep one", dsl.name),
+            ));
+        }
+        seen.push(key.clone());
+        if dsl.name == "download"
+            && key == "url"
+            && let Some(lit) = lit_str(value)
+        {
+            if lit.value().starts_with('/') && !lit.value().starts_with("//") {
+                check_asset(lit, cx, errors);
+            } else {
+                errors.push(syn::Error::new(
+                    lit.span(),
+                    format!(
+                        "`download(url = …)` takes a path on this site starting with `/`, not `{}`: a browser cannot rename or force a download from another origin",
+                        lit.value()
+                    ),
+                ));
+            }
+        }
+        check_value(value, cx, errors);
+    }
+    for value in &dsl.positional {
+        check_value(value, cx, errors);
+    }
+}
+
+fn lit_str(value: &Value) -> Option<&LitStr> {
+    match value {
+        Value::Expr(Expr::Lit(lit)) => match &lit.lit {
+            Lit::Str(s) => Some(s),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A literal same-origin URL whose last segment has an extension names a file: it must
+/// be in the assets folder. Page paths (no extension) and ferrex's own routes are not checked.
+fn check_asset(lit: &LitStr, cx: &Context, errors: &mut Vec<syn::Error>) {
+    let url = lit.value();
+    if !url.starts_with('/') || url.starts_with("//") || url.starts_with("/_ferrex/") {
+        return;
+    }
+    let path = url.split(['?', '#']).next().unwrap_or("");
+    let last = path.rsplit('/').next().unwrap_or("");
+    if !last.contains('.') || last.starts_with('.') {
+        return;
+    }
+    let Ok(decoded) = percent_decode(path.trim_start_matches('/')) else {
+        return;
+    };
+    if decoded.split('/').any(|seg| seg == "..") {
+        errors.push(syn::Error::new(
+            lit.span(),
+            format!("`{url}` climbs out of the assets folder with `..`"),
+        ));
+        return;
+    }
+    let file = cx.assets_dir.join(&decoded);
+    if !file.is_file() {
+        errors.push(syn::Error::new(
+            lit.span(),
+            format!(
+                "no file `{decoded}` in the assets folder `{}`: add the file there, or fix the path",
+                cx.assets_dir.display()
+            ),
+        ));
+    }
+}
+
+fn percent_decode(s: &str) -> Result<String, ()> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3).ok_or(())?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| ())?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| ())
+}
+
+fn check_accept(value: &Value, errors: &mut Vec<syn::Error>) {
+    let lits: Vec<&LitStr> = match value {
+        Value::Expr(Expr::Array(ExprArray { elems, .. })) => elems
+            .iter()
+            .filter_map(|e| match e {
+                Expr::Lit(l) => match &l.lit {
+                    Lit::Str(s) => Some(s),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect(),
+        other => lit_str(other).into_iter().collect(),
+    };
+    for lit in lits {
+        if let Err(why) = accept_rule_is_valid(&lit.value()) {
+            errors.push(syn::Error::new(lit.span(), why));
+        }
+    }
+}
+
+/// An `accept` rule is an extension (`.png`) or a MIME type (`image/png`, `image/*`).
+pub fn accept_rule_is_valid(rule: &str) -> Result<(), String> {
+    let token_ok = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    if let Some(ext) = rule.strip_prefix('.') {
+        if token_ok(ext) {
+            return Ok(());
+        }
+        return Err(format!("`{rule}` is not a file extension like `.png`"));
+    }
+    match rule.split_once('/') {
+        Some((top, "*")) if token_ok(top) => Ok(()),
+        Some((top, sub)) if token_ok(top) && token_ok(sub) => Ok(()),
+        _ => Err(format!(
+            "`{rule}` is neither an extension (`.png`) nor a MIME type (`image/png`, `image/*`)"
+        )),
+    }
+}
+
+fn check_icon(lit: &LitStr, errors: &mut Vec<syn::Error>) {
+    let name = lit.value();
+    if !ICON_NAMES.contains(&name.as_str()) {
+        errors.push(syn::Error::new(
+            lit.span(),
+            format!(
+                "there is no icon named `{name}`; the icons are: {}",
+                ICON_NAMES.join(", ")
+            ),
+        ));
+    }
+}
+
+/// The assets folder for a source file: the nearest `assets/` folder beside it or in a
+/// parent, up to the crate root; else `<crate root>/assets`.
+pub fn find_assets_dir(source_file: Option<&Path>, manifest_dir: &Path) -> PathBuf {
+    if let Some(file) = source_file {
+        let file = if file.is_absolute() {
+            file.to_path_buf()
+        } else {
+            manifest_dir.join(file)
+        };
+        let mut dir = file.parent();
+        while let Some(d) = dir {
+            let candidate = d.join("assets");
+            if candidate.is_dir() {
+                return candidate;
+            }
+            if d == manifest_dir || !d.starts_with(manifest_dir) {
+                break;
+            }
+            dir = d.parent();
+        }
+    }
+    manifest_dir.join("assets")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_rules() {
+        assert!(accept_rule_is_valid(".png").is_ok());
+        assert!(accept_rule_is_valid("image/*").is_ok());
+        assert!(accept_rule_is_valid("application/vnd.ms-excel").is_ok());
+        assert!(accept_rule_is_valid("png").is_err());
+        assert!(accept_rule_is_valid("image/").is_err());
+        assert!(accept_rule_is_valid(".").is_err());
+        assert!(accept_rule_is_valid("*/*").is_err());
+    }
+
+    #[test]
+    fn assets_dir_is_found_beside_the_source_file() {
+        let root = std::env::temp_dir().join(format!("ferrex-macros-test-{}", std::process::id()));
+        let examples = root.join("examples");
+        std::fs::create_dir_all(examples.join("assets")).expect("mkdir");
+        let found = find_assets_dir(Some(&examples.join("files.rs")), &root);
+        assert_eq!(found, examples.join("assets"));
+        let fallback = find_assets_dir(Some(&root.join("src/main.rs")), &root);
+        assert_eq!(fallback, root.join("assets"));
+        std::fs::remove_dir_all(&root).ok();
+    }
+}
