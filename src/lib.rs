@@ -58,11 +58,16 @@ pub use ferrex_core::{
     download, event as events, icons, node, props, upload,
 };
 pub use ferrex_macros::{assets_dir, event, ui};
+pub use ferrex_server::{
+    App, EventMessage, MemoryStore, PageFn, Reply, ServerError, Session, SessionId, Settings,
+    StateStore,
+};
 
 /// Everything a page module needs: `use ferrex::prelude::*;`.
 pub mod prelude {
     pub use ferrex_core::prelude::*;
     pub use ferrex_macros::{event, ui};
+    pub use ferrex_server::App;
 }
 
 #[doc(hidden)]

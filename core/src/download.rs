@@ -274,6 +274,17 @@ impl DownloadData {
         })
     }
 
+    /// About how many bytes the data takes in memory.
+    pub fn len_hint(&self) -> u64 {
+        match &self.kind {
+            DataKind::Text(s) => s.len() as u64,
+            DataKind::Bytes(b) | DataKind::Json(b) | DataKind::Typed { bytes: b, .. } => {
+                b.len() as u64
+            }
+            DataKind::Image(img) => u64::from(img.width()) * u64::from(img.height()) * 4,
+        }
+    }
+
     /// True when producing the bytes is CPU work (an image to encode).
     pub fn is_image(&self) -> bool {
         matches!(self.kind, DataKind::Image(_))

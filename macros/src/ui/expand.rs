@@ -94,8 +94,11 @@ fn expand_call(call: &Call) -> TokenStream {
             Arg::Positional(node) => {
                 let value = expand_node(node);
                 let span = node_span(node);
+                // The builder is named at the child's location, so a component that
+                // takes no such argument is reported at the child, not the whole macro.
+                let here = quote_spanned!(Span::mixed_site().located_at(span)=> __fx);
                 steps.push(quote_spanned!(span=>
-                    let #b = ::ferrex::__private::positional(#b, #value);
+                    let #b = ::ferrex::__private::positional(#here, #value);
                 ));
             }
             Arg::Prop(prop) => {

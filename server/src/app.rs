@@ -1,0 +1,362 @@
+//! `App`: the builder a user starts from (pages, folders, limits), and the axum `Router`
+//! it becomes: pages, the event endpoints, downloads, uploads and static assets.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State as AxState};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use ferrex_core::Node;
+use maud::{DOCTYPE, PreEscaped, html};
+use tower_http::services::ServeDir;
+
+use crate::downloads::DownloadSlots;
+use crate::page::{ErasedPage, PageFn, Registry, erase};
+use crate::session::{MemoryStore, SessionId, SharedSession, StateStore};
+use crate::{assets, downloads, events, uploads};
+
+/// A ferrex application: its pages and settings.
+///
+/// ```no_run
+/// use ferrex_core::prelude::*;
+/// use ferrex_server::App;
+///
+/// fn index() -> Node { text().child("Hello").into() }
+///
+/// # async fn run() -> std::io::Result<()> {
+/// App::new().page("/", index).serve("127.0.0.1:3000").await
+/// # }
+/// ```
+pub struct App {
+    pages: HashMap<String, ErasedPage>,
+    registry: Registry,
+    settings: Settings,
+    store: Arc<dyn StateStore>,
+}
+
+/// Settings an app can change.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The folder served at `/`.
+    pub assets_dir: PathBuf,
+    /// Where uploads stream to and are kept.
+    pub upload_dir: PathBuf,
+    /// The page title.
+    pub title: String,
+    /// A session unused this long is dropped.
+    pub session_idle: Duration,
+    /// The most bytes one upload request may carry.
+    pub max_upload_bytes: u64,
+    /// The most bytes of generated downloads held for the browser to fetch.
+    pub max_pending_download_bytes: u64,
+    /// How long a generated download waits to be fetched.
+    pub download_ttl: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            assets_dir: PathBuf::from("assets"),
+            upload_dir: PathBuf::from("uploaded_files"),
+            title: "ferrex".into(),
+            session_idle: Duration::from_secs(60 * 60),
+            max_upload_bytes: 10 * 1024 * 1024 * 1024,
+            max_pending_download_bytes: 512 * 1024 * 1024,
+            download_ttl: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+/// What every request handler shares.
+pub(crate) struct Shared {
+    pub pages: HashMap<String, ErasedPage>,
+    pub registry: Registry,
+    pub settings: Settings,
+    pub store: Arc<dyn StateStore>,
+    pub downloads: DownloadSlots,
+}
+
+pub(crate) type AppState = Arc<Shared>;
+
+impl Default for App {
+    fn default() -> Self {
+        App::new()
+    }
+}
+
+impl App {
+    /// An app with no pages, assets from `assets/`, uploads in `uploaded_files/`.
+    pub fn new() -> App {
+        App {
+            pages: HashMap::new(),
+            registry: Registry::default(),
+            settings: Settings::default(),
+            store: Arc::new(MemoryStore::default()),
+        }
+    }
+
+    /// Adds a page at `path`, rendered by `page` from the session's states.
+    pub fn page<Args: 'static, P: PageFn<Args>>(mut self, path: &str, page: P) -> App {
+        P::register(&mut self.registry);
+        self.pages.insert(normalize_page(path), erase(page));
+        self
+    }
+
+    /// Registers a state that no page reads but handlers use.
+    pub fn state<S: ferrex_core::State>(mut self) -> App {
+        self.registry.register::<S>();
+        self
+    }
+
+    /// The folder served at `/` (default `assets`).
+    pub fn assets_dir(mut self, dir: impl Into<PathBuf>) -> App {
+        self.settings.assets_dir = dir.into();
+        self
+    }
+
+    /// Where uploads go (default `uploaded_files`).
+    pub fn upload_dir(mut self, dir: impl Into<PathBuf>) -> App {
+        self.settings.upload_dir = dir.into();
+        self
+    }
+
+    /// The page title.
+    pub fn title(mut self, title: impl Into<String>) -> App {
+        self.settings.title = title.into();
+        self
+    }
+
+    /// Drops sessions unused for this long (default one hour).
+    pub fn session_idle(mut self, idle: Duration) -> App {
+        self.settings.session_idle = idle;
+        self
+    }
+
+    /// The most bytes one upload request may carry (default 10 GiB).
+    pub fn max_upload_bytes(mut self, bytes: u64) -> App {
+        self.settings.max_upload_bytes = bytes;
+        self
+    }
+
+    /// The most bytes of generated downloads kept waiting for the browser (default 512 MiB);
+    /// the oldest are dropped past it.
+    pub fn max_pending_download_bytes(mut self, bytes: u64) -> App {
+        self.settings.max_pending_download_bytes = bytes;
+        self
+    }
+
+    /// Keeps sessions in another store (e.g. one shared by several processes).
+    pub fn store(mut self, store: impl StateStore) -> App {
+        self.store = Arc::new(store);
+        self
+    }
+
+    /// The app as an axum `Router`, to serve or to mount in a larger app
+    /// (`Router::new().merge(app.into_router())`).
+    pub fn into_router(self) -> Router {
+        let shared = Arc::new(Shared {
+            pages: self.pages,
+            registry: self.registry,
+            settings: self.settings.clone(),
+            store: self.store,
+            downloads: DownloadSlots::new(
+                self.settings.max_pending_download_bytes,
+                self.settings.download_ttl,
+            ),
+        });
+        spawn_sweeper(&shared);
+        let assets = ServeDir::new(&shared.settings.assets_dir)
+            .with_buf_chunk_size(256 * 1024)
+            .not_found_service(axum::routing::any(not_found));
+        let inner = Router::new()
+            .route("/_ferrex/runtime.js", get(assets::runtime_js))
+            .route("/_ferrex/style.css", get(assets::stylesheet))
+            .route("/_ferrex/ws", get(events::websocket))
+            .route("/_ferrex/event", post(events::post_event))
+            .route("/_ferrex/download/{token}", get(downloads::fetch_slot))
+            .route("/_ferrex/uploads/{*path}", get(uploads::serve_uploaded))
+            .route(
+                "/_ferrex/upload",
+                post(uploads::upload).layer(DefaultBodyLimit::disable()),
+            )
+            .fallback(page_or_asset)
+            .with_state(shared.clone());
+        let assets_router = Router::new().fallback_service(assets);
+        let inner = inner.layer(axum::Extension(AssetService(assets_router)));
+        // `/_ferrex/file` answers any same-origin URL as an attachment by asking the app
+        // itself for it, so it needs the finished router.
+        let file_route = Router::new()
+            .route("/_ferrex/file", get(downloads::forced_download))
+            .with_state(downloads::SelfRouter(inner.clone()));
+        inner
+            .merge(file_route)
+            .layer(axum::middleware::from_fn(security_headers))
+    }
+
+    /// Serves the app on `addr` until the process is stopped.
+    pub async fn serve(self, addr: &str) -> std::io::Result<()> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        tracing::info!("ferrex serving on http://{}", listener.local_addr()?);
+        axum::serve(listener, self.into_router()).await
+    }
+}
+
+#[derive(Clone)]
+struct AssetService(Router);
+
+fn normalize_page(path: &str) -> String {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        "/".into()
+    } else if trimmed.starts_with('/') {
+        trimmed.into()
+    } else {
+        format!("/{trimmed}")
+    }
+}
+
+fn spawn_sweeper(shared: &AppState) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let weak = Arc::downgrade(shared);
+    let every = (shared.settings.session_idle / 4)
+        .clamp(Duration::from_millis(50), Duration::from_secs(60));
+    runtime.spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let Some(shared) = weak.upgrade() else { break };
+            let dropped = shared.store.expire_idle(shared.settings.session_idle);
+            if dropped > 0 {
+                tracing::debug!(dropped, "expired idle sessions");
+            }
+            shared.downloads.expire();
+        }
+    });
+}
+
+/// A page if one is registered at the path, else a file from the assets folder.
+async fn page_or_asset(
+    AxState(app): AxState<AppState>,
+    axum::Extension(AssetService(assets)): axum::Extension<AssetService>,
+    request: Request,
+) -> Response {
+    let path = normalize_page(request.uri().path());
+    if app.pages.contains_key(&path) && request.method() == axum::http::Method::GET {
+        return render_page(&app, &path, request.headers()).await;
+    }
+    use tower::ServiceExt;
+    match assets.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+async fn not_found(request: Request) -> Response {
+    crate::ServerError::NotFound(request.uri().path().to_owned()).into_response()
+}
+
+/// Renders a page for the request's session, creating the session if needed.
+pub(crate) async fn render_page(app: &AppState, path: &str, headers: &HeaderMap) -> Response {
+    let existing =
+        SessionId::from_headers(headers).and_then(|id| app.store.open(&id).map(|s| (id, s)));
+    let (id, session, fresh) = match existing {
+        Some((id, session)) => (id, session, false),
+        None => {
+            let (id, session) = app.store.create();
+            (id, session, true)
+        }
+    };
+    let Some(body) = render_body(app, &session, path).await else {
+        return crate::ServerError::UnknownPage(path.to_owned()).into_response();
+    };
+    let document = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (app.settings.title) }
+                link rel="stylesheet" href="/_ferrex/style.css";
+                script src="/_ferrex/runtime.js" defer {}
+            }
+            body {
+                main #fx-root data-fx-page=(path) { (PreEscaped(body)) }
+            }
+        }
+    };
+    tracing::debug!(page = path, "page rendered");
+    let mut response = Html(document.into_string()).into_response();
+    if fresh && let Ok(cookie) = HeaderValue::from_str(&id.cookie("/")) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The HTML inside `#fx-root` for a page, or `None` if there is no such page.
+pub(crate) async fn render_body(
+    app: &AppState,
+    session: &SharedSession,
+    path: &str,
+) -> Option<String> {
+    let page = app.pages.get(path)?;
+    let mut session = session.lock().await;
+    let html = page(&mut session).to_html();
+    session.last_render.insert(path.to_owned(), hash(&html));
+    Some(html)
+}
+
+/// Renders a page's node tree (for upload limits), with the session locked by the caller.
+pub(crate) fn render_node(
+    app: &AppState,
+    session: &mut crate::session::Session,
+    path: &str,
+) -> Option<Node> {
+    app.pages.get(path).map(|page| page(session))
+}
+
+pub(crate) fn hash(html: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(html)
+}
+
+/// `nosniff` on every response: a browser never guesses a type ferrex did not declare.
+async fn security_headers(request: Request, next: axum::middleware::Next) -> Response {
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// Checks that a state-changing request comes from this site: its `Origin` (sent by every
+/// browser on cross-origin and POST requests) must match `Host`. Clients without an
+/// `Origin` (curl, tests, other servers) are allowed; they cannot carry a victim's cookie.
+pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let origin_host = origin
+        .split_once("://")
+        .map_or(origin, |(_, rest)| rest)
+        .trim_end_matches('/');
+    origin_host.eq_ignore_ascii_case(host)
+}
+
+/// A 403 for requests that fail [`same_origin`].
+pub(crate) fn cross_site() -> Response {
+    (StatusCode::FORBIDDEN, crate::ServerError::CrossSite).into_response()
+}

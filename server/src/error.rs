@@ -1,0 +1,90 @@
+//! Every way a request can fail, each a sentence the client can act on, and the one place
+//! that maps them to HTTP status codes.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// A request ferrex refused or could not serve.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// No session cookie, or one the server does not know (expired, forged).
+    #[error("your session has expired or is unknown: reload the page")]
+    NoSession,
+    /// The request came from another site.
+    #[error("cross-site requests are refused")]
+    CrossSite,
+    /// The event message was not valid JSON of the expected shape.
+    #[error("the event message is malformed: {0}")]
+    MalformedEvent(String),
+    /// The event named a page that does not exist.
+    #[error("there is no page at `{0}`")]
+    UnknownPage(String),
+    /// Dispatching failed (unknown handler, bad arguments).
+    #[error(transparent)]
+    Event(#[from] ferrex_core::EventError),
+    /// The handler returned an error or panicked.
+    #[error("{0}")]
+    Handler(String),
+    /// A download token that does not exist, was used, expired or belongs to another session.
+    #[error("this download does not exist or has expired")]
+    DownloadGone,
+    /// `download(url = …)` with a URL that is not a path on this site.
+    #[error("only paths on this site can be downloaded: `{0}`")]
+    ForeignUrl(String),
+    /// A file that is not there.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// An upload broke a limit of its drop zone or of the server.
+    #[error("{file}: {reason}")]
+    UploadRejected {
+        /// The status to answer with (400, 413 or 415).
+        status: StatusCode,
+        /// The file's name.
+        file: String,
+        /// Why.
+        reason: String,
+    },
+    /// The upload request itself was malformed.
+    #[error("the upload is malformed: {0}")]
+    MalformedUpload(String),
+    /// Writing to the upload folder failed.
+    #[error("the server could not store the upload: {0}")]
+    Storage(String),
+}
+
+impl ServerError {
+    /// The HTTP status for this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ServerError::NoSession | ServerError::CrossSite => StatusCode::FORBIDDEN,
+            ServerError::MalformedEvent(_)
+            | ServerError::Event(_)
+            | ServerError::MalformedUpload(_)
+            | ServerError::ForeignUrl(_) => StatusCode::BAD_REQUEST,
+            ServerError::Handler(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ServerError::UnknownPage(_) | ServerError::DownloadGone | ServerError::NotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
+            ServerError::UploadRejected { status, .. } => *status,
+            ServerError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ServerError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::warn!(error = %self, "request failed");
+        } else {
+            tracing::debug!(error = %self, %status, "request refused");
+        }
+        let body = match &self {
+            ServerError::UploadRejected { file, reason, .. } => serde_json::json!({
+                "error": self.to_string(), "file": file, "reason": reason,
+            }),
+            _ => serde_json::json!({ "error": self.to_string(), "html": null, "actions": [] }),
+        };
+        (status, axum::Json(body)).into_response()
+    }
+}

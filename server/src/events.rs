@@ -1,0 +1,245 @@
+//! Events: decoding the event message, running the handler against the session's state
+//! (one at a time per session, a panic failing only that event), re-rendering the page,
+//! and the reply; over the WebSocket and over `POST /_ferrex/event`.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+
+use axum::Json;
+use axum::extract::State as AxState;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use ferrex_core::state::Action;
+use ferrex_core::{ClientAction, UploadFile};
+use futures_util::FutureExt;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ServerError;
+use crate::app::{AppState, cross_site, hash, render_node, same_origin};
+use crate::session::{SessionId, SharedSession};
+
+/// An event as the runtime sends it (see `docs/PROTOCOL.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventMessage {
+    /// A number the reply echoes.
+    #[serde(default)]
+    pub id: Option<u64>,
+    /// The page the event came from.
+    pub page: String,
+    /// `State.method`.
+    pub h: String,
+    /// The handler's arguments.
+    #[serde(default)]
+    pub args: Value,
+}
+
+impl EventMessage {
+    /// Decodes an event message, with a one-sentence error.
+    ///
+    /// ```
+    /// use ferrex_server::EventMessage;
+    /// let ok = EventMessage::decode(br#"{"page":"/","h":"Counter.add","args":[1]}"#).unwrap();
+    /// assert_eq!(ok.h, "Counter.add");
+    /// assert!(EventMessage::decode(b"{").is_err());
+    /// assert!(EventMessage::decode(br#"{"page":"/","h":5}"#).is_err());
+    /// ```
+    pub fn decode(bytes: &[u8]) -> Result<EventMessage, ServerError> {
+        serde_json::from_slice(bytes).map_err(|e| ServerError::MalformedEvent(e.to_string()))
+    }
+}
+
+/// The answer to an event.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Reply {
+    /// The event's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    /// The new inner HTML of the page, or `None` if it did not change.
+    pub html: Option<String>,
+    /// Client actions to run.
+    pub actions: Vec<Value>,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+}
+
+/// Runs one event for a session and builds the reply. `files` are an upload's files,
+/// claimable by the tokens in `args`.
+pub(crate) async fn run_event(
+    app: &AppState,
+    session_id: &SessionId,
+    session: &SharedSession,
+    event: EventMessage,
+    files: HashMap<String, UploadFile>,
+) -> Result<Reply, ServerError> {
+    let (state_name, method) = event
+        .h
+        .split_once('.')
+        .ok_or_else(|| ferrex_core::EventError::UnknownHandler(event.h.clone()))?;
+    let (name, create) = app
+        .registry
+        .find(state_name)
+        .ok_or_else(|| ferrex_core::EventError::UnknownHandler(event.h.clone()))?;
+    if !app.pages.contains_key(&event.page) {
+        return Err(ServerError::UnknownPage(event.page));
+    }
+    let mut guard = session.lock().await;
+    let state = guard.erased(name, create);
+    let (dispatched, unclaimed) =
+        ferrex_core::upload::with_upload_scope(files, || state.dispatch_dyn(method, event.args));
+    drop(unclaimed);
+    let outcome = AssertUnwindSafe(dispatched?).catch_unwind().await;
+    let (actions, error) = match outcome {
+        Ok(Ok(actions)) => (actions, None),
+        Ok(Err(err)) => {
+            tracing::warn!(handler = %event.h, error = %err, "handler returned an error");
+            (Vec::new(), Some(err.0))
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::warn!(handler = %event.h, panic = %what, "handler panicked");
+            (
+                Vec::new(),
+                Some(format!(
+                    "`{}` failed: the server hit an internal error",
+                    event.h
+                )),
+            )
+        }
+    };
+    let html = render_node(app, &mut guard, &event.page).map(|node| node.to_html());
+    let html = html.filter(|html| {
+        let h = hash(html);
+        guard.last_render.insert(event.page.clone(), h) != Some(h)
+    });
+    drop(guard);
+    let actions = actions
+        .into_iter()
+        .map(|action| client_action(app, session_id, action))
+        .collect();
+    tracing::debug!(handler = %event.h, "event handled");
+    Ok(Reply {
+        id: event.id,
+        html,
+        actions,
+        error,
+    })
+}
+
+/// A handler's action as the browser runs it; generated data is parked behind a
+/// one-time URL instead of travelling in the reply.
+fn client_action(app: &AppState, session: &SessionId, action: Action) -> Value {
+    let action = match action {
+        Action::Client(action) => action,
+        Action::Download(download) => {
+            let filename = Some(download.suggested_filename());
+            match app.downloads.park(session, download) {
+                crate::downloads::Parked::Url(url) => ClientAction::Download {
+                    url: Some(url),
+                    data: None,
+                    filename,
+                    content_type: None,
+                },
+                crate::downloads::Parked::Token(url) => ClientAction::Download {
+                    url: Some(url),
+                    data: None,
+                    filename,
+                    content_type: None,
+                },
+            }
+        }
+    };
+    serde_json::to_value(action).unwrap_or(Value::Null)
+}
+
+/// The session a request belongs to, or 403.
+pub(crate) fn session_for(
+    app: &AppState,
+    headers: &HeaderMap,
+) -> Result<(SessionId, SharedSession), ServerError> {
+    let id = SessionId::from_headers(headers).ok_or(ServerError::NoSession)?;
+    let session = app.store.open(&id).ok_or(ServerError::NoSession)?;
+    Ok((id, session))
+}
+
+/// `POST /_ferrex/event`: the same JSON as the WebSocket, for non-browser clients.
+pub(crate) async fn post_event(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !same_origin(&headers) {
+        return cross_site();
+    }
+    let result = async {
+        let (id, session) = session_for(&app, &headers)?;
+        let event = EventMessage::decode(&body)?;
+        run_event(&app, &id, &session, event, HashMap::new()).await
+    }
+    .await;
+    match result {
+        Ok(reply) if reply.error.is_some() => {
+            (axum::http::StatusCode::UNPROCESSABLE_ENTITY, Json(reply)).into_response()
+        }
+        Ok(reply) => Json(reply).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+/// `GET /_ferrex/ws`: the browser's event channel.
+pub(crate) async fn websocket(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if !same_origin(&headers) {
+        return cross_site();
+    }
+    let (id, session) = match session_for(&app, &headers) {
+        Ok(found) => found,
+        Err(err) => return err.into_response(),
+    };
+    upgrade.on_upgrade(move |socket| serve_socket(app, id, session, socket))
+}
+
+async fn serve_socket(app: AppState, id: SessionId, session: SharedSession, mut socket: WebSocket) {
+    while let Some(Ok(message)) = socket.recv().await {
+        let bytes = match &message {
+            Message::Text(text) => text.as_bytes().to_vec(),
+            Message::Binary(bytes) => bytes.to_vec(),
+            Message::Close(_) => break,
+            _ => continue,
+        };
+        let reply = match EventMessage::decode(&bytes) {
+            Ok(event) => {
+                let event_id = event.id;
+                run_event(&app, &id, &session, event, HashMap::new())
+                    .await
+                    .unwrap_or_else(|err| Reply {
+                        id: event_id,
+                        error: Some(err.to_string()),
+                        ..Reply::default()
+                    })
+            }
+            Err(err) => Reply {
+                id: serde_json::from_slice::<Value>(&bytes)
+                    .ok()
+                    .and_then(|v| v.get("id").and_then(Value::as_u64)),
+                error: Some(err.to_string()),
+                ..Reply::default()
+            },
+        };
+        let Ok(text) = serde_json::to_string(&reply) else {
+            continue;
+        };
+        if socket.send(Message::Text(text.into())).await.is_err() {
+            break;
+        }
+    }
+}

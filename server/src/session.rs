@@ -1,0 +1,195 @@
+//! Sessions: an unguessable id in an `HttpOnly; SameSite=Lax` cookie, the states one
+//! browser session owns, and the `StateStore` that keeps them (in memory by default).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::{Duration, Instant};
+
+use axum::http::HeaderMap;
+use ferrex_core::State;
+use ferrex_core::state::AnyState;
+use tokio::sync::Mutex;
+
+/// The cookie that carries the session id.
+pub const COOKIE_NAME: &str = "ferrex_session";
+
+/// A session id: 128 bits from the operating system's random source, as 32 hex digits.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SessionId(String);
+
+impl SessionId {
+    /// A fresh random id.
+    ///
+    /// ```
+    /// let a = ferrex_server::SessionId::random();
+    /// assert_eq!(a.as_str().len(), 32);
+    /// assert_ne!(a, ferrex_server::SessionId::random());
+    /// ```
+    pub fn random() -> SessionId {
+        let mut bytes = [0u8; 16];
+        // The OS random source failing is not something a web server can go on without.
+        getrandom::fill(&mut bytes).expect("the OS random source is unavailable");
+        SessionId(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// Parses an id a client sent: exactly 32 lower-case hex digits.
+    ///
+    /// ```
+    /// use ferrex_server::SessionId;
+    /// assert!(SessionId::parse("0123456789abcdef0123456789abcdef").is_some());
+    /// assert!(SessionId::parse("../etc").is_none());
+    /// ```
+    pub fn parse(s: &str) -> Option<SessionId> {
+        (s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .then(|| SessionId(s.to_owned()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The id from a request's `Cookie` header, if present and well-formed.
+    pub fn from_headers(headers: &HeaderMap) -> Option<SessionId> {
+        headers
+            .get_all(axum::http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == COOKIE_NAME)
+            .and_then(|(_, value)| SessionId::parse(value.trim()))
+    }
+
+    /// The `Set-Cookie` value for this id.
+    pub fn cookie(&self, path: &str) -> String {
+        format!(
+            "{COOKIE_NAME}={}; Path={path}; HttpOnly; SameSite=Lax",
+            self.0
+        )
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never log a whole id: it is a credential.
+        write!(f, "SessionId({}…)", &self.0[..6])
+    }
+}
+
+/// The states of one browser session, created on first use.
+#[derive(Default)]
+pub struct Session {
+    states: HashMap<&'static str, Box<dyn AnyState>>,
+    /// A hash of the last HTML sent for each page, to skip unchanged re-renders.
+    pub(crate) last_render: HashMap<String, u64>,
+}
+
+impl Session {
+    /// The session's `S`, created with `Default` if it has none yet.
+    pub fn state<S: State>(&mut self) -> &S {
+        self.ensure::<S>();
+        self.get::<S>()
+    }
+
+    /// Makes sure the session has an `S`.
+    pub fn ensure<S: State>(&mut self) {
+        self.states
+            .entry(S::NAME)
+            .or_insert_with(|| Box::new(S::default()));
+    }
+
+    /// The session's `S`; panics if [`Session::ensure`] was not called first.
+    pub fn get<S: State>(&self) -> &S {
+        self.states
+            .get(S::NAME)
+            .and_then(|s| s.as_any().downcast_ref::<S>())
+            .expect("ensure::<S>() is called before get::<S>()")
+    }
+
+    /// The state named `name` (creating it with `create` if missing), type-erased.
+    pub(crate) fn erased(
+        &mut self,
+        name: &'static str,
+        create: fn() -> Box<dyn AnyState>,
+    ) -> &mut Box<dyn AnyState> {
+        self.states.entry(name).or_insert_with(create)
+    }
+
+    /// The session's states as JSON, by name.
+    pub fn to_json(&self) -> serde_json::Value {
+        self.states
+            .iter()
+            .map(|(name, s)| ((*name).to_owned(), s.to_json()))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
+}
+
+/// A session as the store hands it out: locked for the duration of one event, which is
+/// what makes one session's events run one at a time, in arrival order.
+pub type SharedSession = Arc<Mutex<Session>>;
+
+/// Where sessions live. The default, [`MemoryStore`], keeps them in this process.
+pub trait StateStore: Send + Sync + 'static {
+    /// The session with this id, if it exists; marks it as used now.
+    fn open(&self, id: &SessionId) -> Option<SharedSession>;
+    /// A new, empty session.
+    fn create(&self) -> (SessionId, SharedSession);
+    /// Drops sessions unused for longer than `idle`; returns how many.
+    fn expire_idle(&self, idle: Duration) -> usize;
+    /// How many sessions exist.
+    fn len(&self) -> usize;
+    /// Whether no session exists.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Sessions in this process's memory.
+#[derive(Default)]
+pub struct MemoryStore {
+    sessions: StdMutex<HashMap<SessionId, (SharedSession, Instant)>>,
+}
+
+impl MemoryStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, (SharedSession, Instant)>> {
+        // A panic while holding this lock cannot leave the map inconsistent (every
+        // operation is a single insert/remove/get), so a poisoned lock is still usable.
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl StateStore for MemoryStore {
+    fn open(&self, id: &SessionId) -> Option<SharedSession> {
+        let mut map = self.lock();
+        let entry = map.get_mut(id)?;
+        entry.1 = Instant::now();
+        Some(entry.0.clone())
+    }
+
+    fn create(&self) -> (SessionId, SharedSession) {
+        let id = SessionId::random();
+        let session = SharedSession::default();
+        self.lock()
+            .insert(id.clone(), (session.clone(), Instant::now()));
+        (id, session)
+    }
+
+    fn expire_idle(&self, idle: Duration) -> usize {
+        let mut map = self.lock();
+        let before = map.len();
+        map.retain(|_, (session, last)| {
+            // A session in use (an event running) is never dropped under it.
+            last.elapsed() < idle || Arc::strong_count(session) > 1
+        });
+        before - map.len()
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+}

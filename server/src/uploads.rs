@@ -1,0 +1,340 @@
+//! Uploads: the streaming multipart endpoint that checks the drop zone's limits (read
+//! from the server's own rendering of the page) while each file streams to a temporary
+//! file, then hands the files to the handler; and serving uploaded files back safely.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use axum::body::Body;
+use axum::extract::multipart::Field;
+use axum::extract::{Multipart, Path, Request, State as AxState};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ferrex_core::UploadFile;
+use ferrex_core::upload::{UploadLimits, sanitize_relative_path, stays_inside};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+use tower::ServiceExt;
+
+use crate::ServerError;
+use crate::app::{AppState, cross_site, render_node, same_origin};
+use crate::events::{EventMessage, run_event, session_for};
+use crate::session::SessionId;
+
+/// The `event` field of an upload request.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UploadEvent {
+    page: String,
+    h: String,
+    #[serde(default)]
+    args: Value,
+    zone: String,
+}
+
+/// `POST /_ferrex/upload`.
+pub(crate) async fn upload(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
+    if !same_origin(&headers) {
+        return cross_site();
+    }
+    match receive(&app, &headers, multipart).await {
+        Ok(reply) => axum::Json(reply).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn receive(
+    app: &AppState,
+    headers: &HeaderMap,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<crate::events::Reply, ServerError> {
+    let (session_id, session) = session_for(app, headers)?;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let max_total = app.settings.max_upload_bytes;
+    if declared.is_some_and(|len| len > max_total) {
+        return Err(rejected(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "",
+            format!("the upload is larger than the server's limit of {max_total} bytes"),
+        ));
+    }
+    let mut multipart = multipart.map_err(|e| ServerError::MalformedUpload(e.body_text()))?;
+
+    let first = multipart
+        .next_field()
+        .await
+        .map_err(|e| ServerError::MalformedUpload(e.body_text()))?
+        .ok_or_else(|| ServerError::MalformedUpload("the request has no fields".into()))?;
+    if first.name() != Some("event") {
+        return Err(ServerError::MalformedUpload(
+            "the first field must be `event`".into(),
+        ));
+    }
+    let event_bytes = read_small(first, 64 * 1024).await?;
+    let event: UploadEvent = serde_json::from_slice(&event_bytes)
+        .map_err(|e| ServerError::MalformedEvent(e.to_string()))?;
+
+    // The limits come from the server's own rendering of the page, never from the client.
+    let limits = {
+        let mut guard = session.lock().await;
+        let mut page = render_node(app, &mut guard, &event.page)
+            .ok_or_else(|| ServerError::UnknownPage(event.page.clone()))?;
+        page.upload_limits(&event.zone).ok_or_else(|| {
+            ServerError::MalformedUpload(format!(
+                "the page has no drop zone with id `{}`",
+                event.zone
+            ))
+        })?
+    };
+    if limits.disabled {
+        return Err(rejected(
+            StatusCode::BAD_REQUEST,
+            "",
+            "this drop zone is disabled".into(),
+        ));
+    }
+
+    let dir = app.settings.upload_dir.clone();
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| ServerError::Storage(format!("cannot create the upload folder: {e}")))?;
+
+    let mut files: Vec<UploadFile> = Vec::new();
+    let mut total: u64 = event_bytes.len() as u64;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ServerError::MalformedUpload(e.body_text()))?
+    {
+        if field.name() != Some("file") {
+            return Err(ServerError::MalformedUpload(format!(
+                "unexpected field `{}`",
+                field.name().unwrap_or("")
+            )));
+        }
+        if files.len() as u64 >= limits.file_count_limit() {
+            let name = field.file_name().unwrap_or("").to_owned();
+            return Err(rejected(
+                StatusCode::BAD_REQUEST,
+                &name,
+                "too many files".into(),
+            ));
+        }
+        let file = stream_file(field, &limits, &dir, &mut total, max_total).await?;
+        files.push(file);
+    }
+    tracing::debug!(count = files.len(), bytes = total, "upload received");
+
+    let mut tokens = Vec::with_capacity(files.len());
+    let mut by_token = HashMap::with_capacity(files.len());
+    for file in files {
+        let token = SessionId::random().as_str().to_owned();
+        tokens.push(Value::String(token.clone()));
+        by_token.insert(token, file);
+    }
+    let mut args = event.args;
+    substitute_files(&mut args, &event.zone, &tokens);
+    let message = EventMessage {
+        id: None,
+        page: event.page,
+        h: event.h,
+        args,
+    };
+    run_event(app, &session_id, &session, message, by_token).await
+}
+
+/// Streams one file to a temporary file in the upload folder, enforcing the limits as
+/// bytes arrive. On any error the temporary file is dropped, which deletes it.
+async fn stream_file(
+    mut field: Field<'_>,
+    limits: &UploadLimits,
+    dir: &std::path::Path,
+    total: &mut u64,
+    max_total: u64,
+) -> Result<UploadFile, ServerError> {
+    let relative = sanitize_relative_path(field.file_name().unwrap_or("file"));
+    let declared = field
+        .content_type()
+        .map(str::to_owned)
+        .filter(|ct| ct != "application/octet-stream" && !ct.is_empty());
+    let content_type = declared.unwrap_or_else(|| {
+        mime_guess::from_path(&relative)
+            .first_raw()
+            .unwrap_or("application/octet-stream")
+            .to_owned()
+    });
+    if !limits.accepts(&relative, &content_type) {
+        return Err(rejected(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &relative,
+            "type not accepted".into(),
+        ));
+    }
+    let dir_owned = dir.to_path_buf();
+    let temp = tokio::task::spawn_blocking(move || {
+        tempfile::Builder::new()
+            .prefix(".ferrex-upload-")
+            .tempfile_in(dir_owned)
+    })
+    .await
+    .map_err(|e| ServerError::Storage(e.to_string()))?
+    .map_err(|e| ServerError::Storage(format!("cannot write to the upload folder: {e}")))?;
+    let (std_file, temp_path) = temp.into_parts();
+    let mut out =
+        tokio::io::BufWriter::with_capacity(1024 * 1024, tokio::fs::File::from_std(std_file));
+    let mut size: u64 = 0;
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| ServerError::MalformedUpload(e.body_text()))?
+    {
+        size += chunk.len() as u64;
+        *total += chunk.len() as u64;
+        if limits.max_size.is_some_and(|max| size > max) {
+            return Err(rejected(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &relative,
+                "too large".into(),
+            ));
+        }
+        if *total > max_total {
+            return Err(rejected(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &relative,
+                format!("the upload is larger than the server's limit of {max_total} bytes"),
+            ));
+        }
+        out.write_all(&chunk)
+            .await
+            .map_err(|e| ServerError::Storage(e.to_string()))?;
+    }
+    out.flush()
+        .await
+        .map_err(|e| ServerError::Storage(e.to_string()))?;
+    drop(out);
+    if limits.min_size.is_some_and(|min| size < min) {
+        return Err(rejected(
+            StatusCode::BAD_REQUEST,
+            &relative,
+            "too small".into(),
+        ));
+    }
+    Ok(UploadFile::new(
+        relative,
+        content_type,
+        size,
+        temp_path,
+        dir.to_path_buf(),
+    ))
+}
+
+async fn read_small(mut field: Field<'_>, max: usize) -> Result<Vec<u8>, ServerError> {
+    let mut out = Vec::new();
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| ServerError::MalformedUpload(e.body_text()))?
+    {
+        out.extend_from_slice(&chunk);
+        if out.len() > max {
+            return Err(ServerError::MalformedUpload(
+                "the `event` field is too large".into(),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn rejected(status: StatusCode, file: &str, reason: String) -> ServerError {
+    ServerError::UploadRejected {
+        status,
+        file: file.to_owned(),
+        reason,
+    }
+}
+
+/// Replaces each `{"$upload": zone, …}` marker in the arguments by the files' tokens.
+fn substitute_files(args: &mut Value, zone: &str, tokens: &[Value]) {
+    match args {
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| substitute_files(item, zone, tokens)),
+        Value::Object(map) if map.contains_key("$upload") => {
+            let marked = map.get("$upload");
+            if marked.and_then(Value::as_str) == Some(zone) || marked == Some(&Value::Null) {
+                *args = Value::Array(tokens.to_vec());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `GET /_ferrex/uploads/<path>`: an uploaded file, `nosniff`, sandboxed, and an
+/// attachment unless its type is safe to show inline (raster images, plain text, PDF).
+pub(crate) async fn serve_uploaded(
+    AxState(app): AxState<AppState>,
+    Path(path): Path<String>,
+    request: Request,
+) -> Response {
+    if path
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+        || !stays_inside(&path)
+    {
+        return ServerError::NotFound(format!("/_ferrex/uploads/{path}")).into_response();
+    }
+    let file: PathBuf = app.settings.upload_dir.join(&path);
+    let mut inner = Request::new(Body::empty());
+    *inner.headers_mut() = request.headers().clone();
+    let Ok(mut response) = tower_http::services::ServeFile::new(&file)
+        .oneshot(inner)
+        .await
+        .map(IntoResponse::into_response);
+    if response.status() == StatusCode::NOT_FOUND {
+        return ServerError::NotFound(format!("/_ferrex/uploads/{path}")).into_response();
+    }
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let headers = response.headers_mut();
+    if !safe_inline(&content_type) {
+        let name = path.rsplit('/').next().unwrap_or("file");
+        headers.insert(
+            header::CONTENT_DISPOSITION,
+            crate::downloads::content_disposition(name),
+        );
+    }
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'",
+        ),
+    );
+    response
+}
+
+fn safe_inline(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    matches!(
+        essence,
+        "image/png"
+            | "image/jpeg"
+            | "image/gif"
+            | "image/webp"
+            | "image/avif"
+            | "image/bmp"
+            | "text/plain"
+            | "application/pdf"
+    )
+}

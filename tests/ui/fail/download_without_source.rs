@@ -1,0 +1,5 @@
+use ferrex::prelude::*;
+
+fn main() {
+    let _ = ui! { button("Get", on_click = download(filename = "x")) };
+}

@@ -1,0 +1,5 @@
+use ferrex::prelude::*;
+
+fn main() {
+    let _ = ui! { link("Logo", href = "/missing.png") };
+}
