@@ -72,6 +72,12 @@ fn index(s: &Counter) -> Node {
     }
 }
 
+/// The app.
+pub fn app() -> App {
+    App::new().title("ferrex · Counter").page("/", index)
+}
+
+#[allow(dead_code)]
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt().with_env_filter("info").init();

@@ -154,6 +154,16 @@ fn index(s: &DownloadState) -> Node {
     }
 }
 
+/// The app: the page, the assets folder beside this file (the same one `ui!` checks
+/// `href = "/reflex_banner.png"` against at compile time).
+pub fn app() -> App {
+    App::new()
+        .title("ferrex · Files")
+        .page("/", index)
+        .assets_dir(ferrex::assets_dir!())
+}
+
+#[allow(dead_code)]
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt()
@@ -163,10 +173,5 @@ async fn main() -> std::io::Result<()> {
         )
         .init();
     let addr = std::env::var("FERREX_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
-    App::new()
-        .title("ferrex · Files")
-        .page("/", index)
-        .assets_dir(ferrex::assets_dir!())
-        .serve(&addr)
-        .await
+    app().serve(&addr).await
 }

@@ -8,3 +8,5 @@
 pub mod browser;
 
 pub use browser::Browser;
+pub mod server;
+pub use server::TestServer;
