@@ -515,9 +515,14 @@ pub trait SourceSet {}
 #[diagnostic::do_not_recommend]
 impl SourceSet for HasSource {}
 
-impl<S: SourceUnset> DownloadBuilder<S> {
+// The bounds sit on the methods, not the impl: a second source then finds the method and
+// fails its bound, which reports `SourceUnset`'s message instead of "method not found".
+impl<S> DownloadBuilder<S> {
     /// Downloads a same-origin URL (an asset, an uploaded file, a page).
-    pub fn url(self, url: impl IntoText) -> DownloadBuilder<HasSource> {
+    pub fn url(self, url: impl IntoText) -> DownloadBuilder<HasSource>
+    where
+        S: SourceUnset,
+    {
         DownloadBuilder {
             url: Some(url.into_text().into_owned()),
             data: None,
@@ -527,7 +532,10 @@ impl<S: SourceUnset> DownloadBuilder<S> {
     }
 
     /// Downloads data carried in the page (text, bytes, a `data:` URI, an image, JSON).
-    pub fn data(self, data: impl Into<DownloadData>) -> DownloadBuilder<HasSource> {
+    pub fn data(self, data: impl Into<DownloadData>) -> DownloadBuilder<HasSource>
+    where
+        S: SourceUnset,
+    {
         DownloadBuilder {
             url: None,
             data: Some(data.into()),

@@ -54,10 +54,30 @@ pub mod __private {
     pub use std::result::Result::{self, Err, Ok};
     pub use std::vec::Vec;
 
-    /// A child or positional argument of a component call.
+    /// A child or positional argument of a component call. The bound is on the argument
+    /// (not the builder, whose span is the macro's), so a refusal is reported at the child.
     #[inline]
-    pub fn positional<B: Positional<C>, C>(builder: B, arg: C) -> B {
-        builder.positional(arg)
+    pub fn positional<B, C: PositionalOf<B>>(builder: B, arg: C) -> B {
+        arg.apply_to(builder)
+    }
+
+    /// `Positional` seen from the argument's side.
+    #[diagnostic::on_unimplemented(
+        message = "`{B}` does not take `{Self}` as a positional argument",
+        label = "not accepted by `{B}`",
+        note = "this component takes no children (or only a specific value, such as an icon's name): pass the rest through its props"
+    )]
+    pub trait PositionalOf<B> {
+        /// Hands the argument to the builder.
+        fn apply_to(self, builder: B) -> B;
+    }
+
+    #[diagnostic::do_not_recommend]
+    impl<B: Positional<C>, C> PositionalOf<B> for C {
+        #[inline]
+        fn apply_to(self, builder: B) -> B {
+            builder.positional(self)
+        }
     }
 
     /// A component call's result as a node.

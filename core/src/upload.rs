@@ -574,7 +574,7 @@ impl UploadFile {
             };
             match persist_or_return(probe, &dest).await {
                 Ok(path) => return Ok(PersistedFile { name, path }),
-                Err(PersistFailure::Clash(returned)) => self = returned,
+                Err(PersistFailure::Clash(returned)) => self = *returned,
                 Err(PersistFailure::Failed(err)) => return Err(err),
             }
         }
@@ -592,7 +592,7 @@ impl UploadFile {
 /// What stopped a non-overwriting persist.
 enum PersistFailure {
     /// The name is taken: the file is handed back to try another.
-    Clash(UploadFile),
+    Clash(Box<UploadFile>),
     /// Anything else.
     Failed(UploadError),
 }
@@ -619,14 +619,14 @@ async fn persist_or_return(file: UploadFile, dest: &Path) -> Result<PathBuf, Per
         match temp.persist_noclobber(&dest) {
             Ok(()) => Ok(dest),
             Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
-                Err(PersistFailure::Clash(UploadFile {
+                Err(PersistFailure::Clash(Box::new(UploadFile {
                     name,
                     relative_path,
                     content_type,
                     size,
                     temp: e.path,
                     upload_dir,
-                }))
+                })))
             }
             Err(e) => Err(PersistFailure::Failed(UploadError::Io {
                 name,
@@ -753,9 +753,7 @@ pub fn sanitize_file_name(name: &str) -> String {
         replacement: "",
     };
     let clean = sanitize_filename::sanitize_with_options(stripped.trim(), options);
-    let clean = clean
-        .trim_matches(|c: char| c == ' ' || c == '.' && false)
-        .to_owned();
+    let clean = clean.trim_matches(' ').to_owned();
     let clean = if clean.is_empty() || clean.chars().all(|c| c == '.') {
         "file".to_owned()
     } else {

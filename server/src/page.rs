@@ -8,10 +8,13 @@ use ferrex_core::{Node, State};
 
 use crate::session::Session;
 
+/// Makes a state with its `Default`.
+pub(crate) type StateFactory = fn() -> Box<dyn AnyState>;
+
 /// The state types an app knows, by name.
 #[derive(Default)]
 pub struct Registry {
-    states: HashMap<&'static str, fn() -> Box<dyn AnyState>>,
+    states: HashMap<&'static str, StateFactory>,
 }
 
 impl Registry {
@@ -24,7 +27,7 @@ impl Registry {
     }
 
     /// The constructor of the state named `name`, with the name as a `'static` key.
-    pub(crate) fn find(&self, name: &str) -> Option<(&'static str, fn() -> Box<dyn AnyState>)> {
+    pub(crate) fn find(&self, name: &str) -> Option<(&'static str, StateFactory)> {
         self.states.get_key_value(name).map(|(k, f)| (*k, *f))
     }
 }
