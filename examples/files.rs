@@ -47,7 +47,9 @@ impl DownloadState {
             let saved = file.persist_to_upload_dir().await?;
             self.saved.push(saved.name);
         }
-        self.progress = 0.0;
+        // `progress` is left to `upload_progress`: its last report (100 %) travels on the
+        // WebSocket and may be handled before or after this, so resetting it here would
+        // leave the bar at 0 or 100 depending on timing.
         self.status = format!("Uploaded {count} file(s).");
         Ok(())
     }
@@ -133,7 +135,9 @@ fn index(s: &DownloadState) -> Node {
                         for name in &s.saved {
                             list_item(
                                 if is_image(name) {
-                                    image(src = upload_url(name), alt = name, width = 48, height = 48)
+                                    image(src = upload_url(name), alt = name, width = 48, height = 48,
+                                          // `.fx-image` sets `height: auto`: keep a square.
+                                          style = "height:48px;object-fit:cover;vertical-align:middle;margin-right:0.5rem")
                                 },
                                 link(name, href = upload_url(name)),
                                 " ",

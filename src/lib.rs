@@ -58,6 +58,10 @@ pub use ferrex_core::{
     download, event as events, icons, node, props, upload,
 };
 pub use ferrex_macros::{assets_dir, event, ui};
+
+/// The icon names `ui!` checks `icon("…")` against (a test compares them with [`icons::ICON_NAMES`]).
+#[doc(hidden)]
+pub use ferrex_macros::__icon_names;
 pub use ferrex_server::{
     App, EventMessage, MemoryStore, PageFn, Reply, ServerError, Session, SessionId, Settings,
     StateStore,

@@ -1,6 +1,7 @@
 //! Proves the real-browser harness in `tests/support` works: a headless
 //! Chromium loads a page, clicks a button and saves the file it downloads.
 
+#[allow(unused_imports)]
 mod support;
 
 use axum::Router;

@@ -41,9 +41,9 @@ macro_rules! component {
                 self.el.add_class(class.into_text());
                 self
             }
-            /// Inline CSS.
+            /// Inline CSS (combined with what `gap`/`align` set).
             pub fn style(mut self, style: impl IntoText) -> Self {
-                self.el.attr("style", style.into_text());
+                self.el.add_style(style.into_text());
                 self
             }
             /// A stable identity among siblings, so the page keeps this element across updates.

@@ -551,6 +551,21 @@ impl<S> DownloadBuilder<S> {
         self.filename = Some(filename.into_text().into_owned());
         self
     }
+
+    /// Closes `download(…)` in `ui!`: a download without a source is reported here, at the
+    /// `download` the user wrote, rather than deep inside the event prop it is given to.
+    #[doc(hidden)]
+    pub fn finish(self) -> DownloadBuilder<HasSource>
+    where
+        S: SourceSet,
+    {
+        DownloadBuilder {
+            url: self.url,
+            data: self.data,
+            filename: self.filename,
+            state: PhantomData,
+        }
+    }
 }
 
 impl<S: SourceSet> DownloadBuilder<S> {

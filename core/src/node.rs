@@ -152,6 +152,17 @@ impl Element {
             .map(|(_, v)| v.as_ref())
     }
 
+    /// Adds declarations to the inline style, after any already there (`gap` and
+    /// `style` on one stack both apply).
+    pub(crate) fn add_style(&mut self, css: impl Into<Cow<'static, str>>) {
+        let css = css.into();
+        let merged = match self.get_attr("style") {
+            Some(prev) if !prev.is_empty() => format!("{};{css}", prev.trim_end_matches(';')),
+            _ => css.into_owned(),
+        };
+        self.attr("style", merged);
+    }
+
     /// Adds user classes after the component's own.
     ///
     /// ```

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::event::{Arg, ArgFor, EventRef, IntoEvent, bind_upload_zone};
+use crate::event::{Arg, ArgFor, ClientAction, EventRef, IntoEvent, bind_upload_zone};
 use crate::node::{Element, Node};
 use crate::props::{IntoBytes, IntoText, Positional};
 use crate::state::State;
@@ -292,7 +292,7 @@ impl Node {
     ///
     /// ```
     /// use ferrex_core::prelude::*;
-    /// let page: Node = vstack().child(upload().id("f").max_files(2).multiple(true)).into();
+    /// let mut page: Node = vstack().child(upload().id("f").max_files(2).multiple(true)).into();
     /// assert_eq!(page.upload_limits("f").unwrap().file_count_limit(), 2);
     /// assert!(page.upload_limits("g").is_none());
     /// ```
@@ -305,6 +305,27 @@ impl Node {
             {
                 found = serde_json::from_str(json).ok();
             }
+        });
+        found
+    }
+
+    /// Whether this page sends the files of drop zone `zone` to `handler` (`State.method`):
+    /// an `on_drop` of the zone or a button's `State::method(upload_files(zone), …)`. The
+    /// server accepts an upload only for such a pair, so a handler cannot be fed through
+    /// another zone of the page whose limits are looser.
+    ///
+    /// ```
+    /// use ferrex_core::prelude::*;
+    /// let page: Node = vstack().child(upload().id("f")).into();
+    /// assert!(!page.clone().uploads_to("f", "Files.handle"));
+    /// ```
+    pub fn uploads_to(&mut self, zone: &str, handler: &str) -> bool {
+        let mut found = false;
+        self.for_each_element_mut(&mut |el| {
+            found = found
+                || el.events_mut().any(|action| {
+                    matches!(action, ClientAction::Upload { id, h, .. } if id == zone && *h == handler)
+                });
         });
         found
     }

@@ -103,7 +103,7 @@ fn handler(method: &ImplItemFn, errors: &mut Vec<syn::Error>) -> Option<Handler>
             }
         };
         if let Some(why) = unsupported_type(&typed.ty) {
-            errors.push(syn::Error::new(typed.ty.span(), why));
+            errors.push(syn::Error::new_spanned(&typed.ty, why));
             continue;
         }
         params.push((name, (*typed.ty).clone()));

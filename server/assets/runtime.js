@@ -41,6 +41,7 @@
   const TOAST_MS = 6000, PROGRESS_MS = 100;
 
   let root = null;             // #fx-root
+  let base = '';               // the app's mount path (#fx-root's data-fx-base), e.g. '/app'
   let ws = null;               // current WebSocket, or null
   let connected = false;
   let backoff = BACKOFF_MIN;
@@ -61,6 +62,11 @@
       toast(`Malformed ${what} from server`);
       return undefined;
     }
+  }
+
+  // One of the runtime's own URLs, under the app's mount path.
+  function own(path) {
+    return base + path;
   }
 
   function pagePath() {
@@ -169,7 +175,7 @@
   function connect() {
     const proto = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
     let sock;
-    try { sock = new WebSocket(`${proto}//${window.location.host}${WS_PATH}`); } catch (e) {
+    try { sock = new WebSocket(`${proto}//${window.location.host}${own(WS_PATH)}`); } catch (e) {
       scheduleReconnect();
       return;
     }
@@ -296,10 +302,12 @@
     }
     const u = new window.URL(a.url, window.location.href);
     if (u.origin !== window.location.origin) { clickLink(u.href, a.filename, true); return; }
-    if (u.pathname.startsWith(TOKEN_PREFIX)) { clickLink(u.href, a.filename, false); return; }
-    const path = u.pathname + u.search;
+    if (u.pathname.startsWith(own(TOKEN_PREFIX))) { clickLink(u.href, a.filename, false); return; }
+    // /_ferrex/file asks the app itself, which sees paths without its mount path.
+    const inApp = base && u.pathname.startsWith(`${base}/`) ? u.pathname.slice(base.length) : u.pathname;
+    const path = inApp + u.search;
     const name = a.filename || lastSegment(u.pathname) || 'download';
-    const href = `${FILE_PATH}?url=${encodeURIComponent(path)}&filename=${encodeURIComponent(name)}`;
+    const href = `${own(FILE_PATH)}?url=${encodeURIComponent(path)}&filename=${encodeURIComponent(name)}`;
     clickLink(href, name, false);
   }
 
@@ -654,7 +662,7 @@
     };
     xhr.onerror = () => { done(); toast('Upload failed: network error'); };
     xhr.onabort = () => { done(); };
-    xhr.open('POST', UPLOAD_PATH);
+    xhr.open('POST', own(UPLOAD_PATH));
     xhr.send(form);
   }
 
@@ -777,6 +785,15 @@
   window.ferrex = {
     get connected() { return connected; },
     get pending() { return pending.size; },
+    // Test hook: lose the socket as a network drop would (the runtime reconnects).
+    // Handled at once, so `data-fx-connected` is "false" when this returns.
+    dropSocket() {
+      const sock = ws;
+      if (!sock) return false;
+      sock.onclose();
+      sock.close();
+      return true;
+    },
     selected(id) {
       return (selections.get(id) || []).map((f) => ({ name: relPaths.get(f) || f.name, size: f.size }));
     },
@@ -785,6 +802,7 @@
   function init() {
     root = document.getElementById('fx-root');
     if (!root) return;
+    base = (root.getAttribute('data-fx-base') || '').replace(/\/+$/, '');
     document.addEventListener('click', guard(onClick));
     document.addEventListener('input', guard(onInputOrChange));
     document.addEventListener('change', guard(onInputOrChange));

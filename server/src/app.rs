@@ -56,6 +56,9 @@ pub struct Settings {
     pub max_pending_download_bytes: u64,
     /// How long a generated download waits to be fetched.
     pub download_ttl: Duration,
+    /// The path the app is mounted under (`""` at the root, else e.g. `"/app"`): the prefix
+    /// of the runtime's own URLs in the page and of the session cookie's path.
+    pub base_path: String,
 }
 
 impl Default for Settings {
@@ -68,6 +71,7 @@ impl Default for Settings {
             max_upload_bytes: 10 * 1024 * 1024 * 1024,
             max_pending_download_bytes: 512 * 1024 * 1024,
             download_ttl: Duration::from_secs(5 * 60),
+            base_path: String::new(),
         }
     }
 }
@@ -150,6 +154,34 @@ impl App {
         self
     }
 
+    /// How long a generated download waits to be fetched before its one-time URL answers
+    /// 404 and its memory is released (default five minutes).
+    pub fn download_ttl(mut self, ttl: Duration) -> App {
+        self.settings.download_ttl = ttl;
+        self
+    }
+
+    /// Serves the app under a path prefix, for an app mounted with
+    /// `Router::new().nest("/app", app.into_router())` or behind a proxy that strips the
+    /// prefix: the page then loads the runtime, the stylesheet, the event socket, uploads
+    /// and generated downloads from `/app/_ferrex/…`. Links the app renders itself
+    /// (`link(href = …)`, `upload_url`) are not rewritten.
+    ///
+    /// ```
+    /// let app = ferrex_server::App::new().base_path("/app/");
+    /// let router = axum::Router::new().nest("/app", app.into_router());
+    /// # drop(router);
+    /// ```
+    pub fn base_path(mut self, path: &str) -> App {
+        let trimmed = path.trim_matches('/');
+        self.settings.base_path = if trimmed.is_empty() {
+            String::new()
+        } else {
+            format!("/{trimmed}")
+        };
+        self
+    }
+
     /// Keeps sessions in another store (e.g. one shared by several processes).
     pub fn store(mut self, store: impl StateStore) -> App {
         self.store = Arc::new(store);
@@ -186,7 +218,9 @@ impl App {
             )
             .fallback(page_or_asset)
             .with_state(shared.clone());
-        let assets_router = Router::new().fallback_service(assets);
+        let assets_router = Router::new()
+            .fallback_service(assets)
+            .layer(axum::middleware::from_fn(assets::entity_tags));
         let inner = inner.layer(axum::Extension(AssetService(assets_router)));
         // `/_ferrex/file` answers any same-origin URL as an attachment by asking the app
         // itself for it, so it needs the finished router.
@@ -276,6 +310,8 @@ pub(crate) async fn render_page(app: &AppState, path: &str, headers: &HeaderMap)
     let Some(body) = render_body(app, &session, path).await else {
         return crate::ServerError::UnknownPage(path.to_owned()).into_response();
     };
+    let base = &app.settings.base_path;
+    let mount = (!base.is_empty()).then_some(base);
     let document = html! {
         (DOCTYPE)
         html lang="en" {
@@ -283,17 +319,18 @@ pub(crate) async fn render_page(app: &AppState, path: &str, headers: &HeaderMap)
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (app.settings.title) }
-                link rel="stylesheet" href="/_ferrex/style.css";
-                script src="/_ferrex/runtime.js" defer {}
+                link rel="stylesheet" href={ (base) "/_ferrex/style.css" };
+                script src={ (base) "/_ferrex/runtime.js" } defer {}
             }
             body {
-                main #fx-root data-fx-page=(path) { (PreEscaped(body)) }
+                main #fx-root data-fx-page=(path) data-fx-base=[mount] { (PreEscaped(body)) }
             }
         }
     };
     tracing::debug!(page = path, "page rendered");
     let mut response = Html(document.into_string()).into_response();
-    if fresh && let Ok(cookie) = HeaderValue::from_str(&id.cookie("/")) {
+    let cookie_path = if base.is_empty() { "/" } else { base.as_str() };
+    if fresh && let Ok(cookie) = HeaderValue::from_str(&id.cookie(cookie_path)) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State as AxState};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ferrex_core::Download;
 use ferrex_core::download::DownloadBody;
@@ -111,10 +111,31 @@ impl DownloadSlots {
     fn take(&self, token: &str, session: Option<&SessionId>) -> Option<Slot> {
         let mut slots = self.lock();
         let slot = slots.get(token)?;
-        if Some(&slot.session) != session || slot.created.elapsed() >= self.ttl {
+        if !self.fetchable(slot, session) {
             return None;
         }
         slots.remove(token)
+    }
+
+    /// The name, type and length (when known without encoding) of the payload for `token`
+    /// if `session` owns it, leaving it in place.
+    fn peek(
+        &self,
+        token: &str,
+        session: Option<&SessionId>,
+    ) -> Option<(String, String, Option<u64>)> {
+        let slots = self.lock();
+        let slot = slots.get(token).filter(|s| self.fetchable(s, session))?;
+        let len = match &slot.body {
+            DownloadBody::Data(data) if !data.is_image() => Some(data.len_hint()),
+            DownloadBody::Stream { len, .. } => *len,
+            _ => None,
+        };
+        Some((slot.filename.clone(), slot.content_type.clone(), len))
+    }
+
+    fn fetchable(&self, slot: &Slot, session: Option<&SessionId>) -> bool {
+        Some(&slot.session) == session && slot.created.elapsed() < self.ttl
     }
 }
 
@@ -125,13 +146,23 @@ fn estimated_size(body: &DownloadBody) -> u64 {
     }
 }
 
-/// `GET /_ferrex/download/<token>`: the payload, once, for its own session.
+/// `GET /_ferrex/download/<token>`: the payload, once, for its own session. A `HEAD`
+/// (a link checker, `curl -I`) answers the headers and leaves the payload in place.
 pub(crate) async fn fetch_slot(
     AxState(app): AxState<AppState>,
     Path(token): Path<String>,
+    method: Method,
     headers: HeaderMap,
 ) -> Response {
     let session = SessionId::from_headers(&headers);
+    if method == Method::HEAD {
+        return match app.downloads.peek(&token, session.as_ref()) {
+            Some((filename, content_type, len)) => {
+                attachment(Body::empty(), &content_type, len, &filename)
+            }
+            None => ServerError::DownloadGone.into_response(),
+        };
+    }
     let Some(slot) = app.downloads.take(&token, session.as_ref()) else {
         return ServerError::DownloadGone.into_response();
     };
@@ -159,18 +190,20 @@ pub(crate) async fn fetch_slot(
         DownloadBody::Url(_) => return ServerError::DownloadGone.into_response(),
     };
     tracing::debug!(file = %slot.filename, "download fetched");
+    attachment(body, &slot.content_type, len, &slot.filename)
+}
+
+/// A generated download's response: its type, length if known, and name.
+fn attachment(body: Body, content_type: &str, len: Option<u64>, filename: &str) -> Response {
     let mut response = Response::new(body);
     let headers = response.headers_mut();
-    if let Ok(ct) = HeaderValue::from_str(&slot.content_type) {
+    if let Ok(ct) = HeaderValue::from_str(content_type) {
         headers.insert(header::CONTENT_TYPE, ct);
     }
     if let Some(len) = len {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     }
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        content_disposition(&slot.filename),
-    );
+    headers.insert(header::CONTENT_DISPOSITION, content_disposition(filename));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
@@ -225,7 +258,9 @@ pub(crate) async fn forced_download(
 }
 
 /// `Content-Disposition: attachment` with an ASCII `filename` and, for other names, an
-/// RFC 6266 / 5987 `filename*`.
+/// RFC 6266 / 5987 `filename*`. A `%` also goes to `filename*` only: browsers
+/// percent-decode the plain `filename` (Chromium saves `100%41.png` as `100A.png`), as
+/// RFC 6266 appendix D warns.
 ///
 /// ```
 /// # // the function is crate-private; its behaviour is tested in tests/download.rs
@@ -234,7 +269,7 @@ pub(crate) fn content_disposition(filename: &str) -> HeaderValue {
     let ascii: String = filename
         .chars()
         .map(|c| match c {
-            ' '..='~' if c != '"' && c != '\\' => c,
+            ' '..='~' if !matches!(c, '"' | '\\' | '%') => c,
             _ => '_',
         })
         .collect();

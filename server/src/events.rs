@@ -146,8 +146,9 @@ fn client_action(app: &AppState, session: &SessionId, action: Action) -> Value {
                     filename,
                     content_type: None,
                 },
+                // The token route is the app's own: under the app's base path when mounted.
                 crate::downloads::Parked::Token(url) => ClientAction::Download {
-                    url: Some(url),
+                    url: Some(format!("{}{url}", app.settings.base_path)),
                     data: None,
                     filename,
                     content_type: None,

@@ -87,12 +87,20 @@ async fn receive(
         let mut guard = session.lock().await;
         let mut page = render_node(app, &mut guard, &event.page)
             .ok_or_else(|| ServerError::UnknownPage(event.page.clone()))?;
-        page.upload_limits(&event.zone).ok_or_else(|| {
+        let limits = page.upload_limits(&event.zone).ok_or_else(|| {
             ServerError::MalformedUpload(format!(
                 "the page has no drop zone with id `{}`",
                 event.zone
             ))
-        })?
+        })?;
+        // Naming a looser zone of the page must not get files past the handler's own zone.
+        if !page.uploads_to(&event.zone, &event.h) {
+            return Err(ServerError::MalformedUpload(format!(
+                "the page does not upload drop zone `{}` to `{}`",
+                event.zone, event.h
+            )));
+        }
+        limits
     };
     if limits.disabled {
         return Err(rejected(

@@ -94,11 +94,8 @@ fn expand_call(call: &Call) -> TokenStream {
             Arg::Positional(node) => {
                 let value = expand_node(node);
                 let span = node_span(node);
-                // The builder is named at the child's location, so a component that
-                // takes no such argument is reported at the child, not the whole macro.
-                let here = quote_spanned!(Span::mixed_site().located_at(span)=> __fx);
                 steps.push(quote_spanned!(span=>
-                    let #b = ::ferrex::__private::positional(#here, #value);
+                    let #b = ::ferrex::__private::positional(#b, #value);
                 ));
             }
             Arg::Prop(prop) => {
@@ -109,11 +106,16 @@ fn expand_call(call: &Call) -> TokenStream {
             }
         }
     }
-    quote! {{
-        let #b = #path #ctor;
-        #(#steps)*
-        #b
-    }}
+    // The block is spanned on the component's name: an error about the whole call (a
+    // child a parent does not take) points there, not at the whole macro.
+    block(
+        quote! {
+            let #b = #path #ctor;
+            #(#steps)*
+            #b
+        },
+        name_span,
+    )
 }
 
 /// A prop or argument value. `prop` names the event prop a bare handler reference is given
@@ -151,13 +153,27 @@ fn expand_dsl(dsl: &Dsl) -> TokenStream {
         let key = &prop.name;
         let value = expand_value(&prop.value, Some(&key.to_string()), Some(&dsl_name));
         let args = paren_group(value, key.span());
-        quote!(let #b = #b.#key #args;)
+        // The receiver is wrapped in a block spanned on the key, so a bound the step
+        // does not meet (a second source for `download`) is reported at the key.
+        let receiver = block(quote!(#b), key.span());
+        quote!(let #b = #receiver.#key #args;)
     });
-    quote! {{
-        let #b = #name #ctor;
-        #(#steps)*
-        #b
-    }}
+    // `download(…)` ends with a call that requires a source; spanned on the name, so a
+    // download without one is reported at `download`.
+    let finish = (dsl_name == "download").then(|| {
+        let receiver = block(quote!(#b), name.span());
+        let finish = syn::Ident::new("finish", name.span());
+        quote!(let #b = #receiver.#finish();)
+    });
+    block(
+        quote! {
+            let #b = #name #ctor;
+            #(#steps)*
+            #finish
+            #b
+        },
+        name.span(),
+    )
 }
 
 /// `State::method(args)` → `events::<State>().method(args)`: the companion type generated
@@ -192,6 +208,12 @@ fn event_value_marker(prop: &str) -> Option<&'static str> {
         "on_upload_progress" => Some("ProgressValue"),
         _ => None,
     }
+}
+
+fn block(inner: TokenStream, span: Span) -> TokenStream {
+    let mut group = Group::new(Delimiter::Brace, inner);
+    group.set_span(span);
+    quote!(#group)
 }
 
 fn paren_group(inner: TokenStream, span: Span) -> Group {

@@ -1,0 +1,748 @@
+//! Uploads in real Chromium: choosing files (WebDriver `send_keys` on the zone's file
+//! input), the selection list, clear, upload with progress, cancel, `on_drop`, the limits
+//! checked in the browser, and uploaded HTML served back without running. The files
+//! example and a test page with limited zones; every file lives under
+//! `CARGO_TARGET_TMPDIR`.
+
+mod support;
+
+#[path = "../examples/files.rs"]
+#[allow(dead_code)]
+mod files;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use fantoccini::Locator;
+use fantoccini::elements::Element;
+use ferrex::prelude::*;
+use serde_json::Value;
+use support::{Browser, TestServer};
+
+// ---------------------------------------------------------------------------------------
+// A test page: a zone that uploads on drop, a zone with limits that uploads on drop, and
+// a zone with a progress handler. The state shows what the handlers received.
+
+#[derive(Default, Serialize, Deserialize)]
+struct Drops {
+    /// `name:size` of every file received, in order.
+    got: Vec<String>,
+    /// How many times a handler ran.
+    calls: u32,
+    /// The last progress report, as `loaded/total/fraction`.
+    last_progress: String,
+    /// How many progress reports arrived.
+    reports: u32,
+}
+
+#[event]
+impl Drops {
+    async fn dropped(&mut self, files: Vec<UploadFile>) -> Result<(), UploadError> {
+        self.calls += 1;
+        for file in files {
+            self.got.push(format!("{}:{}", file.name, file.size));
+            file.persist_to_upload_dir().await?;
+        }
+        Ok(())
+    }
+
+    fn progress(&mut self, progress: UploadProgress) {
+        self.reports += 1;
+        self.last_progress = format!(
+            "{}/{}/{}",
+            progress.loaded, progress.total, progress.fraction
+        );
+    }
+}
+
+fn drops_page(s: &Drops) -> Node {
+    ui! {
+        vstack(
+            upload(text("Drop here"), id = "d", multiple = true, on_drop = Drops::dropped),
+            upload(
+                text("Limited"),
+                id = "z",
+                multiple = true,
+                max_files = 2,
+                max_size = 1000u32,
+                min_size = 1u32,
+                accept = [".txt", "image/*"],
+                on_drop = Drops::dropped,
+            ),
+            upload(text("With progress"), id = "p"),
+            button("Send p", id = "send-p",
+                   on_click = Drops::dropped(upload_files("p", on_upload_progress = Drops::progress))),
+            text(s.calls, id = "calls"),
+            text({ &s.last_progress }, id = "last-progress"),
+            text(s.reports, id = "reports"),
+            list(
+                for item in &s.got {
+                    list_item(item, key = item)
+                },
+                id = "got",
+            ),
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers.
+
+/// A fresh folder under `CARGO_TARGET_TMPDIR`, with `uploads/` (the server's) and
+/// `local/` (the files the browser chooses) inside.
+struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        std::fs::create_dir_all(base).expect("cannot create CARGO_TARGET_TMPDIR");
+        let dir = tempfile::Builder::new()
+            .prefix("browser-upload-")
+            .tempdir_in(base)
+            .expect("cannot create a scratch folder");
+        std::fs::create_dir(dir.path().join("local")).expect("local folder");
+        Scratch { dir }
+    }
+
+    fn uploads(&self) -> PathBuf {
+        self.dir.path().join("uploads")
+    }
+
+    /// Writes a local file the browser can choose; returns its absolute path.
+    fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.dir.path().join("local").join(name);
+        std::fs::write(&path, bytes).expect("cannot write a local file");
+        path
+    }
+}
+
+/// Bytes that are not all alike.
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(29).wrapping_add(seed))
+        .collect()
+}
+
+/// The names of the files in `dir` (sorted), temp files included.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Polls `condition` every 20 ms for at most `limit`.
+async fn poll(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Loads `url` and waits for the runtime's WebSocket.
+async fn open(browser: &Browser, url: &str) {
+    browser.goto(url).await;
+    browser
+        .wait_for_js("window.ferrex && window.ferrex.connected")
+        .await;
+}
+
+/// Chooses `paths` in the file input of zone `zone`, as a user would in the picker.
+async fn choose(browser: &Browser, zone: &str, paths: &[&Path]) {
+    let input = browser
+        .client()
+        .find(Locator::Css(&format!("#{zone} input[type=file]")))
+        .await
+        .unwrap_or_else(|e| panic!("zone {zone} has no file input: {e}"));
+    let keys = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    input
+        .send_keys(&keys)
+        .await
+        .unwrap_or_else(|e| panic!("cannot choose files in {zone}: {e}"));
+}
+
+async fn find_button(browser: &Browser, label: &str) -> Element {
+    browser
+        .client()
+        .find(Locator::XPath(&format!(
+            "//button[normalize-space()='{label}']"
+        )))
+        .await
+        .unwrap_or_else(|e| panic!("no button {label:?}: {e}"))
+}
+
+async fn click(browser: &Browser, label: &str) {
+    find_button(browser, label)
+        .await
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("cannot click {label:?}: {e}"));
+}
+
+/// Runs a script and returns its value.
+async fn js(browser: &Browser, script: &str) -> Value {
+    browser
+        .client()
+        .execute(script, Vec::new())
+        .await
+        .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+}
+
+/// The names shown in the selection list of `zone`.
+async fn selected_names(browser: &Browser, zone: &str) -> Vec<String> {
+    let value = js(
+        browser,
+        &format!(
+            "return Array.from(document.querySelectorAll('[data-fx-selected-files={zone}] .fx-file-name'), e => e.textContent);"
+        ),
+    )
+    .await;
+    serde_json::from_value(value).expect("a list of names")
+}
+
+/// The texts of the items of list `#id`.
+async fn list_items(browser: &Browser, id: &str) -> Vec<String> {
+    let value = js(
+        browser,
+        &format!(
+            "return Array.from(document.querySelectorAll('#{id} li'), e => e.textContent.trim());"
+        ),
+    )
+    .await;
+    serde_json::from_value(value).expect("a list of texts")
+}
+
+/// Waits for a toast containing `text`.
+async fn wait_for_toast(browser: &Browser, text: &str) {
+    browser
+        .wait_for_js(&format!(
+            "Array.from(document.querySelectorAll('.fx-toast'), t => t.textContent).some(t => t.includes({}))",
+            serde_json::to_string(text).expect("a JSON string")
+        ))
+        .await;
+}
+
+// ---------------------------------------------------------------------------------------
+// The files example.
+
+#[tokio::test]
+async fn select_clear_then_upload_one_file() {
+    let scratch = Scratch::new();
+    let server = TestServer::start(files::app().upload_dir(scratch.uploads())).await;
+    let browser = Browser::start().await;
+    let bytes = pattern(4096, 3);
+    let path = scratch.file("hello.txt", &bytes);
+    open(&browser, &server.url("/")).await;
+
+    // Select: the selection lists the name with its size.
+    choose(&browser, "files", &[&path]).await;
+    browser
+        .wait_for_js("document.querySelectorAll('[data-fx-selected-files=files] li').length === 1")
+        .await;
+    assert_eq!(selected_names(&browser, "files").await, ["hello.txt"]);
+    let item = js(
+        &browser,
+        "return document.querySelector('[data-fx-selected-files=files] li').textContent;",
+    )
+    .await;
+    assert!(
+        item.as_str().is_some_and(|t| t.contains("4.0 KB")),
+        "{item}"
+    );
+
+    // Clear empties it; nothing was sent.
+    click(&browser, "Clear").await;
+    browser
+        .wait_for_js(
+            "document.querySelector('[data-fx-selected-files=files]').children.length === 0",
+        )
+        .await;
+    assert_eq!(listing(&scratch.uploads()), Vec::<String>::new());
+
+    // Select again, upload: listed under "Uploaded files", bytes on disk, selection empty.
+    choose(&browser, "files", &[&path]).await;
+    browser
+        .wait_for_js("document.querySelectorAll('[data-fx-selected-files=files] li').length === 1")
+        .await;
+    click(&browser, "Upload").await;
+    browser
+        .wait_for_js("document.querySelectorAll('#uploaded li').length === 1")
+        .await;
+    assert_eq!(list_items(&browser, "uploaded").await, ["hello.txt"]);
+    assert_eq!(
+        std::fs::read(scratch.uploads().join("hello.txt")).expect("on disk"),
+        bytes
+    );
+    browser
+        .wait_for_js(
+            "document.querySelector('[data-fx-selected-files=files]').children.length === 0",
+        )
+        .await;
+    let href = js(
+        &browser,
+        "return document.querySelector('#uploaded a').getAttribute('href');",
+    )
+    .await;
+    assert_eq!(href, "/_ferrex/uploads/hello.txt");
+    // The upload finished: the bar shows 100 (the last progress report is always sent).
+    browser
+        .wait_for_js("document.getElementById('upload-progress').value === 100")
+        .await;
+    assert_eq!(
+        js(
+            &browser,
+            "return document.getElementById('upload-status').textContent;"
+        )
+        .await,
+        "Uploaded 1 file(s)."
+    );
+}
+
+#[tokio::test]
+async fn three_files_upload_in_order() {
+    let scratch = Scratch::new();
+    let server = TestServer::start(files::app().upload_dir(scratch.uploads())).await;
+    let browser = Browser::start().await;
+    let names = ["zeta.txt", "alpha.bin", "mid.csv"];
+    let contents = [pattern(100, 1), pattern(3 * 1024 * 1024, 2), pattern(7, 3)];
+    let paths: Vec<PathBuf> = names
+        .iter()
+        .zip(&contents)
+        .map(|(n, c)| scratch.file(n, c))
+        .collect();
+    open(&browser, &server.url("/")).await;
+
+    let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    choose(&browser, "files", &refs).await;
+    browser
+        .wait_for_js("document.querySelectorAll('[data-fx-selected-files=files] li').length === 3")
+        .await;
+    assert_eq!(selected_names(&browser, "files").await, names);
+
+    click(&browser, "Upload").await;
+    browser
+        .wait_for_js("document.querySelectorAll('#uploaded li').length === 3")
+        .await;
+    assert_eq!(list_items(&browser, "uploaded").await, names);
+    for (name, content) in names.iter().zip(&contents) {
+        assert_eq!(
+            &std::fs::read(scratch.uploads().join(name)).expect("on disk"),
+            content
+        );
+    }
+    browser
+        .wait_for_js("document.getElementById('upload-progress').value === 100")
+        .await;
+    assert_eq!(
+        js(
+            &browser,
+            "return document.getElementById('upload-status').textContent;"
+        )
+        .await,
+        "Uploaded 3 file(s)."
+    );
+}
+
+#[tokio::test]
+async fn cancel_during_a_slow_upload_leaves_nothing() {
+    let scratch = Scratch::new();
+    let server = TestServer::start(files::app().upload_dir(scratch.uploads())).await;
+    let mut browser = Browser::start().await;
+    browser.set_wait_timeout(Duration::from_secs(30));
+    // 1 GiB, sparse: instant to make, long enough to send that Cancel lands mid-way.
+    let big = scratch.dir.path().join("local").join("huge.bin");
+    std::fs::File::create(&big)
+        .and_then(|f| f.set_len(1024 * 1024 * 1024))
+        .expect("cannot make the big file");
+    open(&browser, &server.url("/")).await;
+
+    choose(&browser, "files", &[&big]).await;
+    browser
+        .wait_for_js("document.querySelectorAll('[data-fx-selected-files=files] li').length === 1")
+        .await;
+    let cancel = find_button(&browser, "Cancel").await;
+    click(&browser, "Upload").await;
+    browser
+        .wait_for_js("document.getElementById('files').hasAttribute('data-fx-uploading')")
+        .await;
+    cancel.click().await.expect("cannot click Cancel");
+    browser
+        .wait_for_js("!document.getElementById('files').hasAttribute('data-fx-uploading')")
+        .await;
+
+    // The server saw the connection go: its temp file is removed.
+    poll(
+        Duration::from_secs(20),
+        "the upload folder to empty",
+        || listing(&scratch.uploads()).is_empty(),
+    )
+    .await;
+    // The handler never ran, and no progress report reached 100 %.
+    let state = js(
+        &browser,
+        "return [document.getElementById('upload-progress').value, \
+                 document.querySelectorAll('#uploaded li').length, \
+                 document.body.textContent.includes('Nothing uploaded yet.'), \
+                 !!document.getElementById('upload-status')];",
+    )
+    .await;
+    let progress = state[0].as_f64().expect("a progress value");
+    assert!(progress < 100.0, "progress reached {progress} after cancel");
+    assert_eq!(state[1], 0, "nothing listed");
+    assert_eq!(state[2], true, "the empty list message stays");
+    assert_eq!(state[3], false, "no upload status");
+    // The selection is kept, to retry.
+    assert_eq!(selected_names(&browser, "files").await, ["huge.bin"]);
+    assert!(listing(&scratch.uploads()).is_empty());
+    println!("cancelled with the bar at {progress}%");
+}
+
+#[tokio::test]
+async fn uploaded_html_is_downloaded_not_run() {
+    let scratch = Scratch::new();
+    let server = TestServer::start(files::app().upload_dir(scratch.uploads())).await;
+    let browser = Browser::start().await;
+    let html = b"<html><head><title>x</title></head><body><script>document.title='pwned'</script>hi</body></html>";
+    let path = scratch.file("x.html", html);
+    open(&browser, &server.url("/")).await;
+
+    choose(&browser, "files", &[&path]).await;
+    browser
+        .wait_for_js("document.querySelectorAll('[data-fx-selected-files=files] li').length === 1")
+        .await;
+    click(&browser, "Upload").await;
+    browser
+        .wait_for_js("document.querySelectorAll('#uploaded li').length === 1")
+        .await;
+
+    // Navigating to it downloads it (Content-Disposition: attachment): no page, no script.
+    browser.goto(&server.url(&upload_url("x.html"))).await;
+    let saved = browser.wait_for_download("x.html").await;
+    assert_eq!(saved, html);
+    let title = browser.client().title().await.expect("a title");
+    assert_ne!(title, "pwned");
+    let current = browser.client().current_url().await.expect("a URL");
+    println!("after navigating to the upload: title {title:?}, URL {current}");
+
+    // Even when opened in a frame of the site, the sandbox CSP keeps scripts off.
+    open(&browser, &server.url("/")).await;
+    let outcome = js(
+        &browser,
+        "const f = document.createElement('iframe'); f.src = '/_ferrex/uploads/x.html'; \
+         document.body.appendChild(f); return true;",
+    )
+    .await;
+    assert_eq!(outcome, true);
+    assert_ne!(browser.client().title().await.expect("a title"), "pwned");
+}
+
+#[tokio::test]
+async fn screenshots_of_a_selection_and_an_upload() {
+    let scratch = Scratch::new();
+    let server = TestServer::start(files::app().upload_dir(scratch.uploads())).await;
+    let browser = Browser::start().await;
+    let png = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/assets/reflex_banner.png"
+    ))
+    .expect("the example's PNG");
+    let image = scratch.file("banner.png", &png);
+    let text = scratch.file("notes.txt", &pattern(1500, 9));
+    open(&browser, &server.url("/")).await;
+
+    choose(&browser, "files", &[&image, &text]).await;
+    browser
+        .wait_for_js("document.querySelectorAll('[data-fx-selected-files=files] li').length === 2")
+        .await;
+    browser
+        .wait_for_js("Array.from(document.querySelectorAll('.fx-preview')).every(i => i.complete && i.naturalWidth > 0)")
+        .await;
+    js(
+        &browser,
+        "document.getElementById('files').scrollIntoView(); return null;",
+    )
+    .await;
+    let shot = browser.screenshot("files-selection").await;
+    println!("selection screenshot: {}", shot.display());
+
+    click(&browser, "Upload").await;
+    browser
+        .wait_for_js("document.querySelectorAll('#uploaded li').length === 2")
+        .await;
+    browser
+        .wait_for_js("Array.from(document.querySelectorAll('#uploaded img')).every(i => i.complete && i.naturalWidth > 0)")
+        .await;
+    browser
+        .wait_for_js("document.getElementById('upload-progress').value === 100")
+        .await;
+    // The bar animates its width; a still picture wants the end of it.
+    js(
+        &browser,
+        "const s = document.createElement('style'); \
+         s.textContent = '*, ::-webkit-progress-value { transition: none !important; }'; \
+         document.head.appendChild(s); return null;",
+    )
+    .await;
+    js(
+        &browser,
+        "document.getElementById('uploaded').scrollIntoView({block: 'center'}); return null;",
+    )
+    .await;
+    let shot = browser.screenshot("files-uploaded").await;
+    println!("upload screenshot: {}", shot.display());
+}
+
+// ---------------------------------------------------------------------------------------
+// The test page.
+
+async fn start_drops(scratch: &Scratch) -> TestServer {
+    TestServer::start(
+        App::new()
+            .page("/", drops_page)
+            .upload_dir(scratch.uploads()),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn on_drop_uploads_at_once() {
+    let scratch = Scratch::new();
+    let server = start_drops(&scratch).await;
+    let browser = Browser::start().await;
+    let a = scratch.file("one.txt", b"first");
+    let b = scratch.file("two.dat", &pattern(2048, 1));
+    open(&browser, &server.url("/")).await;
+
+    // Choosing files is enough: no button.
+    choose(&browser, "d", &[&a, &b]).await;
+    browser
+        .wait_for_js("document.querySelectorAll('#got li').length === 2")
+        .await;
+    assert_eq!(
+        list_items(&browser, "got").await,
+        ["one.txt:5", "two.dat:2048"]
+    );
+    assert_eq!(listing(&scratch.uploads()), ["one.txt", "two.dat"]);
+    assert_eq!(
+        std::fs::read(scratch.uploads().join("one.txt")).expect("on disk"),
+        b"first"
+    );
+    // Uploaded files leave the selection.
+    browser
+        .wait_for_js("window.ferrex.selected('d').length === 0")
+        .await;
+    assert_eq!(
+        js(
+            &browser,
+            "return document.getElementById('calls').textContent;"
+        )
+        .await,
+        "1"
+    );
+}
+
+#[tokio::test]
+async fn the_last_progress_report_says_everything_was_sent() {
+    let scratch = Scratch::new();
+    let server = start_drops(&scratch).await;
+    let browser = Browser::start().await;
+    let size = 3 * 1024 * 1024;
+    let path = scratch.file("three-megs.bin", &pattern(size, 4));
+    open(&browser, &server.url("/")).await;
+
+    choose(&browser, "p", &[&path]).await;
+    browser
+        .wait_for_js("window.ferrex.selected('p').length === 1")
+        .await;
+    browser
+        .client()
+        .find(Locator::Css("#send-p"))
+        .await
+        .expect("the send button")
+        .click()
+        .await
+        .expect("click");
+    browser
+        .wait_for_js("document.querySelectorAll('#got li').length === 1")
+        .await;
+    browser
+        .wait_for_js("document.getElementById('last-progress').textContent.endsWith('/1')")
+        .await;
+    let last = js(
+        &browser,
+        "return document.getElementById('last-progress').textContent;",
+    )
+    .await;
+    let parts: Vec<u64> = last
+        .as_str()
+        .expect("text")
+        .split('/')
+        .take(2)
+        .map(|p| p.parse().expect("a number"))
+        .collect();
+    assert_eq!(parts[0], parts[1], "loaded == total: {last}");
+    assert!(
+        parts[1] >= size as u64,
+        "total counts the whole body: {last}"
+    );
+    assert_eq!(listing(&scratch.uploads()), ["three-megs.bin"]);
+}
+
+#[tokio::test]
+async fn progress_reports_come_about_ten_times_a_second_at_most() {
+    let scratch = Scratch::new();
+    let server = start_drops(&scratch).await;
+    let mut browser = Browser::start().await;
+    browser.set_wait_timeout(Duration::from_secs(60));
+    // 512 MiB, sparse: long enough to send for a stream of reports.
+    let size: u64 = 512 * 1024 * 1024;
+    let path = scratch.dir.path().join("local").join("half-gig.bin");
+    std::fs::File::create(&path)
+        .and_then(|f| f.set_len(size))
+        .expect("cannot make the big file");
+    open(&browser, &server.url("/")).await;
+
+    choose(&browser, "p", &[&path]).await;
+    browser
+        .wait_for_js("window.ferrex.selected('p').length === 1")
+        .await;
+    let send = browser
+        .client()
+        .find(Locator::Css("#send-p"))
+        .await
+        .expect("the send button");
+    let started = Instant::now();
+    send.click().await.expect("click");
+    browser
+        .wait_for_js("document.querySelectorAll('#got li').length === 1")
+        .await;
+    browser
+        .wait_for_js("document.getElementById('last-progress').textContent.endsWith('/1')")
+        .await;
+    let elapsed = started.elapsed();
+    let reports: u64 = js(
+        &browser,
+        "return document.getElementById('reports').textContent;",
+    )
+    .await
+    .as_str()
+    .and_then(|t| t.parse().ok())
+    .expect("a count");
+    let last = js(
+        &browser,
+        "return document.getElementById('last-progress').textContent;",
+    )
+    .await;
+    println!("{reports} progress reports in {elapsed:?}; last {last}");
+    let allowed = (elapsed.as_secs_f64() * 10.0).ceil() as u64 + 2;
+    assert!(reports >= 1, "at least the last report");
+    assert!(
+        reports <= allowed,
+        "{reports} reports in {elapsed:?} is more than ~10 a second"
+    );
+    let parts: Vec<u64> = last
+        .as_str()
+        .expect("text")
+        .split('/')
+        .take(2)
+        .map(|p| p.parse().expect("a number"))
+        .collect();
+    assert_eq!(parts[0], parts[1], "loaded == total: {last}");
+    assert!(parts[1] >= size, "{last}");
+    assert_eq!(
+        std::fs::metadata(scratch.uploads().join("half-gig.bin"))
+            .expect("on disk")
+            .len(),
+        size
+    );
+}
+
+#[tokio::test]
+async fn limits_are_checked_in_the_browser() {
+    let scratch = Scratch::new();
+    let server = start_drops(&scratch).await;
+    let browser = Browser::start().await;
+    let big = scratch.file("big.txt", &pattern(2000, 1));
+    let empty = scratch.file("empty.txt", b"");
+    let exe = scratch.file("tool.exe", b"MZ");
+    open(&browser, &server.url("/")).await;
+
+    // Each refused file gets a toast naming it and the reason; the zone's on_drop upload
+    // never starts, so the server is not asked.
+    choose(&browser, "z", &[&big]).await;
+    wait_for_toast(&browser, "big.txt: too large").await;
+    choose(&browser, "z", &[&exe]).await;
+    wait_for_toast(&browser, "tool.exe: type not accepted").await;
+    choose(&browser, "z", &[&empty]).await;
+    wait_for_toast(&browser, "empty.txt: too small").await;
+    assert_eq!(
+        js(&browser, "return window.ferrex.selected('z').length;").await,
+        0
+    );
+
+    // Too many: three good files, the zone takes two and uploads them at once.
+    let a = scratch.file("a.txt", b"aa");
+    let b = scratch.file("b.txt", b"bbb");
+    let c = scratch.file("c.txt", b"cccc");
+    choose(&browser, "z", &[&a, &b, &c]).await;
+    wait_for_toast(&browser, "c.txt: too many files").await;
+    browser
+        .wait_for_js("document.querySelectorAll('#got li').length === 2")
+        .await;
+
+    // Only the accepted files ever reached the handler, in one call.
+    assert_eq!(list_items(&browser, "got").await, ["a.txt:2", "b.txt:3"]);
+    assert_eq!(
+        js(
+            &browser,
+            "return document.getElementById('calls').textContent;"
+        )
+        .await,
+        "1"
+    );
+    assert_eq!(listing(&scratch.uploads()), ["a.txt", "b.txt"]);
+}
+
+#[tokio::test]
+async fn the_server_limit_is_reported_in_the_browser() {
+    let scratch = Scratch::new();
+    let server = TestServer::start(
+        files::app()
+            .upload_dir(scratch.uploads())
+            .max_upload_bytes(1024 * 1024),
+    )
+    .await;
+    let browser = Browser::start().await;
+    let path = scratch.file("large.bin", &pattern(20 * 1024 * 1024, 6));
+    open(&browser, &server.url("/")).await;
+
+    // The zone allows it, the server does not: its 413 reaches the user as a toast.
+    choose(&browser, "files", &[&path]).await;
+    browser
+        .wait_for_js("window.ferrex.selected('files').length === 1")
+        .await;
+    click(&browser, "Upload").await;
+    wait_for_toast(&browser, "larger than the server's limit").await;
+    assert!(listing(&scratch.uploads()).is_empty());
+    assert_eq!(
+        js(
+            &browser,
+            "return document.querySelectorAll('#uploaded li').length;"
+        )
+        .await,
+        0
+    );
+}

@@ -1,0 +1,1371 @@
+//! Uploads over raw HTTP, with the browser bypassed: `POST /_ferrex/upload` against the
+//! files example and against test pages whose drop zones have limits. Every scenario
+//! checks what reached the handler and what is left in the upload folder, which is a
+//! fresh folder under `CARGO_TARGET_TMPDIR` per test.
+
+#[allow(unused_imports)] // the browser half of the helpers is unused here
+mod support;
+
+#[path = "../examples/files.rs"]
+#[allow(dead_code)]
+mod files;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ferrex::prelude::*;
+use reqwest::multipart::{Form, Part};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use support::TestServer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+// ---------------------------------------------------------------------------------------
+// A test state whose handler records everything it receives.
+
+/// One file as the handler saw it, and where `persist_to_upload_dir` put it.
+#[derive(Debug, Clone)]
+struct Received {
+    name: String,
+    relative_path: String,
+    content_type: String,
+    size: u64,
+    bytes: Vec<u8>,
+    saved: String,
+}
+
+/// Every call of `Up::handle`: its bound argument (a per-test tag) and its files.
+static CALLS: Mutex<Vec<(u64, Vec<Received>)>> = Mutex::new(Vec::new());
+
+/// Tags for tests; 42 is kept for the bound-argument test.
+static NEXT_TAG: AtomicU64 = AtomicU64::new(1000);
+
+fn new_tag() -> u64 {
+    NEXT_TAG.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The calls made with `tag`.
+fn calls(tag: u64) -> Vec<Vec<Received>> {
+    CALLS
+        .lock()
+        .expect("the call log is poisoned")
+        .iter()
+        .filter(|(t, _)| *t == tag)
+        .map(|(_, files)| files.clone())
+        .collect()
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct Up {
+    received: u64,
+}
+
+#[event]
+impl Up {
+    async fn handle(&mut self, files: Vec<UploadFile>, tag: u64) -> Result<(), UploadError> {
+        let mut seen = Vec::new();
+        for file in files {
+            let bytes = file.bytes().await?.to_vec();
+            let name = file.name.clone();
+            let relative_path = file.relative_path.clone();
+            let content_type = file.content_type.clone();
+            let size = file.size;
+            let saved = file.persist_to_upload_dir().await?;
+            seen.push(Received {
+                name,
+                relative_path,
+                content_type,
+                size,
+                bytes,
+                saved: saved.name,
+            });
+        }
+        self.received += seen.len() as u64;
+        CALLS
+            .lock()
+            .expect("the call log is poisoned")
+            .push((tag, seen));
+        Ok(())
+    }
+
+    /// Looks at the files and keeps none.
+    async fn peek(&mut self, files: Vec<UploadFile>, tag: u64) -> Result<(), UploadError> {
+        let mut seen = Vec::new();
+        for file in &files {
+            assert!(
+                file.temp_path().exists(),
+                "the temp file exists during the handler"
+            );
+            seen.push(Received {
+                name: file.name.clone(),
+                relative_path: file.relative_path.clone(),
+                content_type: file.content_type.clone(),
+                size: file.size,
+                bytes: file.bytes().await?.to_vec(),
+                saved: String::new(),
+            });
+        }
+        CALLS
+            .lock()
+            .expect("the call log is poisoned")
+            .push((tag, seen));
+        Ok(())
+    }
+
+    /// Bound to zone `z` only.
+    async fn strict(&mut self, files: Vec<UploadFile>, tag: u64) -> Result<(), UploadError> {
+        self.handle(files, tag).await
+    }
+}
+
+/// Zones: `z` with every limit, `any` without limits, `one` taking a single file.
+/// `Up.handle` uploads all three; `Up.strict` only `z`.
+fn limits_page(s: &Up) -> Node {
+    ui! {
+        vstack(
+            text(s.received, id = "received"),
+            upload(
+                text("Limited"),
+                id = "z",
+                multiple = true,
+                max_files = 2,
+                max_size = 1000u32,
+                min_size = 1u32,
+                accept = [".txt", "image/*"],
+            ),
+            upload(text("Anything"), id = "any", multiple = true),
+            upload(text("One file"), id = "one"),
+            button("Send", on_click = Up::handle(upload_files("z"), 1)),
+            button("Send any", on_click = Up::handle(upload_files("any"), 2)),
+            button("Send one", on_click = Up::handle(upload_files("one"), 3)),
+            button("Send strictly", on_click = Up::strict(upload_files("z"), 4)),
+            button("Peek", on_click = Up::peek(upload_files("any"), 5)),
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers.
+
+/// A fresh, empty folder under `CARGO_TARGET_TMPDIR` (removed when dropped).
+fn scratch() -> tempfile::TempDir {
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::create_dir_all(base).expect("cannot create CARGO_TARGET_TMPDIR");
+    tempfile::Builder::new()
+        .prefix("upload-")
+        .tempdir_in(base)
+        .expect("cannot create a scratch folder")
+}
+
+/// The upload folder inside a scratch folder (not created: the server makes it).
+fn upload_dir(tmp: &tempfile::TempDir) -> PathBuf {
+    tmp.path().join("uploads")
+}
+
+async fn start_limits(dir: &Path) -> TestServer {
+    TestServer::start(App::new().page("/", limits_page).upload_dir(dir)).await
+}
+
+async fn start_files(dir: &Path) -> TestServer {
+    TestServer::start(files::app().upload_dir(dir)).await
+}
+
+/// A client with a session: it has loaded the page and keeps the cookie. Also returns the
+/// `Cookie` header value, for hand-written requests.
+async fn session(server: &TestServer) -> (Client, String) {
+    let client = Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("cannot build an HTTP client");
+    let response = client
+        .get(server.url("/"))
+        .send()
+        .await
+        .expect("GET / failed");
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookie = response
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("GET / set no session cookie")
+        .to_owned();
+    assert!(cookie.starts_with("ferrex_session="), "{cookie}");
+    (client, cookie)
+}
+
+/// The `event` field for handler `h` with the files of `zone` and one bound argument.
+fn event(h: &str, zone: &str, bound: Option<u64>) -> String {
+    let mut args = vec![json!({ "$upload": zone })];
+    args.extend(bound.map(|b| json!(b)));
+    json!({ "page": "/", "h": h, "args": args, "zone": zone }).to_string()
+}
+
+/// A multipart form: the event, then one `file` part per `(name, type, bytes)`.
+fn form(event: String, files: &[(&str, &str, &[u8])]) -> Form {
+    let mut form = Form::new().text("event", event);
+    for (name, content_type, bytes) in files {
+        let part = Part::bytes(bytes.to_vec())
+            .file_name((*name).to_owned())
+            .mime_str(content_type)
+            .expect("a valid content type");
+        form = form.part("file", part);
+    }
+    form
+}
+
+async fn post_upload(client: &Client, server: &TestServer, form: Form) -> reqwest::Response {
+    client
+        .post(server.url("/_ferrex/upload"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("the upload request failed")
+}
+
+/// Status and JSON body of a response.
+async fn status_json(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.expect("cannot read the response");
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("the body is not JSON ({e}): {text:?}"));
+    (status, body)
+}
+
+/// Every path under `dir`, relative, `/`-separated, sorted (files and folders).
+fn listing(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            let relative = path
+                .strip_prefix(base)
+                .expect("an entry of the folder")
+                .to_string_lossy()
+                .into_owned();
+            out.push(relative);
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(base, &path, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Asserts the upload folder holds nothing: no files and no `.ferrex-upload-*` temp files.
+fn assert_empty(dir: &Path) {
+    assert_eq!(
+        listing(dir),
+        Vec::<String>::new(),
+        "the upload folder {} should be empty",
+        dir.display()
+    );
+}
+
+/// Polls until `dir` is empty, for at most 10 s.
+async fn wait_until_empty(dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !listing(dir).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the upload folder still holds {:?} after 10 s",
+            listing(dir)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A hand-written HTTP/1.1 exchange: sends `request`, reads the response (bounded by
+/// 10 s). Returns the status, the header block and the body.
+async fn raw_http(addr: std::net::SocketAddr, request: &[u8]) -> (u16, String, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).await.expect("cannot connect");
+    stream.write_all(request).await.expect("cannot send");
+    read_response(&mut stream).await
+}
+
+async fn read_response(stream: &mut TcpStream) -> (u16, String, Vec<u8>) {
+    let read = async {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 8192];
+        loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                let length = head
+                    .lines()
+                    .filter_map(|l| l.split_once(':'))
+                    .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+                    .and_then(|(_, v)| v.trim().parse::<usize>().ok());
+                if length.is_some_and(|n| buf.len() >= end + 4 + n) {
+                    return (head, buf[end + 4..].to_vec());
+                }
+            }
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => {
+                    let end = buf
+                        .windows(4)
+                        .position(|w| w == b"\r\n\r\n")
+                        .unwrap_or_else(|| panic!("no complete response: {buf:?}"));
+                    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                    return (head, buf[end + 4..].to_vec());
+                }
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    };
+    let (head, body) = tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("no response within 10 s");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line: {head}"));
+    (status, head, body)
+}
+
+fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// Bytes that are not all alike, so a mix-up shows.
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// The files example.
+
+#[tokio::test]
+async fn one_file_uploaded_lands_with_its_bytes_on_disk() {
+    let tmp = scratch();
+    let dir = upload_dir(&tmp);
+    let server = start_files(&dir).await;
+    let (client, _) = session(&server).await;
+    let bytes = pattern(5000, 7);
+
+    let response = post_upload(
+        &client,
+        &server,
+        form(
+            event("DownloadState.handle_upload", "files", None),
+            &[("report.bin", "application/octet-stream", &bytes)],
+        ),
+    )
+    .await;
+    let (status, reply) = status_json(response).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["error"], Value::Null, "{reply}");
+    let html = reply["html"].as_str().expect("the page changed");
+    assert!(html.contains("report.bin"), "{html}");
+    assert!(html.contains("Uploaded 1 file(s)."), "{html}");
+
+    assert_eq!(listing(&dir), ["report.bin"]);
+    assert_eq!(
+        std::fs::read(dir.join("report.bin")).expect("the file is on disk"),
+        bytes
+    );
+    // The page the browser loads next lists it, linking to its upload_url.
+    let page = client
+        .get(server.url("/"))
+        .send()
+        .await
+        .expect("GET /")
+        .text()
+        .await
+        .expect("page body");
+    assert!(
+        page.contains(r#"href="/_ferrex/uploads/report.bin""#),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn three_files_arrive_in_order() {
+    let tmp = scratch();
+    let dir = upload_dir(&tmp);
+    let server = start_files(&dir).await;
+    let (client, _) = session(&server).await;
+    let contents = [pattern(10, 1), pattern(20_000, 2), pattern(300, 3)];
+    let names = ["c-first.txt", "a-second.txt", "b-third.txt"];
+
+    let files: Vec<(&str, &str, &[u8])> = names
+        .iter()
+        .zip(&contents)
+        .map(|(n, c)| (*n, "text/plain", c.as_slice()))
+        .collect();
+    let response = post_upload(
+        &client,
+        &server,
+        form(event("DownloadState.handle_upload", "files", None), &files),
+    )
+    .await;
+    let (status, reply) = status_json(response).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let html = reply["html"].as_str().expect("the page changed");
+    let positions: Vec<usize> = names
+        .iter()
+        .map(|n| {
+            html.find(n)
+                .unwrap_or_else(|| panic!("{n} not listed: {html}"))
+        })
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "listed out of order: {positions:?}"
+    );
+    for (name, content) in names.iter().zip(&contents) {
+        assert_eq!(&std::fs::read(dir.join(name)).expect("on disk"), content);
+    }
+    assert_eq!(
+        listing(&dir),
+        ["a-second.txt", "b-third.txt", "c-first.txt"]
+    );
+
+    // The handler itself saw them in order.
+    let tmp2 = scratch();
+    let dir2 = upload_dir(&tmp2);
+    let server2 = start_limits(&dir2).await;
+    let (client2, _) = session(&server2).await;
+    let tag = new_tag();
+    let response = post_upload(
+        &client2,
+        &server2,
+        form(event("Up.handle", "any", Some(tag)), &files),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let got = calls(tag);
+    assert_eq!(got.len(), 1, "one call");
+    let got_names: Vec<&str> = got[0].iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(got_names, names);
+    for (received, content) in got[0].iter().zip(&contents) {
+        assert_eq!(&received.bytes, content);
+        assert_eq!(received.size, content.len() as u64);
+        assert_eq!(received.content_type, "text/plain");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Handler arguments.
+
+#[tokio::test]
+async fn a_bound_argument_is_received_with_the_files() {
+    let tmp = scratch();
+    let dir = upload_dir(&tmp);
+    let server = start_limits(&dir).await;
+    let (client, _) = session(&server).await;
+
+    let response = post_upload(
+        &client,
+        &server,
+        form(
+            event("Up.handle", "z", Some(42)),
+            &[("hello.txt", "text/plain", b"hello")],
+        ),
+    )
+    .await;
+    let (status, reply) = status_json(response).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["error"], Value::Null);
+    let got = calls(42);
+    assert_eq!(got.len(), 1, "called once with 42");
+    assert_eq!(got[0].len(), 1);
+    let file = &got[0][0];
+    assert_eq!(file.name, "hello.txt");
+    assert_eq!(file.relative_path, "hello.txt");
+    assert_eq!(file.size, 5);
+    assert_eq!(file.bytes, b"hello");
+    assert_eq!(file.saved, "hello.txt");
+    assert_eq!(listing(&dir), ["hello.txt"]);
+}
+
+#[tokio::test]
+async fn a_forged_file_token_in_a_normal_event_is_bad_arguments() {
+    let tmp = scratch();
+    let dir = upload_dir(&tmp);
+    let server = start_limits(&dir).await;
+    let (client, _) = session(&server).await;
+    let tag = new_tag();
+
+    let response = client
+        .post(server.url("/_ferrex/event"))
+        .header("content-type", "application/json")
+        .body(json!({ "page": "/", "h": "Up.handle", "args": [["deadbeef"], tag] }).to_string())
+        .send()
+        .await
+        .expect("POST /_ferrex/event");
+    let (status, body) = status_json(response).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let error = body["error"].as_str().expect("an error");
+    assert!(error.contains("bad arguments"), "{error}");
+    assert!(calls(tag).is_empty(), "the handler must not run");
+}
+
+// ---------------------------------------------------------------------------------------
+// Limits enforced by the server.
+
+#[tokio::test]
+async fn oversize_is_413_naming_the_file_and_leaves_nothing() {
+    let tmp = scratch();
+    let dir = upload_dir(&tmp);
+    let server = start_limits(&dir).await;
+    let (client, _) = session(&server).await;
+    let tag = new_tag();
+    let ok = pattern(1000, 1); // exactly max_size: fine
+    let big = pattern(1001, 2);
+
+    let response = post_upload(
+        &client,
+        &server,
+        form(
+            event("Up.handle", "z", Some(tag)),
+            &[
+                ("fine.txt", "text/plain", &ok),
+                ("big.txt", "text/plain", &big),
+            ],
+        ),
+    )
+    .await;
+    let (status, body) = status_json(response).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["file"], "big.txt", "{body}");
+    let error = body["error"].as_str().expect("an error");
+    assert!(
+        error.contains("big.txt") && error.contains("too large"),
+        "{error}"
+    );
+    assert_empty(&dir);
+    assert!(calls(tag).is_empty(), "the handler must not run");
+}
+
+#[tokio::test]
+async fn too_many_files_is_400() {
+    let tmp = scratch();
+    let dir = upload_dir(&tmp);
+    let server = start_limits(&dir).await;
+    let (client, _) = session(&server).await;
+    let tag = new_tag();
+
+    let response = post_upload(
+        &client,
+        &server,
+        form(
+            event("Up.handle", "z", Some(tag)),
+            &[
+                ("1.txt", "text/plain", b"1"),
+                ("2.txt", "text/plain", b"2"),
+                ("3.txt", "text/plain", b"3"),
+            ],
+        ),
+    )
+    .await;
+    let (status, body) = status_json(response).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["file"], "3.txt");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("too many files")),
+        "{body}"
+    );
+    assert_empty(&dir);
+    assert!(calls(tag).is_empty());
+
+    // A zone without `multiple` takes one file.
+    let response = post_upload(
+        &client,
+        &server,
+        form(
+            event("Up.handle", "one", Some(tag)),
+            &[("a.txt", "text/plain", b"a"), ("b.txt", "text/plain", b"b")],
+        ),
+    )
+    .await;
+    let (status, body) = status_json(response).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("too many files"))
+    );
+    assert_empty(&dir);
+    assert!(calls(tag).is_empty());
+}
+
+#[tokio::test]
+async fn wrong_type_is_415() {
+    let tmp = scratch();
+    let dir = upload_dir(&tmp);
+    let server = start_limits(&dir).await;
+    let (client, _) = session(&server).await;
+    let tag = new_tag();
+
+    for (name, content_type) in [
+        ("tool.exe", "application/octet-stream"),
+        ("page.html", "text/html"),
+        ("data.csv", "text/csv"),
+        // `image/*` matches the declared type, not a picture-like name.
+        ("fake.png", "text/plain"),
+    ] {
+        let response = post_upload(
+            &client,
+            &server,
+            form(
+                event("Up.handle", "z", Some(tag)),
+                &[("ok.png", "image/png", b"png"), (name, content_type, b"x")],
+            ),
+        )
+        .await;
+        let (status, body) = status_json(response).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{name}: {body}");
+        assert_eq!(body["file"], name);
+        assert!(
+            body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("type not accepted")),
+            "{body}"
+        );
+        assert_empty(&dir);
+    }
+    assert!(calls(tag).is_empty());
+
+    // Both kinds of rule accept: the extension, and the image family by declared type.
+    let response = post_upload(
+        &client,
+        &server,
+        form(
+            event("Up.handle", "z", Some(tag)),
+            &[
+                ("notes.TXT", "application/octet-stream", b"t"),
+                ("photo", "image/jpeg", b"j"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let got = calls(tag);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0][1].content_type, "image/jpeg");
+}
+
+#[tokio::test]
+async fn too_small_is_400() {
+    let tmp = scratch();
+    let dir = upload_dir(&tmp);
+    let server = start_limits(&dir).await;
+    let (client, _) = session(&server).await;
+    let tag = new_tag();
+
+    let response = post_upload(
+        &client,
+        &server,
+        form(
+            event("Up.handle", "z", Some(tag)),
+            &[("empty.txt", "text/plain", b"")],
+        ),
+    )
+    .await;
+    let (status, body) = status_json(response).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["file"], "empty.txt");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("too small"))
+    );
+    assert_empty(&dir);
+    assert!(calls(tag).is_empty());
+}
+
+#[tokio::test]
+async fn a_zone_the_page_does_not_have_is_400() {
+    let tmp = scratch();
+    let dir = upload_dir(&tmp);
+    let server = start_limits(&dir).await;
+    let (client, _) = session(&server).await;
+    let tag = new_tag();
+
+    let response = post_upload(
+        &client,
+        &server,
+        form(
+            event("Up.handle", "nope", Some(tag)),
+            &[("a.txt", "text/plain", b"a")],
+        ),
+    )
+    .await;
+    let (status, body) = status_json(response).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("nope")),
+        "{body}"
+    );
+    assert_empty(&dir);
+    assert!(calls(tag).is_empty());
+}
+
+#[tokio::test]
+async fn a_handler_is_fed_only_through_the_zones_the_page_binds_it_to() {
+    let tmp = scratch();
+    let dir = upload_dir(&tmp);
+    let server = start_limits(&dir).await;
+    let (client, _) = session(&server).await;
+    let tag = new_tag();
+    let big = pattern(5000, 3);
+    let file: &[(&str, &str, &[u8])] = &[("tool.exe", "application/octet-stream", &big)];
+
+    // `Up.strict` takes files from `z` only: naming the unlimited zone `any` is refused…
+    let response = post_upload(
+        &client,
+        &server,
+        form(event("Up.strict", "any", Some(tag)), file),
+    )
+    .await;
+    let (status, body) = status_json(response).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let error = body["error"].as_str().expect("an error");
+    assert!(
+        error.contains("does not upload drop zone `any` to `Up.strict`"),
+        "{error}"
+    );
+    assert_empty(&dir);
+    assert!(calls(tag).is_empty());
+
+    // …and through `z` its limits hold.
+    let response = post_upload(
+        &client,
+        &server,
+        form(event("Up.strict", "z", Some(tag)), file),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_empty(&dir);
+    assert!(calls(tag).is_empty());
+
+    // A handler no upload on the page names at all.
+    let response = post_upload(
+        &client,
+        &server,
+        form(event("Up.nothing", "any", Some(tag)), file),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_empty(&dir);
+}
+
+#[tokio::test]
+async fn no_session_or_a_foreign_origin_is_403() {
+    let tmp = scratch();
+    let dir = upload_dir(&tmp);
+    let server = start_limits(&dir).await;
+    let tag = new_tag();
+    let file: &[(&str, &str, &[u8])] = &[("a.txt", "text/plain", b"a")];
+
+    // Never loaded the page: no cookie.
+    let stranger = Client::new();
+    let response = post_upload(
+        &stranger,
+        &server,
+        form(event("Up.handle", "z", Some(tag)), file),
+    )
+    .await;
+    let (status, body) = status_json(response).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("session"))
+    );
+
+    // A forged cookie.
+    let response = stranger
+        .post(server.url("/_ferrex/upload"))
+        .header("cookie", format!("ferrex_session={}", "ab".repeat(16)))
+        .multipart(form(event("Up.handle", "z", Some(tag)), file))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    // A real session, but the request comes from another site.
+    let (client, _) = session(&server).await;
+    let response = client
+        .post(server.url("/_ferrex/upload"))
+        .header("origin", "http://evil.example")
+        .multipart(form(event("Up.handle", "z", Some(tag)), file))
+        .send()
+        .await
+        .expect("upload");
+    let (status, body) = status_json(response).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cross-site"))
+    );
+
+    assert_empty(&dir);
+    assert!(calls(tag).is_empty());
+}
+
+#[tokio::test]
+async fn the_server_total_limit_is_413_before_the_body_is_read() {
+    let tmp = scratch();
+    let dir = upload_dir(&tmp);
+    let server = TestServer::start(
+        App::new()
+            .page("/", limits_page)
+            .upload_dir(&dir)
+            .max_upload_bytes(10_000),
+    )
+    .await;
+    let (client, cookie) = session(&server).await;
+    let tag = new_tag();
+
+    // Headers announcing 10 MB, and no body at all: the answer comes anyway.
+    let request = format!(
+        "POST /_ferrex/upload HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\n\
+         Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 10000000\r\n\r\n",
+        server.addr
+    );
+    let (status, head, body) = raw_http(server.addr, request.as_bytes()).await;
+    assert_eq!(status, 413, "{head}");
+    let body: Value = serde_json::from_slice(&body).expect("a JSON body");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("limit of 10000 bytes")),
+        "{body}"
+    );
+
+    // A real body over the limit, its length declared.
+    let big = pattern(20_000, 9);
+    let response = post_upload(
+        &client,
+        &server,
+        form(
+            event("Up.handle", "any", Some(tag)),
+            &[("big.bin", "application/octet-stream", &big)],
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Streamed without a length (chunked): caught while streaming.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        big.chunks(4096).map(|c| Ok(c.to_vec())).collect();
+    let part = Part::stream(reqwest::Body::wrap_stream(futures_util::stream::iter(
+        chunks,
+    )))
+    .file_name("streamed.bin");
+    let form = Form::new()
+        .text("event", event("Up.handle", "any", Some(tag)))
+        .part("file", part);
+    let (status, body) = status_json(post_upload(&client, &server, form).await).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["file"], "streamed.bin");
+
+    assert_empty(&dir);
+    assert!(calls(tag).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// Names and containment.
+
+#[tokio::test]
+async fn hostile_names_land_inside_the_folder_sanitized() {
+    let tmp = scratch();
+    let dir = upload_dir(&tmp);
+    let server = start_limits(&dir).await;
+    let (client, _) = session(&server).await;
+    let tag = new_tag();
+    let long = format!("{}.txt", "n".repeat(296));
+    let long_clean = format!("{}.txt", "n".repeat(196));
+
+    let cases: Vec<(String, &str)> = vec![
+        ("../x".into(), "x"),
+        ("..".into(), "file"),
+        ("/etc/passwd".into(), "etc/passwd"),
+        ("C:\\x".into(), "Cx"),
+        ("a\u{202e}gnp.exe".into(), "agnp.exe"),
+        (long, &long_clean),
+        ("tab\there.txt".into(), "tabhere.txt"),
+        ("../../../../escape.txt".into(), "escape.txt"),
+    ];
+    let contents: Vec<Vec<u8>> = (0..cases.len())
+        .map(|i| format!("content {i}").into_bytes())
+        .collect();
+    let files: Vec<(&str, &str, &[u8])> = cases
+        .iter()
+        .zip(&contents)
+        .map(|((name, _), c)| (name.as_str(), "application/octet-stream", c.as_slice()))
+        .collect();
+    let response = post_upload(
+        &client,
+        &server,
+        form(event("Up.handle", "any", Some(tag)), &files),
+    )
+    .await;
+    let (status, reply) = status_json(response).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["error"], Value::Null, "{reply}");
+
+    let got = calls(tag);
+    assert_eq!(got.len(), 1);
+    let saved: Vec<&str> = got[0].iter().map(|r| r.saved.as_str()).collect();
+    let expected: Vec<&str> = cases.iter().map(|(_, clean)| *clean).collect();
+    assert_eq!(saved, expected);
+    for ((received, (_, clean)), content) in got[0].iter().zip(&cases).zip(&contents) {
+        assert_eq!(received.relative_path, *clean);
+        assert_eq!(
+            received.name,
+            clean.rsplit('/').next().expect("a last segment")
+        );
+        assert!(received.name.len() <= 200);
+        assert_eq!(
+            &std::fs::read(dir.join(clean)).expect("the file is in the folder"),
+            content
+        );
+    }
+
+    // Everything under the folder is inside it, and nothing landed beside it.
+    let root = dir.canonicalize().expect("the upload folder exists");
+    let mut files_found = BTreeSet::new();
+    for entry in listing(&dir) {
+        let path = dir.join(&entry).canonicalize().expect("canonical path");
+        assert!(path.starts_with(&root), "{} escaped", path.display());
+        if path.is_file() {
+            files_found.insert(entry);
+        }
+    }
+    assert_eq!(
+        files_found,
+        expected.iter().map(|s| s.to_string()).collect()
+    );
+    assert_eq!(
+        listing(tmp.path())
+            .iter()
+            .filter(|p| !p.starts_with("uploads"))
+            .count(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn folder_paths_keep_their_sanitized_folders() {
+    let tmp = scratch();
+    let dir = upload_dir(&tmp);
+    let server = start_limits(&dir).await;
+    let (client, _) = session(&server).await;
+    let tag = new_tag();
+    let deep: Vec<String> = (0..20).map(|i| format!("d{i}")).collect();
+    let deep_name = format!("{}/deep.txt", deep.join("/"));
+    let deep_clean = format!("{}/deep.txt", deep[4..].join("/"));
+
+    let cases: Vec<(&str, &str)> = vec![
+        ("album/2024/a.png", "album/2024/a.png"),
+        ("album/../../x/./y.txt", "album/x/y.txt"),
+        ("album//CON/z.txt", "album/file/z.txt"),
+        ("sub\u{202e}dir/b.txt", "subdir/b.txt"),
+        (&deep_name, &deep_clean),
+    ];
+    let files: Vec<(&str, &str, &[u8])> = cases
+        .iter()
+        .map(|(name, _)| (*name, "application/octet-stream", name.as_bytes()))
+        .collect();
+    let response = post_upload(
+        &client,
+        &server,
+        form(event("Up.handle", "any", Some(tag)), &files),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let got = calls(tag);
+    let saved: Vec<&str> = got[0].iter().map(|r| r.saved.as_str()).collect();
+    let expected: Vec<&str> = cases.iter().map(|(_, clean)| *clean).collect();
+    assert_eq!(saved, expected);
+    for (name, clean) in &cases {
+        assert_eq!(
+            std::fs::read(dir.join(clean)).expect("kept under its folders"),
+            name.as_bytes()
+        );
+    }
+    // Served back under the same path.
+    let response = client
+        .get(server.url(&upload_url("album/2024/a.png")))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.bytes().await.expect("body").as_ref(),
+        b"album/2024/a.png"
+    );
+}
+
+#[tokio::test]
+async fn the_same_name_twice_is_numbered_never_overwritten() {
+    let tmp = scratch();
+    let dir = upload_dir(&tmp);
+    let server = start_limits(&dir).await;
+    let (client, _) = session(&server).await;
+    let tag = new_tag();
+
+    for round in 0..2u8 {
+        let a = [b'a', round];
+        let b = [b'b', round];
+        let response = post_upload(
+            &client,
+            &server,
+            form(
+                event("Up.handle", "any", Some(tag)),
+                &[("dup.txt", "text/plain", &a), ("README", "text/plain", &b)],
+            ),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let saved: Vec<String> = calls(tag)
+        .iter()
+        .flatten()
+        .map(|r| r.saved.clone())
+        .collect();
+    assert_eq!(saved, ["dup.txt", "README", "dup (1).txt", "README (1)"]);
+    assert_eq!(std::fs::read(dir.join("dup.txt")).expect("first"), b"a\0");
+    assert_eq!(
+        std::fs::read(dir.join("dup (1).txt")).expect("second"),
+        b"a\x01"
+    );
+    assert_eq!(std::fs::read(dir.join("README")).expect("first"), b"b\0");
+    assert_eq!(
+        std::fs::read(dir.join("README (1)")).expect("second"),
+        b"b\x01"
+    );
+}
+
+#[tokio::test]
+async fn files_the_handler_does_not_keep_are_deleted() {
+    let tmp = scratch();
+    let dir = upload_dir(&tmp);
+    let server = start_limits(&dir).await;
+    let (client, _) = session(&server).await;
+    let tag = new_tag();
+    let bytes = pattern(100_000, 8);
+
+    let response = post_upload(
+        &client,
+        &server,
+        form(
+            event("Up.peek", "any", Some(tag)),
+            &[
+                ("a.bin", "application/octet-stream", &bytes),
+                ("b.txt", "text/plain", b"b"),
+            ],
+        ),
+    )
+    .await;
+    let (status, reply) = status_json(response).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["error"], Value::Null, "{reply}");
+    let got = calls(tag);
+    assert_eq!(got[0].len(), 2);
+    assert_eq!(got[0][0].bytes, bytes);
+    assert_eq!(got[0][1].content_type, "text/plain");
+    // The reply comes after the handler: its temp files are gone by then.
+    assert_empty(&dir);
+}
+
+#[tokio::test]
+async fn an_embedded_nul_in_a_name_never_reaches_the_disk() {
+    let tmp = scratch();
+    let dir = upload_dir(&tmp);
+    let server = start_limits(&dir).await;
+    let (client, _) = session(&server).await;
+    let tag = new_tag();
+
+    let response = post_upload(
+        &client,
+        &server,
+        form(
+            event("Up.handle", "any", Some(tag)),
+            &[("a\0b.txt", "text/plain", b"nul")],
+        ),
+    )
+    .await;
+    // A NUL is not allowed in a part's header (multer refuses it), so the request is
+    // malformed: 400, nothing stored, the handler not called. (Where the transport does
+    // carry a control character, e.g. a tab, the sanitizer strips it: see the test above.)
+    let (status, body) = status_json(response).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("malformed")),
+        "{body}"
+    );
+    assert_empty(&dir);
+    assert!(calls(tag).is_empty());
+    println!("embedded NUL: {status} {body}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Broken uploads.
+
+#[tokio::test]
+async fn a_client_that_disconnects_mid_upload_leaves_no_temp_file() {
+    let tmp = scratch();
+    let dir = upload_dir(&tmp);
+    let server = start_limits(&dir).await;
+    let (_client, cookie) = session(&server).await;
+    let tag = new_tag();
+
+    let boundary = "ferrexTestBoundary";
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"event\"\r\n\r\n{}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"partial.bin\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n",
+        event("Up.handle", "any", Some(tag))
+    );
+    let request = format!(
+        "POST /_ferrex/upload HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\n\
+         Content-Length: 100000000\r\n\r\n{head}",
+        server.addr
+    );
+    let mut stream = TcpStream::connect(server.addr).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    stream
+        .write_all(&pattern(2 * 1024 * 1024, 5))
+        .await
+        .expect("send part of the file");
+    stream.flush().await.expect("flush");
+
+    // The server is streaming the file into a temp file in the folder…
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !listing(&dir)
+        .iter()
+        .any(|n| n.starts_with(".ferrex-upload-"))
+    {
+        assert!(Instant::now() < deadline, "no temp file appeared");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // …when the client goes away.
+    drop(stream);
+    wait_until_empty(&dir).await;
+    assert!(calls(tag).is_empty(), "the handler must not run");
+}
+
+// ---------------------------------------------------------------------------------------
+// Served back.
+
+#[tokio::test]
+async fn uploaded_files_are_served_back_with_safe_headers() {
+    let tmp = scratch();
+    let dir = upload_dir(&tmp);
+    let server = start_files(&dir).await;
+    let (client, _) = session(&server).await;
+    let html = b"<script>document.title='pwned'</script>".to_vec();
+    let pdf = b"%PDF-1.4\n%%EOF\n".to_vec();
+    let txt = pattern(3000, 4);
+    let svg =
+        br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#.to_vec();
+    let png = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/assets/reflex_banner.png"
+    ))
+    .expect("the example's PNG");
+
+    let response = post_upload(
+        &client,
+        &server,
+        form(
+            event("DownloadState.handle_upload", "files", None),
+            &[
+                ("x.html", "text/html", &html),
+                ("doc.pdf", "application/pdf", &pdf),
+                ("my notes.txt", "text/plain", &txt),
+                ("pic.svg", "image/svg+xml", &svg),
+                ("pic.png", "image/png", &png),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    struct Expect<'a> {
+        name: &'a str,
+        bytes: &'a [u8],
+        content_type: &'a str,
+        inline: bool,
+    }
+    for e in [
+        Expect {
+            name: "x.html",
+            bytes: &html,
+            content_type: "text/html",
+            inline: false,
+        },
+        Expect {
+            name: "doc.pdf",
+            bytes: &pdf,
+            content_type: "application/pdf",
+            inline: true,
+        },
+        Expect {
+            name: "my notes.txt",
+            bytes: &txt,
+            content_type: "text/plain",
+            inline: true,
+        },
+        Expect {
+            name: "pic.svg",
+            bytes: &svg,
+            content_type: "image/svg+xml",
+            inline: false,
+        },
+        Expect {
+            name: "pic.png",
+            bytes: &png,
+            content_type: "image/png",
+            inline: true,
+        },
+    ] {
+        let url = upload_url(e.name);
+        let response = client
+            .get(server.url(&url))
+            .send()
+            .await
+            .expect("GET upload");
+        assert_eq!(response.status(), StatusCode::OK, "{url}");
+        assert_eq!(
+            header(&response, "x-content-type-options"),
+            "nosniff",
+            "{url}"
+        );
+        assert!(
+            header(&response, "content-type").starts_with(e.content_type),
+            "{url}: {}",
+            header(&response, "content-type")
+        );
+        let disposition = header(&response, "content-disposition").to_owned();
+        if e.inline {
+            assert!(
+                !disposition.starts_with("attachment"),
+                "{url}: {disposition}"
+            );
+        } else {
+            assert!(
+                disposition.starts_with("attachment"),
+                "{url}: {disposition}"
+            );
+            assert!(disposition.contains(e.name), "{url}: {disposition}");
+        }
+        let csp = header(&response, "content-security-policy").to_owned();
+        assert!(csp.contains("sandbox"), "{url}: {csp}");
+        assert!(csp.contains("default-src 'none'"), "{url}: {csp}");
+        let body = response.bytes().await.expect("body");
+        assert_eq!(body.as_ref(), e.bytes, "{url}");
+    }
+}
+
+#[tokio::test]
+async fn download_of_an_upload_url_gives_equal_bytes() {
+    let tmp = scratch();
+    let dir = upload_dir(&tmp);
+    let server = start_files(&dir).await;
+    let (client, _) = session(&server).await;
+    let bytes = pattern(70_000, 11);
+
+    let response = post_upload(
+        &client,
+        &server,
+        form(
+            event("DownloadState.handle_upload", "files", None),
+            &[("my data.bin", "application/octet-stream", &bytes)],
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // What the runtime does for `download(url = upload_url(name))`.
+    let url = upload_url("my data.bin");
+    let file_url = reqwest::Url::parse_with_params(
+        &server.url("/_ferrex/file"),
+        &[("url", url.as_str()), ("filename", "my data.bin")],
+    )
+    .expect("a URL");
+    let response = client
+        .get(file_url)
+        .send()
+        .await
+        .expect("GET /_ferrex/file");
+    assert_eq!(response.status(), StatusCode::OK);
+    let disposition = header(&response, "content-disposition").to_owned();
+    assert!(
+        disposition.starts_with("attachment") && disposition.contains("my data.bin"),
+        "{disposition}"
+    );
+    let body = response.bytes().await.expect("body");
+    assert_eq!(body.as_ref(), bytes.as_slice());
+}
+
+#[tokio::test]
+async fn traversal_out_of_the_upload_folder_is_404() {
+    let tmp = scratch();
+    let dir = upload_dir(&tmp);
+    std::fs::create_dir_all(&dir).expect("upload folder");
+    std::fs::write(dir.join("ok.txt"), b"inside").expect("a file inside");
+    std::fs::write(tmp.path().join("secret.txt"), b"TOP SECRET").expect("a file beside");
+    let server = start_files(&dir).await;
+
+    let (status, _, body) = raw_http(
+        server.addr,
+        format!(
+            "GET /_ferrex/uploads/ok.txt HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            server.addr
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert_eq!((status, body.as_slice()), (200, b"inside".as_slice()));
+
+    for path in [
+        "/_ferrex/uploads/..%2fsecret.txt",
+        "/_ferrex/uploads/..%252fsecret.txt",
+        "/_ferrex/uploads/%2e%2e%2fsecret.txt",
+        "/_ferrex/uploads/%2e%2e/secret.txt",
+        "/_ferrex/uploads/../secret.txt",
+        "/_ferrex/uploads/..%5csecret.txt",
+        "/_ferrex/uploads/%2fetc%2fpasswd",
+        "/_ferrex/uploads//etc/passwd",
+        "/_ferrex/uploads/..%2f..%2fCargo.toml",
+        "/_ferrex/uploads/..%2fCargo.toml",
+    ] {
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            server.addr
+        );
+        let (status, head, body) = raw_http(server.addr, request.as_bytes()).await;
+        assert_eq!(status, 404, "{path}: {head}");
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            !text.contains("TOP SECRET") && !text.contains("[package]"),
+            "{path}: {text}"
+        );
+    }
+}
