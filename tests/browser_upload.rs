@@ -415,7 +415,8 @@ async fn uploaded_html_is_downloaded_not_run() {
     let scratch = Scratch::new();
     let server = TestServer::start(files::app().upload_dir(scratch.uploads())).await;
     let browser = Browser::start().await;
-    let html = b"<html><head><title>x</title></head><body><script>document.title='pwned'</script>hi</body></html>";
+    let html = b"<html><head><title>x</title></head><body><script>document.title='pwned'; \
+        try { parent.document.title = 'pwned'; } catch (e) {}</script>hi</body></html>";
     let path = scratch.file("x.html", html);
     open(&browser, &server.url("/")).await;
 
@@ -437,16 +438,41 @@ async fn uploaded_html_is_downloaded_not_run() {
     let current = browser.client().current_url().await.expect("a URL");
     println!("after navigating to the upload: title {title:?}, URL {current}");
 
-    // Even when opened in a frame of the site, the sandbox CSP keeps scripts off.
+    // Framed by a page of the site (same origin, so a running script could reach the
+    // parent), it is downloaded again instead of rendered.
     open(&browser, &server.url("/")).await;
-    let outcome = js(
+    js(
         &browser,
         "const f = document.createElement('iframe'); f.src = '/_ferrex/uploads/x.html'; \
-         document.body.appendChild(f); return true;",
+         document.body.appendChild(f); return null;",
     )
     .await;
-    assert_eq!(outcome, true);
+    let again = browser.wait_for_download("x (1).html").await;
+    assert_eq!(again, html);
+    assert_eq!(
+        browser.client().title().await.expect("a title"),
+        "ferrex · Files"
+    );
+
+    // The same markup in a `.txt` is shown inline, as text (nosniff): still no script.
+    let fake = scratch.file("fake.txt", html);
+    choose(&browser, "files", &[&fake]).await;
+    browser
+        .wait_for_js("window.ferrex.selected('files').length === 1")
+        .await;
+    click(&browser, "Upload").await;
+    browser
+        .wait_for_js("document.querySelectorAll('#uploaded li').length === 2")
+        .await;
+    browser.goto(&server.url(&upload_url("fake.txt"))).await;
+    browser
+        .wait_for_js("document.body && document.body.textContent.includes('<script>')")
+        .await;
     assert_ne!(browser.client().title().await.expect("a title"), "pwned");
+    assert_eq!(
+        js(&browser, "return document.querySelectorAll('script').length;").await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -607,9 +633,9 @@ async fn progress_reports_come_about_ten_times_a_second_at_most() {
     let server = start_drops(&scratch).await;
     let mut browser = Browser::start().await;
     browser.set_wait_timeout(Duration::from_secs(60));
-    // 512 MiB, sparse: long enough to send for a stream of reports.
-    let size: u64 = 512 * 1024 * 1024;
-    let path = scratch.dir.path().join("local").join("half-gig.bin");
+    // 256 MiB, sparse: long enough to send for a stream of reports.
+    let size: u64 = 256 * 1024 * 1024;
+    let path = scratch.dir.path().join("local").join("quarter-gig.bin");
     std::fs::File::create(&path)
         .and_then(|f| f.set_len(size))
         .expect("cannot make the big file");
@@ -663,7 +689,7 @@ async fn progress_reports_come_about_ten_times_a_second_at_most() {
     assert_eq!(parts[0], parts[1], "loaded == total: {last}");
     assert!(parts[1] >= size, "{last}");
     assert_eq!(
-        std::fs::metadata(scratch.uploads().join("half-gig.bin"))
+        std::fs::metadata(scratch.uploads().join("quarter-gig.bin"))
             .expect("on disk")
             .len(),
         size
