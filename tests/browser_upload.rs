@@ -33,6 +33,8 @@ struct Drops {
     last_progress: String,
     /// How many progress reports arrived.
     reports: u32,
+    /// `name:size:reason` of every file a zone refused, via `on_drop_rejected`.
+    refused: Vec<String>,
 }
 
 #[event]
@@ -44,6 +46,13 @@ impl Drops {
             file.persist_to_upload_dir().await?;
         }
         Ok(())
+    }
+
+    fn rejected(&mut self, files: Vec<RejectedFile>) {
+        for file in files {
+            self.refused
+                .push(format!("{}:{}:{}", file.name, file.size, file.reason));
+        }
     }
 
     fn progress(&mut self, progress: UploadProgress) {
@@ -70,6 +79,20 @@ fn drops_page(s: &Drops) -> Node {
                 on_drop = Drops::dropped,
             ),
             upload(text("With progress"), id = "p"),
+            upload(
+                text("Reports refusals"),
+                id = "r",
+                multiple = true,
+                max_size = 10u32,
+                accept = ".txt",
+                on_drop_rejected = Drops::rejected,
+            ),
+            list(
+                for item in &s.refused {
+                    list_item(item, key = item)
+                },
+                id = "refused",
+            ),
             button("Send p", id = "send-p",
                    on_click = Drops::dropped(upload_files("p", on_upload_progress = Drops::progress))),
             text(s.calls, id = "calls"),
@@ -470,7 +493,11 @@ async fn uploaded_html_is_downloaded_not_run() {
         .await;
     assert_ne!(browser.client().title().await.expect("a title"), "pwned");
     assert_eq!(
-        js(&browser, "return document.querySelectorAll('script').length;").await,
+        js(
+            &browser,
+            "return document.querySelectorAll('script').length;"
+        )
+        .await,
         0
     );
 }
@@ -769,6 +796,38 @@ async fn the_server_limit_is_reported_in_the_browser() {
             "return document.querySelectorAll('#uploaded li').length;"
         )
         .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn on_drop_rejected_receives_the_refusals_instead_of_a_toast() {
+    let scratch = Scratch::new();
+    let server = start_drops(&scratch).await;
+    let browser = Browser::start().await;
+    let long = scratch.file("long.txt", &pattern(11, 1));
+    let pic = scratch.file("pic.png", b"png");
+    open(&browser, &server.url("/")).await;
+
+    choose(&browser, "r", &[&long, &pic]).await;
+    browser
+        .wait_for_js("document.querySelectorAll('#refused li').length === 2")
+        .await;
+    assert_eq!(
+        list_items(&browser, "refused").await,
+        ["long.txt:11:too large", "pic.png:3:type not accepted"]
+    );
+    assert_eq!(
+        js(
+            &browser,
+            "return document.querySelectorAll('.fx-toast').length;"
+        )
+        .await,
+        0,
+        "no toast when the page handles refusals"
+    );
+    assert_eq!(
+        js(&browser, "return window.ferrex.selected('r').length;").await,
         0
     );
 }

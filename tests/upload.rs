@@ -139,11 +139,13 @@ fn limits_page(s: &Up) -> Node {
             ),
             upload(text("Anything"), id = "any", multiple = true),
             upload(text("One file"), id = "one"),
+            upload(text("Off"), id = "off", disabled = true),
             button("Send", on_click = Up::handle(upload_files("z"), 1)),
             button("Send any", on_click = Up::handle(upload_files("any"), 2)),
             button("Send one", on_click = Up::handle(upload_files("one"), 3)),
             button("Send strictly", on_click = Up::strict(upload_files("z"), 4)),
             button("Peek", on_click = Up::peek(upload_files("any"), 5)),
+            button("Send off", on_click = Up::handle(upload_files("off"), 6)),
         )
     }
 }
@@ -717,6 +719,27 @@ async fn a_zone_the_page_does_not_have_is_400() {
     );
     assert_empty(&dir);
     assert!(calls(tag).is_empty());
+
+    // A disabled zone takes nothing either.
+    let response = post_upload(
+        &client,
+        &server,
+        form(
+            event("Up.handle", "off", Some(tag)),
+            &[("a.txt", "text/plain", b"a")],
+        ),
+    )
+    .await;
+    let (status, body) = status_json(response).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("disabled")),
+        "{body}"
+    );
+    assert_empty(&dir);
+    assert!(calls(tag).is_empty());
 }
 
 #[tokio::test]
@@ -1005,7 +1028,7 @@ async fn folder_paths_keep_their_sanitized_folders() {
             name.as_bytes()
         );
     }
-    // Served back under the same path.
+    // Served back under the same path; a folder itself is not a file.
     let response = client
         .get(server.url(&upload_url("album/2024/a.png")))
         .send()
@@ -1016,6 +1039,16 @@ async fn folder_paths_keep_their_sanitized_folders() {
         response.bytes().await.expect("body").as_ref(),
         b"album/2024/a.png"
     );
+    for folder in ["album", "album/2024", "album/2024/"] {
+        let response = client
+            .get(server.url(&format!("/_ferrex/uploads/{folder}")))
+            .send()
+            .await
+            .expect("GET");
+        let status = response.status();
+        let body = response.text().await.expect("body");
+        assert_eq!(status, StatusCode::NOT_FOUND, "{folder}: {body}");
+    }
 }
 
 #[tokio::test]
@@ -1164,6 +1197,16 @@ async fn a_client_that_disconnects_mid_upload_leaves_no_temp_file() {
         assert!(Instant::now() < deadline, "no temp file appeared");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    // An upload in flight is nobody's to read, even knowing its temp file's name.
+    let temp = listing(&dir)
+        .into_iter()
+        .find(|n| n.starts_with(".ferrex-upload-"))
+        .expect("the temp file");
+    let response = reqwest::get(server.url(&format!("/_ferrex/uploads/{temp}")))
+        .await
+        .expect("GET the temp file");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND, "{temp}");
+
     // …when the client goes away.
     drop(stream);
     wait_until_empty(&dir).await;
@@ -1290,38 +1333,51 @@ async fn download_of_an_upload_url_gives_equal_bytes() {
     let server = start_files(&dir).await;
     let (client, _) = session(&server).await;
     let bytes = pattern(70_000, 11);
+    let other = pattern(1234, 12);
+    // Spaces, a percent sign, a `#` and non-ASCII letters all survive the round trip.
+    let names = ["my data.bin", "naïve 100% #1 日本.bin"];
 
     let response = post_upload(
         &client,
         &server,
         form(
             event("DownloadState.handle_upload", "files", None),
-            &[("my data.bin", "application/octet-stream", &bytes)],
+            &[
+                (names[0], "application/octet-stream", &bytes),
+                (names[1], "application/octet-stream", &other),
+            ],
         ),
     )
     .await;
     assert_eq!(response.status(), StatusCode::OK);
 
-    // What the runtime does for `download(url = upload_url(name))`.
-    let url = upload_url("my data.bin");
-    let file_url = reqwest::Url::parse_with_params(
-        &server.url("/_ferrex/file"),
-        &[("url", url.as_str()), ("filename", "my data.bin")],
-    )
-    .expect("a URL");
-    let response = client
-        .get(file_url)
-        .send()
-        .await
-        .expect("GET /_ferrex/file");
-    assert_eq!(response.status(), StatusCode::OK);
-    let disposition = header(&response, "content-disposition").to_owned();
-    assert!(
-        disposition.starts_with("attachment") && disposition.contains("my data.bin"),
-        "{disposition}"
-    );
-    let body = response.bytes().await.expect("body");
-    assert_eq!(body.as_ref(), bytes.as_slice());
+    for (name, content) in names.iter().zip([&bytes, &other]) {
+        // What the runtime does for `download(url = upload_url(name))`.
+        let url = upload_url(name);
+        let file_url = reqwest::Url::parse_with_params(
+            &server.url("/_ferrex/file"),
+            &[("url", url.as_str()), ("filename", name)],
+        )
+        .expect("a URL");
+        let response = client
+            .get(file_url)
+            .send()
+            .await
+            .expect("GET /_ferrex/file");
+        assert_eq!(response.status(), StatusCode::OK, "{url}");
+        let disposition = header(&response, "content-disposition").to_owned();
+        assert!(disposition.starts_with("attachment"), "{disposition}");
+        if name.is_ascii() {
+            assert!(
+                disposition.contains(&format!("filename=\"{name}\"")),
+                "{disposition}"
+            );
+        } else {
+            assert!(disposition.contains("filename*=UTF-8''"), "{disposition}");
+        }
+        let body = response.bytes().await.expect("body");
+        assert_eq!(body.as_ref(), content.as_slice(), "{url}");
+    }
 }
 
 #[tokio::test]

@@ -22,6 +22,9 @@ use crate::app::{AppState, cross_site, render_node, same_origin};
 use crate::events::{EventMessage, run_event, session_for};
 use crate::session::SessionId;
 
+/// How the temporary files of uploads in progress are named in the upload folder.
+const TEMP_PREFIX: &str = ".ferrex-upload-";
+
 /// The `event` field of an upload request.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -189,7 +192,7 @@ async fn stream_file(
     let dir_owned = dir.to_path_buf();
     let temp = tokio::task::spawn_blocking(move || {
         tempfile::Builder::new()
-            .prefix(".ferrex-upload-")
+            .prefix(TEMP_PREFIX)
             .tempfile_in(dir_owned)
     })
     .await
@@ -292,14 +295,19 @@ pub(crate) async fn serve_uploaded(
     Path(path): Path<String>,
     request: Request,
 ) -> Response {
+    // Uploads still streaming in (temp files) are nobody's to read.
     if path
         .split('/')
-        .any(|s| s.is_empty() || s == "." || s == "..")
+        .any(|s| s.is_empty() || s == "." || s == ".." || s.starts_with(TEMP_PREFIX))
         || !stays_inside(&path)
     {
         return ServerError::NotFound(format!("/_ferrex/uploads/{path}")).into_response();
     }
     let file: PathBuf = app.settings.upload_dir.join(&path);
+    // A folder opens like a file on Unix and then fails mid-body: only files are served.
+    if !tokio::fs::metadata(&file).await.is_ok_and(|m| m.is_file()) {
+        return ServerError::NotFound(format!("/_ferrex/uploads/{path}")).into_response();
+    }
     let mut inner = Request::new(Body::empty());
     *inner.headers_mut() = request.headers().clone();
     let Ok(mut response) = tower_http::services::ServeFile::new(&file)
