@@ -273,6 +273,27 @@ fn assert_empty(dir: &Path) {
     );
 }
 
+/// Asserts an upload was refused with `status` and a reason containing `reason`, that
+/// nothing was left in the upload folder and that the handler was not called; returns the
+/// JSON body.
+async fn assert_refused(
+    response: reqwest::Response,
+    status: StatusCode,
+    reason: &str,
+    dir: &Path,
+    tag: u64,
+) -> Value {
+    let (got, body) = status_json(response).await;
+    assert_eq!(got, status, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains(reason)),
+        "{body}"
+    );
+    assert_empty(dir);
+    assert!(calls(tag).is_empty());
+    body
+}
+
 /// Polls until `dir` is empty, for at most 10 s.
 async fn wait_until_empty(dir: &Path) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -576,17 +597,15 @@ async fn too_many_files_is_400() {
         ),
     )
     .await;
-    let (status, body) = status_json(response).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let body = assert_refused(
+        response,
+        StatusCode::BAD_REQUEST,
+        "too many files",
+        &dir,
+        tag,
+    )
+    .await;
     assert_eq!(body["file"], "3.txt");
-    assert!(
-        body["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("too many files")),
-        "{body}"
-    );
-    assert_empty(&dir);
-    assert!(calls(tag).is_empty());
 
     // A zone without `multiple` takes one file.
     let response = post_upload(
@@ -598,15 +617,14 @@ async fn too_many_files_is_400() {
         ),
     )
     .await;
-    let (status, body) = status_json(response).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(
-        body["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("too many files"))
-    );
-    assert_empty(&dir);
-    assert!(calls(tag).is_empty());
+    assert_refused(
+        response,
+        StatusCode::BAD_REQUEST,
+        "too many files",
+        &dir,
+        tag,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -730,16 +748,7 @@ async fn a_zone_the_page_does_not_have_is_400() {
         ),
     )
     .await;
-    let (status, body) = status_json(response).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(
-        body["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("disabled")),
-        "{body}"
-    );
-    assert_empty(&dir);
-    assert!(calls(tag).is_empty());
+    assert_refused(response, StatusCode::BAD_REQUEST, "disabled", &dir, tag).await;
 }
 
 #[tokio::test]
@@ -1143,17 +1152,7 @@ async fn an_embedded_nul_in_a_name_never_reaches_the_disk() {
     // A NUL is not allowed in a part's header (multer refuses it), so the request is
     // malformed: 400, nothing stored, the handler not called. (Where the transport does
     // carry a control character, e.g. a tab, the sanitizer strips it: see the test above.)
-    let (status, body) = status_json(response).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(
-        body["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("malformed")),
-        "{body}"
-    );
-    assert_empty(&dir);
-    assert!(calls(tag).is_empty());
-    println!("embedded NUL: {status} {body}");
+    assert_refused(response, StatusCode::BAD_REQUEST, "malformed", &dir, tag).await;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -237,7 +237,7 @@ impl Upload {
     }
     /// Inline CSS.
     pub fn style(mut self, style: impl IntoText) -> Self {
-        self.el.attr("style", style.into_text());
+        self.el.add_style(style.into_text());
         self
     }
     /// The accessible name (default: "Upload files").
@@ -542,64 +542,58 @@ impl UploadFile {
         overwrite: bool,
     ) -> Result<PathBuf, UploadError> {
         let dest = dest.as_ref().to_path_buf();
-        let name = self.name.clone();
         let temp = self.temp;
-        tokio::task::spawn_blocking(move || {
-            if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent).map_err(|source| UploadError::Io {
-                    name: name.clone(),
-                    source,
-                })?;
-            }
-            let result = if overwrite {
-                temp.persist(&dest).map(|_| ())
-            } else {
-                temp.persist_noclobber(&dest).map(|_| ())
-            };
-            match result {
-                Ok(()) => Ok(dest),
-                Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
-                    Err(UploadError::Exists(name))
-                }
-                Err(e) => Err(UploadError::Io {
-                    name,
-                    source: e.error,
-                }),
-            }
+        let moved = blocking(move || {
+            move_into_place(temp, &dest, overwrite).map_err(|(_, e)| e)?;
+            Ok(dest)
         })
-        .await
-        .map_err(|e| UploadError::Io {
-            name: self.name,
-            source: io::Error::other(e),
-        })?
+        .await;
+        moved.map_err(|source| match source.kind() {
+            io::ErrorKind::AlreadyExists => UploadError::Exists(self.name),
+            _ => UploadError::Io {
+                name: self.name,
+                source,
+            },
+        })
     }
 
     /// Keeps the file in the upload folder under its sanitized relative path. When that
     /// name is taken, ` (1)`, ` (2)`, … is added before the extension; nothing is overwritten.
-    pub async fn persist_to_upload_dir(mut self) -> Result<PersistedFile, UploadError> {
-        let base = self.relative_path.clone();
-        for attempt in 0..1000u32 {
-            let name = if attempt == 0 {
-                base.clone()
-            } else {
-                numbered(&base, attempt)
-            };
-            let dest = self.upload_dir.join(&name);
-            let probe = UploadFile {
-                name: self.name.clone(),
-                relative_path: self.relative_path.clone(),
-                content_type: self.content_type.clone(),
-                size: self.size,
-                temp: self.temp,
-                upload_dir: self.upload_dir.clone(),
-            };
-            match persist_or_return(probe, &dest).await {
-                Ok(path) => return Ok(PersistedFile { name, path }),
-                Err(PersistFailure::Clash(returned)) => self = *returned,
-                Err(PersistFailure::Failed(err)) => return Err(err),
+    pub async fn persist_to_upload_dir(self) -> Result<PersistedFile, UploadError> {
+        let UploadFile {
+            name,
+            relative_path,
+            temp,
+            upload_dir,
+            ..
+        } = self;
+        let base = relative_path.clone();
+        let placed = blocking(move || {
+            let mut temp = temp;
+            for attempt in 0..1000u32 {
+                let candidate = match attempt {
+                    0 => base.clone(),
+                    n => numbered(&base, n),
+                };
+                let path = upload_dir.join(&candidate);
+                match move_into_place(temp, &path, false) {
+                    Ok(()) => {
+                        return Ok(PersistedFile {
+                            name: candidate,
+                            path,
+                        });
+                    }
+                    Err((back, e)) if e.kind() == io::ErrorKind::AlreadyExists => temp = back,
+                    Err((_, e)) => return Err(e),
+                }
             }
-        }
-        Err(UploadError::Exists(base))
+            Err(io::ErrorKind::AlreadyExists.into())
+        })
+        .await;
+        placed.map_err(|source| match source.kind() {
+            io::ErrorKind::AlreadyExists => UploadError::Exists(relative_path),
+            _ => UploadError::Io { name, source },
+        })
     }
 
     fn io(&self, source: io::Error) -> UploadError {
@@ -610,59 +604,35 @@ impl UploadFile {
     }
 }
 
-/// What stopped a non-overwriting persist.
-enum PersistFailure {
-    /// The name is taken: the file is handed back to try another.
-    Clash(Box<UploadFile>),
-    /// Anything else.
-    Failed(UploadError),
+/// Moves a temporary file to `dest`, creating its folder (blocking). On failure the
+/// temporary file is handed back with the error, so the caller may try another name; if
+/// the caller drops it, the file is deleted.
+fn move_into_place(
+    temp: tempfile::TempPath,
+    dest: &Path,
+    overwrite: bool,
+) -> Result<(), (tempfile::TempPath, io::Error)> {
+    if let Some(parent) = dest.parent()
+        && let Err(e) = std::fs::create_dir_all(parent)
+    {
+        return Err((temp, e));
+    }
+    let moved = if overwrite {
+        temp.persist(dest)
+    } else {
+        temp.persist_noclobber(dest)
+    };
+    moved.map_err(|e| (e.path, e.error))
 }
 
-/// Persists without overwriting.
-async fn persist_or_return(file: UploadFile, dest: &Path) -> Result<PathBuf, PersistFailure> {
-    let dest = dest.to_path_buf();
-    let name = file.name.clone();
-    let joined = tokio::task::spawn_blocking(move || {
-        if let Some(parent) = dest.parent()
-            && let Err(source) = std::fs::create_dir_all(parent)
-        {
-            let name = file.name.clone();
-            return Err(PersistFailure::Failed(UploadError::Io { name, source }));
-        }
-        let UploadFile {
-            name,
-            relative_path,
-            content_type,
-            size,
-            temp,
-            upload_dir,
-        } = file;
-        match temp.persist_noclobber(&dest) {
-            Ok(()) => Ok(dest),
-            Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
-                Err(PersistFailure::Clash(Box::new(UploadFile {
-                    name,
-                    relative_path,
-                    content_type,
-                    size,
-                    temp: e.path,
-                    upload_dir,
-                })))
-            }
-            Err(e) => Err(PersistFailure::Failed(UploadError::Io {
-                name,
-                source: e.error,
-            })),
-        }
-    })
-    .await;
-    // A panicked blocking task dropped the file, which deleted it.
-    joined.unwrap_or_else(|e| {
-        Err(PersistFailure::Failed(UploadError::Io {
-            name,
-            source: io::Error::other(e),
-        }))
-    })
+/// Runs blocking file work off the async worker threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    // A panicked task dropped its temporary file, which deleted it.
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)))
 }
 
 fn numbered(path: &str, n: u32) -> String {
@@ -722,6 +692,12 @@ impl<'de> Deserialize<'de> for UploadFile {
     }
 }
 
+/// What a path segment escapes: everything but letters, digits and `-._`.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_');
+
 /// The URL an uploaded (and persisted) file is served at.
 ///
 /// ```
@@ -731,15 +707,7 @@ pub fn upload_url(name: &str) -> String {
     let mut url = String::from("/_ferrex/uploads");
     for segment in name.split('/') {
         url.push('/');
-        url.extend(
-            percent_encoding::utf8_percent_encode(segment, percent_encoding::NON_ALPHANUMERIC).map(
-                |s| {
-                    s.replace("%2E", ".")
-                        .replace("%2D", "-")
-                        .replace("%5F", "_")
-                },
-            ),
-        );
+        url.extend(percent_encoding::utf8_percent_encode(segment, PATH_SEGMENT));
     }
     url
 }

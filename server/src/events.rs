@@ -139,20 +139,18 @@ fn client_action(app: &AppState, session: &SessionId, action: Action) -> Value {
         Action::Client(action) => action,
         Action::Download(download) => {
             let filename = Some(download.suggested_filename());
-            match app.downloads.park(session, download) {
-                crate::downloads::Parked::Url(url) => ClientAction::Download {
-                    url: Some(url),
-                    data: None,
-                    filename,
-                    content_type: None,
-                },
+            let url = match app.downloads.park(session, download) {
+                crate::downloads::Parked::Url(url) => url,
                 // The token route is the app's own: under the app's base path when mounted.
-                crate::downloads::Parked::Token(url) => ClientAction::Download {
-                    url: Some(format!("{}{url}", app.settings.base_path)),
-                    data: None,
-                    filename,
-                    content_type: None,
-                },
+                crate::downloads::Parked::Token(path) => {
+                    format!("{}{path}", app.settings.base_path)
+                }
+            };
+            ClientAction::Download {
+                url: Some(url),
+                data: None,
+                filename,
+                content_type: None,
             }
         }
     };

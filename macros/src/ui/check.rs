@@ -163,7 +163,9 @@ fn check_asset(lit: &LitStr, cx: &Context, errors: &mut Vec<syn::Error>) {
     if !last.contains('.') || last.starts_with('.') {
         return;
     }
-    let Ok(decoded) = percent_decode(path.trim_start_matches('/')) else {
+    let Ok(decoded) =
+        percent_encoding::percent_decode_str(path.trim_start_matches('/')).decode_utf8()
+    else {
         return;
     };
     if decoded.split('/').any(|seg| seg == "..") {
@@ -173,7 +175,7 @@ fn check_asset(lit: &LitStr, cx: &Context, errors: &mut Vec<syn::Error>) {
         ));
         return;
     }
-    let file = cx.assets_dir.join(&decoded);
+    let file = cx.assets_dir.join(decoded.as_ref());
     if !file.is_file() {
         errors.push(syn::Error::new(
             lit.span(),
@@ -183,23 +185,6 @@ fn check_asset(lit: &LitStr, cx: &Context, errors: &mut Vec<syn::Error>) {
             ),
         ));
     }
-}
-
-fn percent_decode(s: &str) -> Result<String, ()> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3).ok_or(())?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| ())?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| ())
 }
 
 fn check_accept(value: &Value, errors: &mut Vec<syn::Error>) {

@@ -8,8 +8,9 @@
 //!        | expr
 //! ```
 
-use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
+use proc_macro2::{Span, TokenStream, TokenTree};
 use syn::ext::IdentExt;
+use syn::parse::discouraged::Speculative;
 use syn::parse::{ParseStream, Parser};
 use syn::{Expr, Ident, Lit, Pat, Path, Token};
 
@@ -177,7 +178,7 @@ fn parse_expr(input: ParseStream) -> syn::Result<Expr> {
 /// `path(args)` followed by a comma or the end. `box` is allowed as a name.
 fn try_parse_call(input: ParseStream) -> syn::Result<Option<Call>> {
     let fork = input.fork();
-    let Ok(_) = parse_call_path(&fork) else {
+    let Ok(path) = parse_call_path(&fork) else {
         return Ok(None);
     };
     if !fork.peek(syn::token::Paren) {
@@ -187,13 +188,7 @@ fn try_parse_call(input: ParseStream) -> syn::Result<Option<Call>> {
     if !at_item_end(&fork) {
         return Ok(None);
     }
-    // Commit: consume the same tokens from the real stream.
-    let path = parse_call_path(input)?;
-    let group: proc_macro2::Group = {
-        let g: proc_macro2::Group = input.parse()?;
-        debug_assert_eq!(g.delimiter(), group.delimiter());
-        g
-    };
+    input.advance_to(&fork);
     let args = Parser::parse2(parse_call_args, group.stream())?;
     Ok(Some(Call {
         path,
@@ -264,13 +259,12 @@ fn try_parse_dsl(input: ParseStream) -> syn::Result<Option<Dsl>> {
         return Ok(None);
     }
     let fork = input.fork();
-    let _: Ident = fork.parse()?;
+    let name: Ident = fork.parse()?;
     let group: proc_macro2::Group = fork.parse()?;
     if !at_item_end(&fork) || !has_named_arg(group.stream()) {
         return Ok(None);
     }
-    let name: Ident = input.parse()?;
-    let group: proc_macro2::Group = input.parse()?;
+    input.advance_to(&fork);
     let (positional, named) = Parser::parse2(parse_dsl_args, group.stream())?;
     Ok(Some(Dsl {
         name,
@@ -332,37 +326,34 @@ fn parse_dsl_args(input: ParseStream) -> syn::Result<DslArgs> {
 /// a lower-case method and whose second-to-last starts with an upper-case letter.
 fn try_parse_handler(input: ParseStream) -> syn::Result<Option<HandlerRef>> {
     let fork = input.fork();
-    let Ok(path) = Path::parse_mod_style(&fork) else {
+    let Ok(mut state) = Path::parse_mod_style(&fork) else {
         return Ok(None);
     };
-    if !is_handler_path(&path) {
+    if !is_handler_path(&state) {
         return Ok(None);
     }
-    let has_args = fork.peek(syn::token::Paren);
-    if has_args {
-        let _: proc_macro2::Group = fork.parse()?;
-    }
-    if !at_item_end(&fork) {
-        return Ok(None);
-    }
-    let mut state = Path::parse_mod_style(input)?;
-    let last = state.segments.pop().map(|p| p.into_value());
-    let Some(last) = last else {
-        return Ok(None);
-    };
-    // Drop the trailing `::` the pop left behind.
-    let segments = std::mem::take(&mut state.segments);
-    state.segments = segments.into_iter().collect();
-    let args = if has_args {
-        let group: proc_macro2::Group = input.parse()?;
-        let values = Parser::parse2(parse_values, group.stream())?;
-        Some((group.span(), values))
+    let group = if fork.peek(syn::token::Paren) {
+        Some(fork.parse::<proc_macro2::Group>()?)
     } else {
         None
     };
+    if !at_item_end(&fork) {
+        return Ok(None);
+    }
+    input.advance_to(&fork);
+    // `is_handler_path` saw at least two segments: split off the method.
+    let Some(method) = state.segments.pop().map(|p| p.into_value().ident) else {
+        return Ok(None);
+    };
+    // Rebuilding drops the trailing `::` the pop left behind.
+    state.segments = std::mem::take(&mut state.segments).into_iter().collect();
+    let args = match group {
+        Some(group) => Some((group.span(), Parser::parse2(parse_values, group.stream())?)),
+        None => None,
+    };
     Ok(Some(HandlerRef {
         state,
-        method: last.ident,
+        method,
         args,
     }))
 }
@@ -427,12 +418,6 @@ fn parse_braced_nodes(input: ParseStream) -> syn::Result<Vec<Node>> {
     let content;
     syn::braced!(content in input);
     parse_nodes(&content)
-}
-
-/// The delimiter check used by tests.
-#[allow(dead_code)]
-pub fn is_paren(group: &proc_macro2::Group) -> bool {
-    group.delimiter() == Delimiter::Parenthesis
 }
 
 #[cfg(test)]
