@@ -1,0 +1,2 @@
+//! Load test (being written).
+fn main() {}
