@@ -927,12 +927,10 @@ async fn hold_upload_reply(
 
 /// The server runs the upload handler, then a click's handler (WebSocket); the click's
 /// reply reaches the browser first, the upload's reply (rendered before the click) last.
-/// The page must keep the newer state. Today the runtime applies whatever HTML arrives
-/// last, so the older upload reply rolls the click back — the same race makes a progress
-/// bar or an uploaded-files list fall back when the last progress report and the upload
-/// reply cross on the wire (seen as an occasional stale DOM in the tests above).
+/// The page must keep the newer state: the runtime skips HTML older than what it shows
+/// (`rev`), so the late upload reply does not roll the click back (nor does a late
+/// progress report roll back an upload's final render).
 #[tokio::test]
-#[ignore = "known bug: replies from the upload XHR and the WebSocket are applied in arrival order, not server order (needs a per-session render revision in Reply; events.rs/session.rs)"]
 async fn replies_over_two_channels_apply_in_order() {
     let scratch = Scratch::new();
     let router = App::new()

@@ -259,8 +259,8 @@ async fn next_reply(socket: &mut Socket) -> Reply {
 struct SharedStore(Arc<MemoryStore>);
 
 impl StateStore for SharedStore {
-    fn open(&self, id: &SessionId) -> Option<Arc<tokio::sync::Mutex<Session>>> {
-        self.0.open(id)
+    fn open(&self, id: &SessionId, idle: Duration) -> Option<Arc<tokio::sync::Mutex<Session>>> {
+        self.0.open(id, idle)
     }
     fn create(&self) -> (SessionId, Arc<tokio::sync::Mutex<Session>>) {
         self.0.create()

@@ -54,6 +54,7 @@
   const relPaths = new WeakMap(); // File -> relative path from a folder drop
   const uploads = new Map();    // zone id -> {xhr, aborted}
   let morphFocus = null;        // element focused when the running morph began
+  let shownRev = 0;             // the server's render revision of the HTML on screen
 
   // ---------- small helpers ----------
 
@@ -230,7 +231,9 @@
     return id;
   }
 
-  // A reply from the socket or an HTTP response: {id?, html, actions, error}.
+  // A reply from the socket or an HTTP response: {id?, html, rev, actions, error}.
+  // Replies come over the socket and over upload requests, so they can arrive out of the
+  // order the server rendered them in: HTML older than what is shown is skipped.
   function applyReply(reply) {
     if (reply.id != null) {
       pending.delete(reply.id);
@@ -238,7 +241,11 @@
       updateBusy();
     }
     try {
-      if (typeof reply.html === 'string') morphRoot(reply.html);
+      const rev = Number(reply.rev) || 0;
+      if (typeof reply.html === 'string' && (rev === 0 || rev > shownRev)) {
+        morphRoot(reply.html);
+        if (rev) shownRev = rev;
+      }
       if (Array.isArray(reply.actions)) runActions(reply.actions, { el: null, ev: null });
     } catch (e) {
       console.error('ferrex: applying reply failed', e);
@@ -803,6 +810,7 @@
     root = document.getElementById('fx-root');
     if (!root) return;
     base = (root.getAttribute('data-fx-base') || '').replace(/\/+$/, '');
+    shownRev = Number(root.getAttribute('data-fx-rev')) || 0;
     document.addEventListener('click', guard(onClick));
     document.addEventListener('input', guard(onInputOrChange));
     document.addEventListener('change', guard(onInputOrChange));

@@ -298,8 +298,9 @@ async fn not_found(request: Request) -> Response {
 
 /// Renders a page for the request's session, creating the session if needed.
 pub(crate) async fn render_page(app: &AppState, path: &str, headers: &HeaderMap) -> Response {
+    let idle = app.settings.session_idle;
     let existing =
-        SessionId::from_headers(headers).and_then(|id| app.store.open(&id).map(|s| (id, s)));
+        SessionId::from_headers(headers).and_then(|id| app.store.open(&id, idle).map(|s| (id, s)));
     let (id, session, fresh) = match existing {
         Some((id, session)) => (id, session, false),
         None => {
@@ -307,7 +308,7 @@ pub(crate) async fn render_page(app: &AppState, path: &str, headers: &HeaderMap)
             (id, session, true)
         }
     };
-    let Some(body) = render_body(app, &session, path).await else {
+    let Some((body, rev)) = render_body(app, &session, path).await else {
         return crate::ServerError::UnknownPage(path.to_owned()).into_response();
     };
     let base = &app.settings.base_path;
@@ -323,7 +324,7 @@ pub(crate) async fn render_page(app: &AppState, path: &str, headers: &HeaderMap)
                 script src={ (base) "/_ferrex/runtime.js" } defer {}
             }
             body {
-                main #fx-root data-fx-page=(path) data-fx-base=[mount] { (PreEscaped(body)) }
+                main #fx-root data-fx-page=(path) data-fx-base=[mount] data-fx-rev=(rev) { (PreEscaped(body)) }
             }
         }
     };
@@ -339,17 +340,18 @@ pub(crate) async fn render_page(app: &AppState, path: &str, headers: &HeaderMap)
     response
 }
 
-/// The HTML inside `#fx-root` for a page, or `None` if there is no such page.
+/// The HTML inside `#fx-root` for a page and its revision, or `None` if there is no such
+/// page.
 pub(crate) async fn render_body(
     app: &AppState,
     session: &SharedSession,
     path: &str,
-) -> Option<String> {
+) -> Option<(String, u64)> {
     let page = app.pages.get(path)?;
     let mut session = session.lock().await;
     let html = page(&mut session).to_html();
     session.last_render.insert(path.to_owned(), hash(&html));
-    Some(html)
+    Some((html, session.next_rev()))
 }
 
 /// Renders a page's node tree (for upload limits), with the session locked by the caller.
@@ -377,13 +379,18 @@ async fn security_headers(request: Request, next: axum::middleware::Next) -> Res
 }
 
 /// Checks that a state-changing request comes from this site: its `Origin` (sent by every
-/// browser on cross-origin and POST requests) must match `Host`. Clients without an
-/// `Origin` (curl, tests, other servers) are allowed; they cannot carry a victim's cookie.
-pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
+/// browser on cross-origin and POST requests) must name the host the request was sent to —
+/// the `Host` header, or the URI's authority where there is none (HTTP/2). Clients without
+/// an `Origin` (curl, tests, other servers) are allowed; they cannot carry a victim's cookie.
+pub(crate) fn same_origin(headers: &HeaderMap, uri: &axum::http::Uri) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
-    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()));
+    let Some(host) = host else {
         return false;
     };
     let origin_host = origin
@@ -396,4 +403,44 @@ pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
 /// A 403 for requests that fail [`same_origin`].
 pub(crate) fn cross_site() -> Response {
     (StatusCode::FORBIDDEN, crate::ServerError::CrossSite).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Uri;
+
+    fn headers(pairs: &[(header::HeaderName, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(name, value)| (name.clone(), HeaderValue::from_static(value)))
+            .collect()
+    }
+
+    #[test]
+    fn same_origin_compares_origin_with_host() {
+        let uri = Uri::from_static("/_ferrex/event");
+        let ok = headers(&[
+            (header::HOST, "app.example:8080"),
+            (header::ORIGIN, "http://app.example:8080"),
+        ]);
+        assert!(same_origin(&ok, &uri));
+        let foreign = headers(&[
+            (header::HOST, "app.example:8080"),
+            (header::ORIGIN, "http://evil.example"),
+        ]);
+        assert!(!same_origin(&foreign, &uri));
+        assert!(same_origin(&headers(&[]), &uri), "no Origin: not a browser");
+    }
+
+    #[test]
+    fn without_a_host_header_the_uri_authority_stands_in_http2() {
+        let uri = Uri::from_static("https://app.example/_ferrex/event");
+        let ok = headers(&[(header::ORIGIN, "https://app.example")]);
+        assert!(same_origin(&ok, &uri));
+        let foreign = headers(&[(header::ORIGIN, "https://evil.example")]);
+        assert!(!same_origin(&foreign, &uri));
+        let nowhere = Uri::from_static("/_ferrex/event");
+        assert!(!same_origin(&ok, &nowhere), "no host at all: refused");
+    }
 }

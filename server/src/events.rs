@@ -8,7 +8,7 @@ use std::panic::AssertUnwindSafe;
 use axum::Json;
 use axum::extract::State as AxState;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use ferrex_core::state::Action;
 use ferrex_core::{ClientAction, UploadFile};
@@ -59,6 +59,10 @@ pub struct Reply {
     pub id: Option<u64>,
     /// The new inner HTML of the page, or `None` if it did not change.
     pub html: Option<String>,
+    /// The session's render revision of `html`: the browser applies HTML only when it is
+    /// newer than what it shows, since replies travel over more than one connection.
+    #[serde(default)]
+    pub rev: u64,
     /// Client actions to run.
     pub actions: Vec<Value>,
     /// What went wrong, if anything.
@@ -118,6 +122,7 @@ pub(crate) async fn run_event(
         let h = hash(html);
         guard.last_render.insert(event.page.clone(), h) != Some(h)
     });
+    let rev = guard.next_rev();
     drop(guard);
     let actions = actions
         .into_iter()
@@ -127,6 +132,7 @@ pub(crate) async fn run_event(
     Ok(Reply {
         id: event.id,
         html,
+        rev,
         actions,
         error,
     })
@@ -163,17 +169,21 @@ pub(crate) fn session_for(
     headers: &HeaderMap,
 ) -> Result<(SessionId, SharedSession), ServerError> {
     let id = SessionId::from_headers(headers).ok_or(ServerError::NoSession)?;
-    let session = app.store.open(&id).ok_or(ServerError::NoSession)?;
+    let session = app
+        .store
+        .open(&id, app.settings.session_idle)
+        .ok_or(ServerError::NoSession)?;
     Ok((id, session))
 }
 
 /// `POST /_ferrex/event`: the same JSON as the WebSocket, for non-browser clients.
 pub(crate) async fn post_event(
     AxState(app): AxState<AppState>,
+    uri: Uri,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if !same_origin(&headers) {
+    if !same_origin(&headers, &uri) {
         return cross_site();
     }
     let result = async {
@@ -194,10 +204,11 @@ pub(crate) async fn post_event(
 /// `GET /_ferrex/ws`: the browser's event channel.
 pub(crate) async fn websocket(
     AxState(app): AxState<AppState>,
+    uri: Uri,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    if !same_origin(&headers) {
+    if !same_origin(&headers, &uri) {
         return cross_site();
     }
     let (id, session) = match session_for(&app, &headers) {

@@ -84,6 +84,18 @@ pub struct Session {
     states: HashMap<&'static str, Box<dyn AnyState>>,
     /// A hash of the last HTML sent for each page, to skip unchanged re-renders.
     pub(crate) last_render: HashMap<String, u64>,
+    /// How many times any page of this session was rendered: the revision a page or a
+    /// reply carries, so the browser never lets an older render replace a newer one that
+    /// reached it first over another channel (the upload request and the WebSocket).
+    pub(crate) rev: u64,
+}
+
+impl Session {
+    /// Counts one more render and returns its revision.
+    pub(crate) fn next_rev(&mut self) -> u64 {
+        self.rev += 1;
+        self.rev
+    }
 }
 
 impl Session {
@@ -133,8 +145,10 @@ pub type SharedSession = Arc<Mutex<Session>>;
 
 /// Where sessions live. The default, [`MemoryStore`], keeps them in this process.
 pub trait StateStore: Send + Sync + 'static {
-    /// The session with this id, if it exists; marks it as used now.
-    fn open(&self, id: &SessionId) -> Option<SharedSession>;
+    /// The session with this id, if it exists and was used within `idle`; marks it as
+    /// used now. A session idle for longer is gone even before [`StateStore::expire_idle`]
+    /// drops it.
+    fn open(&self, id: &SessionId, idle: Duration) -> Option<SharedSession>;
     /// A new, empty session.
     fn create(&self) -> (SessionId, SharedSession);
     /// Drops sessions unused for longer than `idle`; returns how many.
@@ -164,9 +178,13 @@ impl MemoryStore {
 }
 
 impl StateStore for MemoryStore {
-    fn open(&self, id: &SessionId) -> Option<SharedSession> {
+    fn open(&self, id: &SessionId, idle: Duration) -> Option<SharedSession> {
         let mut map = self.lock();
         let entry = map.get_mut(id)?;
+        if entry.1.elapsed() >= idle && Arc::strong_count(&entry.0) == 1 {
+            map.remove(id);
+            return None;
+        }
         entry.1 = Instant::now();
         Some(entry.0.clone())
     }
@@ -191,5 +209,30 @@ impl StateStore for MemoryStore {
 
     fn len(&self) -> usize {
         self.lock().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_idle_past_the_limit_does_not_open_even_before_a_sweep() {
+        let store = MemoryStore::default();
+        let (id, _) = store.create();
+        assert!(store.open(&id, Duration::from_secs(60)).is_some());
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(store.open(&id, Duration::from_millis(10)).is_none());
+        assert_eq!(store.len(), 0, "the stale session is dropped, not kept");
+        assert!(store.open(&id, Duration::from_secs(60)).is_none());
+    }
+
+    #[test]
+    fn a_session_in_use_is_not_dropped_under_its_event() {
+        let store = MemoryStore::default();
+        let (id, held) = store.create();
+        std::thread::sleep(Duration::from_millis(20));
+        let again = store.open(&id, Duration::from_millis(10));
+        assert!(again.is_some_and(|s| Arc::ptr_eq(&s, &held)));
     }
 }

@@ -39,10 +39,11 @@ struct UploadEvent {
 /// `POST /_ferrex/upload`.
 pub(crate) async fn upload(
     AxState(app): AxState<AppState>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
-    if !same_origin(&headers) {
+    if !same_origin(&headers, &uri) {
         return cross_site();
     }
     match receive(&app, &headers, multipart).await {
