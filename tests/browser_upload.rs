@@ -377,7 +377,15 @@ async fn select_clear_then_upload_one_file() {
         "return document.querySelector('#uploaded a').getAttribute('href');",
     )
     .await;
-    assert_eq!(href, "/_ferrex/uploads/hello.txt");
+    // Bound to this session: `?k=` and a 128-bit tag.
+    let href = href.as_str().expect("an href").to_owned();
+    let tag = href
+        .strip_prefix("/_ferrex/uploads/hello.txt?k=")
+        .unwrap_or_else(|| panic!("a session-bound upload URL: {href}"));
+    assert!(
+        tag.len() == 32 && tag.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{href}"
+    );
     // The upload finished: the bar is at 100 (the last progress report is always sent).
     // Read from the server's rendering: see `replies_over_two_channels_apply_in_order`.
     wait_for_server_page(&browser, &server, "the bar at 100", progress_full).await;
@@ -488,6 +496,24 @@ async fn cancel_during_a_slow_upload_leaves_nothing() {
     println!("cancelled with the bar at {progress}%");
 }
 
+/// The `href` of the page's link to the uploaded file `name` (bound to the session).
+async fn link_to(browser: &Browser, name: &str) -> String {
+    let found = browser
+        .client()
+        .execute(
+            "const a = Array.from(document.querySelectorAll('#uploaded a')) \
+               .find(a => a.textContent === arguments[0]); \
+             return a ? a.getAttribute('href') : null;",
+            vec![serde_json::Value::String(name.to_owned())],
+        )
+        .await
+        .expect("the page answers");
+    match found {
+        serde_json::Value::String(href) => href,
+        other => panic!("no link to {name} on the page: {other}"),
+    }
+}
+
 #[tokio::test]
 async fn uploaded_html_is_downloaded_not_run() {
     let scratch = Scratch::new();
@@ -508,7 +534,8 @@ async fn uploaded_html_is_downloaded_not_run() {
         .await;
 
     // Navigating to it downloads it (Content-Disposition: attachment): no page, no script.
-    browser.goto(&server.url(&upload_url("x.html"))).await;
+    let url = link_to(&browser, "x.html").await;
+    browser.goto(&server.url(&url)).await;
     let saved = browser.wait_for_download("x.html").await;
     assert_eq!(saved, html);
     let title = browser.client().title().await.expect("a title");
@@ -519,12 +546,16 @@ async fn uploaded_html_is_downloaded_not_run() {
     // Framed by a page of the site (same origin, so a running script could reach the
     // parent), it is downloaded again instead of rendered.
     open(&browser, &server.url("/")).await;
-    js(
-        &browser,
-        "const f = document.createElement('iframe'); f.src = '/_ferrex/uploads/x.html'; \
-         document.body.appendChild(f); return null;",
-    )
-    .await;
+    let url = link_to(&browser, "x.html").await;
+    browser
+        .client()
+        .execute(
+            "const f = document.createElement('iframe'); f.src = arguments[0]; \
+             document.body.appendChild(f); return null;",
+            vec![serde_json::Value::String(url)],
+        )
+        .await
+        .expect("an iframe");
     let again = browser.wait_for_download("x (1).html").await;
     assert_eq!(again, html);
     assert_eq!(
@@ -542,7 +573,8 @@ async fn uploaded_html_is_downloaded_not_run() {
     browser
         .wait_for_js("document.querySelectorAll('#uploaded li').length === 2")
         .await;
-    browser.goto(&server.url(&upload_url("fake.txt"))).await;
+    let url = link_to(&browser, "fake.txt").await;
+    browser.goto(&server.url(&url)).await;
     browser
         .wait_for_js("document.body && document.body.textContent.includes('<script>')")
         .await;

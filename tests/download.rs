@@ -903,7 +903,7 @@ async fn forced_download_keeps_ranges_and_the_assets_folder_walls() {
 
 #[tokio::test]
 async fn forced_download_of_an_uploaded_file() {
-    let (server, tmp) = start(|app| app).await;
+    let (server, tmp) = start(|app| app.public_uploads()).await;
     std::fs::write(tmp.path().join("notes.txt"), "uploaded text").expect("seed an upload");
     let client = session(&server).await;
     let url = format!(

@@ -176,6 +176,26 @@ async fn start_files(dir: &Path) -> TestServer {
     TestServer::start(files::app().upload_dir(dir)).await
 }
 
+/// The URL the files page links `name` at for this client's session (`upload_url` bound
+/// to the session), read from the page the way a browser finds it.
+async fn linked_url(client: &Client, server: &TestServer, name: &str) -> String {
+    let page = client
+        .get(server.url("/"))
+        .send()
+        .await
+        .expect("GET /")
+        .text()
+        .await
+        .expect("the page");
+    let bare = upload_url(name);
+    let start = page
+        .find(&format!("href=\"{bare}?k="))
+        .unwrap_or_else(|| panic!("the page links no {bare}?k=…"))
+        + "href=\"".len();
+    let end = start + page[start..].find('"').expect("a closing quote");
+    page[start..end].replace("&amp;", "&")
+}
+
 /// A client with a session: it has loaded the page and keeps the cookie. Also returns the
 /// `Cookie` header value, for hand-written requests.
 async fn session(server: &TestServer) -> (Client, String) {
@@ -412,7 +432,7 @@ async fn one_file_uploaded_lands_with_its_bytes_on_disk() {
         .await
         .expect("page body");
     assert!(
-        page.contains(r#"href="/_ferrex/uploads/report.bin""#),
+        page.contains(r#"href="/_ferrex/uploads/report.bin?k="#),
         "{page}"
     );
 }
@@ -1002,7 +1022,14 @@ async fn hostile_names_land_inside_the_folder_sanitized() {
 async fn folder_paths_keep_their_sanitized_folders() {
     let tmp = scratch();
     let dir = upload_dir(&tmp);
-    let server = start_limits(&dir).await;
+    // Served publicly, so the bare `upload_url` works for the check at the end.
+    let server = TestServer::start(
+        App::new()
+            .page("/", limits_page)
+            .upload_dir(&dir)
+            .public_uploads(),
+    )
+    .await;
     let (client, _) = session(&server).await;
     let tag = new_tag();
     let deep: Vec<String> = (0..20).map(|i| format!("d{i}")).collect();
@@ -1287,7 +1314,7 @@ async fn uploaded_files_are_served_back_with_safe_headers() {
             inline: true,
         },
     ] {
-        let url = upload_url(e.name);
+        let url = linked_url(&client, &server, e.name).await;
         let response = client
             .get(server.url(&url))
             .send()
@@ -1352,7 +1379,7 @@ async fn download_of_an_upload_url_gives_equal_bytes() {
 
     for (name, content) in names.iter().zip([&bytes, &other]) {
         // What the runtime does for `download(url = upload_url(name))`.
-        let url = upload_url(name);
+        let url = linked_url(&client, &server, name).await;
         let file_url = reqwest::Url::parse_with_params(
             &server.url("/_ferrex/file"),
             &[("url", url.as_str()), ("filename", name)],
@@ -1386,7 +1413,8 @@ async fn traversal_out_of_the_upload_folder_is_404() {
     std::fs::create_dir_all(&dir).expect("upload folder");
     std::fs::write(dir.join("ok.txt"), b"inside").expect("a file inside");
     std::fs::write(tmp.path().join("secret.txt"), b"TOP SECRET").expect("a file beside");
-    let server = start_files(&dir).await;
+    // Public, so that only the path (not a missing session tag) decides.
+    let server = TestServer::start(files::app().upload_dir(&dir).public_uploads()).await;
 
     let (status, _, body) = raw_http(
         server.addr,

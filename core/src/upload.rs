@@ -1,7 +1,7 @@
 //! Uploads: the `upload` drop zone and its limits, `upload_files(id)` for handlers, the
 //! `UploadFile`s a handler receives, and the file-name sanitizer that keeps them contained.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -700,8 +700,18 @@ const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANU
 
 /// The URL an uploaded (and persisted) file is served at.
 ///
+/// Made while ferrex renders a page or runs a handler for a session, the URL carries a
+/// tag (`?k=…`) that binds it to that session: the server answers it for that session
+/// only (unless the app serves uploads publicly, `App::public_uploads`). Made anywhere
+/// else, it is the bare path.
+///
 /// ```
 /// assert_eq!(ferrex_core::upload_url("a b/c.png"), "/_ferrex/uploads/a%20b/c.png");
+/// let key = [7u8; 32];
+/// let signed = ferrex_core::upload::with_url_key(key, || ferrex_core::upload_url("c.png"));
+/// let tag = signed.strip_prefix("/_ferrex/uploads/c.png?k=").unwrap();
+/// assert!(ferrex_core::upload::verify_upload_tag(&key, "c.png", tag));
+/// assert!(!ferrex_core::upload::verify_upload_tag(&[8u8; 32], "c.png", tag));
 /// ```
 pub fn upload_url(name: &str) -> String {
     let mut url = String::from("/_ferrex/uploads");
@@ -709,7 +719,95 @@ pub fn upload_url(name: &str) -> String {
         url.push('/');
         url.extend(percent_encoding::utf8_percent_encode(segment, PATH_SEGMENT));
     }
+    if let Some(key) = URL_KEY.get() {
+        url.push_str("?k=");
+        url.push_str(&upload_tag(&key, name));
+    }
     url
+}
+
+// ---------------------------------------------------------------------------------------
+// Session-bound upload URLs.
+
+thread_local! {
+    static URL_KEY: Cell<Option<[u8; 32]>> = const { Cell::new(None) };
+}
+
+/// How many bytes of the HMAC an upload URL carries (128 bits).
+const TAG_BYTES: usize = 16;
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+fn keyed_mac(key: &[u8], message: &[u8]) -> HmacSha256 {
+    use hmac::Mac;
+    // HMAC takes a key of any length: `new_from_slice` cannot fail for it.
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of every length"));
+    mac.update(message);
+    mac
+}
+
+/// A key derived from `secret` for one `context` (e.g. a session id): HMAC-SHA256.
+#[doc(hidden)]
+pub fn derive_key(secret: &[u8], context: &str) -> [u8; 32] {
+    use hmac::Mac;
+    keyed_mac(secret, context.as_bytes())
+        .finalize()
+        .into_bytes()
+        .into()
+}
+
+/// The tag that binds the upload URL of `name` to `key`, as hex.
+fn upload_tag(key: &[u8; 32], name: &str) -> String {
+    use hmac::Mac;
+    let bytes = keyed_mac(key, name.as_bytes()).finalize().into_bytes();
+    bytes[..TAG_BYTES]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether `tag` (hex, from an upload URL's `k`) binds `name` to `key`; compared in
+/// constant time.
+#[doc(hidden)]
+pub fn verify_upload_tag(key: &[u8; 32], name: &str, tag: &str) -> bool {
+    use hmac::Mac;
+    if tag.len() != TAG_BYTES * 2 || !tag.is_ascii() {
+        return false;
+    }
+    let Some(bytes) = (0..TAG_BYTES)
+        .map(|i| u8::from_str_radix(&tag[2 * i..2 * i + 2], 16).ok())
+        .collect::<Option<Vec<u8>>>()
+    else {
+        return false;
+    };
+    keyed_mac(key, name.as_bytes())
+        .verify_truncated_left(&bytes)
+        .is_ok()
+}
+
+/// Runs `f` with `key` signing the upload URLs it makes (the server wraps page renders
+/// and handlers in it, with the session's key).
+#[doc(hidden)]
+pub fn with_url_key<R>(key: [u8; 32], f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<[u8; 32]>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            URL_KEY.set(self.0);
+        }
+    }
+    let _restore = Restore(URL_KEY.replace(Some(key)));
+    f()
+}
+
+/// `future` with `key` signing the upload URLs it makes, on whichever thread polls it.
+#[doc(hidden)]
+pub fn url_key_scope<F: std::future::Future>(
+    key: [u8; 32],
+    future: F,
+) -> impl std::future::Future<Output = F::Output> {
+    let mut future = Box::pin(future);
+    std::future::poll_fn(move |cx| with_url_key(key, || future.as_mut().poll(cx)))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ pub struct App {
     registry: Registry,
     settings: Settings,
     store: Arc<dyn StateStore>,
+    url_secret: Option<[u8; 32]>,
 }
 
 /// Settings an app can change.
@@ -59,6 +60,9 @@ pub struct Settings {
     /// The path the app is mounted under (`""` at the root, else e.g. `"/app"`): the prefix
     /// of the runtime's own URLs in the page and of the session cookie's path.
     pub base_path: String,
+    /// Whether uploaded files are served to anyone with their URL. By default an
+    /// `upload_url` answers only for the session it was made for.
+    pub public_uploads: bool,
 }
 
 impl Default for Settings {
@@ -72,6 +76,7 @@ impl Default for Settings {
             max_pending_download_bytes: 512 * 1024 * 1024,
             download_ttl: Duration::from_secs(5 * 60),
             base_path: String::new(),
+            public_uploads: false,
         }
     }
 }
@@ -83,6 +88,8 @@ pub(crate) struct Shared {
     pub settings: Settings,
     pub store: Arc<dyn StateStore>,
     pub downloads: DownloadSlots,
+    /// Signs session-bound URLs (`upload_url`).
+    pub url_secret: [u8; 32],
 }
 
 pub(crate) type AppState = Arc<Shared>;
@@ -101,6 +108,7 @@ impl App {
             registry: Registry::default(),
             settings: Settings::default(),
             store: Arc::new(MemoryStore::default()),
+            url_secret: None,
         }
     }
 
@@ -182,6 +190,22 @@ impl App {
         self
     }
 
+    /// Serves uploaded files to anyone who has their URL, as a public folder. By default
+    /// the URL `upload_url` makes while rendering for a session answers for that session
+    /// only (404 for everyone else).
+    pub fn public_uploads(mut self) -> App {
+        self.settings.public_uploads = true;
+        self
+    }
+
+    /// The secret that signs session-bound URLs (`upload_url`); random per process by
+    /// default. Set the same secret in every process behind a load balancer that share a
+    /// session store, so a URL made by one is honoured by all.
+    pub fn url_secret(mut self, secret: [u8; 32]) -> App {
+        self.url_secret = Some(secret);
+        self
+    }
+
     /// Keeps sessions in another store (e.g. one shared by several processes).
     pub fn store(mut self, store: impl StateStore) -> App {
         self.store = Arc::new(store);
@@ -196,6 +220,7 @@ impl App {
             registry: self.registry,
             settings: self.settings.clone(),
             store: self.store,
+            url_secret: self.url_secret.unwrap_or_else(random_secret),
             downloads: DownloadSlots::new(
                 self.settings.max_pending_download_bytes,
                 self.settings.download_ttl,
@@ -308,7 +333,7 @@ pub(crate) async fn render_page(app: &AppState, path: &str, headers: &HeaderMap)
             (id, session, true)
         }
     };
-    let Some((body, rev)) = render_body(app, &session, path).await else {
+    let Some((body, rev)) = render_body(app, &id, &session, path).await else {
         return crate::ServerError::UnknownPage(path.to_owned()).into_response();
     };
     let base = &app.settings.base_path;
@@ -344,12 +369,12 @@ pub(crate) async fn render_page(app: &AppState, path: &str, headers: &HeaderMap)
 /// page.
 pub(crate) async fn render_body(
     app: &AppState,
+    id: &SessionId,
     session: &SharedSession,
     path: &str,
 ) -> Option<(String, u64)> {
-    let page = app.pages.get(path)?;
     let mut session = session.lock().await;
-    let html = page(&mut session).to_html();
+    let html = render_node(app, id, &mut session, path)?.to_html();
     session.last_render.insert(path.to_owned(), hash(&html));
     Some((html, session.next_rev()))
 }
@@ -357,10 +382,27 @@ pub(crate) async fn render_body(
 /// Renders a page's node tree (for upload limits), with the session locked by the caller.
 pub(crate) fn render_node(
     app: &AppState,
+    id: &SessionId,
     session: &mut crate::session::Session,
     path: &str,
 ) -> Option<Node> {
-    app.pages.get(path).map(|page| page(session))
+    let page = app.pages.get(path)?;
+    Some(ferrex_core::upload::with_url_key(
+        session_key(app, id),
+        || page(session),
+    ))
+}
+
+/// The key that binds URLs to one session (see `ferrex_core::upload_url`).
+pub(crate) fn session_key(app: &AppState, id: &SessionId) -> [u8; 32] {
+    ferrex_core::upload::derive_key(&app.url_secret, id.as_str())
+}
+
+fn random_secret() -> [u8; 32] {
+    let mut secret = [0u8; 32];
+    // Like session ids: a server cannot go on without the OS random source.
+    getrandom::fill(&mut secret).expect("the OS random source is unavailable");
+    secret
 }
 
 pub(crate) fn hash(html: &str) -> u64 {

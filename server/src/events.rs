@@ -91,10 +91,15 @@ pub(crate) async fn run_event(
     }
     let mut guard = session.lock().await;
     let state = guard.erased(name, create);
-    let (dispatched, unclaimed) =
-        ferrex_core::upload::with_upload_scope(files, || state.dispatch_dyn(method, event.args));
+    // Upload URLs the handler makes are bound to this session, however it runs.
+    let key = crate::app::session_key(app, session_id);
+    let (dispatched, unclaimed) = ferrex_core::upload::with_upload_scope(files, || {
+        ferrex_core::upload::with_url_key(key, || state.dispatch_dyn(method, event.args))
+    });
     drop(unclaimed);
-    let outcome = AssertUnwindSafe(dispatched?).catch_unwind().await;
+    let outcome = AssertUnwindSafe(ferrex_core::upload::url_key_scope(key, dispatched?))
+        .catch_unwind()
+        .await;
     let (actions, error) = match outcome {
         Ok(Ok(actions)) => (actions, None),
         Ok(Err(err)) => {
@@ -117,7 +122,7 @@ pub(crate) async fn run_event(
             )
         }
     };
-    let html = render_node(app, &mut guard, &event.page).map(|node| node.to_html());
+    let html = render_node(app, session_id, &mut guard, &event.page).map(|node| node.to_html());
     let html = html.filter(|html| {
         let h = hash(html);
         guard.last_render.insert(event.page.clone(), h) != Some(h)

@@ -89,7 +89,7 @@ async fn receive(
     // The limits come from the server's own rendering of the page, never from the client.
     let limits = {
         let mut guard = session.lock().await;
-        let mut page = render_node(app, &mut guard, &event.page)
+        let mut page = render_node(app, &session_id, &mut guard, &event.page)
             .ok_or_else(|| ServerError::UnknownPage(event.page.clone()))?;
         let limits = page.upload_limits(&event.zone).ok_or_else(|| {
             ServerError::MalformedUpload(format!(
@@ -304,6 +304,10 @@ pub(crate) async fn serve_uploaded(
     {
         return ServerError::NotFound(format!("/_ferrex/uploads/{path}")).into_response();
     }
+    if !app.settings.public_uploads && !bound_to_session(&app, &path, &request) {
+        // 404, not 403: a URL of another session's does not even say the file exists.
+        return ServerError::NotFound(format!("/_ferrex/uploads/{path}")).into_response();
+    }
     let file: PathBuf = app.settings.upload_dir.join(&path);
     // A folder opens like a file on Unix and then fails mid-body: only files are served.
     if !tokio::fs::metadata(&file).await.is_ok_and(|m| m.is_file()) {
@@ -339,6 +343,24 @@ pub(crate) async fn serve_uploaded(
         ),
     );
     response
+}
+
+/// Whether the request's `k` tag binds `path` to the request's own (live) session.
+fn bound_to_session(app: &AppState, path: &str, request: &Request) -> bool {
+    let Some(tag) = request
+        .uri()
+        .query()
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|pair| pair.strip_prefix("k="))
+    else {
+        return false;
+    };
+    let Ok((id, _)) = session_for(app, request.headers()) else {
+        return false;
+    };
+    let key = crate::app::session_key(app, &id);
+    ferrex_core::upload::verify_upload_tag(&key, path, tag)
 }
 
 fn safe_inline(content_type: &str) -> bool {
