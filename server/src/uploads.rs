@@ -115,9 +115,16 @@ async fn receive(
     }
 
     let dir = app.settings.upload_dir.clone();
-    tokio::fs::create_dir_all(&dir)
-        .await
-        .map_err(|e| ServerError::Storage(format!("cannot create the upload folder: {e}")))?;
+    tokio::fs::create_dir_all(&dir).await.map_err(|e| {
+        // The OS says "File exists" or "Not a directory": name what is actually wrong.
+        let why = match e.kind() {
+            std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotADirectory => {
+                format!("a file is in the way ({e})")
+            }
+            _ => e.to_string(),
+        };
+        ServerError::Storage(format!("cannot create the upload folder: {why}"))
+    })?;
 
     let mut files: Vec<UploadFile> = Vec::new();
     let mut total: u64 = event_bytes.len() as u64;

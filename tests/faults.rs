@@ -1,0 +1,722 @@
+//! Faults the server must survive: clients that vanish mid-upload, handlers that panic or
+//! fail, an upload folder it cannot write, and one session flooding events. After each,
+//! nothing is left behind, nothing else is disturbed and the server keeps serving. Real
+//! HTTP and WebSocket on 127.0.0.1; the server runs in this process.
+
+#[allow(unused_imports)] // the browser half of the helpers is unused here
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ferrex::prelude::*;
+use futures_util::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use reqwest::header::{self, HeaderValue};
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+use support::TestServer;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::RwLock;
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+
+/// How long any single wait may take before it counts as a hang.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// The memory test measures this process, so it runs alone: it takes this for writing,
+/// every other test for reading.
+static EXCLUSIVE: RwLock<()> = RwLock::const_new(());
+
+// ---------------------------------------------------------------------------------------
+// The app: a state whose handlers work, fail, panic, and take uploads.
+
+/// The tags of every handler run so far; each test uses its own tags.
+static RUNS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
+
+fn new_tag() -> u64 {
+    NEXT_TAG.fetch_add(1, Ordering::Relaxed)
+}
+
+fn ran(tag: u64) {
+    RUNS.lock().expect("the run log is poisoned").push(tag);
+}
+
+fn runs(tag: u64) -> usize {
+    RUNS.lock()
+        .expect("the run log is poisoned")
+        .iter()
+        .filter(|t| **t == tag)
+        .count()
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct Fragile {
+    count: u64,
+    files: Vec<String>,
+}
+
+#[event]
+impl Fragile {
+    fn bump(&mut self) {
+        self.count += 1;
+    }
+
+    fn explode(&mut self) {
+        panic!("internal detail that must not reach the client");
+    }
+
+    async fn explode_later(&mut self) {
+        tokio::task::yield_now().await;
+        panic!("internal detail that must not reach the client");
+    }
+
+    fn refuse(&mut self) -> Result<(), String> {
+        Err("The handler said no.".into())
+    }
+
+    async fn store(&mut self, files: Vec<UploadFile>, tag: u64) -> Result<(), UploadError> {
+        ran(tag);
+        for file in files {
+            self.files.push(file.persist_to_upload_dir().await?.name);
+        }
+        Ok(())
+    }
+
+    /// Looks at the files, then panics holding them.
+    async fn store_and_explode(&mut self, files: Vec<UploadFile>, tag: u64) {
+        ran(tag);
+        for file in &files {
+            assert!(file.temp_path().exists());
+        }
+        panic!("internal detail that must not reach the client");
+    }
+
+    /// Refuses the files after looking at them.
+    async fn store_and_refuse(&mut self, files: Vec<UploadFile>, tag: u64) -> Result<(), String> {
+        ran(tag);
+        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        Err(format!("Not keeping {}.", names.join(", ")))
+    }
+}
+
+fn fragile_page(s: &Fragile) -> Node {
+    ui! {
+        vstack(
+            text(s.count, id = "count"),
+            upload(text("Drop files"), id = "files", multiple = true),
+            button("Store", on_click = Fragile::store(upload_files("files"), 0)),
+            button("Store, then panic", on_click = Fragile::store_and_explode(upload_files("files"), 0)),
+            button("Store, then refuse", on_click = Fragile::store_and_refuse(upload_files("files"), 0)),
+            list(for name in &s.files { list_item(name) }, id = "stored"),
+        )
+    }
+}
+
+fn scratch() -> tempfile::TempDir {
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::create_dir_all(base).expect("cannot create CARGO_TARGET_TMPDIR");
+    tempfile::Builder::new()
+        .prefix("faults-")
+        .tempdir_in(base)
+        .expect("cannot create a scratch folder")
+}
+
+async fn start(upload_dir: &Path) -> TestServer {
+    TestServer::start(App::new().page("/", fragile_page).upload_dir(upload_dir)).await
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers.
+
+/// A `Cookie` header value from a first visit of `/`.
+async fn arrive(server: &TestServer) -> String {
+    let response = reqwest::get(server.url("/")).await.expect("GET /");
+    assert_eq!(response.status(), StatusCode::OK);
+    response
+        .headers()
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_owned()
+}
+
+async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().await.expect("the request failed");
+    let status = response.status();
+    let text = response.text().await.expect("cannot read the body");
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("the body is not JSON ({e}): {text:?}"));
+    (status, body)
+}
+
+async fn post_event(
+    server: &TestServer,
+    cookie: &str,
+    h: &str,
+    args: Value,
+) -> (StatusCode, Value) {
+    send(
+        reqwest::Client::new()
+            .post(server.url("/_ferrex/event"))
+            .header(header::COOKIE, cookie)
+            .body(json!({ "page": "/", "h": h, "args": args }).to_string()),
+    )
+    .await
+}
+
+/// The text inside the element with `id`.
+fn text_of<'a>(html: &'a str, id: &str) -> &'a str {
+    let at = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} in {html}"));
+    let rest = &html[at..];
+    let start = rest.find('>').expect("a tag end") + 1;
+    let end = start + rest[start..].find('<').expect("a text end");
+    rest[start..end].trim()
+}
+
+fn count_in(html: &str) -> u64 {
+    text_of(html, "count")
+        .parse()
+        .unwrap_or_else(|e| panic!("#count is not a number ({e}) in {html}"))
+}
+
+/// The count a reply's page shows.
+fn reply_count(reply: &Value) -> u64 {
+    count_in(
+        reply["html"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no html in {reply}")),
+    )
+}
+
+/// The page `/` for this cookie.
+async fn page(server: &TestServer, cookie: &str) -> String {
+    let response = reqwest::Client::new()
+        .get(server.url("/"))
+        .header(header::COOKIE, cookie)
+        .send()
+        .await
+        .expect("GET /");
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.expect("the page")
+}
+
+/// A handler failure's message: present, one line, naming no internals.
+fn failure_message(reply: &Value) -> &str {
+    let message = reply["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error in {reply}"));
+    assert!(
+        !message.is_empty() && !message.contains('\n'),
+        "{message:?}"
+    );
+    assert!(
+        !message.contains("internal detail"),
+        "a panic's message reached the client: {message:?}"
+    );
+    message
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn open_socket(server: &TestServer, cookie: &str) -> Socket {
+    let mut request = format!("ws://{}/_ferrex/ws", server.addr)
+        .into_client_request()
+        .expect("a WebSocket request");
+    request.headers_mut().insert(
+        header::COOKIE,
+        HeaderValue::from_str(cookie).expect("a header value"),
+    );
+    tokio_tungstenite::connect_async(request)
+        .await
+        .expect("the WebSocket opens")
+        .0
+}
+
+fn event_message(id: u64, h: &str) -> Message {
+    Message::text(json!({ "id": id, "page": "/", "h": h, "args": [] }).to_string())
+}
+
+/// The next JSON reply on a socket (bounded wait).
+async fn next_reply<S>(socket: &mut S) -> Value
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let message = tokio::time::timeout(PATIENCE, socket.next())
+            .await
+            .expect("a reply in time")
+            .expect("the socket is open")
+            .expect("a readable message");
+        if let Message::Text(text) = message {
+            return serde_json::from_str(&text).expect("a JSON reply");
+        }
+    }
+}
+
+/// A multipart upload of `files` to zone `files` for handler `h`.
+fn upload_form(h: &str, tag: u64, files: &[(&str, &[u8])]) -> Form {
+    let event = json!({
+        "page": "/", "h": h, "zone": "files", "args": [{ "$upload": "files" }, tag],
+    });
+    let mut form = Form::new().text("event", event.to_string());
+    for (name, bytes) in files {
+        let part = Part::bytes(bytes.to_vec())
+            .file_name((*name).to_owned())
+            .mime_str("application/octet-stream")
+            .expect("a valid type");
+        form = form.part("file", part);
+    }
+    form
+}
+
+async fn post_upload(server: &TestServer, cookie: &str, form: Form) -> (StatusCode, Value) {
+    send(
+        reqwest::Client::new()
+            .post(server.url("/_ferrex/upload"))
+            .header(header::COOKIE, cookie)
+            .multipart(form),
+    )
+    .await
+}
+
+/// Every entry under `dir`, relative and sorted; empty if `dir` does not exist.
+fn listing(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            out.push(
+                path.strip_prefix(base)
+                    .expect("inside the folder")
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+            if path.is_dir() {
+                walk(base, &path, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+fn temp_files(dir: &Path) -> usize {
+    listing(dir)
+        .iter()
+        .filter(|name| name.starts_with(".ferrex-upload-"))
+        .count()
+}
+
+/// Polls `condition` every 5 ms, panicking with `what` after [`PATIENCE`].
+async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// This process's resident memory, from `/proc/self/status`, in KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in {status}"))
+}
+
+// ---------------------------------------------------------------------------------------
+// Clients that vanish mid-upload.
+
+/// Opens a connection, sends the headers of an upload announcing 100 MB and `sent` bytes
+/// of its one file, and returns the still-open connection.
+async fn start_upload(server: &TestServer, cookie: &str, tag: u64, sent: &[u8]) -> TcpStream {
+    let boundary = "faultsBoundary";
+    let event = json!({
+        "page": "/", "h": "Fragile.store", "zone": "files", "args": [{ "$upload": "files" }, tag],
+    });
+    let head = format!(
+        "POST /_ferrex/upload HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\n\
+         Content-Length: 100000000\r\n\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"event\"\r\n\r\n{event}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n",
+        addr = server.addr
+    );
+    let mut stream = TcpStream::connect(server.addr).await.expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("send");
+    stream.write_all(sent).await.expect("send part of the file");
+    stream.flush().await.expect("flush");
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_clients_vanishing_mid_upload_leave_nothing_behind() {
+    const ROUNDS: usize = 10;
+    const CLIENTS: usize = 10;
+    let _alone = EXCLUSIVE.write().await;
+    let tmp = scratch();
+    let dir = tmp.path().join("uploads");
+    let server = start(&dir).await;
+    let cookie = arrive(&server).await;
+    let tag = new_tag();
+    let chunk: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
+
+    // One round first, so the memory measured next includes what a warm server holds.
+    let warm_up = start_upload(&server, &cookie, tag, &chunk).await;
+    wait_until("the warm-up's temp file", || temp_files(&dir) == 1).await;
+    drop(warm_up);
+    wait_until("the warm-up's temp file to go", || temp_files(&dir) == 0).await;
+    let before = rss_kib();
+
+    // Ten at a time: all ten are streaming into temp files when they vanish.
+    for round in 0..ROUNDS {
+        let clients = futures_util::future::join_all(
+            (0..CLIENTS).map(|_| start_upload(&server, &cookie, tag, &chunk)),
+        )
+        .await;
+        wait_until(
+            &format!("round {round}: {CLIENTS} uploads in progress"),
+            || temp_files(&dir) == CLIENTS,
+        )
+        .await;
+        drop(clients);
+        wait_until(&format!("round {round}: the temp files to go"), || {
+            listing(&dir).is_empty()
+        })
+        .await;
+    }
+    let after = rss_kib();
+
+    assert_eq!(runs(tag), 0, "a broken upload never reaches the handler");
+    // 100 MiB went in; a leak of even a tenth of it would show.
+    let grown = after.saturating_sub(before);
+    assert!(
+        grown < 48 * 1024,
+        "resident memory grew by {grown} KiB (from {before} to {after} KiB) over {} broken uploads of 1 MiB",
+        ROUNDS * CLIENTS
+    );
+
+    // The server still takes a whole upload.
+    let good = new_tag();
+    let form = upload_form("Fragile.store", good, &[("whole.bin", &chunk)]);
+    let (status, reply) = post_upload(&server, &cookie, form).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert!(reply["error"].is_null(), "{reply}");
+    assert_eq!(runs(good), 1);
+    assert_eq!(listing(&dir), vec!["whole.bin".to_owned()]);
+    assert_eq!(std::fs::read(dir.join("whole.bin")).expect("read"), chunk);
+}
+
+// ---------------------------------------------------------------------------------------
+// Handlers that panic or fail.
+
+#[tokio::test]
+async fn a_panicking_or_failing_handler_fails_only_its_own_event_over_post() {
+    let _shared = EXCLUSIVE.read().await;
+    let tmp = scratch();
+    let server = start(&tmp.path().join("uploads")).await;
+    let alice = arrive(&server).await;
+    let bob = arrive(&server).await;
+    post_event(&server, &alice, "Fragile.bump", json!([])).await;
+    post_event(&server, &alice, "Fragile.bump", json!([])).await;
+    post_event(&server, &bob, "Fragile.bump", json!([])).await;
+
+    let mut expected = 2;
+    for h in ["Fragile.explode", "Fragile.explode_later", "Fragile.refuse"] {
+        let (status, reply) = post_event(&server, &alice, h, json!([])).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{h}: {reply}");
+        let message = failure_message(&reply);
+        if h == "Fragile.refuse" {
+            assert_eq!(message, "The handler said no.");
+        } else {
+            assert!(message.contains(h), "{h}: {message:?}");
+        }
+
+        // The same session goes on, its state intact.
+        let (status, reply) = post_event(&server, &alice, "Fragile.bump", json!([])).await;
+        assert_eq!(status, StatusCode::OK, "after {h}: {reply}");
+        assert!(reply["error"].is_null(), "after {h}: {reply}");
+        expected += 1;
+        assert_eq!(reply_count(&reply), expected, "after {h}");
+    }
+
+    // The other session never noticed.
+    assert_eq!(count_in(&page(&server, &bob).await), 1);
+    let (status, reply) = post_event(&server, &bob, "Fragile.bump", json!([])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(reply_count(&reply), 2);
+    assert_eq!(count_in(&page(&server, &alice).await), expected);
+}
+
+#[tokio::test]
+async fn a_panicking_or_failing_handler_fails_only_its_own_event_over_the_socket() {
+    let _shared = EXCLUSIVE.read().await;
+    let tmp = scratch();
+    let server = start(&tmp.path().join("uploads")).await;
+    let alice = arrive(&server).await;
+    let bob = arrive(&server).await;
+    let mut alice_socket = open_socket(&server, &alice).await;
+    let mut bob_socket = open_socket(&server, &bob).await;
+
+    // Pipelined: failures and successes interleaved, all sent before any reply is read.
+    let plan = [
+        "Fragile.bump",
+        "Fragile.explode",
+        "Fragile.bump",
+        "Fragile.explode_later",
+        "Fragile.refuse",
+        "Fragile.bump",
+    ];
+    for (i, h) in plan.iter().enumerate() {
+        alice_socket
+            .feed(event_message(i as u64 + 1, h))
+            .await
+            .expect("send");
+    }
+    alice_socket.flush().await.expect("flush");
+    bob_socket
+        .send(event_message(1, "Fragile.bump"))
+        .await
+        .expect("send");
+
+    let mut count = 0;
+    for (i, h) in plan.iter().enumerate() {
+        let reply = next_reply(&mut alice_socket).await;
+        assert_eq!(reply["id"], i as u64 + 1, "replies come in order: {reply}");
+        if *h == "Fragile.bump" {
+            assert!(reply["error"].is_null(), "{h}: {reply}");
+            count += 1;
+            assert_eq!(
+                reply_count(&reply),
+                count,
+                "the state survived the failures"
+            );
+        } else {
+            let message = failure_message(&reply);
+            if *h == "Fragile.refuse" {
+                assert_eq!(message, "The handler said no.");
+            } else {
+                assert!(message.contains(h), "{h}: {message:?}");
+            }
+        }
+    }
+    let reply = next_reply(&mut bob_socket).await;
+    assert!(reply["error"].is_null(), "{reply}");
+    assert_eq!(reply_count(&reply), 1, "the other session is untouched");
+
+    // Both sockets are still open and working.
+    alice_socket
+        .send(event_message(7, "Fragile.bump"))
+        .await
+        .expect("send");
+    assert_eq!(reply_count(&next_reply(&mut alice_socket).await), 4);
+    bob_socket
+        .send(event_message(2, "Fragile.bump"))
+        .await
+        .expect("send");
+    assert_eq!(reply_count(&next_reply(&mut bob_socket).await), 2);
+}
+
+#[tokio::test]
+async fn an_upload_handler_that_panics_or_fails_keeps_no_file() {
+    let _shared = EXCLUSIVE.read().await;
+    let tmp = scratch();
+    let dir = tmp.path().join("uploads");
+    let server = start(&dir).await;
+    let alice = arrive(&server).await;
+    let bob = arrive(&server).await;
+    let first = new_tag();
+    let form = upload_form("Fragile.store", first, &[("kept.txt", b"kept")]);
+    let (status, reply) = post_upload(&server, &alice, form).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+
+    for h in ["Fragile.store_and_explode", "Fragile.store_and_refuse"] {
+        let tag = new_tag();
+        let form = upload_form(h, tag, &[("a.txt", b"a"), ("b.txt", b"b")]);
+        let (status, reply) = post_upload(&server, &alice, form).await;
+        assert!(
+            status == StatusCode::OK || status == StatusCode::UNPROCESSABLE_ENTITY,
+            "{h}: {status} {reply}"
+        );
+        let message = failure_message(&reply);
+        if h == "Fragile.store_and_refuse" {
+            assert_eq!(message, "Not keeping a.txt, b.txt.");
+        } else {
+            assert!(message.contains(h), "{h}: {message:?}");
+        }
+        assert_eq!(runs(tag), 1, "{h} ran once");
+        assert_eq!(
+            listing(&dir),
+            vec!["kept.txt".to_owned()],
+            "{h}: the files it did not keep are gone"
+        );
+    }
+
+    // The session goes on, its state intact; the other session never noticed.
+    let good = new_tag();
+    let form = upload_form("Fragile.store", good, &[("after.txt", b"after")]);
+    let (status, reply) = post_upload(&server, &alice, form).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let html = reply["html"].as_str().expect("html");
+    assert!(
+        html.contains("kept.txt") && html.contains("after.txt"),
+        "{html}"
+    );
+    assert_eq!(listing(&dir), vec!["after.txt", "kept.txt"]);
+    let (status, reply) = post_event(&server, &bob, "Fragile.bump", json!([])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(reply_count(&reply), 1);
+    assert!(!page(&server, &bob).await.contains("kept.txt"));
+}
+
+// ---------------------------------------------------------------------------------------
+// An upload folder that cannot be written.
+
+#[tokio::test]
+async fn an_upload_folder_that_cannot_be_made_is_a_clear_500_and_leaves_nothing() {
+    let _shared = EXCLUSIVE.read().await;
+    let tmp = scratch();
+    let blocker = tmp.path().join("not-a-folder");
+    std::fs::write(&blocker, b"a regular file").expect("write");
+
+    // A folder under a regular file, and a regular file where the folder should be.
+    let cases: [(PathBuf, &str); 2] = [
+        (blocker.join("uploads"), "under a regular file"),
+        (blocker.clone(), "a regular file itself"),
+    ];
+    for (dir, case) in cases {
+        let server = start(&dir).await;
+        let cookie = arrive(&server).await;
+        post_event(&server, &cookie, "Fragile.bump", json!([])).await;
+        let tag = new_tag();
+        let form = upload_form("Fragile.store", tag, &[("lost.txt", &[7u8; 64 * 1024])]);
+        let (status, reply) = post_upload(&server, &cookie, form).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{case}: {reply}");
+        let message = reply["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{case}: no error in {reply}"));
+        assert!(
+            message.contains("could not store the upload")
+                && message.contains("cannot create the upload folder: a file is in the way"),
+            "{case}: {message:?}"
+        );
+        assert!(!message.contains('\n'), "{case}: {message:?}");
+
+        assert_eq!(runs(tag), 0, "{case}: the handler is not called");
+        assert_eq!(
+            listing(tmp.path()),
+            vec!["not-a-folder".to_owned()],
+            "{case}: nothing was made"
+        );
+        assert_eq!(
+            std::fs::read(&blocker).expect("read"),
+            b"a regular file",
+            "{case}: the file in the way is untouched"
+        );
+
+        // The session is intact and goes on.
+        let (status, reply) = post_event(&server, &cookie, "Fragile.bump", json!([])).await;
+        assert_eq!(status, StatusCode::OK, "{case}");
+        assert_eq!(reply_count(&reply), 2, "{case}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A flood.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_flooding_events_does_not_starve_another() {
+    const FLOOD: u64 = 10_000;
+    /// How long the other session's events may take each while the flood runs: far more
+    /// than an event needs, far less than waiting for 10 000 events would.
+    const BOUND: Duration = Duration::from_secs(2);
+    let _shared = EXCLUSIVE.read().await;
+    let tmp = scratch();
+    let server = start(&tmp.path().join("uploads")).await;
+    let flooder = arrive(&server).await;
+    let other = arrive(&server).await;
+    let mut other_socket = open_socket(&server, &other).await;
+
+    let (mut flood_out, mut flood_in) = open_socket(&server, &flooder).await.split();
+    // Reads the flood's replies as they come; reports how many arrived so far.
+    let (progress_tx, progress) = tokio::sync::watch::channel(0u64);
+    let reader = tokio::spawn(async move {
+        for expected in 1..=FLOOD {
+            let reply = next_reply(&mut flood_in).await;
+            assert_eq!(reply["id"], expected, "flood replies come in order");
+            assert!(reply["error"].is_null(), "{reply}");
+            assert_eq!(reply_count(&reply), expected);
+            progress_tx.send_replace(expected);
+        }
+    });
+    // All 10 000 sent without waiting for any reply.
+    let writer = tokio::spawn(async move {
+        for id in 1..=FLOOD {
+            flood_out
+                .feed(event_message(id, "Fragile.bump"))
+                .await
+                .expect("send");
+        }
+        flood_out.flush().await.expect("flush");
+        flood_out
+    });
+
+    // Once the flood is under way, the other session's events, one at a time.
+    let mut started = progress.clone();
+    tokio::time::timeout(PATIENCE, started.wait_for(|n| *n >= 100))
+        .await
+        .expect("the flood gets going")
+        .expect("the flood reader is running");
+    let mut slowest = Duration::ZERO;
+    let mut answered_during_flood = 0;
+    for id in 1..=20u64 {
+        let sent = Instant::now();
+        other_socket
+            .send(event_message(id, "Fragile.bump"))
+            .await
+            .expect("send");
+        let reply = next_reply(&mut other_socket).await;
+        let took = sent.elapsed();
+        assert_eq!(reply["id"], id);
+        assert_eq!(reply_count(&reply), id, "only its own count");
+        slowest = slowest.max(took);
+        if *progress.borrow() < FLOOD {
+            answered_during_flood += 1;
+        }
+    }
+    let (status, reply) = post_event(&server, &other, "Fragile.bump", json!([])).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply_count(&reply), 21);
+    assert!(
+        answered_during_flood > 0,
+        "no event of the other session was answered before the flood ended"
+    );
+    assert!(
+        slowest < BOUND,
+        "an event of the other session took {slowest:?} while the flood ran"
+    );
+
+    // Every one of the flood's replies arrives.
+    let _out = tokio::time::timeout(Duration::from_secs(60), writer)
+        .await
+        .expect("the flood is sent")
+        .expect("the writer finished");
+    tokio::time::timeout(Duration::from_secs(60), reader)
+        .await
+        .expect("all the flood's replies arrive")
+        .expect("the reader finished");
+    assert_eq!(count_in(&page(&server, &flooder).await), FLOOD);
+    assert_eq!(count_in(&page(&server, &other).await), 21);
+}
