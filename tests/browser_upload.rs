@@ -589,6 +589,75 @@ async fn uploaded_html_is_downloaded_not_run() {
     );
 }
 
+/// Requests to `/pwned`: what a script in an uploaded file would send if it ever ran.
+static PWNED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+async fn pwned() -> &'static str {
+    PWNED.fetch_add(1, Ordering::SeqCst);
+    "seen"
+}
+
+#[tokio::test]
+async fn uploaded_svg_never_runs_script() {
+    let scratch = Scratch::new();
+    let router = files::app()
+        .upload_dir(scratch.uploads())
+        .into_router()
+        .route("/pwned", axum::routing::get(pwned));
+    let server = TestServer::start_router(router).await;
+    let browser = Browser::start().await;
+    let svg = br#"<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20" onload="fetch('/pwned?onload')"><script>fetch('/pwned?script'); document.title = 'pwned';</script><rect width="20" height="20" fill="red"/></svg>"#;
+    let path = scratch.file("x.svg", svg);
+    open(&browser, &server.url("/")).await;
+
+    // The counter works: a script that does run is seen.
+    js(&browser, "fetch('/pwned?control'); return null;").await;
+    poll(Duration::from_secs(10), "the control request", || {
+        PWNED.load(Ordering::SeqCst) == 1
+    })
+    .await;
+
+    choose(&browser, "files", &[&path]).await;
+    browser
+        .wait_for_js("window.ferrex.selected('files').length === 1")
+        .await;
+    click(&browser, "Upload").await;
+    browser
+        .wait_for_js("document.querySelectorAll('#uploaded li').length === 1")
+        .await;
+    let url = link_to(&browser, "x.svg").await;
+
+    // Opened directly: an attachment, saved, not rendered.
+    browser.goto(&server.url(&url)).await;
+    assert_eq!(browser.wait_for_download("x.svg").await, svg);
+
+    // As an image (scripts never run there), in a frame and as an object: nothing runs.
+    open(&browser, &server.url("/")).await;
+    browser
+        .client()
+        .execute(
+            "const u = arguments[0]; \
+             const i = document.createElement('img'); i.id = 'svg-img'; i.src = u; \
+             document.body.appendChild(i); \
+             const f = document.createElement('iframe'); f.src = u; document.body.appendChild(f); \
+             const o = document.createElement('object'); o.data = u; o.type = 'image/svg+xml'; \
+             document.body.appendChild(o); return null;",
+            vec![Value::String(url)],
+        )
+        .await
+        .expect("embed the upload");
+    browser
+        .wait_for_js("document.getElementById('svg-img').complete")
+        .await;
+    // Give a script that ran every chance to be heard.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(PWNED.load(Ordering::SeqCst), 1, "a script in the SVG ran");
+    assert_eq!(
+        browser.client().title().await.expect("a title"),
+        "ferrex · Files"
+    );
+}
+
 #[tokio::test]
 async fn screenshots_of_a_selection_and_an_upload() {
     let scratch = Scratch::new();

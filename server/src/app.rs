@@ -63,6 +63,12 @@ pub struct Settings {
     /// Whether uploaded files are served to anyone with their URL. By default an
     /// `upload_url` answers only for the session it was made for.
     pub public_uploads: bool,
+    /// The most bytes one event message may have (`POST /_ferrex/event` or a WebSocket
+    /// message).
+    pub max_event_bytes: usize,
+    /// How long a request body may stall (no bytes arriving) before the request fails
+    /// with 408: slow or stuck clients do not hold a connection and a temporary file.
+    pub body_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -77,6 +83,8 @@ impl Default for Settings {
             download_ttl: Duration::from_secs(5 * 60),
             base_path: String::new(),
             public_uploads: false,
+            max_event_bytes: 1024 * 1024,
+            body_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -190,6 +198,22 @@ impl App {
         self
     }
 
+    /// The most bytes one event message may carry (default 1 MiB); larger ones get 413
+    /// (over HTTP, from their `Content-Length` before the body is read) or close the
+    /// WebSocket.
+    pub fn max_event_bytes(mut self, bytes: usize) -> App {
+        self.settings.max_event_bytes = bytes;
+        self
+    }
+
+    /// How long a request body may stall before the request fails with 408 (default 30 s).
+    /// The clock restarts with every chunk that arrives, so a large upload on a slow but
+    /// steady connection is not cut off; an upload that stalls leaves nothing behind.
+    pub fn body_timeout(mut self, timeout: Duration) -> App {
+        self.settings.body_timeout = timeout;
+        self
+    }
+
     /// Serves uploaded files to anyone who has their URL, as a public folder. By default
     /// the URL `upload_url` makes while rendering for a session answers for that session
     /// only (404 for everyone else).
@@ -234,7 +258,10 @@ impl App {
             .route("/_ferrex/runtime.js", get(assets::runtime_js))
             .route("/_ferrex/style.css", get(assets::stylesheet))
             .route("/_ferrex/ws", get(events::websocket))
-            .route("/_ferrex/event", post(events::post_event))
+            .route(
+                "/_ferrex/event",
+                post(events::post_event).layer(DefaultBodyLimit::disable()),
+            )
             .route("/_ferrex/download/{token}", get(downloads::fetch_slot))
             .route("/_ferrex/uploads/{*path}", get(uploads::serve_uploaded))
             .route(
@@ -242,6 +269,9 @@ impl App {
                 post(uploads::upload).layer(DefaultBodyLimit::disable()),
             )
             .fallback(page_or_asset)
+            .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+                shared.settings.body_timeout,
+            ))
             .with_state(shared.clone());
         let assets_router = Router::new()
             .fallback_service(assets)
@@ -440,6 +470,14 @@ pub(crate) fn same_origin(headers: &HeaderMap, uri: &axum::http::Uri) -> bool {
         .map_or(origin, |(_, rest)| rest)
         .trim_end_matches('/');
     origin_host.eq_ignore_ascii_case(host)
+}
+
+/// The request's `Content-Length`, if it has a valid one.
+pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
 }
 
 /// A 403 for requests that fail [`same_origin`].

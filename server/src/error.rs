@@ -47,6 +47,13 @@ pub enum ServerError {
     /// The upload request itself was malformed.
     #[error("the upload is malformed: {0}")]
     MalformedUpload(String),
+    /// The request body is larger than the server takes for this endpoint; refused from
+    /// its `Content-Length` before any of it is read, or as soon as it passes the limit.
+    #[error("the request body is larger than the server's limit of {0} bytes")]
+    TooLarge(u64),
+    /// The client stopped sending the request body for longer than the body timeout.
+    #[error("the request body stalled: no data arrived for {0} s")]
+    BodyTimeout(u64),
     /// Writing to the upload folder failed.
     #[error("the server could not store the upload: {0}")]
     Storage(String),
@@ -66,9 +73,32 @@ impl ServerError {
                 StatusCode::NOT_FOUND
             }
             ServerError::UploadRejected { status, .. } => *status,
+            ServerError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ServerError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ServerError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
+}
+
+/// What a failure to read a request body means for the client: the body timeout
+/// (`App::body_timeout`) ran out, the body passed `limit`, or the body is broken.
+pub(crate) fn body_failure(
+    err: &(dyn std::error::Error + 'static),
+    timeout: std::time::Duration,
+    limit: u64,
+    otherwise: impl FnOnce(String) -> ServerError,
+) -> ServerError {
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return ServerError::BodyTimeout(timeout.as_secs().max(1));
+        }
+        if e.is::<http_body_util::LengthLimitError>() {
+            return ServerError::TooLarge(limit);
+        }
+        cause = e.source();
+    }
+    otherwise(err.to_string())
 }
 
 impl IntoResponse for ServerError {

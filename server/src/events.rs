@@ -186,13 +186,14 @@ pub(crate) async fn post_event(
     AxState(app): AxState<AppState>,
     uri: Uri,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Response {
     if !same_origin(&headers, &uri) {
         return cross_site();
     }
     let result = async {
         let (id, session) = session_for(&app, &headers)?;
+        let body = read_event_body(&app, &headers, body).await?;
         let event = EventMessage::decode(&body)?;
         run_event(&app, &id, &session, event, HashMap::new()).await
     }
@@ -204,6 +205,28 @@ pub(crate) async fn post_event(
         Ok(reply) => Json(reply).into_response(),
         Err(err) => err.into_response(),
     }
+}
+
+/// An event request's body, refused with 413 from its `Content-Length` before a byte of
+/// it is read when it is over [`crate::Settings::max_event_bytes`], and as soon as it
+/// passes it when it does not say.
+async fn read_event_body(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<axum::body::Bytes, ServerError> {
+    let limit = app.settings.max_event_bytes;
+    if crate::app::declared_length(headers).is_some_and(|len| len > limit as u64) {
+        return Err(ServerError::TooLarge(limit as u64));
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|err| {
+        crate::error::body_failure(
+            &err,
+            app.settings.body_timeout,
+            limit as u64,
+            ServerError::MalformedEvent,
+        )
+    })
 }
 
 /// `GET /_ferrex/ws`: the browser's event channel.
@@ -220,7 +243,11 @@ pub(crate) async fn websocket(
         Ok(found) => found,
         Err(err) => return err.into_response(),
     };
-    upgrade.on_upgrade(move |socket| serve_socket(app, id, session, socket))
+    let limit = app.settings.max_event_bytes;
+    upgrade
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| serve_socket(app, id, session, socket))
 }
 
 async fn serve_socket(app: AppState, id: SessionId, session: SharedSession, mut socket: WebSocket) {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use axum::body::Body;
-use axum::extract::multipart::Field;
+use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::{Multipart, Path, Request, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -58,10 +58,7 @@ async fn receive(
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<crate::events::Reply, ServerError> {
     let (session_id, session) = session_for(app, headers)?;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = crate::app::declared_length(headers);
     let max_total = app.settings.max_upload_bytes;
     if declared.is_some_and(|len| len > max_total) {
         return Err(rejected(
@@ -71,18 +68,19 @@ async fn receive(
         ));
     }
     let mut multipart = multipart.map_err(|e| ServerError::MalformedUpload(e.body_text()))?;
+    let timeout = app.settings.body_timeout;
 
     let first = multipart
         .next_field()
         .await
-        .map_err(|e| ServerError::MalformedUpload(e.body_text()))?
+        .map_err(|e| broken(e, timeout, max_total))?
         .ok_or_else(|| ServerError::MalformedUpload("the request has no fields".into()))?;
     if first.name() != Some("event") {
         return Err(ServerError::MalformedUpload(
             "the first field must be `event`".into(),
         ));
     }
-    let event_bytes = read_small(first, 64 * 1024).await?;
+    let event_bytes = read_small(first, 64 * 1024, timeout).await?;
     let event: UploadEvent = serde_json::from_slice(&event_bytes)
         .map_err(|e| ServerError::MalformedEvent(e.to_string()))?;
 
@@ -131,7 +129,7 @@ async fn receive(
     while let Some(field) = multipart
         .next_field()
         .await
-        .map_err(|e| ServerError::MalformedUpload(e.body_text()))?
+        .map_err(|e| broken(e, timeout, max_total))?
     {
         if field.name() != Some("file") {
             return Err(ServerError::MalformedUpload(format!(
@@ -147,7 +145,7 @@ async fn receive(
                 "too many files".into(),
             ));
         }
-        let file = stream_file(field, &limits, &dir, &mut total, max_total).await?;
+        let file = stream_file(field, &limits, &dir, &mut total, max_total, timeout).await?;
         files.push(file);
     }
     tracing::debug!(count = files.len(), bytes = total, "upload received");
@@ -178,6 +176,7 @@ async fn stream_file(
     dir: &std::path::Path,
     total: &mut u64,
     max_total: u64,
+    timeout: std::time::Duration,
 ) -> Result<UploadFile, ServerError> {
     let relative = sanitize_relative_path(field.file_name().unwrap_or("file"));
     let declared = field
@@ -213,7 +212,7 @@ async fn stream_file(
     while let Some(chunk) = field
         .chunk()
         .await
-        .map_err(|e| ServerError::MalformedUpload(e.body_text()))?
+        .map_err(|e| broken(e, timeout, max_total))?
     {
         size += chunk.len() as u64;
         *total += chunk.len() as u64;
@@ -255,12 +254,16 @@ async fn stream_file(
     ))
 }
 
-async fn read_small(mut field: Field<'_>, max: usize) -> Result<Vec<u8>, ServerError> {
+async fn read_small(
+    mut field: Field<'_>,
+    max: usize,
+    timeout: std::time::Duration,
+) -> Result<Vec<u8>, ServerError> {
     let mut out = Vec::new();
     while let Some(chunk) = field
         .chunk()
         .await
-        .map_err(|e| ServerError::MalformedUpload(e.body_text()))?
+        .map_err(|e| broken(e, timeout, max as u64))?
     {
         out.extend_from_slice(&chunk);
         if out.len() > max {
@@ -270,6 +273,13 @@ async fn read_small(mut field: Field<'_>, max: usize) -> Result<Vec<u8>, ServerE
         }
     }
     Ok(out)
+}
+
+/// A multipart body that could not be read: stalled past the body timeout (408), or
+/// malformed or cut off (400).
+fn broken(err: MultipartError, timeout: std::time::Duration, limit: u64) -> ServerError {
+    let text = err.body_text();
+    crate::error::body_failure(&err, timeout, limit, |_| ServerError::MalformedUpload(text))
 }
 
 fn rejected(status: StatusCode, file: &str, reason: String) -> ServerError {
