@@ -716,6 +716,33 @@ async fn the_budget_is_shared_across_sessions_but_tokens_stay_private() {
     assert_eq!(fetch_ok(&bob, &server, &b).await.body, vec![2u8; 600]);
 }
 
+#[tokio::test]
+async fn a_payload_larger_than_the_whole_budget_fails_its_event_with_a_reason() {
+    let (server, _tmp) = start(|app| app.max_pending_download_bytes(500)).await;
+    let client = session(&server).await;
+    let response = client
+        .post(server.url("/_ferrex/event"))
+        .json(&json!({ "page": "/", "h": "Kinds.payload", "args": [3] }))
+        .send()
+        .await
+        .expect("POST /_ferrex/event");
+    let status = response.status();
+    let reply: Value = response.json().await.expect("a JSON reply");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
+    let error = reply["error"].as_str().expect("an error");
+    assert!(
+        error.contains("payload-3.bin") && error.contains("Download::stream"),
+        "{error}"
+    );
+    assert_eq!(reply["actions"], json!([]), "no download that would 404");
+    // A payload that fits still goes through.
+    let small = trigger(&client, &server, "Kinds.str_text", json!([null])).await;
+    assert_eq!(
+        fetch_ok(&client, &server, &token_url(&small)).await.body,
+        "héllo, wörld\n".as_bytes()
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // `download(url = …)` and `/_ferrex/file`.
 

@@ -60,27 +60,37 @@ impl DownloadSlots {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Parks a download for `session` and returns where the browser fetches it.
-    pub(crate) fn park(&self, session: &SessionId, download: Download) -> Parked {
+    /// Parks a download for `session` and returns where the browser fetches it, or why it
+    /// cannot: a payload larger than the whole budget would only be dropped unfetched.
+    pub(crate) fn park(&self, session: &SessionId, download: Download) -> Result<Parked, String> {
         let filename = download.suggested_filename();
         let content_type = download.content_type();
         let body = download.into_body();
         if let DownloadBody::Url(url) = body {
-            return Parked::Url(url);
+            return Ok(Parked::Url(url));
+        }
+        let bytes = estimated_size(&body);
+        if bytes > self.max_bytes {
+            return Err(format!(
+                "`{filename}` ({bytes} bytes) is larger than the {} bytes the server holds for \
+                 downloads: return it with `Download::stream`, or raise \
+                 `App::max_pending_download_bytes`",
+                self.max_bytes
+            ));
         }
         let token = SessionId::random().as_str().to_owned();
         let slot = Slot {
             session: session.clone(),
             filename,
             content_type,
-            bytes: estimated_size(&body),
+            bytes,
             body,
             created: Instant::now(),
         };
         let mut slots = self.lock();
         slots.insert(token.clone(), slot);
         self.evict_over_budget(&mut slots);
-        Parked::Token(format!("/_ferrex/download/{token}"))
+        Ok(Parked::Token(format!("/_ferrex/download/{token}")))
     }
 
     /// Drops the oldest payloads while more than the budget waits.

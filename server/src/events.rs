@@ -129,9 +129,17 @@ pub(crate) async fn run_event(
     });
     let rev = guard.next_rev();
     drop(guard);
+    let mut error = error;
     let actions = actions
         .into_iter()
-        .map(|action| client_action(app, session_id, action))
+        .filter_map(|action| match client_action(app, session_id, action) {
+            Ok(value) => Some(value),
+            Err(why) => {
+                tracing::warn!(handler = %event.h, error = %why, "a download could not be kept");
+                error.get_or_insert(why);
+                None
+            }
+        })
         .collect();
     tracing::debug!(handler = %event.h, "event handled");
     Ok(Reply {
@@ -145,12 +153,12 @@ pub(crate) async fn run_event(
 
 /// A handler's action as the browser runs it; generated data is parked behind a
 /// one-time URL instead of travelling in the reply.
-fn client_action(app: &AppState, session: &SessionId, action: Action) -> Value {
+fn client_action(app: &AppState, session: &SessionId, action: Action) -> Result<Value, String> {
     let action = match action {
         Action::Client(action) => action,
         Action::Download(download) => {
             let filename = Some(download.suggested_filename());
-            let url = match app.downloads.park(session, download) {
+            let url = match app.downloads.park(session, download)? {
                 crate::downloads::Parked::Url(url) => url,
                 // The token route is the app's own: under the app's base path when mounted.
                 crate::downloads::Parked::Token(path) => {
@@ -165,7 +173,7 @@ fn client_action(app: &AppState, session: &SessionId, action: Action) -> Value {
             }
         }
     };
-    serde_json::to_value(action).unwrap_or(Value::Null)
+    Ok(serde_json::to_value(action).unwrap_or(Value::Null))
 }
 
 /// The session a request belongs to, or 403.
