@@ -720,3 +720,76 @@ async fn a_session_flooding_events_does_not_starve_another() {
     assert_eq!(count_in(&page(&server, &flooder).await), FLOOD);
     assert_eq!(count_in(&page(&server, &other).await), 21);
 }
+
+// ---------------------------------------------------------------------------------------
+// A page that panics while rendering.
+
+#[derive(Default, Serialize, Deserialize)]
+struct Brittle {
+    n: u32,
+}
+
+#[event]
+impl Brittle {
+    fn bump(&mut self) {
+        self.n += 1;
+    }
+}
+
+/// Cannot show the value 2.
+fn brittle_page(s: &Brittle) -> Node {
+    assert!(s.n != 2, "internal detail that must not reach the client");
+    ui! { text(s.n, id = "count") }
+}
+
+#[tokio::test]
+async fn a_page_that_panics_while_rendering_fails_only_that_request() {
+    let _shared = EXCLUSIVE.read().await;
+    let server = TestServer::start(App::new().page("/", brittle_page)).await;
+    let alice = arrive(&server).await;
+    let bob = arrive(&server).await;
+    let mut socket = open_socket(&server, &alice).await;
+
+    socket
+        .send(event_message(1, "Brittle.bump"))
+        .await
+        .expect("send");
+    assert_eq!(reply_count(&next_reply(&mut socket).await), 1);
+    // The handler runs; the page it leaves cannot render: that event fails with a message.
+    socket
+        .send(event_message(2, "Brittle.bump"))
+        .await
+        .expect("send");
+    let reply = next_reply(&mut socket).await;
+    assert_eq!(reply["id"], 2);
+    failure_message(&reply);
+
+    // Loading the page in that state is a 500 with a message, not a dropped connection.
+    let response = reqwest::Client::new()
+        .get(server.url("/"))
+        .header(header::COOKIE, &alice)
+        .send()
+        .await
+        .expect("an answer to GET /");
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body: Value = response.json().await.expect("a JSON error");
+    assert!(failure_message(&body).contains("could not be shown"), "{body}");
+
+    // The socket is still open, and the next event (which leaves a page that renders)
+    // succeeds; the other session never noticed.
+    socket
+        .send(event_message(3, "Brittle.bump"))
+        .await
+        .expect("send");
+    assert_eq!(reply_count(&next_reply(&mut socket).await), 3);
+    let (status, reply) = post_event(&server, &bob, "Brittle.bump", json!([])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(reply_count(&reply), 1);
+
+    // Over POST as well: 422 with a message.
+    let carol = arrive(&server).await;
+    post_event(&server, &carol, "Brittle.bump", json!([])).await;
+    let (status, reply) = post_event(&server, &carol, "Brittle.bump", json!([])).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
+    failure_message(&reply);
+}

@@ -363,8 +363,10 @@ pub(crate) async fn render_page(app: &AppState, path: &str, headers: &HeaderMap)
             (id, session, true)
         }
     };
-    let Some((body, rev)) = render_body(app, &id, &session, path).await else {
-        return crate::ServerError::UnknownPage(path.to_owned()).into_response();
+    let (body, rev) = match render_body(app, &id, &session, path).await {
+        Some(Ok(rendered)) => rendered,
+        Some(Err(failed)) => return failed.into_response(),
+        None => return crate::ServerError::UnknownPage(path.to_owned()).into_response(),
     };
     let base = &app.settings.base_path;
     let mount = (!base.is_empty()).then_some(base);
@@ -402,25 +404,34 @@ pub(crate) async fn render_body(
     id: &SessionId,
     session: &SharedSession,
     path: &str,
-) -> Option<(String, u64)> {
+) -> Option<Result<(String, u64), crate::ServerError>> {
     let mut session = session.lock().await;
-    let html = render_node(app, id, &mut session, path)?.to_html();
+    let html = match render_node(app, id, &mut session, path)? {
+        Ok(node) => node.to_html(),
+        Err(failed) => return Some(Err(failed)),
+    };
     session.last_render.insert(path.to_owned(), hash(&html));
-    Some((html, session.next_rev()))
+    Some(Ok((html, session.next_rev())))
 }
 
-/// Renders a page's node tree (for upload limits), with the session locked by the caller.
+/// Renders a page's node tree, with the session locked by the caller: `None` if there is
+/// no such page, an error if the page panicked.
 pub(crate) fn render_node(
     app: &AppState,
     id: &SessionId,
     session: &mut crate::session::Session,
     path: &str,
-) -> Option<Node> {
+) -> Option<Result<Node, crate::ServerError>> {
     let page = app.pages.get(path)?;
-    Some(ferrex_core::upload::with_url_key(
-        session_key(app, id),
-        || page(session),
-    ))
+    let key = session_key(app, id);
+    // A page that panics fails the one request that rendered it, like a handler does.
+    let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ferrex_core::upload::with_url_key(key, || page(session))
+    }));
+    Some(rendered.map_err(|_| {
+        tracing::warn!(page = path, "the page panicked while rendering");
+        crate::ServerError::PageFailed(path.to_owned())
+    }))
 }
 
 /// The key that binds URLs to one session (see `ferrex_core::upload_url`).

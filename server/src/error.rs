@@ -57,6 +57,9 @@ pub enum ServerError {
     /// Writing to the upload folder failed.
     #[error("the server could not store the upload: {0}")]
     Storage(String),
+    /// A page's render function panicked.
+    #[error("the page `{0}` could not be shown: the server hit an internal error")]
+    PageFailed(String),
 }
 
 impl ServerError {
@@ -75,7 +78,9 @@ impl ServerError {
             ServerError::UploadRejected { status, .. } => *status,
             ServerError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ServerError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ServerError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ServerError::Storage(_) | ServerError::PageFailed(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 }

@@ -122,7 +122,11 @@ pub(crate) async fn run_event(
             )
         }
     };
-    let html = render_node(app, session_id, &mut guard, &event.page).map(|node| node.to_html());
+    let (html, error) = match render_node(app, session_id, &mut guard, &event.page) {
+        Some(Ok(node)) => (Some(node.to_html()), error),
+        Some(Err(failed)) => (None, error.or_else(|| Some(failed.to_string()))),
+        None => (None, error),
+    };
     let html = html.filter(|html| {
         let h = hash(html);
         guard.last_render.insert(event.page.clone(), h) != Some(h)

@@ -88,7 +88,7 @@ async fn receive(
     let limits = {
         let mut guard = session.lock().await;
         let mut page = render_node(app, &session_id, &mut guard, &event.page)
-            .ok_or_else(|| ServerError::UnknownPage(event.page.clone()))?;
+            .ok_or_else(|| ServerError::UnknownPage(event.page.clone()))??;
         let limits = page.upload_limits(&event.zone).ok_or_else(|| {
             ServerError::MalformedUpload(format!(
                 "the page has no drop zone with id `{}`",
