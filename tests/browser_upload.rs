@@ -1079,3 +1079,66 @@ async fn replies_over_two_channels_apply_in_order() {
         "the older upload reply rolled the page back"
     );
 }
+
+#[derive(Default, Serialize, Deserialize)]
+struct Picky {
+    tries: u32,
+}
+
+#[event]
+impl Picky {
+    async fn refuse(&mut self, files: Vec<UploadFile>) -> Result<(), String> {
+        self.tries += 1;
+        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        Err(format!("No room for {}.", names.join(", ")))
+    }
+}
+
+fn picky_page(s: &Picky) -> Node {
+    ui! {
+        vstack(
+            upload(text("Drop"), id = "p"),
+            button("Send", on_click = Picky::refuse(upload_files("p"))),
+            text(s.tries, id = "tries"),
+        )
+    }
+}
+
+/// The files arrive but the handler returns `Err`: the page shows its message and its
+/// render (422 with a reply), the selection stays for another try, nothing is kept.
+#[tokio::test]
+async fn an_upload_handler_error_is_shown_and_the_selection_kept() {
+    let scratch = Scratch::new();
+    let app = App::new()
+        .page("/", picky_page)
+        .upload_dir(scratch.uploads());
+    let server = TestServer::start(app).await;
+    let browser = Browser::start().await;
+    let file = scratch.file("big-idea.txt", b"idea");
+    open(&browser, &server.url("/")).await;
+
+    choose(&browser, "p", &[&file]).await;
+    browser
+        .wait_for_js("window.ferrex.selected('p').length === 1")
+        .await;
+    click(&browser, "Send").await;
+    browser
+        .wait_for_js("document.getElementById('tries').textContent === '1'")
+        .await;
+    browser
+        .wait_for_js(
+            "Array.from(document.querySelectorAll('.fx-toast')).some(t => t.textContent.includes('No room for big-idea.txt.'))",
+        )
+        .await;
+    assert_eq!(
+        js(&browser, "return window.ferrex.selected('p').length;").await,
+        1
+    );
+    assert_eq!(listing(&scratch.uploads()), Vec::<String>::new());
+
+    // Another try sends the same selection again.
+    click(&browser, "Send").await;
+    browser
+        .wait_for_js("document.getElementById('tries').textContent === '2'")
+        .await;
+}

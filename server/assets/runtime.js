@@ -662,6 +662,10 @@
         const left = (selections.get(id) || []).filter((f) => !files.includes(f));
         setSelection(id, left);
         if (body && typeof body === 'object') applyReply(body);
+      } else if (xhr.status === 422 && body && Array.isArray(body.actions)) {
+        // The files arrived but the handler failed: show its reply (and error), keep the
+        // selection for another try.
+        applyReply(body);
       } else {
         const err = (body && body.error) || `Upload failed (status ${xhr.status})`;
         toast(body && body.file ? `${body.file}: ${err}` : err);

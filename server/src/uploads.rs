@@ -47,6 +47,10 @@ pub(crate) async fn upload(
         return cross_site();
     }
     match receive(&app, &headers, multipart).await {
+        // Like `POST /_ferrex/event`: a handler that failed answers 422 with its reply.
+        Ok(reply) if reply.error.is_some() => {
+            (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(reply)).into_response()
+        }
         Ok(reply) => axum::Json(reply).into_response(),
         Err(err) => err.into_response(),
     }
