@@ -828,6 +828,7 @@ pub const MAX_DEPTH: usize = 16;
 /// assert_eq!(sanitize_file_name("a\u{202e}gnp.exe"), "agnp.exe");
 /// assert_eq!(sanitize_file_name(".."), "file");
 /// assert_eq!(sanitize_file_name("CON"), "file");
+/// assert_eq!(sanitize_file_name("con .txt"), "file");
 /// ```
 pub fn sanitize_file_name(name: &str) -> String {
     let stripped: String = name
@@ -840,13 +841,32 @@ pub fn sanitize_file_name(name: &str) -> String {
         replacement: "",
     };
     let clean = sanitize_filename::sanitize_with_options(stripped.trim(), options);
-    let clean = clean.trim_matches(' ').to_owned();
-    let clean = if clean.is_empty() || clean.chars().all(|c| c == '.') {
+    let clean = clean.trim_matches(' ');
+    // Cutting a long name can leave it ending in dots or spaces (or only dots), which
+    // Windows strips: trim them after the cut too.
+    let clean = truncate_keeping_extension(clean, MAX_SEGMENT_BYTES);
+    let clean = clean.trim_end_matches(['.', ' ']);
+    if clean.is_empty() || is_windows_device(clean) {
         "file".to_owned()
     } else {
-        clean
-    };
-    truncate_keeping_extension(&clean, MAX_SEGMENT_BYTES)
+        clean.to_owned()
+    }
+}
+
+/// Whether Windows takes this name for a device (`CON`, `nul.txt`, `COM1 .log`): the
+/// part before the first dot, trailing spaces ignored, is a reserved name.
+fn is_windows_device(name: &str) -> bool {
+    let stem = name.split('.').next().unwrap_or("").trim_end_matches(' ');
+    let upper = stem.to_uppercase();
+    if matches!(upper.as_str(), "CON" | "PRN" | "AUX" | "NUL") {
+        return true;
+    }
+    let mut chars = upper.chars();
+    let prefix: String = chars.by_ref().take(3).collect();
+    let digit = chars.next();
+    (prefix == "COM" || prefix == "LPT")
+        && digit.is_some_and(|d| d.is_ascii_digit() || matches!(d, '¹' | '²' | '³'))
+        && chars.next().is_none()
 }
 
 /// Sanitizes a relative path from a client (folder uploads): each segment as
