@@ -1,36 +1,31 @@
-//! Memory and speed of large downloads (issue 4): a 1 GiB `Download::stream` made in
-//! 256 KiB chunks (nothing on disk) and a 100 MiB `Download::data`, each fetched over
-//! real HTTP on 127.0.0.1 from a ferrex app running in this process.
+//! Downloads (issue 7, item 4), fetched with `curl` (a separate process) from a ferrex app
+//! running in this process:
+//! - a 100 MiB `Download::data` (held in memory until fetched): the handler's event, the
+//!   fetch, and the process's memory growth against the payload;
+//! - a 1 GiB `Download::stream` made in 256 KiB chunks as it is read (nothing on disk):
+//!   throughput and memory growth, which must stay flat;
+//! - a 1 GiB static asset from the app's assets folder, against tower-http's `ServeDir`
+//!   with its default settings serving the same file in the same run (the medians of
+//!   alternating rounds).
 //!
-//! Run with `cargo bench --bench download_memory`. It prints throughput and the
-//! process's resident memory (VmRSS) before, at its peak and after each download, and
-//! exits with an error when the stream made the process grow by 64 MiB or more. The
-//! client counts the bytes as they arrive and never buffers the body, so the growth is
-//! the server's (plus the client's small socket buffers). Each phase is bounded (50 s).
-//!
-//! Without `--bench` (as `cargo test --all-targets` runs it, unoptimised) it is a smoke
-//! run of the same code: a 64 MiB stream and 8 MiB of data, the same bound.
+//! Run with `cargo bench --bench download_memory`. Needs `curl`. Exits non-zero when the
+//! stream grows the process by 64 MiB or more, the data download by more than its payload
+//! plus 64 MiB, or a transfer fails. Without `--bench` (as `cargo test --all-targets`
+//! runs it) it is a smoke run: 64 MiB stream, 8 MiB data, a 16 MiB asset, one round.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+mod common;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use common::{MIB, Sampler, Transfer, curl_async, mib, verdict};
 use ferrex::prelude::*;
 use futures_util::StreamExt;
-use serde_json::{Value, json};
 
-const MIB: u64 = 1 << 20;
 const CHUNK: usize = 256 * 1024;
-/// The most the process may grow while streaming 1 GiB.
-const STREAM_GROWTH_LIMIT: u64 = 64 * MIB;
-/// The most time one phase may take.
-const PHASE_LIMIT: Duration = Duration::from_secs(50);
-
-/// The byte every position of chunk `i` holds.
-fn fill(i: u64) -> u8 {
-    (i % 251) as u8
-}
+/// One curl run's bound.
+const MAX_SECONDS: u64 = 50;
 
 #[derive(Default, Serialize, Deserialize)]
 struct Big {}
@@ -41,7 +36,7 @@ impl Big {
     fn stream(&mut self, bytes: u64) -> Download {
         let chunks = bytes / CHUNK as u64;
         let body = futures_util::stream::iter(0..chunks)
-            .map(|i| Ok::<_, std::io::Error>(Bytes::from(vec![fill(i); CHUNK])));
+            .map(|i| Ok::<_, std::io::Error>(Bytes::from(vec![(i % 251) as u8; CHUNK])));
         Download::stream(body, Some(bytes)).filename("big.bin")
     }
 
@@ -55,270 +50,227 @@ fn page(_: &Big) -> Node {
     ui! { text("download_memory bench") }
 }
 
-/// A line of `/proc/self/status` in bytes (`VmRSS`, `VmHWM`).
-fn status_kib(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+struct Ferrex {
+    base: String,
+    cookie: String,
+    client: reqwest::Client,
 }
 
-fn rss() -> u64 {
-    status_kib("VmRSS:").unwrap_or(0)
-}
+impl Ferrex {
+    /// Runs handler `h` with `arg` and returns the download URL it answered and how long
+    /// the event took.
+    async fn event(&self, h: &str, arg: u64) -> Result<(String, Duration), String> {
+        let started = Instant::now();
+        let reply: serde_json::Value = self
+            .client
+            .post(format!("{}/_ferrex/event", self.base))
+            .header("Cookie", &self.cookie)
+            .json(&serde_json::json!({"page": "/", "h": h, "args": [arg]}))
+            .send()
+            .await
+            .map_err(|e| format!("{h}: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("{h}: {e}"))?;
+        let took = started.elapsed();
+        let url = reply["actions"][0]["url"]
+            .as_str()
+            .ok_or_else(|| format!("{h} gave no download URL: {reply}"))?;
+        Ok((format!("{}{url}", self.base), took))
+    }
 
-/// Resets VmHWM to the current RSS (Linux: `5` into `clear_refs`); false if refused.
-fn reset_hwm() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / MIB as f64)
-}
-
-/// Samples VmRSS every 2 ms on its own thread and keeps the highest value.
-struct Sampler {
-    running: Arc<AtomicBool>,
-    peak: Arc<AtomicU64>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Sampler {
-    fn start() -> Sampler {
-        let running = Arc::new(AtomicBool::new(true));
-        let peak = Arc::new(AtomicU64::new(rss()));
-        let thread = {
-            let (running, peak) = (running.clone(), peak.clone());
-            std::thread::spawn(move || {
-                while running.load(Ordering::Relaxed) {
-                    peak.fetch_max(rss(), Ordering::Relaxed);
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-            })
-        };
-        Sampler {
-            running,
-            peak,
-            thread: Some(thread),
+    async fn fetch(&self, url: String) -> Result<Transfer, String> {
+        let t = curl_async(
+            vec!["-H".into(), format!("Cookie: {}", self.cookie), url],
+            MAX_SECONDS,
+        )
+        .await?;
+        if t.status == 200 {
+            Ok(t)
+        } else {
+            Err(format!("download: HTTP {}", t.status))
         }
     }
-
-    /// Stops sampling and returns the peak seen.
-    fn stop(mut self) -> u64 {
-        self.running.store(false, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        self.peak.load(Ordering::Relaxed).max(rss())
-    }
 }
 
-/// What one phase measured.
-struct Phase {
-    bytes: u64,
-    elapsed: Duration,
-    before: u64,
-    peak: u64,
-    after: u64,
+fn rate(t: &Transfer) -> f64 {
+    t.downloaded as f64 / MIB as f64 / t.seconds.max(1e-9)
 }
 
-impl Phase {
-    fn growth(&self) -> u64 {
-        self.peak.saturating_sub(self.before)
-    }
-
-    fn print(&self, title: &str) {
-        let secs = self.elapsed.as_secs_f64();
-        println!("{title}");
-        println!(
-            "  {} bytes in {secs:.2} s = {:.0} MiB/s",
-            self.bytes,
-            self.bytes as f64 / MIB as f64 / secs
-        );
-        println!(
-            "  RSS before {}, peak {} (+{}), after {}",
-            mib(self.before),
-            mib(self.peak),
-            mib(self.growth()),
-            mib(self.after)
-        );
-    }
-}
-
-/// Runs handler `h`, fetches its download as a stream and returns what it measured.
-/// `check` sees each chunk with the offset it starts at.
-async fn phase(
-    client: &reqwest::Client,
-    base: &str,
-    h: &str,
-    arg: u64,
-    mut check: impl FnMut(u64, &[u8]),
-) -> Result<Phase, String> {
-    let hwm_reset = reset_hwm();
-    let before = rss();
-    let sampler = Sampler::start();
-    let start = Instant::now();
-    let reply: Value = client
-        .post(format!("{base}/_ferrex/event"))
-        .json(&json!({"page": "/", "h": h, "args": [arg]}))
-        .send()
-        .await
-        .map_err(|e| format!("{h}: {e}"))?
-        .json()
-        .await
-        .map_err(|e| format!("{h}: {e}"))?;
-    let url = reply["actions"][0]["url"]
-        .as_str()
-        .ok_or_else(|| format!("{h} gave no download URL: {reply}"))?
-        .to_owned();
-    let response = client
-        .get(format!("{base}{url}"))
-        .send()
-        .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    if !response.status().is_success() {
-        return Err(format!("GET {url}: {}", response.status()));
-    }
-    let mut body = response.bytes_stream();
-    let mut bytes = 0u64;
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| format!("reading {url}: {e}"))?;
-        check(bytes, &chunk);
-        bytes += chunk.len() as u64;
-    }
-    let elapsed = start.elapsed();
-    let mut peak = sampler.stop();
-    if hwm_reset && let Some(hwm) = status_kib("VmHWM:") {
-        peak = peak.max(hwm);
-    }
-    Ok(Phase {
-        bytes,
-        elapsed,
-        before,
-        peak,
-        after: rss(),
-    })
-}
-
-/// How much each phase moves.
 struct Sizes {
     stream: u64,
     data: u64,
+    asset: u64,
+    rounds: usize,
 }
 
-async fn run(sizes: Sizes) -> Result<(), String> {
-    let (stream_bytes, data_bytes) = (sizes.stream, sizes.data);
-    let app = App::new().page("/", page);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| format!("bind: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app.into_router()).await;
-    });
-    let base = format!("http://{addr}");
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .map_err(|e| e.to_string())?;
-    client
-        .get(format!("{base}/"))
-        .send()
-        .await
-        .map_err(|e| format!("GET /: {e}"))?;
+async fn run(sizes: Sizes) -> Result<bool, String> {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("download-bench");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    // The asset folder holds only the one file, served under its name by both servers.
+    let asset = common::source_file(&dir, sizes.asset);
+    let asset_name = asset
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_owned();
 
-    let mut wrong = None;
-    let stream = tokio::time::timeout(
-        PHASE_LIMIT,
-        phase(
-            &client,
-            &base,
-            "Big.stream",
-            stream_bytes,
-            |offset, chunk| {
-                // Spot-check the content: the first and last byte of each received piece.
-                for (at, byte) in [
-                    (offset, chunk.first()),
-                    (offset + chunk.len() as u64 - 1, chunk.last()),
-                ] {
-                    if let Some(&b) = byte
-                        && b != fill(at / CHUNK as u64)
-                        && wrong.is_none()
-                    {
-                        wrong = Some(at);
-                    }
-                }
-            },
-        ),
-    )
-    .await
-    .map_err(|_| format!("the stream took longer than {PHASE_LIMIT:?}"))??;
-    stream.print(&format!(
-        "{} Download::stream (256 KiB chunks, made as read) over HTTP",
-        mib(stream_bytes)
-    ));
-    if let Some(at) = wrong {
-        return Err(format!("the stream's byte at offset {at} is wrong"));
-    }
-    if stream.bytes != stream_bytes {
-        return Err(format!(
-            "the stream delivered {} bytes, not {stream_bytes}",
-            stream.bytes
-        ));
-    }
+    let app = App::new().page("/", page).assets_dir(&dir);
+    let addr = common::serve(app.into_router()).await;
+    let serve_dir = axum::Router::new().fallback_service(tower_http::services::ServeDir::new(&dir));
+    let plain_addr = common::serve(serve_dir).await;
+    let ferrex = Ferrex {
+        base: format!("http://{addr}"),
+        cookie: common::session_cookie(addr, "/").await,
+        client: reqwest::Client::new(),
+    };
+    let mut ok = true;
 
-    let data = tokio::time::timeout(
-        PHASE_LIMIT,
-        phase(&client, &base, "Big.data", data_bytes, |_, _| {}),
-    )
-    .await
-    .map_err(|_| format!("the data download took longer than {PHASE_LIMIT:?}"))??;
-    data.print(&format!(
-        "{} Download::data over HTTP (held in memory until fetched)",
-        mib(data_bytes)
-    ));
-    if data.bytes != data_bytes {
-        return Err(format!("the data delivered {} bytes", data.bytes));
+    // 1. Download::data.
+    let mut fetches = Vec::new();
+    let mut events = Vec::new();
+    let mut growth = 0;
+    for _ in 0..sizes.rounds {
+        let sampler = Sampler::start();
+        let (url, event) = ferrex.event("Big.data", sizes.data).await?;
+        let t = ferrex.fetch(url).await?;
+        let (before, peak) = sampler.stop();
+        if t.downloaded != sizes.data {
+            return Err(format!("the data download had {} bytes", t.downloaded));
+        }
+        fetches.push(t.seconds);
+        events.push(event.as_secs_f64());
+        growth = peak.saturating_sub(before).max(growth);
     }
-
-    if stream.growth() >= STREAM_GROWTH_LIMIT {
-        return Err(format!(
-            "streaming {} grew the process by {}, over the {} bound",
-            mib(stream_bytes),
-            mib(stream.growth()),
-            mib(STREAM_GROWTH_LIMIT)
-        ));
-    }
+    let fetch = common::median(&mut fetches);
+    let event = common::median(&mut events);
     println!(
-        "OK: streaming {} grew the process by {} (bound {})",
-        mib(stream_bytes),
-        mib(stream.growth()),
-        mib(STREAM_GROWTH_LIMIT)
+        "Download::data {}: event (handler fills the Vec) {:.1} ms, fetch {:.3} s ({:.0} MiB/s), \
+         together {:.3} s; growth at peak +{} (payload {}); load {}",
+        mib(sizes.data),
+        event * 1e3,
+        fetch,
+        sizes.data as f64 / MIB as f64 / fetch,
+        event + fetch,
+        mib(growth),
+        mib(sizes.data),
+        common::load_average()
     );
-    Ok(())
+    if common::full_run() {
+        println!(
+            "  target fetch <= 0.2 s: {}; growth <= payload + 32 MiB: {}",
+            verdict(fetch <= 0.2),
+            verdict(growth <= sizes.data + 32 * MIB)
+        );
+    }
+    ok &= growth <= sizes.data + 64 * MIB;
+
+    // 2. Download::stream.
+    let sampler = Sampler::start();
+    let (url, _) = ferrex.event("Big.stream", sizes.stream).await?;
+    let t = ferrex.fetch(url).await?;
+    let (before, peak) = sampler.stop();
+    if t.downloaded != sizes.stream {
+        return Err(format!("the stream delivered {} bytes", t.downloaded));
+    }
+    let growth = peak.saturating_sub(before);
+    println!(
+        "Download::stream {} (256 KiB chunks made as read): {:.2} s, {:.0} MiB/s; \
+         RSS before {}, growth at peak +{}; load {}",
+        mib(sizes.stream),
+        t.seconds,
+        rate(&t),
+        mib(before),
+        mib(growth),
+        common::load_average()
+    );
+    ok &= growth < 64 * MIB;
+
+    // 3. A static asset, ferrex against ServeDir's defaults.
+    let ferrex_url = format!("{}/{asset_name}", ferrex.base);
+    let plain_url = format!("http://{plain_addr}/{asset_name}");
+    let get = |url: &str| {
+        let url = url.to_owned();
+        async move {
+            let t = curl_async(vec![url.clone()], MAX_SECONDS).await?;
+            if t.status != 200 || t.downloaded != sizes.asset {
+                return Err(format!("{url}: HTTP {}, {} bytes", t.status, t.downloaded));
+            }
+            Ok::<_, String>(t)
+        }
+    };
+    // Unmeasured first rounds: the file comes into the page cache.
+    get(&plain_url).await?;
+    get(&ferrex_url).await?;
+    let (mut fx_rates, mut plain_rates, mut fx_growth) = (Vec::new(), Vec::new(), 0);
+    for round in 0..sizes.rounds {
+        let ferrex_first = round % 2 == 1;
+        for is_ferrex in [ferrex_first, !ferrex_first] {
+            if is_ferrex {
+                let sampler = Sampler::start();
+                let t = get(&ferrex_url).await?;
+                let (before, peak) = sampler.stop();
+                fx_growth = peak.saturating_sub(before).max(fx_growth);
+                fx_rates.push(rate(&t));
+            } else {
+                plain_rates.push(rate(&get(&plain_url).await?));
+            }
+        }
+    }
+    let fx = common::median(&mut fx_rates);
+    let plain = common::median(&mut plain_rates);
+    println!(
+        "static {}: ferrex {:.0} MiB/s ({:.2} s, growth +{}), ServeDir defaults {:.0} MiB/s, \
+         ratio {:.2}x; load {}",
+        mib(sizes.asset),
+        fx,
+        sizes.asset as f64 / MIB as f64 / fx,
+        mib(fx_growth),
+        plain,
+        fx / plain,
+        common::load_average()
+    );
+    if common::full_run() {
+        println!("  target >= 1.5x ServeDir: {}", verdict(fx >= 1.5 * plain));
+    }
+    Ok(ok)
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs it without, in a
-    // debug build: then a smaller smoke run.
-    let sizes = if std::env::args().any(|a| a == "--bench") {
+    common::header("download_memory");
+    let sizes = if common::full_run() {
         Sizes {
             stream: 1 << 30,
             data: 100 * MIB,
+            asset: 1 << 30,
+            rounds: 5,
         }
     } else {
-        println!("download_memory: smoke run (pass --bench, or use `cargo bench`, for 1 GiB)");
         Sizes {
             stream: 64 * MIB,
             data: 8 * MIB,
+            asset: 16 * MIB,
+            rounds: 1,
         }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .expect("a tokio runtime");
-    if let Err(e) = runtime.block_on(run(sizes)) {
-        eprintln!("download_memory: {e}");
-        std::process::exit(1);
+        .expect("a Tokio runtime");
+    let outcome = runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(240), run(sizes))
+            .await
+            .unwrap_or_else(|_| Err("the bench took longer than 240 s".into()))
+    });
+    match outcome {
+        Ok(true) => {}
+        Ok(false) => {
+            eprintln!("download_memory: a memory bound was exceeded");
+            std::process::exit(1);
+        }
+        Err(e) => {
+            eprintln!("download_memory: {e}");
+            std::process::exit(1);
+        }
     }
 }

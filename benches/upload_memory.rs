@@ -1,23 +1,31 @@
-//! Memory of a 1 GiB upload: a ferrex app runs in this process with a handler taking
-//! `Vec<UploadFile>` that persists the file; `curl` (a separate process, so its buffers do
-//! not count) posts a 1 GiB file generated in `CARGO_TARGET_TMPDIR`. Prints the throughput
-//! and this process's RSS before, at its peak (sampled, and the kernel's `VmHWM` after a
-//! reset) and after.
+//! Uploads (issue 7, item 3): 1 MiB, 100 MiB and 1 GiB posted with `curl -F` (a separate
+//! process, so its buffers do not count) to a ferrex app in this process whose handler
+//! takes the ordinary `Vec<UploadFile>` and persists each file, and, in the same run, to
+//! the limit: a minimal axum handler that streams the same multipart body to disk through
+//! a 1 MiB `BufWriter` and does nothing else. Prints throughput (request body / curl's
+//! `time_total`, the median of several alternating rounds) and this process's resident
+//! memory growth (sampled every 2 ms, and the kernel's VmHWM).
 //!
-//! Run with `cargo bench --bench upload_memory`. Needs `curl` on `PATH`.
+//! Run with `cargo bench --bench upload_memory`. Needs `curl`. Exits non-zero when a
+//! 1 GiB ferrex upload grows the process by 32 MiB or more, or a transfer fails.
+//! Without `--bench` (as `cargo test --all-targets` runs it) it is a smoke run: 1 MiB and
+//! 8 MiB, one round.
 
-use std::io::Write;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use axum::extract::Multipart;
+use axum::routing::post;
+use common::{MIB, Sampler, Transfer, curl_async, mib, verdict};
 use ferrex::prelude::*;
+use tokio::io::AsyncWriteExt;
 
-const SIZE: u64 = 1024 * 1024 * 1024;
-/// The whole upload must finish within this (curl's `--max-time`).
-const MAX_SECONDS: u64 = 85;
+/// One curl run's bound.
+const MAX_SECONDS: u64 = 60;
+/// Most a 1 GiB ferrex upload may grow the process.
+const GROWTH_LIMIT: u64 = 32 * MIB;
 
 #[derive(Default, Serialize, Deserialize)]
 struct Sink {
@@ -45,169 +53,203 @@ fn page(s: &Sink) -> Node {
     }
 }
 
-/// A kB figure from `/proc/self/status` (`VmRSS`, `VmHWM`).
-fn status_kb(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status.lines().find_map(|line| {
-                let rest = line.strip_prefix(field)?.strip_prefix(':')?;
-                rest.trim().trim_end_matches("kB").trim().parse().ok()
-            })
-        })
-        .unwrap_or(0)
-}
-
-fn mib(kb: u64) -> f64 {
-    kb as f64 / 1024.0
-}
-
-/// Writes (once) a 1 GiB file of pseudo-random bytes.
-fn source_file(dir: &Path) -> PathBuf {
-    let path = dir.join("source-1GiB.bin");
-    if std::fs::metadata(&path).is_ok_and(|m| m.len() == SIZE) {
-        return path;
-    }
-    let started = Instant::now();
-    let file = std::fs::File::create(&path).expect("cannot create the source file");
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut chunk = vec![0u8; 1 << 20];
-    for _ in 0..SIZE / chunk.len() as u64 {
-        for word in chunk.chunks_exact_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            word.copy_from_slice(&state.to_le_bytes());
+/// The limit: every field of the multipart body streamed to a file, then the file removed.
+async fn raw_upload(dir: PathBuf, mut multipart: Multipart) -> Result<String, String> {
+    let mut total = 0u64;
+    let mut n = 0;
+    while let Some(mut field) = multipart.next_field().await.map_err(|e| e.to_string())? {
+        n += 1;
+        let path = dir.join(format!("raw-{n}.bin"));
+        let file = tokio::fs::File::create(&path)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
+        while let Some(chunk) = field.chunk().await.map_err(|e| e.to_string())? {
+            total += chunk.len() as u64;
+            out.write_all(&chunk).await.map_err(|e| e.to_string())?;
         }
-        out.write_all(&chunk).expect("cannot write the source file");
+        out.flush().await.map_err(|e| e.to_string())?;
+        drop(out);
+        let _ = tokio::fs::remove_file(&path).await;
     }
-    out.flush().expect("cannot write the source file");
-    println!("generated {} in {:.1?}", path.display(), started.elapsed());
-    path
+    Ok(total.to_string())
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Server {
+    Raw,
+    Ferrex,
+}
+
+struct Target {
+    url: String,
+    cookie: String,
+    uploads: PathBuf,
+}
+
+/// One upload; returns what curl saw and the process's memory growth.
+async fn one(
+    server: Server,
+    targets: &(Target, Target),
+    source: &Path,
+) -> Result<(Transfer, u64), String> {
+    let target = match server {
+        Server::Raw => &targets.0,
+        Server::Ferrex => &targets.1,
+    };
+    let event = r#"event={"page":"/","h":"Sink.keep","args":[{"$upload":"f"}],"zone":"f"}"#;
+    let args = vec![
+        "-H".into(),
+        format!("Cookie: {}", target.cookie),
+        "-H".into(),
+        "Expect:".into(),
+        "--form-string".into(),
+        event.into(),
+        "-F".into(),
+        format!("file=@{};type=application/octet-stream", source.display()),
+        target.url.clone(),
+    ];
+    let sampler = Sampler::start();
+    let transfer = curl_async(args, MAX_SECONDS).await?;
+    let (before, peak) = sampler.stop();
+    if transfer.status != 200 {
+        return Err(format!("{}: HTTP {}", target.url, transfer.status));
+    }
+    if server == Server::Ferrex {
+        let name = source.file_name().unwrap_or_default();
+        let stored = target.uploads.join(name);
+        let len = std::fs::metadata(&stored).map(|m| m.len()).unwrap_or(0);
+        let want = std::fs::metadata(source).map(|m| m.len()).unwrap_or(1);
+        if len != want {
+            return Err(format!("the persisted file has {len} bytes, not {want}"));
+        }
+        let _ = std::fs::remove_file(&stored);
+    }
+    Ok((transfer, peak.saturating_sub(before)))
+}
+
+fn rate(t: &Transfer) -> f64 {
+    t.uploaded as f64 / MIB as f64 / t.seconds.max(1e-9)
+}
+
+async fn run(base: PathBuf, sizes: Vec<(u64, usize)>) -> Result<bool, String> {
+    let uploads = base.join("uploads");
+    let raw_dir = base.join("raw");
+    let _ = std::fs::remove_dir_all(&uploads);
+    std::fs::create_dir_all(&raw_dir).map_err(|e| e.to_string())?;
+
+    let app = App::new().page("/", page).upload_dir(&uploads);
+    let ferrex_addr = common::serve(app.into_router()).await;
+    let raw_router = axum::Router::new()
+        .route(
+            "/upload",
+            post(move |multipart: Multipart| raw_upload(raw_dir.clone(), multipart)),
+        )
+        .layer(axum::extract::DefaultBodyLimit::disable());
+    let raw_addr = common::serve(raw_router).await;
+    let cookie = common::session_cookie(ferrex_addr, "/").await;
+    let targets = (
+        Target {
+            url: format!("http://{raw_addr}/upload"),
+            cookie: String::new(),
+            uploads: PathBuf::new(),
+        },
+        Target {
+            url: format!("http://{ferrex_addr}/_ferrex/upload"),
+            cookie,
+            uploads: uploads.clone(),
+        },
+    );
+
+    let mut ok = true;
+    println!(
+        "{:>9} | {:>13} {:>8} | {:>13} {:>8} | {:>6} | load",
+        "size", "axum MiB/s", "growth", "ferrex MiB/s", "growth", "ratio"
+    );
+    for (size, rounds) in sizes {
+        let source = common::source_file(&base, size);
+        // One unmeasured round each: the first large transfer of a series touches fresh memory.
+        one(Server::Raw, &targets, &source).await?;
+        one(Server::Ferrex, &targets, &source).await?;
+        let (mut raw_rates, mut fx_rates) = (Vec::new(), Vec::new());
+        let (mut raw_growth, mut fx_growth) = (0u64, 0u64);
+        for round in 0..rounds {
+            // Alternate which goes first.
+            let order = if round % 2 == 0 {
+                [Server::Raw, Server::Ferrex]
+            } else {
+                [Server::Ferrex, Server::Raw]
+            };
+            for server in order {
+                let (transfer, growth) = one(server, &targets, &source).await?;
+                match server {
+                    Server::Raw => {
+                        raw_rates.push(rate(&transfer));
+                        raw_growth = raw_growth.max(growth);
+                    }
+                    Server::Ferrex => {
+                        fx_rates.push(rate(&transfer));
+                        fx_growth = fx_growth.max(growth);
+                    }
+                }
+            }
+        }
+        let raw = common::median(&mut raw_rates);
+        let fx = common::median(&mut fx_rates);
+        println!(
+            "{:>9} | {:>13.0} {:>8} | {:>13.0} {:>8} | {:>5.2}x | {}",
+            mib(size),
+            raw,
+            format!("+{:.1}", raw_growth as f64 / MIB as f64),
+            fx,
+            format!("+{:.1}", fx_growth as f64 / MIB as f64),
+            fx / raw,
+            common::load_average()
+        );
+        if size >= 1 << 30 {
+            println!(
+                "  target ferrex >= 0.8x the limit at 1 GiB: {} ({:.2}x); growth < {}: {} ({})",
+                verdict(fx >= 0.8 * raw),
+                fx / raw,
+                mib(GROWTH_LIMIT),
+                verdict(fx_growth < GROWTH_LIMIT),
+                mib(fx_growth)
+            );
+            ok &= fx_growth < GROWTH_LIMIT;
+        }
+    }
+    println!("(medians of the measured rounds; growth = the largest peak RSS growth of a round)");
+    let _ = std::fs::remove_dir_all(&uploads);
+    Ok(ok)
 }
 
 fn main() {
+    common::header("upload_memory");
     let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("upload-bench");
     std::fs::create_dir_all(&base).expect("cannot create the bench folder");
-    let source = source_file(&base);
-    let uploads = base.join("uploads");
-    let _ = std::fs::remove_dir_all(&uploads);
-
+    let sizes = if common::full_run() {
+        vec![(MIB, 15), (100 * MIB, 5), (1 << 30, 3)]
+    } else {
+        vec![(MIB, 1), (8 * MIB, 1)]
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a Tokio runtime");
-    runtime.block_on(run(source, uploads));
-}
-
-async fn run(source: PathBuf, uploads: PathBuf) {
-    let app = App::new().page("/", page).upload_dir(&uploads);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1:0");
-    let addr = listener.local_addr().expect("an address");
-    tokio::spawn(async move {
-        axum::serve(listener, app.into_router())
+    let outcome = runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(240), run(base, sizes))
             .await
-            .expect("the server runs");
+            .unwrap_or_else(|_| Err("the bench took longer than 240 s".into()))
     });
-
-    // A session: load the page once and keep its cookie.
-    let page = reqwest::get(format!("http://{addr}/"))
-        .await
-        .expect("GET /");
-    let cookie = page
-        .headers()
-        .get(reqwest::header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("a session cookie")
-        .to_owned();
-    drop(page);
-
-    let rss_before = status_kb("VmRSS");
-    // Reset the kernel's high-water mark so VmHWM covers the upload only.
-    let hwm_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
-    let peak = Arc::new(AtomicU64::new(rss_before));
-    let stop = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let (peak, stop) = (peak.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                peak.fetch_max(status_kb("VmRSS"), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        })
-    };
-
-    let event = r#"event={"page":"/","h":"Sink.keep","args":[{"$upload":"f"}],"zone":"f"}"#;
-    let url = format!("http://{addr}/_ferrex/upload");
-    let file_arg = format!("file=@{};type=application/octet-stream", source.display());
-    let started = Instant::now();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("curl")
-            .args(["-sS", "--max-time", &MAX_SECONDS.to_string()])
-            .args(["-o", "/dev/null", "-w", "%{http_code} %{size_upload}"])
-            .args(["-H", &format!("Cookie: {cookie}"), "-H", "Expect:"])
-            .args(["--form-string", event, "-F", &file_arg, &url])
-            .output()
-    })
-    .await
-    .expect("the curl task")
-    .expect("cannot run curl (is it installed?)");
-    let elapsed = started.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    sampler.join().expect("the sampler");
-
-    let hwm = status_kb("VmHWM");
-    let rss_after = status_kb("VmRSS");
-    let written = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success() && written.starts_with("200 "),
-        "the upload failed: {written} {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let sent: u64 = written
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    let stored = uploads.join("source-1GiB.bin");
-    let stored_len = std::fs::metadata(&stored).map(|m| m.len()).unwrap_or(0);
-    assert_eq!(stored_len, SIZE, "the persisted file has the whole upload");
-    let leftovers: Vec<_> = std::fs::read_dir(&uploads)
-        .expect("the upload folder")
-        .filter_map(Result::ok)
-        .map(|e| e.file_name())
-        .filter(|n| n.to_string_lossy().starts_with(".ferrex-upload-"))
-        .collect();
-    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
-    let _ = std::fs::remove_file(&stored);
-
-    let secs = elapsed.as_secs_f64();
-    println!("upload_memory: 1 GiB through POST /_ferrex/upload (curl → in-process ferrex)");
-    println!(
-        "  request body {:.1} MiB in {secs:.2} s = {:.0} MiB/s",
-        sent as f64 / 1048576.0,
-        sent as f64 / 1048576.0 / secs
-    );
-    let peak_sampled = peak.load(Ordering::Relaxed);
-    println!(
-        "  RSS before {:.1} MiB, peak {:.1} MiB (sampled every 10 ms), VmHWM {:.1} MiB{}, after {:.1} MiB",
-        mib(rss_before),
-        mib(peak_sampled),
-        mib(hwm),
-        if hwm_reset {
-            " (reset before the upload)"
-        } else {
-            " (whole run: reset refused)"
-        },
-        mib(rss_after)
-    );
-    println!(
-        "  growth at peak: {:+.1} MiB for a {:.0} MiB upload",
-        mib(peak_sampled.max(hwm)) - mib(rss_before),
-        SIZE as f64 / 1048576.0
-    );
+    match outcome {
+        Ok(true) => {}
+        Ok(false) => {
+            eprintln!("upload_memory: a memory bound was exceeded");
+            std::process::exit(1);
+        }
+        Err(e) => {
+            eprintln!("upload_memory: {e}");
+            std::process::exit(1);
+        }
+    }
 }

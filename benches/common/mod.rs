@@ -1,0 +1,241 @@
+//! What the HTTP benches share: the full/smoke switch, this process's resident memory
+//! (sampled, and the kernel's high-water mark), test files, `curl` runs, and serving a
+//! router on 127.0.0.1.
+//!
+//! Not every bench uses every helper.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+pub const MIB: u64 = 1 << 20;
+
+/// True under `cargo bench` (which passes `--bench`); `cargo test --all-targets` runs the
+/// same binary without it, unoptimised, and then a bench does a small smoke run.
+pub fn full_run() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+/// The machine's 1-minute load average, to print beside the figures.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Prints the bench's title, mode and the load it starts under.
+pub fn header(name: &str) {
+    println!(
+        "{name}: {} run, {} cores, load average {} at start",
+        if full_run() { "full" } else { "smoke" },
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load_average()
+    );
+}
+
+/// A line of `/proc/self/status` (`VmRSS:`, `VmHWM:`) in bytes.
+pub fn status_bytes(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+pub fn rss() -> u64 {
+    status_bytes("VmRSS:").unwrap_or(0)
+}
+
+pub fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / MIB as f64)
+}
+
+/// Samples this process's VmRSS every 2 ms and reads the kernel's high-water mark
+/// (reset at start when the kernel allows it) at the end.
+pub struct Sampler {
+    running: Arc<AtomicBool>,
+    peak: Arc<AtomicU64>,
+    hwm_reset: bool,
+    thread: Option<std::thread::JoinHandle<()>>,
+    pub before: u64,
+}
+
+impl Sampler {
+    pub fn start() -> Sampler {
+        // Linux: `5` into clear_refs resets VmHWM to the current RSS.
+        let hwm_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+        let before = rss();
+        let running = Arc::new(AtomicBool::new(true));
+        let peak = Arc::new(AtomicU64::new(before));
+        let thread = {
+            let (running, peak) = (running.clone(), peak.clone());
+            std::thread::spawn(move || {
+                while running.load(Ordering::Relaxed) {
+                    peak.fetch_max(rss(), Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            })
+        };
+        Sampler {
+            running,
+            peak,
+            hwm_reset,
+            thread: Some(thread),
+            before,
+        }
+    }
+
+    /// Stops sampling; returns `(before, peak)`.
+    pub fn stop(mut self) -> (u64, u64) {
+        self.running.store(false, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        let mut peak = self.peak.load(Ordering::Relaxed).max(rss());
+        if self.hwm_reset
+            && let Some(hwm) = status_bytes("VmHWM:")
+        {
+            peak = peak.max(hwm);
+        }
+        (self.before, peak)
+    }
+}
+
+/// A file of `size` pseudo-random bytes in `dir`, written once and reused by later runs.
+pub fn source_file(dir: &Path, size: u64) -> PathBuf {
+    let path = dir.join(format!("source-{size}.bin"));
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() == size) {
+        return path;
+    }
+    let started = Instant::now();
+    let partial = dir.join(format!(".partial-{size}.bin"));
+    let file = std::fs::File::create(&partial).expect("cannot create a source file");
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15 ^ size;
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        for word in chunk.chunks_exact_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            word.copy_from_slice(&state.to_le_bytes());
+        }
+        let n = left.min(chunk.len() as u64) as usize;
+        out.write_all(&chunk[..n])
+            .expect("cannot write a source file");
+        left -= n as u64;
+    }
+    out.flush().expect("cannot write a source file");
+    drop(out);
+    std::fs::rename(&partial, &path).expect("cannot rename a source file");
+    println!(
+        "  (generated {} in {:.1?})",
+        path.display(),
+        started.elapsed()
+    );
+    path
+}
+
+/// What `curl -w` reported about one transfer.
+#[derive(Debug, Clone, Copy)]
+pub struct Transfer {
+    pub status: u16,
+    pub uploaded: u64,
+    pub downloaded: u64,
+    /// curl's `time_total`: from its first connect to the last byte (its own start-up is
+    /// not included).
+    pub seconds: f64,
+}
+
+/// Runs `curl` with `args` (the body goes to /dev/null) and a time bound.
+pub fn curl(args: &[String], max_seconds: u64) -> Result<Transfer, String> {
+    let output = Command::new("curl")
+        .args(["-sS", "--max-time", &max_seconds.to_string()])
+        .args(["-o", "/dev/null"])
+        .args([
+            "-w",
+            "%{http_code} %{size_upload} %{size_download} %{time_total}",
+        ])
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run curl (is it installed?): {e}"))?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let mut parts = text.split_whitespace();
+    let mut next = || parts.next().unwrap_or("0");
+    let status = next().parse().unwrap_or(0);
+    let uploaded = next().parse::<f64>().unwrap_or(0.0) as u64;
+    let downloaded = next().parse::<f64>().unwrap_or(0.0) as u64;
+    let seconds = next().parse().unwrap_or(0.0);
+    if !output.status.success() {
+        return Err(format!(
+            "curl failed ({}): {text} {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(Transfer {
+        status,
+        uploaded,
+        downloaded,
+        seconds,
+    })
+}
+
+/// [`curl`] on a blocking thread, so the in-process server keeps both worker threads.
+pub async fn curl_async(args: Vec<String>, max_seconds: u64) -> Result<Transfer, String> {
+    tokio::task::spawn_blocking(move || curl(&args, max_seconds))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+/// Serves `router` on a fresh port of 127.0.0.1 for the rest of the process.
+pub async fn serve(router: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("a local address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    addr
+}
+
+/// Opens a session on a ferrex app (GET `path`) and returns its `Cookie` header value.
+pub async fn session_cookie(addr: SocketAddr, path: &str) -> String {
+    let response = reqwest::get(format!("http://{addr}{path}"))
+        .await
+        .expect("GET a page");
+    response
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_owned()
+}
+
+/// The median of some figures (sorted in place).
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// A percentile (0–100) of sorted durations.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// `met` / `NOT met`.
+pub fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "NOT met" }
+}

@@ -1,0 +1,422 @@
+//! Pages and events over HTTP on 127.0.0.1 (issue 7, item 2), servers in this process:
+//! - page GETs per second with `wrk -t2 -c32` (a separate process) against a ferrex page
+//!   rendered for a session (the request carries its cookie) and, in the same run, against
+//!   the limit: a minimal axum handler rendering a maud page of the same size;
+//! - events per second and round-trip percentiles for a counter (`Counter.add`), over the
+//!   WebSocket and over `POST /_ferrex/event`, with 1 client sending one event at a time
+//!   and with 16 clients at once (each its own session, all in this process);
+//! - the server-side time of one event: `POST /_ferrex/event` handed to the router in
+//!   process (no socket), one at a time, and the time a timing layer on the router saw
+//!   during the POST runs above.
+//!
+//! Run with `cargo bench --bench http`. Needs `wrk` for the page figures (skipped, with a
+//! note, when it is missing). Without `--bench` (as `cargo test --all-targets` runs it) it
+//! is a smoke run: 1 s of wrk and a few hundred events.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, header};
+use common::{percentile, verdict};
+use ferrex::prelude::*;
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+use tower::ServiceExt;
+
+/// Rows of the page's list: the rendered document is about 2 KB.
+const ROWS: usize = 12;
+
+#[derive(Default, Serialize, Deserialize)]
+struct Counter {
+    count: i64,
+}
+
+#[event]
+impl Counter {
+    fn add(&mut self, by: i64) {
+        self.count += by;
+    }
+}
+
+fn index(s: &Counter) -> Node {
+    ui! {
+        container(
+            vstack(
+                heading("Counter", level = 1),
+                text(s.count, id = "count"),
+                hstack(
+                    button("−1", on_click = Counter::add(-1), id = "dec"),
+                    button("+1", on_click = Counter::add(1), id = "inc"),
+                ),
+                list(
+                    for i in 0..ROWS {
+                        list_item(format!("Row {i} of the list"), key = i.to_string())
+                    },
+                    id = "rows",
+                ),
+            ),
+        )
+    }
+}
+
+/// The limit's page: a maud document padded to `size` bytes, rendered per request.
+fn maud_page(rows: usize, pad: usize) -> String {
+    maud::html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "maud" }
+            }
+            body {
+                main {
+                    h1 { "Counter" }
+                    p #count { (0) }
+                    ul {
+                        @for i in 0..rows {
+                            li.row { "Row " (i) " of the list" }
+                        }
+                    }
+                    p { (".".repeat(pad)) }
+                }
+            }
+        }
+    }
+    .into_string()
+}
+
+/// Row count and padding that make the maud page exactly `size` bytes (or the nearest
+/// larger size when even no rows are too many).
+fn maud_shape(size: usize) -> (usize, usize) {
+    let mut rows = 0;
+    while maud_page(rows + 1, 0).len() <= size {
+        rows += 1;
+    }
+    let pad = size.saturating_sub(maud_page(rows, 0).len());
+    (rows, pad)
+}
+
+/// Server-side times (µs) of `POST /_ferrex/event` seen by the timing layer.
+static POST_TIMES: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+async fn time_events(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let timed = request.uri().path() == "/_ferrex/event";
+    let started = Instant::now();
+    let response = next.run(request).await;
+    if timed {
+        let micros = started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+        POST_TIMES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(micros);
+    }
+    response
+}
+
+fn micros(d: Duration) -> String {
+    format!("{:.0} µs", d.as_secs_f64() * 1e6)
+}
+
+/// `wrk -t2 -c32 -d<secs>s` on `url`; requests per second.
+fn wrk(url: &str, secs: u64, cookie: Option<&str>) -> Result<f64, String> {
+    let mut command = Command::new("wrk");
+    command.args(["-t2", "-c32", &format!("-d{secs}s"), "--timeout", "5s"]);
+    if let Some(cookie) = cookie {
+        command.args(["-H", &format!("Cookie: {cookie}")]);
+    }
+    let output = command
+        .arg(url)
+        .output()
+        .map_err(|e| format!("cannot run wrk: {e}"))?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() || text.contains("Non-2xx") || text.contains("Socket errors") {
+        return Err(format!("wrk on {url} reported errors:\n{text}"));
+    }
+    text.lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("no Requests/sec in wrk's output:\n{text}"))
+}
+
+async fn pages(ferrex: SocketAddr, cookie: &str, secs: u64) -> Result<(), String> {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        println!("pages: skipped, `wrk` is not installed (apt-get install wrk)");
+        return Ok(());
+    }
+    let document = reqwest::Client::new()
+        .get(format!("http://{ferrex}/"))
+        .header(header::COOKIE, cookie)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    let size = document.len();
+    let (rows, pad) = maud_shape(size);
+    let limit = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || async move { axum::response::Html(maud_page(rows, pad)) }),
+    );
+    let limit = common::serve(limit).await;
+    println!(
+        "pages: ferrex document {size} bytes, maud document {} bytes; wrk -t2 -c32 -d{secs}s",
+        maud_page(rows, pad).len()
+    );
+    let (mut fx, mut mx) = (Vec::new(), Vec::new());
+    for round in 0..2 {
+        for ferrex_turn in [round == 1, round == 0] {
+            let (url, cookie) = if ferrex_turn {
+                (format!("http://{ferrex}/"), Some(cookie.to_owned()))
+            } else {
+                (format!("http://{limit}/"), None)
+            };
+            let rate = tokio::task::spawn_blocking(move || wrk(&url, secs, cookie.as_deref()))
+                .await
+                .map_err(|e| e.to_string())??;
+            if ferrex_turn { &mut fx } else { &mut mx }.push(rate);
+        }
+    }
+    let fx = fx.iter().copied().fold(0.0, f64::max);
+    let mx = mx.iter().copied().fold(0.0, f64::max);
+    println!(
+        "  ferrex page with a session {fx:.0} req/s, maud limit {mx:.0} req/s, ratio {:.2}x \
+         (best of 2 each); load {}",
+        fx / mx,
+        common::load_average()
+    );
+    if common::full_run() {
+        println!("  target >= 0.6x the limit: {}", verdict(fx >= 0.6 * mx));
+    }
+    Ok(())
+}
+
+/// The event a client sends, with its id.
+fn event_json(id: u64) -> String {
+    format!(r#"{{"id":{id},"page":"/","h":"Counter.add","args":[1]}}"#)
+}
+
+#[derive(Clone, Copy)]
+enum Channel {
+    WebSocket,
+    Post,
+}
+
+/// One client: its own session, sending an event and awaiting the reply until `until`
+/// or `max` events; returns the round-trip times.
+async fn client(
+    addr: SocketAddr,
+    channel: Channel,
+    until: Instant,
+    max: usize,
+) -> Result<Vec<Duration>, String> {
+    let cookie = common::session_cookie(addr, "/").await;
+    let mut times = Vec::new();
+    match channel {
+        Channel::WebSocket => {
+            let mut request = format!("ws://{addr}/_ferrex/ws")
+                .into_client_request()
+                .map_err(|e| e.to_string())?;
+            request.headers_mut().insert(
+                header::COOKIE,
+                cookie.parse().map_err(|_| "a cookie header".to_owned())?,
+            );
+            let (mut socket, _) = tokio_tungstenite::connect_async(request)
+                .await
+                .map_err(|e| format!("WebSocket: {e}"))?;
+            let mut id = 0;
+            while times.len() < max && Instant::now() < until {
+                id += 1;
+                let started = Instant::now();
+                socket
+                    .send(Message::Text(event_json(id).into()))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                loop {
+                    match socket.next().await {
+                        Some(Ok(Message::Text(reply))) => {
+                            if !reply.contains("\"error\":null") {
+                                return Err(format!("the event failed: {reply}"));
+                            }
+                            break;
+                        }
+                        Some(Ok(_)) => continue,
+                        other => return Err(format!("the WebSocket ended: {other:?}")),
+                    }
+                }
+                times.push(started.elapsed());
+            }
+            let _ = socket.close(None).await;
+        }
+        Channel::Post => {
+            let http = reqwest::Client::new();
+            let url = format!("http://{addr}/_ferrex/event");
+            let mut id = 0;
+            while times.len() < max && Instant::now() < until {
+                id += 1;
+                let started = Instant::now();
+                let response = http
+                    .post(&url)
+                    .header(header::COOKIE, &cookie)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(event_json(id))
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !response.status().is_success() {
+                    return Err(format!("POST /_ferrex/event: {}", response.status()));
+                }
+                response.bytes().await.map_err(|e| e.to_string())?;
+                times.push(started.elapsed());
+            }
+        }
+    }
+    Ok(times)
+}
+
+/// `clients` clients at once for `secs`; prints events/s and round-trip percentiles.
+async fn events(
+    addr: SocketAddr,
+    channel: Channel,
+    clients: usize,
+    secs: f64,
+    max: usize,
+) -> Result<(f64, Duration), String> {
+    let until = Instant::now() + Duration::from_secs_f64(secs);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| tokio::spawn(client(addr, channel, until, max)))
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.map_err(|e| e.to_string())??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort();
+    let rate = all.len() as f64 / elapsed;
+    let p50 = percentile(&all, 50.0);
+    println!(
+        "  {:<9} {clients:>2} client(s): {:>6} events in {elapsed:.2} s = {rate:>6.0} events/s; \
+         round trip p50 {}, p99 {}; load {}",
+        match channel {
+            Channel::WebSocket => "WebSocket",
+            Channel::Post => "POST",
+        },
+        all.len(),
+        micros(p50),
+        micros(percentile(&all, 99.0)),
+        common::load_average()
+    );
+    Ok((rate, p50))
+}
+
+/// `POST /_ferrex/event` handed straight to the router, one at a time: server-side time.
+async fn in_process(
+    router: axum::Router,
+    cookie: &str,
+    count: usize,
+) -> Result<Vec<Duration>, String> {
+    let mut times = Vec::with_capacity(count);
+    for id in 0..count as u64 {
+        let request = Request::post("/_ferrex/event")
+            .header(header::COOKIE, cookie)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(event_json(id)))
+            .map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let Ok(response) = router.clone().oneshot(request).await;
+        let status = response.status();
+        axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .map_err(|e| e.to_string())?;
+        times.push(started.elapsed());
+        if !status.is_success() {
+            return Err(format!("in-process event: {status}"));
+        }
+    }
+    times.sort();
+    Ok(times)
+}
+
+async fn run() -> Result<(), String> {
+    let full = common::full_run();
+    let router = App::new()
+        .page("/", index)
+        .into_router()
+        .layer(axum::middleware::from_fn(time_events));
+    let addr = common::serve(router.clone()).await;
+    let cookie = common::session_cookie(addr, "/").await;
+
+    pages(addr, &cookie, if full { 8 } else { 1 }).await?;
+
+    let (secs, max) = if full { (3.0, usize::MAX) } else { (10.0, 100) };
+    println!("events: Counter.add(1), each client its own session");
+    let mut best = 0.0f64;
+    for channel in [Channel::WebSocket, Channel::Post] {
+        for clients in [1, 16] {
+            if let Channel::Post = channel {
+                POST_TIMES
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clear();
+            }
+            let (rate, _) = events(addr, channel, clients, secs, max).await?;
+            best = best.max(rate);
+            if let Channel::Post = channel {
+                let mut seen: Vec<Duration> = POST_TIMES
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .iter()
+                    .map(|&us| Duration::from_micros(u64::from(us)))
+                    .collect();
+                seen.sort();
+                println!(
+                    "            server-side (timing layer): p50 {}, p99 {}",
+                    micros(percentile(&seen, 50.0)),
+                    micros(percentile(&seen, 99.0))
+                );
+            }
+        }
+    }
+    let count = if full { 20_000 } else { 200 };
+    let times = in_process(router, &cookie, count).await?;
+    let p50 = percentile(&times, 50.0);
+    println!(
+        "  in process (router.oneshot, no socket), {count} events one at a time: p50 {}, p99 {}",
+        micros(p50),
+        micros(percentile(&times, 99.0))
+    );
+    if full {
+        println!(
+            "  target >= 30k events/s: {} (best {best:.0}); p50 server-side <= 0.3 ms: {}",
+            verdict(best >= 30_000.0),
+            verdict(p50 <= Duration::from_micros(300))
+        );
+    }
+    Ok(())
+}
+
+fn main() {
+    common::header("http");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime");
+    let outcome = runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(180), run())
+            .await
+            .unwrap_or_else(|_| Err("the bench took longer than 180 s".into()))
+    });
+    if let Err(e) = outcome {
+        eprintln!("http: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Runs every benchmark (see BENCHMARKS.md): the render comparison (criterion), pages and
+# events over HTTP (wrk), uploads, downloads and static files (curl), cold start, and
+# the incremental rebuild of an example. Needs curl and wrk (`apt-get install curl wrk`).
+# Each bench is bounded in time; the whole run takes about five minutes on 2 cores.
+# Other work on the machine skews the figures: each bench prints the load average, and
+# every comparison is against a limit measured in the same run.
+#
+#   scripts/bench.sh              all of them
+#   scripts/bench.sh http upload  only those (render http upload download cold rebuild)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s (load %s)\n' "$*" "$(cut -d' ' -f1 /proc/loadavg)"; }
+
+for tool in curl wrk; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "error: $tool is missing (apt-get install $tool)" >&2
+        exit 1
+    fi
+done
+
+wanted=("$@")
+[ ${#wanted[@]} -eq 0 ] && wanted=(render http upload download cold rebuild)
+
+for what in "${wanted[@]}"; do
+    case "$what" in
+    render)
+        step "render: cargo bench --bench render"
+        cargo bench --bench render -- --measurement-time 4 --warm-up-time 1
+        ;;
+    http)
+        step "pages and events: cargo bench --bench http"
+        cargo bench --bench http
+        ;;
+    upload)
+        step "uploads: cargo bench --bench upload_memory"
+        cargo bench --bench upload_memory
+        ;;
+    download)
+        step "downloads and static files: cargo bench --bench download_memory"
+        cargo bench --bench download_memory
+        ;;
+    cold)
+        step "cold start: cargo build --release --example files; cargo bench --bench cold_start"
+        cargo build --release --example files
+        cargo bench --bench cold_start
+        ;;
+    rebuild)
+        step "incremental rebuild: touch examples/files.rs && cargo build --example files"
+        cargo build --example files
+        for i in 1 2 3; do
+            touch examples/files.rs
+            start=${EPOCHREALTIME/./}
+            cargo build --example files --quiet
+            end=${EPOCHREALTIME/./}
+            us=$((end - start))
+            printf '  rebuild %d: %d.%02d s (load %s)\n' "$i" $((us / 1000000)) \
+                $((us % 1000000 / 10000)) "$(cut -d' ' -f1 /proc/loadavg)"
+        done
+        ;;
+    *)
+        echo "error: unknown bench '$what' (render http upload download cold rebuild)" >&2
+        exit 1
+        ;;
+    esac
+done
