@@ -3,8 +3,9 @@
 
 use crate::event::IntoEvent;
 use crate::icons::IconName;
-use crate::node::{Element, Node};
+use crate::node::{Element, Fresh, Node};
 use crate::props::{IntoNumber, IntoText, Positional, Variant};
+use crate::render::{Container as Streams, Html, Stream};
 
 /// Declares a component builder: the struct, its constructor function, the props every
 /// component has (`id`, `class`, `style`, `key`, `title`, `aria_label`, `on_click`), and its
@@ -23,11 +24,21 @@ macro_rules! component {
         }
 
         $(#[$meta])*
+        #[inline]
         pub fn $fun() -> $name {
-            #[allow(unused_mut)]
-            let mut el = if false $(|| $void)? { Element::void($tag, $class) } else { Element::new($tag, $class) };
-            $($(el.attr($an, $av);)*)?
-            $name { el }
+            const VOID: bool = false $(|| $void)?;
+            // The start and end tags of the fresh element, as rendering would write them.
+            const START: &str = concat!(
+                "<", $tag, " class=\"", $class, "\"",
+                $($(" ", $an, "=\"", $av, "\"",)*)?
+                ">"
+            );
+            const FRESH: Fresh = Fresh {
+                start: START,
+                end: if VOID { "" } else { concat!("</", $tag, ">") },
+                attrs: &[$($(($an, $av)),*)?],
+            };
+            $name { el: Element::component($tag, $class, VOID, &FRESH) }
         }
 
         impl $name {
@@ -87,9 +98,27 @@ macro_rules! component {
     };
 }
 
+/// Components `ui!` writes as one element: start tag, children, end tag.
+macro_rules! stream_element {
+    ($($name:ident),*) => {$(
+        impl Stream for $name {
+            #[inline]
+            fn open(&mut self, out: &mut Html) {
+                out.open_element(&self.el);
+            }
+            #[inline]
+            fn close(mut self, out: &mut Html) {
+                out.close_element(&mut self.el);
+            }
+        }
+    )*};
+}
+
 /// Components whose positional arguments are children, and whose `into_node` is plain.
 macro_rules! container {
     ($($name:ident),*) => {$(
+        stream_element!($name);
+        impl Streams for $name {}
         impl<C: Into<Node>> Positional<C> for $name {
             fn positional(mut self, child: C) -> Self {
                 self.el.push(child);
@@ -273,6 +302,15 @@ component! {
 container!(
     Box, VStack, HStack, Center, Container, Text, Code, Heading, List, ListItem, Link, Button
 );
+stream_element!(Image, Input, Progress, Icon);
+
+impl Stream for Fragment {
+    #[inline]
+    fn open(&mut self, _: &mut Html) {}
+    #[inline]
+    fn close(self, _: &mut Html) {}
+}
+impl Streams for Fragment {}
 
 impl Positional<&str> for Icon {
     fn positional(self, name: &str) -> Self {
@@ -466,11 +504,76 @@ impl Icon {
     pub fn name(mut self, name: &str) -> Self {
         let svg = IconName::parse(name).map_or(crate::icons::UNKNOWN, IconName::svg);
         self.el.clear_children();
-        self.el.attr("aria-hidden", "true");
+        self.el.attr_first("aria-hidden", "true");
         self.el.push(Node::Trusted(svg));
         self
     }
     fn into_node(self) -> Node {
         self.el.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Renders an element both ways: from its tags written out in advance, and attribute
+    /// by attribute after a change that keeps everything as it was.
+    fn both_ways(el: &Element) -> (String, String) {
+        let fresh = Node::from(el.clone()).to_html();
+        let mut thawed = el.clone();
+        thawed.thaw();
+        (fresh, Node::from(thawed).to_html())
+    }
+
+    #[test]
+    fn every_component_writes_the_tags_it_would_write_attribute_by_attribute() {
+        let elements = [
+            r#box().el,
+            vstack().el,
+            hstack().el,
+            center().el,
+            container().el,
+            text().el,
+            code().el,
+            heading().el,
+            list().el,
+            list_item().el,
+            link().el,
+            button().el,
+            image().el,
+            input().el,
+            progress().el,
+            icon().el,
+        ];
+        for el in &elements {
+            let (fresh, thawed) = both_ways(el);
+            assert_eq!(fresh, thawed, "<{}>", el.tag());
+            assert!(fresh.starts_with(&format!("<{}", el.tag())), "{fresh}");
+        }
+        let (fresh, _) = both_ways(&button().el);
+        assert_eq!(
+            fresh,
+            r#"<button class="fx-button fx-button-solid" type="button"></button>"#
+        );
+        let (fresh, _) = both_ways(&input().el);
+        assert_eq!(fresh, r#"<input class="fx-input" type="text">"#);
+    }
+
+    #[test]
+    fn a_prop_that_changes_nothing_visible_still_renders_the_same() {
+        let same = [
+            Node::from(heading().level(2)).to_html(),
+            Node::from(button().variant(Variant::Solid)).to_html(),
+            Node::from(button().disabled(false)).to_html(),
+            Node::from(list().ordered(false)).to_html(),
+        ];
+        assert_eq!(same[0], r#"<h2 class="fx-heading"></h2>"#);
+        assert_eq!(
+            same[1],
+            r#"<button class="fx-button fx-button-solid" type="button"></button>"#
+        );
+        assert_eq!(same[2], same[1]);
+        assert_eq!(same[3], r#"<ul class="fx-list"></ul>"#);
     }
 }

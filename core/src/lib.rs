@@ -7,12 +7,13 @@ pub mod event;
 pub mod icons;
 pub mod node;
 pub mod props;
+mod render;
 pub mod state;
 pub mod upload;
 
 pub use download::{Download, DownloadBuilder, download};
 pub use event::{ClientAction, EventRef, IntoEvent, cancel_upload, clear_selected_files, redirect};
-pub use node::{Element, Node};
+pub use node::{Element, Node, Rendered};
 pub use state::{Action, EventError, HandlerError, IntoActions, State};
 pub use upload::{
     PersistedFile, RejectedFile, UploadError, UploadFile, UploadFiles, UploadProgress, upload,
@@ -48,6 +49,7 @@ pub mod __private {
     };
     pub use crate::node::Node;
     pub use crate::props::Positional;
+    pub use crate::render::*;
     pub use crate::state::{ArgDecoder, EventError, HandlerFuture, IntoActions, State, events};
     pub use serde_json::Value;
     pub use std::boxed::Box;

@@ -30,6 +30,41 @@ pub enum Node {
     Fragment(Vec<Node>),
     /// Markup shipped with ferrex itself (icons); never built from user input.
     Trusted(&'static str),
+    /// Markup `ui!` has already written, with the elements on it the server still looks
+    /// up (drop zones, elements carrying event actions).
+    Rendered(Box<Rendered>),
+}
+
+/// What `ui!` makes: the page's HTML, written once into one buffer, and the elements on
+/// it that carry event actions or are drop zones, kept typed so [`Node::upload_limits`]
+/// and [`Node::uploads_to`] still find them.
+///
+/// ```
+/// use ferrex_core::prelude::*;
+/// let page: Node = vstack().child(upload().id("f")).into();
+/// let mut out = ferrex_core::__private::Html::new();
+/// out.node(page);
+/// let Node::Rendered(rendered) = out.into_node() else { panic!() };
+/// assert!(rendered.as_str().starts_with(r#"<div class="fx-vstack"><div class="fx-upload""#));
+/// assert_eq!(rendered.elements()[0].get_attr("id"), Some("f"));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Rendered {
+    pub(crate) html: String,
+    pub(crate) live: Vec<Element>,
+}
+
+impl Rendered {
+    /// The HTML.
+    pub fn as_str(&self) -> &str {
+        &self.html
+    }
+
+    /// The elements on the page that carry event actions or are drop zones (their
+    /// children are not kept: they are in the HTML, and in this list when live).
+    pub fn elements(&self) -> &[Element] {
+        &self.live
+    }
 }
 
 /// An HTML element: its tag, attributes, event actions and children.
@@ -45,12 +80,33 @@ pub struct Element {
     tag: &'static str,
     /// The component's own classes, always present.
     class: &'static str,
+    void: bool,
+    /// While nothing has changed the element since its component made it: its tags and
+    /// attributes, written out when ferrex was compiled.
+    fresh: Option<&'static Fresh>,
+    /// Everything else, allocated only when used.
+    more: Option<Box<More>>,
+}
+
+/// A component's element as it is made: its start and end tags as single pieces
+/// (`<p class="fx-text">`, `</p>`) and its own attributes (`type="button"`).
+#[derive(Debug)]
+pub(crate) struct Fresh {
+    /// Exactly what rendering the fresh element writes up to its children.
+    pub(crate) start: &'static str,
+    /// Its end tag (empty for a void element).
+    pub(crate) end: &'static str,
+    /// Its attributes, in order.
+    pub(crate) attrs: &'static [(&'static str, &'static str)],
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct More {
     /// Classes a user added with the `class` prop.
     extra_class: Option<Cow<'static, str>>,
     attrs: Vec<(Cow<'static, str>, Cow<'static, str>)>,
     events: Vec<(&'static str, Vec<ClientAction>)>,
     children: Vec<Node>,
-    void: bool,
 }
 
 impl Element {
@@ -59,11 +115,26 @@ impl Element {
         Element {
             tag,
             class,
-            extra_class: None,
-            attrs: Vec::new(),
-            events: Vec::new(),
-            children: Vec::new(),
             void: false,
+            fresh: None,
+            more: None,
+        }
+    }
+
+    /// A component's element, its tags and attributes written out in advance.
+    #[inline]
+    pub(crate) const fn component(
+        tag: &'static str,
+        class: &'static str,
+        void: bool,
+        fresh: &'static Fresh,
+    ) -> Self {
+        Element {
+            tag,
+            class,
+            void,
+            fresh: Some(fresh),
+            more: None,
         }
     }
 
@@ -78,6 +149,38 @@ impl Element {
             void: true,
             ..Element::new(tag, class)
         }
+    }
+
+    /// The parts that are not always there, allocated on first use.
+    fn more(&mut self) -> &mut More {
+        self.more.get_or_insert_with(Box::default)
+    }
+
+    /// The element is about to change: its tags must be written attribute by attribute
+    /// from now on, so its own attributes move to the list the changes edit.
+    pub(crate) fn thaw(&mut self) -> &mut More {
+        let fresh = self.fresh.take();
+        let more = self.more();
+        if let Some(fresh) = fresh {
+            more.attrs.splice(
+                0..0,
+                fresh
+                    .attrs
+                    .iter()
+                    .map(|&(n, v)| (Cow::Borrowed(n), Cow::Borrowed(v))),
+            );
+        }
+        more
+    }
+
+    /// The attributes, in order.
+    fn attrs(&self) -> impl Iterator<Item = (&str, &str)> {
+        let fresh = self.fresh.map_or(&[][..], |f| f.attrs);
+        let more = self.more.as_deref().map_or(&[][..], |m| &m.attrs[..]);
+        fresh
+            .iter()
+            .map(|&(n, v)| (n, v))
+            .chain(more.iter().map(|(n, v)| (n.as_ref(), v.as_ref())))
     }
 
     /// The element's tag name.
@@ -97,7 +200,10 @@ impl Element {
     /// assert_eq!(el.tag(), "h3");
     /// ```
     pub fn set_tag(&mut self, tag: &'static str) {
-        self.tag = tag;
+        if tag != self.tag {
+            self.thaw();
+            self.tag = tag;
+        }
     }
 
     /// Sets an attribute, replacing an earlier value of the same name.
@@ -116,9 +222,10 @@ impl Element {
     ) {
         let name = name.into();
         let value = value.into();
-        match self.attrs.iter_mut().find(|(n, _)| *n == name) {
+        let attrs = &mut self.thaw().attrs;
+        match attrs.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 = value,
-            None => self.attrs.push((name, value)),
+            None => attrs.push((name, value)),
         }
     }
 
@@ -133,8 +240,8 @@ impl Element {
     pub fn flag(&mut self, name: &'static str, on: bool) {
         if on {
             self.attr(name, "");
-        } else {
-            self.attrs.retain(|(n, _)| n != name);
+        } else if self.get_attr(name).is_some() {
+            self.thaw().attrs.retain(|(n, _)| n != name);
         }
     }
 
@@ -146,10 +253,7 @@ impl Element {
     /// assert_eq!(el.get_attr("href"), Some("/x"));
     /// ```
     pub fn get_attr(&self, name: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_ref())
+        self.attrs().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
     /// Adds declarations to the inline style, after any already there (`gap` and
@@ -173,7 +277,8 @@ impl Element {
     /// ```
     pub fn add_class(&mut self, class: impl Into<Cow<'static, str>>) {
         let class = class.into();
-        self.extra_class = Some(match self.extra_class.take() {
+        let more = self.thaw();
+        more.extra_class = Some(match more.extra_class.take() {
             Some(prev) => format!("{prev} {class}").into(),
             None => class,
         });
@@ -190,9 +295,10 @@ impl Element {
     /// assert!(Node::from(el).to_html().contains(r#"data-fx-click="[{&quot;t&quot;:&quot;redirect&quot;"#));
     /// ```
     pub fn on(&mut self, event: &'static str, actions: Vec<ClientAction>) {
-        match self.events.iter_mut().find(|(e, _)| *e == event) {
+        let events = &mut self.thaw().events;
+        match events.iter_mut().find(|(e, _)| *e == event) {
             Some(slot) => slot.1.extend(actions),
-            None => self.events.push((event, actions)),
+            None => events.push((event, actions)),
         }
     }
 
@@ -203,26 +309,64 @@ impl Element {
     /// assert!(el.actions("click").is_empty());
     /// ```
     pub fn actions(&self, event: &str) -> &[ClientAction] {
-        self.events
-            .iter()
-            .find(|(e, _)| *e == event)
+        self.more
+            .as_deref()
+            .and_then(|m| m.events.iter().find(|(e, _)| *e == event))
             .map(|(_, a)| a.as_slice())
             .unwrap_or(&[])
     }
 
     /// Replaces the component's own class (a button's variant).
     pub(crate) fn replace_class(&mut self, class: &'static str) {
-        self.class = class;
+        if class != self.class {
+            self.thaw();
+            self.class = class;
+        }
+    }
+
+    /// Sets an attribute ahead of the others (an icon's `aria-hidden`, which comes first
+    /// whatever props are given).
+    pub(crate) fn attr_first(&mut self, name: &'static str, value: &'static str) {
+        let attrs = &mut self.thaw().attrs;
+        match attrs.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = Cow::Borrowed(value),
+            None => attrs.insert(0, (Cow::Borrowed(name), Cow::Borrowed(value))),
+        }
     }
 
     /// Removes every child.
     pub(crate) fn clear_children(&mut self) {
-        self.children.clear();
+        if let Some(more) = &mut self.more {
+            more.children.clear();
+        }
     }
 
     /// Mutable access to all attached event actions.
     pub(crate) fn events_mut(&mut self) -> impl Iterator<Item = &mut ClientAction> {
-        self.events.iter_mut().flat_map(|(_, a)| a.iter_mut())
+        self.more
+            .as_deref_mut()
+            .into_iter()
+            .flat_map(|m| m.events.iter_mut().flat_map(|(_, a)| a.iter_mut()))
+    }
+
+    /// Whether the server may look this element up after rendering: it carries event
+    /// actions or is a drop zone.
+    #[inline]
+    pub(crate) fn is_live(&self) -> bool {
+        match &self.more {
+            None => false,
+            Some(more) => {
+                !more.events.is_empty() || more.attrs.iter().any(|(n, _)| n == "data-fx-upload")
+            }
+        }
+    }
+
+    /// Takes the children out (they are rendered; the element is kept for look-ups).
+    pub(crate) fn take_children(&mut self) -> Vec<Node> {
+        self.more
+            .as_deref_mut()
+            .map(|m| std::mem::take(&mut m.children))
+            .unwrap_or_default()
     }
 
     /// Appends a child. Fragments stay fragments; `Node::Empty` is dropped.
@@ -237,7 +381,7 @@ impl Element {
     pub fn push(&mut self, child: impl Into<Node>) {
         match child.into() {
             Node::Empty => {}
-            node => self.children.push(node),
+            node => self.more().children.push(node),
         }
     }
 
@@ -246,17 +390,55 @@ impl Element {
     /// ```
     /// assert!(ferrex_core::node::Element::new("p", "").children().is_empty());
     /// ```
+    #[inline]
     pub fn children(&self) -> &[Node] {
-        &self.children
+        self.more.as_deref().map_or(&[], |m| &m.children)
     }
 
     fn render_into(&self, out: &mut String) {
+        self.render_start(out);
+        if self.void {
+            return;
+        }
+        for child in self.children() {
+            child.render_into(out);
+        }
+        self.render_end(out);
+    }
+
+    /// Writes the start tag: `<tag class=… attrs… data-fx-…>`.
+    #[inline]
+    pub(crate) fn render_start(&self, out: &mut String) {
+        match self.fresh {
+            Some(fresh) => out.push_str(fresh.start),
+            None => self.render_start_slow(out),
+        }
+    }
+
+    /// Writes the end tag (nothing for a void element).
+    #[inline]
+    pub(crate) fn render_end(&self, out: &mut String) {
+        match self.fresh {
+            Some(fresh) => out.push_str(fresh.end),
+            None if self.void => {}
+            None => {
+                out.push_str("</");
+                out.push_str(self.tag);
+                out.push('>');
+            }
+        }
+    }
+
+    /// The start tag, attribute by attribute.
+    #[cold]
+    fn render_start_slow(&self, out: &mut String) {
+        let extra_class = self.more.as_deref().and_then(|m| m.extra_class.as_deref());
         out.push('<');
         out.push_str(self.tag);
-        if !self.class.is_empty() || self.extra_class.is_some() {
+        if !self.class.is_empty() || extra_class.is_some() {
             out.push_str(" class=\"");
             out.push_str(self.class);
-            if let Some(extra) = &self.extra_class {
+            if let Some(extra) = extra_class {
                 if !self.class.is_empty() {
                     out.push(' ');
                 }
@@ -264,7 +446,7 @@ impl Element {
             }
             out.push('"');
         }
-        for (name, value) in &self.attrs {
+        for (name, value) in self.attrs() {
             out.push(' ');
             escape(out, name);
             if !value.is_empty() {
@@ -273,7 +455,8 @@ impl Element {
                 out.push('"');
             }
         }
-        for (event, actions) in &self.events {
+        let events = self.more.as_deref().map_or(&[][..], |m| &m.events[..]);
+        for (event, actions) in events {
             if actions.is_empty() {
                 continue;
             }
@@ -286,19 +469,11 @@ impl Element {
             out.push('"');
         }
         out.push('>');
-        if self.void {
-            return;
-        }
-        for child in &self.children {
-            child.render_into(out);
-        }
-        out.push_str("</");
-        out.push_str(self.tag);
-        out.push('>');
     }
 }
 
-fn escape(out: &mut String, text: &str) {
+#[inline]
+pub(crate) fn escape(out: &mut String, text: &str) {
     // Writing into a String never fails.
     let _ = Escaper::new(out).write_str(text);
 }
@@ -319,32 +494,57 @@ impl Node {
     /// assert_eq!(ferrex_core::Node::from(3).to_html(), "3");
     /// ```
     pub fn to_html(&self) -> String {
-        let mut out = String::with_capacity(256);
-        self.render_into(&mut out);
-        out
+        match self {
+            Node::Rendered(rendered) => rendered.html.clone(),
+            _ => {
+                let mut out = String::with_capacity(256);
+                self.render_into(&mut out);
+                out
+            }
+        }
     }
 
-    fn render_into(&self, out: &mut String) {
+    /// Renders the node to an HTML string, reusing the buffer `ui!` already wrote.
+    ///
+    /// ```
+    /// use ferrex_core::prelude::*;
+    /// let page: Node = text().child("a").into();
+    /// assert_eq!(page.clone().into_html(), page.to_html());
+    /// ```
+    pub fn into_html(self) -> String {
+        match self {
+            Node::Rendered(rendered) => rendered.html,
+            other => other.to_html(),
+        }
+    }
+
+    pub(crate) fn render_into(&self, out: &mut String) {
         match self {
             Node::Empty => {}
             Node::Text(text) => escape(out, text),
             Node::Element(el) => el.render_into(out),
             Node::Fragment(nodes) => nodes.iter().for_each(|n| n.render_into(out)),
             Node::Trusted(markup) => out.push_str(markup),
+            Node::Rendered(rendered) => out.push_str(&rendered.html),
         }
     }
 
-    /// Calls `f` on every element of the tree, depth first.
+    /// Calls `f` on every element of the tree, depth first (for markup `ui!` wrote, on
+    /// the elements it kept: those with event actions and drop zones).
     pub(crate) fn for_each_element_mut(&mut self, f: &mut impl FnMut(&mut Element)) {
-        match self {
-            Node::Element(el) => {
-                f(el);
-                for child in &mut el.children {
+        fn visit(el: &mut Element, f: &mut impl FnMut(&mut Element)) {
+            f(el);
+            if let Some(more) = &mut el.more {
+                for child in &mut more.children {
                     child.for_each_element_mut(f);
                 }
             }
+        }
+        match self {
+            Node::Element(el) => visit(el, f),
             Node::Fragment(nodes) => nodes.iter_mut().for_each(|n| n.for_each_element_mut(f)),
-            _ => {}
+            Node::Rendered(rendered) => rendered.live.iter_mut().for_each(|el| visit(el, f)),
+            Node::Empty | Node::Text(_) | Node::Trusted(_) => {}
         }
     }
 }

@@ -1,40 +1,54 @@
-//! `ui!` model → Rust: builder method calls resolved in the caller's scope, every
-//! generated call spanned on the token the user wrote so errors point there.
+//! `ui!` model → Rust that writes the page straight into one buffer.
+//!
+//! Each component call still runs its builder and props, spanned on the tokens the user
+//! wrote, so type errors are the builders' and point there. Then, instead of building a
+//! tree, the call writes its start tag, its children in place and its end tag into the
+//! page's buffer (`ferrex_core`'s `render` module says how the call site picks the path).
+//! Props are applied before the children are written, whatever their order in the call;
+//! string literal children are escaped here, at expansion time.
 
-use proc_macro2::{Delimiter, Group, Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream};
 use quote::{quote, quote_spanned};
+use syn::Lit;
 use syn::spanned::Spanned;
 
 use super::parse::{Arg, Call, Dsl, ElseBranch, HandlerRef, IfNode, Node, Value};
 
+/// A local of the generated code: invisible to the user's expressions, located at `span`
+/// so that errors about it point at the user's token.
+fn local(name: &str, span: Span) -> Ident {
+    Ident::new(name, Span::mixed_site().located_at(span))
+}
+
+/// The buffer the current node is written into.
+fn out() -> Ident {
+    local("__fx_out", Span::call_site())
+}
+
 /// The whole page as one `Node` expression.
 pub fn expand_root(nodes: &[Node]) -> TokenStream {
-    match nodes {
-        [] => quote!(::ferrex::__private::Node::Empty),
-        [one] => into_node(one),
-        many => fragment(many),
+    if nodes.is_empty() {
+        return quote!(::ferrex::__private::Node::Empty);
     }
-}
-
-fn into_node(node: &Node) -> TokenStream {
-    let expr = expand_node(node);
-    let span = node_span(node);
-    quote_spanned!(span=> ::ferrex::__private::into_node(#expr))
-}
-
-fn fragment(nodes: &[Node]) -> TokenStream {
-    let items = nodes.iter().map(into_node);
-    quote!(::ferrex::__private::Node::Fragment(
-        ::std::vec![#(#items),*]
-    ))
-}
-
-fn body(nodes: &[Node]) -> TokenStream {
-    match nodes {
-        [] => quote!(::ferrex::__private::Node::Empty),
-        [one] => into_node(one),
-        many => fragment(many),
-    }
+    let out = out();
+    let html = local("__fx_html", Span::call_site());
+    let hint = local("__FX_SIZE", Span::call_site());
+    let items = nodes.iter().map(emit_item);
+    quote! {{
+        #[allow(unused_imports)]
+        use ::ferrex::__private::{
+            ArgApply as _, ArgNode as _, ArgSkip as _, ArgStream as _, CompContainer as _,
+            CompLeaf as _, CompNode as _, EmitNode as _, EmitStream as _, ParentAside as _,
+            ParentInline as _,
+        };
+        static #hint: ::ferrex::__private::SizeHint = ::ferrex::__private::SizeHint::new();
+        let mut #html = ::ferrex::__private::Html::with_hint(&#hint);
+        {
+            let #out: &mut ::ferrex::__private::Html = &mut #html;
+            #(#items)*
+        }
+        #html.finish(&#hint)
+    }}
 }
 
 fn node_span(node: &Node) -> Span {
@@ -48,74 +62,172 @@ fn node_span(node: &Node) -> Span {
     }
 }
 
-/// A node as an expression of its own type (a builder, `&str`, `Node`, …).
-fn expand_node(node: &Node) -> TokenStream {
+/// Statements writing a node that is not a component's positional argument: a root, or
+/// a node in the body of an `if` or `for`.
+fn emit_item(node: &Node) -> TokenStream {
+    let out = out();
     match node {
         Node::Call(call) => expand_call(call),
-        Node::Lit(lit) => quote!(#lit),
-        Node::Block(tokens) => quote!({ #tokens }),
-        Node::Expr(expr) => quote!(#expr),
+        Node::Lit(Lit::Str(lit)) => {
+            let escaped = escape(&lit.value());
+            quote_spanned!(lit.span()=> #out.raw(#escaped);)
+        }
         Node::If(if_node) => expand_if(if_node),
         Node::For(for_node) => {
             let pat = &for_node.pat;
             let expr = &for_node.expr;
-            let item = body(&for_node.body);
-            let acc = quote_spanned!(Span::mixed_site()=> __fx_nodes);
-            quote! {{
-                let mut #acc = ::std::vec::Vec::new();
+            let body = for_node.body.iter().map(emit_item);
+            quote! {
                 for #pat in #expr {
-                    #acc.push(#item);
+                    #(#body)*
                 }
-                ::ferrex::__private::Node::Fragment(#acc)
-            }}
+            }
         }
+        Node::Lit(_) | Node::Block(_) | Node::Expr(_) => {
+            let span = node_span(node);
+            let value = value_expr(node);
+            let v = local("__fx_v", span);
+            quote_spanned! {span=>
+                match #value {
+                    #v => (&&::ferrex::__private::Emit(&#v)).__fx_kind().emit(#v, #out),
+                }
+            }
+        }
+    }
+}
+
+/// A literal, block or expression node as an expression of its own type.
+fn value_expr(node: &Node) -> TokenStream {
+    match node {
+        Node::Lit(lit) => quote!(#lit),
+        Node::Block(tokens) => quote!({ #tokens }),
+        Node::Expr(expr) => quote!(#expr),
+        Node::Call(_) | Node::If(_) | Node::For(_) => TokenStream::new(),
     }
 }
 
 fn expand_if(if_node: &IfNode) -> TokenStream {
     let cond = &if_node.cond;
-    let then = body(&if_node.then);
+    let then = if_node.then.iter().map(emit_item);
     let otherwise = match &if_node.else_branch {
-        None => quote!(::ferrex::__private::Node::Empty),
-        Some(ElseBranch::If(inner)) => expand_if(inner),
-        Some(ElseBranch::Nodes(nodes)) => body(nodes),
+        None => TokenStream::new(),
+        Some(ElseBranch::If(inner)) => {
+            let inner = expand_if(inner);
+            quote!(else #inner)
+        }
+        Some(ElseBranch::Nodes(nodes)) => {
+            let nodes = nodes.iter().map(emit_item);
+            quote!(else { #(#nodes)* })
+        }
     };
-    quote!(if #cond { #then } else { #otherwise })
+    quote!(if #cond { #(#then)* } #otherwise)
 }
 
+/// A component call: its builder and props, then its start tag, its positional
+/// arguments in order, its end tag.
 fn expand_call(call: &Call) -> TokenStream {
     let path = &call.path;
     let name_span = path.segments.last().map_or(call.paren, |s| s.ident.span());
-    let b = quote_spanned!(Span::mixed_site()=> __fx);
+    let b = local("__fx_b", Span::call_site());
+    let kind = local("__fx_k", Span::call_site());
+    let out = out();
     let ctor = paren_group(TokenStream::new(), name_span);
-    let mut steps = Vec::new();
+    let mut props = Vec::new();
+    let mut children = Vec::new();
     for arg in &call.args {
         match arg {
-            Arg::Positional(node) => {
-                let value = expand_node(node);
-                let span = node_span(node);
-                steps.push(quote_spanned!(span=>
-                    let #b = ::ferrex::__private::positional(#b, #value);
-                ));
-            }
+            Arg::Positional(node) => children.push(expand_positional(node, &b)),
             Arg::Prop(prop) => {
                 let name = &prop.name;
                 let value = expand_value(&prop.value, Some(&name.to_string()), None);
                 let args = paren_group(value, name.span());
-                steps.push(quote!(let #b = #b.#name #args;));
+                props.push(quote!(let #b = #b.#name #args;));
             }
         }
     }
+    let close = quote_spanned!(name_span=> #kind.close(#b, #out););
     // The block is spanned on the component's name: an error about the whole call (a
-    // child a parent does not take) points there, not at the whole macro.
+    // component that is not a node) points there, not at the whole macro.
     block(
         quote! {
             let #b = #path #ctor;
-            #(#steps)*
-            #b
+            #(#props)*
+            let mut #b = #b;
+            let #kind = (&&&::ferrex::__private::Comp(&#b)).__fx_kind();
+            #kind.open(&mut #b, #out);
+            #(#children)*
+            #close
         },
         name_span,
     )
+}
+
+/// One positional argument of the component whose builder is `b`.
+fn expand_positional(node: &Node, b: &Ident) -> TokenStream {
+    let out = out();
+    let span = node_span(node);
+    match node {
+        Node::Call(_) | Node::If(_) | Node::For(_) => {
+            // Written in place inside a container; otherwise into a buffer of its own that
+            // the builder then takes as one node.
+            let parent = local("__fx_p", span);
+            let aside = local("__fx_aside", span);
+            let item = emit_item(node);
+            quote! {
+                let #parent = (&&::ferrex::__private::Parent(&#b)).__fx_kind();
+                let mut #aside = ::ferrex::__private::Html::new();
+                {
+                    let #out: &mut ::ferrex::__private::Html = #parent.sink(&mut #aside, #out);
+                    #item
+                }
+                let #b = #parent.take(#b, #aside);
+            }
+        }
+        Node::Lit(_) | Node::Block(_) | Node::Expr(_) => {
+            let value = value_expr(node);
+            let v = local("__fx_v", span);
+            // The builder API's own call, type-checked only: a value the component does
+            // not take is reported exactly as there, at the argument.
+            let check = quote_spanned! {span=>
+                if false {
+                    let _ = ::ferrex::__private::positional(
+                        ::ferrex::__private::witness(&#b),
+                        ::ferrex::__private::witness(&#v),
+                    );
+                }
+            };
+            let apply = match node {
+                Node::Lit(Lit::Str(lit)) => {
+                    let escaped = escape(&lit.value());
+                    quote_spanned!(span=> .apply_lit(#b, #v, #escaped, #out))
+                }
+                _ => quote_spanned!(span=> .apply(#b, #v, #out)),
+            };
+            quote_spanned! {span=>
+                let #b = match #value {
+                    #v => {
+                        #check
+                        (&&&&::ferrex::__private::Arg(&#b, &#v)).__fx_kind() #apply
+                    }
+                };
+            }
+        }
+    }
+}
+
+/// HTML-escapes a literal the way the renderer escapes text at run time.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A prop or argument value. `prop` names the event prop a bare handler reference is given
@@ -232,11 +344,48 @@ mod tests {
     }
 
     #[test]
-    fn a_call_becomes_builder_calls() {
+    fn a_call_runs_its_builder_and_props_then_writes_its_children_in_place() {
         let out = expand(quote!(button("Go", disabled = true)));
-        assert!(out.contains("button ()"), "{out}");
-        assert!(out.contains("positional (__fx , \"Go\")"), "{out}");
+        assert!(out.contains("let __fx_b = button ()"), "{out}");
         assert!(out.contains(". disabled (true)"), "{out}");
+        // Props come before the start tag, whatever their place in the call.
+        let open = out.find(". open (").expect("opens");
+        assert!(out.find(". disabled (true)").expect("prop") < open, "{out}");
+        // A positional argument is checked with the builder API's own call.
+        assert!(
+            out.contains("positional (:: ferrex :: __private :: witness (& __fx_b)"),
+            "{out}"
+        );
+        assert!(out.find(". close (").expect("closes") > open, "{out}");
+    }
+
+    #[test]
+    fn string_literals_are_escaped_at_expansion_time() {
+        let out = expand(quote!(text("a < b & \"c\"")));
+        assert!(
+            out.contains(
+                r#"apply_lit (__fx_b , __fx_v , "a &lt; b &amp; &quot;c&quot;" , __fx_out)"#
+            ),
+            "{out}"
+        );
+        let out = expand(quote!("<root>"));
+        assert!(out.contains(r#"__fx_out . raw ("&lt;root&gt;")"#), "{out}");
+    }
+
+    #[test]
+    fn nested_calls_if_and_for_are_written_where_their_parent_says() {
+        let out = expand(quote!(vstack(
+            text("a"),
+            if x {
+                "b"
+            },
+            for y in z {
+                text(y)
+            }
+        )));
+        assert_eq!(out.matches("Parent (& __fx_b)").count(), 3, "{out}");
+        assert!(out.contains("for y in z"), "{out}");
+        assert!(out.contains("if x"), "{out}");
     }
 
     #[test]
@@ -264,11 +413,28 @@ mod tests {
     }
 
     #[test]
-    fn several_roots_make_a_fragment() {
+    fn several_roots_are_written_into_one_buffer() {
         let out = expand(quote!(text("a"), text("b")));
+        assert_eq!(out.matches("Html :: with_hint").count(), 1, "{out}");
+        assert_eq!(out.matches("let __fx_b = text ()").count(), 2, "{out}");
         assert!(
-            out.starts_with(":: ferrex :: __private :: Node :: Fragment"),
+            out.trim_end()
+                .ends_with("__fx_html . finish (& __FX_SIZE) }"),
             "{out}"
+        );
+    }
+
+    #[test]
+    fn nothing_is_an_empty_node() {
+        let out = expand(TokenStream::new());
+        assert_eq!(out, ":: ferrex :: __private :: Node :: Empty");
+    }
+
+    #[test]
+    fn escape_matches_the_renderer() {
+        assert_eq!(
+            escape(r#"<a href="x">&</a>'"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;'"
         );
     }
 }
