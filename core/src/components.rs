@@ -7,6 +7,22 @@ use crate::node::{Element, Fresh, Node};
 use crate::props::{IntoNumber, IntoText, Positional, Variant};
 use crate::render::{Container as Streams, Html, Stream};
 
+/// The tags and attributes of a fresh element, written out at compile time exactly as
+/// rendering it attribute by attribute would write them.
+macro_rules! fresh {
+    ($tag:literal, $class:literal, void = $void:expr $(, ($an:literal, $av:literal))*) => {
+        Fresh {
+            start: concat!(
+                "<", $tag, " class=\"", $class, "\"",
+                $(" ", $an, "=\"", $av, "\"",)*
+                ">"
+            ),
+            end: if $void { "" } else { concat!("</", $tag, ">") },
+            attrs: &[$(($an, $av)),*],
+        }
+    };
+}
+
 /// Declares a component builder: the struct, its constructor function, the props every
 /// component has (`id`, `class`, `style`, `key`, `title`, `aria_label`, `on_click`), and its
 /// conversion into a [`Node`].
@@ -27,17 +43,7 @@ macro_rules! component {
         #[inline]
         pub fn $fun() -> $name {
             const VOID: bool = false $(|| $void)?;
-            // The start and end tags of the fresh element, as rendering would write them.
-            const START: &str = concat!(
-                "<", $tag, " class=\"", $class, "\"",
-                $($(" ", $an, "=\"", $av, "\"",)*)?
-                ">"
-            );
-            const FRESH: Fresh = Fresh {
-                start: START,
-                end: if VOID { "" } else { concat!("</", $tag, ">") },
-                attrs: &[$($(($an, $av)),*)?],
-            };
+            const FRESH: Fresh = fresh!($tag, $class, void = VOID $($(, ($an, $av))*)?);
             $name { el: Element::component($tag, $class, VOID, &FRESH) }
         }
 
@@ -368,7 +374,16 @@ impl Heading {
     /// The heading level, 1 to 6 (values outside are clamped).
     pub fn level(mut self, level: u8) -> Self {
         const TAGS: [&str; 6] = ["h1", "h2", "h3", "h4", "h5", "h6"];
-        self.el.set_tag(TAGS[usize::from(level.clamp(1, 6)) - 1]);
+        static FRESH: [Fresh; 6] = [
+            fresh!("h1", "fx-heading", void = false),
+            fresh!("h2", "fx-heading", void = false),
+            fresh!("h3", "fx-heading", void = false),
+            fresh!("h4", "fx-heading", void = false),
+            fresh!("h5", "fx-heading", void = false),
+            fresh!("h6", "fx-heading", void = false),
+        ];
+        let i = usize::from(level.clamp(1, 6)) - 1;
+        self.el.reshape(TAGS[i], "fx-heading", &FRESH[i]);
         self
     }
 }
@@ -376,7 +391,13 @@ impl Heading {
 impl List {
     /// A numbered list (`<ol>`).
     pub fn ordered(mut self, ordered: bool) -> Self {
-        self.el.set_tag(if ordered { "ol" } else { "ul" });
+        static OL: Fresh = fresh!("ol", "fx-list", void = false);
+        static UL: Fresh = fresh!("ul", "fx-list", void = false);
+        if ordered {
+            self.el.reshape("ol", "fx-list", &OL);
+        } else {
+            self.el.reshape("ul", "fx-list", &UL);
+        }
         self
     }
 }
@@ -400,7 +421,46 @@ impl Link {
 impl Button {
     /// The look: [`Variant::Solid`] (default), `Soft`, `Outline`, `Ghost`, `Danger`.
     pub fn variant(mut self, variant: Variant) -> Self {
-        self.el.replace_class(variant.class());
+        static FRESH: [Fresh; 5] = [
+            fresh!(
+                "button",
+                "fx-button fx-button-solid",
+                void = false,
+                ("type", "button")
+            ),
+            fresh!(
+                "button",
+                "fx-button fx-button-soft",
+                void = false,
+                ("type", "button")
+            ),
+            fresh!(
+                "button",
+                "fx-button fx-button-outline",
+                void = false,
+                ("type", "button")
+            ),
+            fresh!(
+                "button",
+                "fx-button fx-button-ghost",
+                void = false,
+                ("type", "button")
+            ),
+            fresh!(
+                "button",
+                "fx-button fx-button-danger",
+                void = false,
+                ("type", "button")
+            ),
+        ];
+        let fresh = match variant {
+            Variant::Solid => &FRESH[0],
+            Variant::Soft => &FRESH[1],
+            Variant::Outline => &FRESH[2],
+            Variant::Ghost => &FRESH[3],
+            Variant::Danger => &FRESH[4],
+        };
+        self.el.reshape("button", variant.class(), fresh);
         self
     }
     /// Greys the button out and ignores clicks.
@@ -558,6 +618,37 @@ mod tests {
         );
         let (fresh, _) = both_ways(&input().el);
         assert_eq!(fresh, r#"<input class="fx-input" type="text">"#);
+    }
+
+    #[test]
+    fn the_other_shapes_of_a_component_write_what_they_would_write_attribute_by_attribute() {
+        let mut shapes: Vec<Element> = (0..=7).map(|l| heading().level(l).el).collect();
+        shapes.push(list().ordered(true).el);
+        shapes.push(list().ordered(false).el);
+        for v in [
+            Variant::Solid,
+            Variant::Soft,
+            Variant::Outline,
+            Variant::Ghost,
+            Variant::Danger,
+        ] {
+            shapes.push(button().variant(v).el);
+            // A changed element changes shape the slow way.
+            shapes.push(button().submit(true).variant(v).el);
+            shapes.push(heading().class("x").level(3).el);
+        }
+        for el in &shapes {
+            let (fresh, thawed) = both_ways(el);
+            assert_eq!(fresh, thawed);
+        }
+        assert_eq!(
+            Node::from(button().submit(true).variant(Variant::Ghost)).to_html(),
+            r#"<button class="fx-button fx-button-ghost" type="submit"></button>"#
+        );
+        assert_eq!(
+            Node::from(heading().class("x").level(3)).to_html(),
+            r#"<h3 class="fx-heading x"></h3>"#
+        );
     }
 
     #[test]

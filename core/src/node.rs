@@ -324,6 +324,24 @@ impl Element {
         }
     }
 
+    /// Gives a fresh element another of its component's shapes (a heading's level, a
+    /// button's variant), tags written out in advance; a changed one changes tag and class.
+    pub(crate) fn reshape(
+        &mut self,
+        tag: &'static str,
+        class: &'static str,
+        fresh: &'static Fresh,
+    ) {
+        if self.fresh.is_some() {
+            self.tag = tag;
+            self.class = class;
+            self.fresh = Some(fresh);
+        } else {
+            self.set_tag(tag);
+            self.replace_class(class);
+        }
+    }
+
     /// Sets an attribute ahead of the others (an icon's `aria-hidden`, which comes first
     /// whatever props are given).
     pub(crate) fn attr_first(&mut self, name: &'static str, value: &'static str) {

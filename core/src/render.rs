@@ -531,20 +531,28 @@ pub trait ParentAside {
 impl<B> ParentAside for Parent<'_, B> {}
 
 impl InlineChild {
+    /// No buffer of its own.
+    #[inline]
+    pub fn aside(self) {}
     /// The page's own buffer.
     #[inline]
-    pub fn sink<'a>(self, _: &'a mut Html, out: &'a mut Html) -> &'a mut Html {
+    pub fn sink<'a>(self, _: &'a mut (), out: &'a mut Html) -> &'a mut Html {
         out
     }
     /// Nothing to hand over.
     #[inline]
-    pub fn take<B>(self, builder: B, _: Html) -> B {
+    pub fn take<B>(self, builder: B, _: ()) -> B {
         builder
     }
 }
 
 impl AsideChild {
     /// A buffer of its own.
+    #[inline]
+    pub fn aside(self) -> Html {
+        Html::new()
+    }
+    /// That buffer.
     #[inline]
     pub fn sink<'a>(self, aside: &'a mut Html, _: &'a mut Html) -> &'a mut Html {
         aside

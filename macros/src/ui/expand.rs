@@ -175,7 +175,8 @@ fn expand_positional(node: &Node, b: &Ident) -> TokenStream {
             let item = emit_item(node);
             quote! {
                 let #parent = (&&::ferrex::__private::Parent(&#b)).__fx_kind();
-                let mut #aside = ::ferrex::__private::Html::new();
+                #[allow(clippy::let_unit_value)]
+                let mut #aside = #parent.aside();
                 {
                     let #out: &mut ::ferrex::__private::Html = #parent.sink(&mut #aside, #out);
                     #item
