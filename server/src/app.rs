@@ -407,7 +407,7 @@ pub(crate) async fn render_body(
 ) -> Option<Result<(String, u64), crate::ServerError>> {
     let mut session = session.lock().await;
     let html = match render_node(app, id, &mut session, path)? {
-        Ok(node) => node.to_html(),
+        Ok(node) => node.into_html(),
         Err(failed) => return Some(Err(failed)),
     };
     session.last_render.insert(path.to_owned(), hash(&html));

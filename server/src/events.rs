@@ -123,7 +123,7 @@ pub(crate) async fn run_event(
         }
     };
     let (html, error) = match render_node(app, session_id, &mut guard, &event.page) {
-        Some(Ok(node)) => (Some(node.to_html()), error),
+        Some(Ok(node)) => (Some(node.into_html()), error),
         Some(Err(failed)) => (None, error.or_else(|| Some(failed.to_string()))),
         None => (None, error),
     };
