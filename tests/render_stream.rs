@@ -301,3 +301,34 @@ fn an_empty_page_and_an_empty_fragment_render_nothing() {
     let none: [&str; 0] = [];
     assert_eq!(ui! { fragment(for x in none { x }) }.into_html(), "");
 }
+
+#[test]
+fn generic_children_and_components_render_through_into_node() {
+    fn framed<T: Into<Node>>(child: T) -> Node {
+        ui! { r#box(child, class = "frame") }
+    }
+    fn listed<C: Into<Node>>(items: Vec<C>) -> Node {
+        ui! { list(for item in items { list_item(item) }) }
+    }
+    fn root<T: Into<Node>>(node: T) -> Node {
+        ui! { node }
+    }
+    assert_eq!(
+        framed("a & b").to_html(),
+        r#"<div class="fx-box frame">a &amp; b</div>"#
+    );
+    assert_eq!(
+        framed(card().title("T")).to_html(),
+        Node::from(r#box().child(card().title("T")).class("frame")).to_html()
+    );
+    assert_eq!(
+        listed(vec![1, 2]).to_html(),
+        r#"<ul class="fx-list"><li class="fx-list-item">1</li><li class="fx-list-item">2</li></ul>"#
+    );
+    assert_eq!(
+        root(badge().positional(3)).to_html(),
+        r#"<code class="fx-code badge">3</code>"#
+    );
+    let mut zone = root(upload().id("g"));
+    assert!(zone.upload_limits("g").is_some());
+}
