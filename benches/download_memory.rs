@@ -238,6 +238,7 @@ async fn run(sizes: Sizes) -> Result<bool, String> {
 
 fn main() {
     common::header("download_memory");
+    common::require("download_memory", "curl");
     let sizes = if common::full_run() {
         Sizes {
             stream: 1 << 30,

@@ -225,6 +225,7 @@ async fn run(base: PathBuf, sizes: Vec<(u64, usize)>) -> Result<bool, String> {
 
 fn main() {
     common::header("upload_memory");
+    common::require("upload_memory", "curl");
     let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("upload-bench");
     std::fs::create_dir_all(&base).expect("cannot create the bench folder");
     let sizes = if common::full_run() {

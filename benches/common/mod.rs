@@ -21,6 +21,25 @@ pub fn full_run() -> bool {
     std::env::args().any(|a| a == "--bench")
 }
 
+/// Whether `tool` can be run (`tool --version` works).
+pub fn installed(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// In a smoke run, skips the bench (exit 0, with a note) when `tool` is missing; a full
+/// run goes on and fails where it needs it.
+pub fn require(bench: &str, tool: &str) {
+    if !full_run() && !installed(tool) {
+        println!("{bench}: smoke run skipped, `{tool}` is not installed");
+        std::process::exit(0);
+    }
+}
+
 /// The machine's 1-minute load average, to print beside the figures.
 pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")

@@ -90,9 +90,9 @@ pub(crate) async fn run_event(
         return Err(ServerError::UnknownPage(event.page));
     }
     let mut guard = session.lock().await;
-    let state = guard.erased(name, create);
     // Upload URLs the handler makes are bound to this session, however it runs.
-    let key = crate::app::session_key(app, session_id);
+    let key = crate::app::cached_session_key(app, session_id, &mut guard);
+    let state = guard.erased(name, create);
     let (dispatched, unclaimed) = ferrex_core::upload::with_upload_scope(files, || {
         ferrex_core::upload::with_url_key(key, || state.dispatch_dyn(method, event.args))
     });

@@ -88,6 +88,8 @@ pub struct Session {
     /// reply carries, so the browser never lets an older render replace a newer one that
     /// reached it first over another channel (the upload request and the WebSocket).
     pub(crate) rev: u64,
+    /// The key that binds upload URLs to this session, derived on first use.
+    pub(crate) url_key: Option<[u8; 32]>,
 }
 
 impl Session {
