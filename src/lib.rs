@@ -49,6 +49,10 @@
 //!         | expr                                any Rust expression
 //! ```
 //!
+//! `ui!` writes the page's HTML as it goes, into one buffer: a call's props are applied
+//! (their expressions run) before its children are written, wherever they stand in the
+//! call; `if` and `for` run where they stand among the children.
+//!
 //! Mistakes are compile errors at the token you wrote: an unknown prop, a wrong prop type,
 //! `download()` without a source, a handler with the wrong arguments, a missing asset.
 
