@@ -46,8 +46,12 @@
 //!         | NAME "=" value                      a prop
 //! value  := NAME "(" … NAME "=" … ")"           a call with named args: download(url = …)
 //!         | State::method ["(" value,* ")"]     a typed handler reference
+//!         | "(" value "," value,* ")"           several actions, run in order
 //!         | expr                                any Rust expression
 //! ```
+//!
+//! An event prop takes one action or a tuple of them, handlers and client actions mixed:
+//! `on_click = (Form::save, clear_selected_files("files"))`.
 //!
 //! `ui!` writes the page's HTML as it goes, into one buffer: a call's props are applied
 //! (their expressions run) before its children are written, wherever they stand in the

@@ -267,3 +267,43 @@ fn arguments_that_are_not_an_array_are_refused() {
     }
     assert_eq!(state, Counter::default());
 }
+
+/// The actions a rendered element runs on `attribute` (its JSON, unescaped).
+fn actions_on(html: &str, attribute: &str) -> Value {
+    let start = html
+        .find(&format!("{attribute}=\""))
+        .unwrap_or_else(|| panic!("no {attribute} in {html}"))
+        + attribute.len()
+        + 2;
+    let end = start + html[start..].find('"').expect("the attribute's end");
+    let raw = html[start..end]
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&");
+    serde_json::from_str(&raw).expect("the actions are JSON")
+}
+
+#[test]
+fn a_tuple_of_handlers_and_client_actions_runs_them_in_order() {
+    let node: Node = ui! {
+        vstack(
+            button("Both", on_click = (Counter::add(2), clear_selected_files("f"), Counter::reset)),
+            input(on_change = (Counter::add(1), Counter::reset())),
+        )
+    };
+    let html = node.to_html();
+    assert_eq!(
+        actions_on(&html, "data-fx-click"),
+        json!([
+            {"t": "event", "h": "Counter.add", "args": [2]},
+            {"t": "clear_selected_files", "id": "f"},
+            {"t": "event", "h": "Counter.reset", "args": []},
+        ])
+    );
+    assert_eq!(
+        actions_on(&html, "data-fx-change"),
+        json!([
+            {"t": "event", "h": "Counter.add", "args": [1]},
+            {"t": "event", "h": "Counter.reset", "args": []},
+        ])
+    );
+}

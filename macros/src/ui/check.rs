@@ -103,6 +103,11 @@ fn check_value(value: &Value, cx: &Context, errors: &mut Vec<syn::Error>) {
                 }
             }
         }
+        Value::Tuple(_, items) => {
+            for item in items {
+                check_value(item, cx, errors);
+            }
+        }
         Value::Expr(_) => {}
     }
 }

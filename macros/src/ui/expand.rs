@@ -250,6 +250,11 @@ fn expand_value(value: &Value, prop: Option<&str>, dsl: Option<&str>) -> TokenSt
         }
         Value::Dsl(dsl) => expand_dsl(dsl),
         Value::Handler(handler) => expand_handler(handler, prop),
+        Value::Tuple(span, items) => {
+            let items = items.iter().map(|item| expand_value(item, prop, dsl));
+            let group = paren_group(quote!(#(#items,)*), *span);
+            quote!(#group)
+        }
     }
 }
 

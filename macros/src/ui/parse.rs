@@ -53,6 +53,9 @@ pub struct Prop {
 pub enum Value {
     Dsl(Dsl),
     Handler(HandlerRef),
+    /// `(a, b, …)` with a handler reference or DSL call among its items (several event
+    /// actions for one prop, e.g. `on_click = (S::save, clear_selected_files("f"))`).
+    Tuple(Span, Vec<Value>),
     Expr(Expr),
 }
 
@@ -244,6 +247,9 @@ fn parse_prop(input: ParseStream) -> syn::Result<Prop> {
 }
 
 fn parse_value(input: ParseStream) -> syn::Result<Value> {
+    if let Some(tuple) = try_parse_tuple(input)? {
+        return Ok(tuple);
+    }
     if let Some(dsl) = try_parse_dsl(input)? {
         return Ok(Value::Dsl(dsl));
     }
@@ -251,6 +257,31 @@ fn parse_value(input: ParseStream) -> syn::Result<Value> {
         return Ok(Value::Handler(handler));
     }
     parse_expr(input).map(Value::Expr)
+}
+
+/// `(a, b, …)` whose items include a handler reference or a DSL call; any other
+/// parenthesised value stays an expression.
+fn try_parse_tuple(input: ParseStream) -> syn::Result<Option<Value>> {
+    if !input.peek(syn::token::Paren) {
+        return Ok(None);
+    }
+    let fork = input.fork();
+    let group: proc_macro2::Group = fork.parse()?;
+    let has_comma = group
+        .stream()
+        .into_iter()
+        .any(|tt| matches!(&tt, TokenTree::Punct(p) if p.as_char() == ','));
+    if !at_item_end(&fork) || !has_comma {
+        return Ok(None);
+    }
+    let Ok(items) = Parser::parse2(parse_values, group.stream()) else {
+        return Ok(None);
+    };
+    if items.iter().all(|v| matches!(v, Value::Expr(_))) {
+        return Ok(None);
+    }
+    input.advance_to(&fork);
+    Ok(Some(Value::Tuple(group.span(), items)))
 }
 
 /// `name(…)` whose arguments include at least one `key = value`.
@@ -491,6 +522,36 @@ mod tests {
         let (_, args) = h.args.as_ref().expect("args");
         assert!(matches!(args[0], Value::Dsl(_)));
         assert!(matches!(args[1], Value::Expr(_)));
+    }
+
+    #[test]
+    fn a_tuple_with_handlers_holds_each_as_a_value() {
+        let Node::Call(call) = one(quote!(button(
+            on_click = (S::save, clear_selected_files("f"), S::log(1))
+        ))) else {
+            panic!()
+        };
+        let Arg::Prop(prop) = &call.args[0] else {
+            panic!()
+        };
+        let Value::Tuple(_, items) = &prop.value else {
+            panic!("not a tuple")
+        };
+        assert_eq!(items.len(), 3);
+        assert!(matches!(&items[0], Value::Handler(h) if h.args.is_none()));
+        assert!(matches!(items[1], Value::Expr(_)));
+        assert!(matches!(&items[2], Value::Handler(h) if h.args.is_some()));
+    }
+
+    #[test]
+    fn a_tuple_of_plain_values_stays_an_expression() {
+        let Node::Call(call) = one(quote!(image(size = (1, 2), src = (s.a)))) else {
+            panic!()
+        };
+        for arg in &call.args {
+            let Arg::Prop(prop) = arg else { panic!() };
+            assert!(matches!(prop.value, Value::Expr(_)));
+        }
     }
 
     #[test]
