@@ -405,7 +405,7 @@ pub(crate) async fn render_body(
     session: &SharedSession,
     path: &str,
 ) -> Option<Result<(String, u64), crate::ServerError>> {
-    let mut session = session.lock().await;
+    let mut session = lock_for_render(session).await;
     let html = match render_node(app, id, &mut session, path)? {
         Ok(node) => node.into_html(),
         Err(failed) => return Some(Err(failed)),
@@ -418,6 +418,24 @@ pub(crate) async fn render_body(
         }
     }
     Some(Ok((html, session.next_rev())))
+}
+
+/// Locks a session for a page render, which holds it for a few microseconds. When another
+/// render holds it, trying again after letting other tasks run is much cheaper than
+/// queueing: a queued waiter is handed the lock when it is released and holds it, idle,
+/// until its worker thread gets to it, so concurrent GETs of one session would run one
+/// per scheduling round. Queues like any other locker if the lock stays taken (a handler
+/// awaiting something).
+async fn lock_for_render(
+    session: &SharedSession,
+) -> tokio::sync::MutexGuard<'_, crate::session::Session> {
+    for _ in 0..16 {
+        if let Ok(guard) = session.try_lock() {
+            return guard;
+        }
+        tokio::task::yield_now().await;
+    }
+    session.lock().await
 }
 
 /// Renders a page's node tree, with the session locked by the caller: `None` if there is
