@@ -7,24 +7,24 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ferrex::prelude::*;
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
-use reqwest::header::{self, HeaderValue};
-use reqwest::multipart::{Form, Part};
+use reqwest::header;
+use reqwest::multipart::Form;
 use serde_json::{Value, json};
-use support::TestServer;
+use support::disk::{listing, scratch};
+use support::forms::upload_event;
+use support::http::{arrive, number_in, send};
+use support::run_log::{new_tag, ran, runs};
+use support::ws::{next_json, open_socket};
+use support::{PATIENCE, TestServer, wait_until};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::RwLock;
-use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
-
-/// How long any single wait may take before it counts as a hang.
-const PATIENCE: Duration = Duration::from_secs(10);
+use tokio_tungstenite::tungstenite::Message;
 
 /// The memory test measures this process, so it runs alone: it takes this for writing,
 /// every other test for reading.
@@ -32,26 +32,6 @@ static EXCLUSIVE: RwLock<()> = RwLock::const_new(());
 
 // ---------------------------------------------------------------------------------------
 // The app: a state whose handlers work, fail, panic, and take uploads.
-
-/// The tags of every handler run so far; each test uses its own tags.
-static RUNS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
-static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
-
-fn new_tag() -> u64 {
-    NEXT_TAG.fetch_add(1, Ordering::Relaxed)
-}
-
-fn ran(tag: u64) {
-    RUNS.lock().expect("the run log is poisoned").push(tag);
-}
-
-fn runs(tag: u64) -> usize {
-    RUNS.lock()
-        .expect("the run log is poisoned")
-        .iter()
-        .filter(|t| **t == tag)
-        .count()
-}
 
 #[derive(Default, Serialize, Deserialize)]
 struct Fragile {
@@ -116,43 +96,12 @@ fn fragile_page(s: &Fragile) -> Node {
     }
 }
 
-fn scratch() -> tempfile::TempDir {
-    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    std::fs::create_dir_all(base).expect("cannot create CARGO_TARGET_TMPDIR");
-    tempfile::Builder::new()
-        .prefix("faults-")
-        .tempdir_in(base)
-        .expect("cannot create a scratch folder")
-}
-
 async fn start(upload_dir: &Path) -> TestServer {
     TestServer::start(App::new().page("/", fragile_page).upload_dir(upload_dir)).await
 }
 
 // ---------------------------------------------------------------------------------------
 // Helpers.
-
-/// A `Cookie` header value from a first visit of `/`.
-async fn arrive(server: &TestServer) -> String {
-    let response = reqwest::get(server.url("/")).await.expect("GET /");
-    assert_eq!(response.status(), StatusCode::OK);
-    response
-        .headers()
-        .get(header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("a session cookie")
-        .to_owned()
-}
-
-async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let response = request.send().await.expect("the request failed");
-    let status = response.status();
-    let text = response.text().await.expect("cannot read the body");
-    let body = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("the body is not JSON ({e}): {text:?}"));
-    (status, body)
-}
 
 async fn post_event(
     server: &TestServer,
@@ -169,21 +118,8 @@ async fn post_event(
     .await
 }
 
-/// The text inside the element with `id`.
-fn text_of<'a>(html: &'a str, id: &str) -> &'a str {
-    let at = html
-        .find(&format!("id=\"{id}\""))
-        .unwrap_or_else(|| panic!("no #{id} in {html}"));
-    let rest = &html[at..];
-    let start = rest.find('>').expect("a tag end") + 1;
-    let end = start + rest[start..].find('<').expect("a text end");
-    rest[start..end].trim()
-}
-
 fn count_in(html: &str) -> u64 {
-    text_of(html, "count")
-        .parse()
-        .unwrap_or_else(|e| panic!("#count is not a number ({e}) in {html}"))
+    number_in(html, "count")
 }
 
 /// The count a reply's page shows.
@@ -223,58 +159,18 @@ fn failure_message(reply: &Value) -> &str {
     message
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn open_socket(server: &TestServer, cookie: &str) -> Socket {
-    let mut request = format!("ws://{}/_ferrex/ws", server.addr)
-        .into_client_request()
-        .expect("a WebSocket request");
-    request.headers_mut().insert(
-        header::COOKIE,
-        HeaderValue::from_str(cookie).expect("a header value"),
-    );
-    tokio_tungstenite::connect_async(request)
-        .await
-        .expect("the WebSocket opens")
-        .0
-}
-
 fn event_message(id: u64, h: &str) -> Message {
     Message::text(json!({ "id": id, "page": "/", "h": h, "args": [] }).to_string())
 }
 
-/// The next JSON reply on a socket (bounded wait).
-async fn next_reply<S>(socket: &mut S) -> Value
-where
-    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    loop {
-        let message = tokio::time::timeout(PATIENCE, socket.next())
-            .await
-            .expect("a reply in time")
-            .expect("the socket is open")
-            .expect("a readable message");
-        if let Message::Text(text) = message {
-            return serde_json::from_str(&text).expect("a JSON reply");
-        }
-    }
-}
-
-/// A multipart upload of `files` to zone `files` for handler `h`.
+/// A multipart upload of `files` (as `application/octet-stream`) to zone `files` for
+/// handler `h` with `tag`.
 fn upload_form(h: &str, tag: u64, files: &[(&str, &[u8])]) -> Form {
-    let event = json!({
-        "page": "/", "h": h, "zone": "files", "args": [{ "$upload": "files" }, tag],
-    });
-    let mut form = Form::new().text("event", event.to_string());
-    for (name, bytes) in files {
-        let part = Part::bytes(bytes.to_vec())
-            .file_name((*name).to_owned())
-            .mime_str("application/octet-stream")
-            .expect("a valid type");
-        form = form.part("file", part);
-    }
-    form
+    let files: Vec<(&str, &str, &[u8])> = files
+        .iter()
+        .map(|(name, bytes)| (*name, "application/octet-stream", *bytes))
+        .collect();
+    support::forms::upload_form(upload_event(h, "files", Some(tag)), &files)
 }
 
 async fn post_upload(server: &TestServer, cookie: &str, form: Form) -> (StatusCode, Value) {
@@ -287,42 +183,11 @@ async fn post_upload(server: &TestServer, cookie: &str, form: Form) -> (StatusCo
     .await
 }
 
-/// Every entry under `dir`, relative and sorted; empty if `dir` does not exist.
-fn listing(dir: &Path) -> Vec<String> {
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            out.push(
-                path.strip_prefix(base)
-                    .expect("inside the folder")
-                    .to_string_lossy()
-                    .into_owned(),
-            );
-            if path.is_dir() {
-                walk(base, &path, out);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
-
 fn temp_files(dir: &Path) -> usize {
     listing(dir)
         .iter()
         .filter(|name| name.starts_with(".ferrex-upload-"))
         .count()
-}
-
-/// Polls `condition` every 5 ms, panicking with `what` after [`PATIENCE`].
-async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 /// This process's resident memory, from `/proc/self/status`, in KiB.
@@ -366,7 +231,7 @@ async fn a_hundred_clients_vanishing_mid_upload_leave_nothing_behind() {
     const ROUNDS: usize = 10;
     const CLIENTS: usize = 10;
     let _alone = EXCLUSIVE.write().await;
-    let tmp = scratch();
+    let tmp = scratch("faults-");
     let dir = tmp.path().join("uploads");
     let server = start(&dir).await;
     let cookie = arrive(&server).await;
@@ -425,7 +290,7 @@ async fn a_hundred_clients_vanishing_mid_upload_leave_nothing_behind() {
 #[tokio::test]
 async fn a_panicking_or_failing_handler_fails_only_its_own_event_over_post() {
     let _shared = EXCLUSIVE.read().await;
-    let tmp = scratch();
+    let tmp = scratch("faults-");
     let server = start(&tmp.path().join("uploads")).await;
     let alice = arrive(&server).await;
     let bob = arrive(&server).await;
@@ -463,7 +328,7 @@ async fn a_panicking_or_failing_handler_fails_only_its_own_event_over_post() {
 #[tokio::test]
 async fn a_panicking_or_failing_handler_fails_only_its_own_event_over_the_socket() {
     let _shared = EXCLUSIVE.read().await;
-    let tmp = scratch();
+    let tmp = scratch("faults-");
     let server = start(&tmp.path().join("uploads")).await;
     let alice = arrive(&server).await;
     let bob = arrive(&server).await;
@@ -493,7 +358,7 @@ async fn a_panicking_or_failing_handler_fails_only_its_own_event_over_the_socket
 
     let mut count = 0;
     for (i, h) in plan.iter().enumerate() {
-        let reply = next_reply(&mut alice_socket).await;
+        let reply = next_json(&mut alice_socket).await;
         assert_eq!(reply["id"], i as u64 + 1, "replies come in order: {reply}");
         if *h == "Fragile.bump" {
             assert!(reply["error"].is_null(), "{h}: {reply}");
@@ -512,7 +377,7 @@ async fn a_panicking_or_failing_handler_fails_only_its_own_event_over_the_socket
             }
         }
     }
-    let reply = next_reply(&mut bob_socket).await;
+    let reply = next_json(&mut bob_socket).await;
     assert!(reply["error"].is_null(), "{reply}");
     assert_eq!(reply_count(&reply), 1, "the other session is untouched");
 
@@ -521,18 +386,18 @@ async fn a_panicking_or_failing_handler_fails_only_its_own_event_over_the_socket
         .send(event_message(7, "Fragile.bump"))
         .await
         .expect("send");
-    assert_eq!(reply_count(&next_reply(&mut alice_socket).await), 4);
+    assert_eq!(reply_count(&next_json(&mut alice_socket).await), 4);
     bob_socket
         .send(event_message(2, "Fragile.bump"))
         .await
         .expect("send");
-    assert_eq!(reply_count(&next_reply(&mut bob_socket).await), 2);
+    assert_eq!(reply_count(&next_json(&mut bob_socket).await), 2);
 }
 
 #[tokio::test]
 async fn an_upload_handler_that_panics_or_fails_keeps_no_file() {
     let _shared = EXCLUSIVE.read().await;
-    let tmp = scratch();
+    let tmp = scratch("faults-");
     let dir = tmp.path().join("uploads");
     let server = start(&dir).await;
     let alice = arrive(&server).await;
@@ -584,7 +449,7 @@ async fn an_upload_handler_that_panics_or_fails_keeps_no_file() {
 #[tokio::test]
 async fn an_upload_folder_that_cannot_be_made_is_a_clear_500_and_leaves_nothing() {
     let _shared = EXCLUSIVE.read().await;
-    let tmp = scratch();
+    let tmp = scratch("faults-");
     let blocker = tmp.path().join("not-a-folder");
     std::fs::write(&blocker, b"a regular file").expect("write");
 
@@ -640,7 +505,7 @@ async fn a_session_flooding_events_does_not_starve_another() {
     /// than an event needs, far less than waiting for 10 000 events would.
     const BOUND: Duration = Duration::from_secs(2);
     let _shared = EXCLUSIVE.read().await;
-    let tmp = scratch();
+    let tmp = scratch("faults-");
     let server = start(&tmp.path().join("uploads")).await;
     let flooder = arrive(&server).await;
     let other = arrive(&server).await;
@@ -651,7 +516,7 @@ async fn a_session_flooding_events_does_not_starve_another() {
     let (progress_tx, progress) = tokio::sync::watch::channel(0u64);
     let reader = tokio::spawn(async move {
         for expected in 1..=FLOOD {
-            let reply = next_reply(&mut flood_in).await;
+            let reply = next_json(&mut flood_in).await;
             assert_eq!(reply["id"], expected, "flood replies come in order");
             assert!(reply["error"].is_null(), "{reply}");
             assert_eq!(reply_count(&reply), expected);
@@ -684,7 +549,7 @@ async fn a_session_flooding_events_does_not_starve_another() {
             .send(event_message(id, "Fragile.bump"))
             .await
             .expect("send");
-        let reply = next_reply(&mut other_socket).await;
+        let reply = next_json(&mut other_socket).await;
         let took = sent.elapsed();
         assert_eq!(reply["id"], id);
         assert_eq!(reply_count(&reply), id, "only its own count");
@@ -751,13 +616,13 @@ async fn a_page_that_panics_while_rendering_fails_only_that_request() {
         .send(event_message(1, "Brittle.bump"))
         .await
         .expect("send");
-    assert_eq!(reply_count(&next_reply(&mut socket).await), 1);
+    assert_eq!(reply_count(&next_json(&mut socket).await), 1);
     // The handler runs; the page it leaves cannot render: that event fails with a message.
     socket
         .send(event_message(2, "Brittle.bump"))
         .await
         .expect("send");
-    let reply = next_reply(&mut socket).await;
+    let reply = next_json(&mut socket).await;
     assert_eq!(reply["id"], 2);
     failure_message(&reply);
 
@@ -781,7 +646,7 @@ async fn a_page_that_panics_while_rendering_fails_only_that_request() {
         .send(event_message(3, "Brittle.bump"))
         .await
         .expect("send");
-    assert_eq!(reply_count(&next_reply(&mut socket).await), 3);
+    assert_eq!(reply_count(&next_json(&mut socket).await), 3);
     let (status, reply) = post_event(&server, &bob, "Brittle.bump", json!([])).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(reply_count(&reply), 1);

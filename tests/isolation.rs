@@ -8,47 +8,25 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::path::PathBuf;
 
 use ferrex::prelude::*;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use reqwest::StatusCode;
-use reqwest::header::{self, HeaderValue};
-use reqwest::multipart::{Form, Part};
+use reqwest::header;
+use reqwest::multipart::Form;
 use serde_json::{Value, json};
-use support::TestServer;
+use support::disk::{listing, scratch};
+use support::forms::upload_event;
+use support::http::{arrive, number_in, send, set_cookie, text_of};
+use support::run_log::{new_tag, ran, runs};
+use support::ws::{Socket, next_json, open_socket, refused_upgrade, ws_request};
+use support::{PATIENCE, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
-
-/// How long any single wait may take before it counts as a hang.
-const PATIENCE: Duration = Duration::from_secs(10);
+use tokio_tungstenite::tungstenite::Message;
 
 // ---------------------------------------------------------------------------------------
 // The app: a state with a number, a secret note, a download of both and an upload.
-
-/// The tags of every handler run so far; each test uses its own tags.
-static RUNS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
-static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
-
-fn new_tag() -> u64 {
-    NEXT_TAG.fetch_add(1, Ordering::Relaxed)
-}
-
-fn ran(tag: u64) {
-    RUNS.lock().expect("the run log is poisoned").push(tag);
-}
-
-/// How many handler runs carried `tag`.
-fn runs(tag: u64) -> usize {
-    RUNS.lock()
-        .expect("the run log is poisoned")
-        .iter()
-        .filter(|t| **t == tag)
-        .count()
-}
 
 #[derive(Default, Serialize, Deserialize)]
 struct Vault {
@@ -98,16 +76,6 @@ fn vault_page(s: &Vault) -> Node {
     }
 }
 
-/// A fresh folder under `CARGO_TARGET_TMPDIR` (removed when dropped).
-fn scratch() -> tempfile::TempDir {
-    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    std::fs::create_dir_all(base).expect("cannot create CARGO_TARGET_TMPDIR");
-    tempfile::Builder::new()
-        .prefix("isolation-")
-        .tempdir_in(base)
-        .expect("cannot create a scratch folder")
-}
-
 /// The vault app with its uploads in `dir/uploads` (not created: the server makes it).
 async fn start(dir: &tempfile::TempDir) -> (TestServer, PathBuf) {
     let uploads = dir.path().join("uploads");
@@ -117,23 +85,6 @@ async fn start(dir: &tempfile::TempDir) -> (TestServer, PathBuf) {
 
 // ---------------------------------------------------------------------------------------
 // Requests with a hand-written identity.
-
-/// A `Cookie` header value, e.g. `ferrex_session=…`, from a first visit of `/`.
-async fn arrive(server: &TestServer) -> String {
-    let response = reqwest::get(server.url("/")).await.expect("GET /");
-    assert_eq!(response.status(), StatusCode::OK);
-    set_cookie(&response).expect("the first visit sets a session cookie")
-}
-
-/// The `name=value` part of a response's `Set-Cookie`, if any.
-fn set_cookie(response: &reqwest::Response) -> Option<String> {
-    response
-        .headers()
-        .get(header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(str::to_owned)
-}
 
 /// The session id inside a cookie.
 fn id_of(cookie: &str) -> &str {
@@ -158,15 +109,6 @@ fn bad_cookies(owner: &str, other_app: &str) -> Vec<Option<String>> {
         Some(format!("other_cookie={id}")),
         Some(other_app.to_owned()),
     ]
-}
-
-async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let response = request.send().await.expect("the request failed");
-    let status = response.status();
-    let text = response.text().await.expect("cannot read the body");
-    let body = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("the body is not JSON ({e}): {text:?}"));
-    (status, body)
 }
 
 /// `POST /_ferrex/event` with exactly this cookie and origin (if any).
@@ -207,21 +149,8 @@ async fn page(server: &TestServer, cookie: &str) -> String {
     response.text().await.expect("the page")
 }
 
-/// The text inside the element with `id`.
-fn text_of<'a>(html: &'a str, id: &str) -> &'a str {
-    let at = html
-        .find(&format!("id=\"{id}\""))
-        .unwrap_or_else(|| panic!("no #{id} in {html}"));
-    let rest = &html[at..];
-    let start = rest.find('>').expect("a tag end") + 1;
-    let end = start + rest[start..].find('<').expect("a text end");
-    rest[start..end].trim()
-}
-
 fn count_in(html: &str) -> i64 {
-    text_of(html, "count")
-        .parse()
-        .unwrap_or_else(|e| panic!("#count is not a number ({e}) in {html}"))
+    number_in(html, "count")
 }
 
 /// The content of `#fx-root` (without its render revision).
@@ -250,43 +179,6 @@ fn assert_refusal(got: &(StatusCode, Value), status: StatusCode, about: &str, ca
     );
 }
 
-/// A WebSocket request with these extra headers.
-fn ws_request(
-    server: &TestServer,
-    headers: &[(&'static str, &str)],
-) -> tungstenite::handshake::client::Request {
-    let mut request = format!("ws://{}/_ferrex/ws", server.addr)
-        .into_client_request()
-        .expect("a WebSocket request");
-    for (name, value) in headers {
-        request
-            .headers_mut()
-            .insert(*name, HeaderValue::from_str(value).expect("a header value"));
-    }
-    request
-}
-
-/// The status a refused upgrade answered with; panics if the upgrade went through.
-async fn refused_upgrade(request: tungstenite::handshake::client::Request) -> StatusCode {
-    match tokio_tungstenite::connect_async(request).await {
-        Ok(_) => panic!("the WebSocket upgrade was accepted"),
-        Err(tungstenite::Error::Http(response)) => {
-            StatusCode::from_u16(response.status().as_u16()).expect("a status")
-        }
-        Err(other) => panic!("the upgrade failed without an HTTP answer: {other}"),
-    }
-}
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn open_socket(server: &TestServer, cookie: &str) -> Socket {
-    tokio_tungstenite::connect_async(ws_request(server, &[("cookie", cookie)]))
-        .await
-        .expect("the WebSocket opens")
-        .0
-}
-
 /// Sends one event over a socket and returns its reply (bounded wait).
 async fn ws_event(socket: &mut Socket, id: u64, h: &str, args: Value) -> Value {
     let event = json!({ "id": id, "page": "/", "h": h, "args": args });
@@ -294,35 +186,19 @@ async fn ws_event(socket: &mut Socket, id: u64, h: &str, args: Value) -> Value {
         .send(Message::text(event.to_string()))
         .await
         .expect("send an event");
-    loop {
-        let message = tokio::time::timeout(PATIENCE, socket.next())
-            .await
-            .expect("a reply in time")
-            .expect("the socket is open")
-            .expect("a readable message");
-        if let Message::Text(text) = message {
-            let reply: Value = serde_json::from_str(&text).expect("a JSON reply");
-            assert_eq!(reply["id"], id, "the reply answers the event: {reply}");
-            return reply;
-        }
-    }
+    let reply = next_json(socket).await;
+    assert_eq!(reply["id"], id, "the reply answers the event: {reply}");
+    reply
 }
 
-/// A multipart upload of `files` to the `files` zone for `Vault.store(…, tag)`.
+/// A multipart upload of `files` (as `text/plain`) to the `files` zone for
+/// `Vault.store(…, tag)`.
 fn upload_form(tag: u64, files: &[(&str, &[u8])]) -> Form {
-    let event = json!({
-        "page": "/", "h": "Vault.store", "zone": "files",
-        "args": [{ "$upload": "files" }, tag],
-    });
-    let mut form = Form::new().text("event", event.to_string());
-    for (name, bytes) in files {
-        let part = Part::bytes(bytes.to_vec())
-            .file_name((*name).to_owned())
-            .mime_str("text/plain")
-            .expect("a valid type");
-        form = form.part("file", part);
-    }
-    form
+    let files: Vec<(&str, &str, &[u8])> = files
+        .iter()
+        .map(|(name, bytes)| (*name, "text/plain", *bytes))
+        .collect();
+    support::forms::upload_form(upload_event("Vault.store", "files", Some(tag)), &files)
 }
 
 async fn post_upload(
@@ -341,28 +217,6 @@ async fn post_upload(
         request = request.header(header::ORIGIN, origin);
     }
     send(request).await
-}
-
-/// Every entry under `dir`, relative and sorted; empty if `dir` does not exist.
-fn listing(dir: &Path) -> Vec<String> {
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            out.push(
-                path.strip_prefix(base)
-                    .expect("inside the folder")
-                    .to_string_lossy()
-                    .into_owned(),
-            );
-            if path.is_dir() {
-                walk(base, &path, out);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
 }
 
 /// `GET` (or `HEAD`) of `path` with exactly this cookie: status and body.
@@ -400,7 +254,7 @@ fn foreign_origins(addr: SocketAddr) -> Vec<String> {
 
 #[tokio::test]
 async fn an_event_without_its_own_session_cookie_is_refused_and_runs_nothing() {
-    let tmp = scratch();
+    let tmp = scratch("isolation-");
     let (server, _) = start(&tmp).await;
     let (other_app, _) = start(&tmp).await;
     let foreign = arrive(&other_app).await;
@@ -445,7 +299,7 @@ async fn an_event_without_its_own_session_cookie_is_refused_and_runs_nothing() {
 
 #[tokio::test]
 async fn an_unknown_cookie_is_never_adopted_as_a_session() {
-    let tmp = scratch();
+    let tmp = scratch("isolation-");
     let (server, _) = start(&tmp).await;
     let planted = format!("ferrex_session={}", "5eed".repeat(8));
 
@@ -477,7 +331,7 @@ async fn an_unknown_cookie_is_never_adopted_as_a_session() {
 
 #[tokio::test]
 async fn a_websocket_without_its_own_session_cookie_is_refused() {
-    let tmp = scratch();
+    let tmp = scratch("isolation-");
     let (server, _) = start(&tmp).await;
     let (other_app, _) = start(&tmp).await;
     let foreign = arrive(&other_app).await;
@@ -508,7 +362,7 @@ async fn a_websocket_without_its_own_session_cookie_is_refused() {
 
 #[tokio::test]
 async fn a_foreign_origin_is_refused_for_the_websocket_events_and_uploads() {
-    let tmp = scratch();
+    let tmp = scratch("isolation-");
     let (server, uploads) = start(&tmp).await;
     let victim = arrive(&server).await;
     let setup = new_tag();
@@ -587,7 +441,7 @@ async fn a_foreign_origin_is_refused_for_the_websocket_events_and_uploads() {
 
 #[tokio::test]
 async fn a_download_token_serves_only_its_own_session_and_survives_refusals() {
-    let tmp = scratch();
+    let tmp = scratch("isolation-");
     let (server, _) = start(&tmp).await;
     let (other_app, _) = start(&tmp).await;
     let foreign = arrive(&other_app).await;
@@ -683,7 +537,7 @@ async fn a_download_token_serves_only_its_own_session_and_survives_refusals() {
 
 #[tokio::test]
 async fn an_upload_without_its_own_session_cookie_is_refused_and_stores_nothing() {
-    let tmp = scratch();
+    let tmp = scratch("isolation-");
     let (server, uploads) = start(&tmp).await;
     let (other_app, _) = start(&tmp).await;
     let foreign = arrive(&other_app).await;
@@ -721,7 +575,7 @@ async fn an_upload_without_its_own_session_cookie_is_refused_and_stores_nothing(
 
 #[tokio::test]
 async fn an_upload_without_a_session_is_refused_before_its_body_is_sent() {
-    let tmp = scratch();
+    let tmp = scratch("isolation-");
     let (server, uploads) = start(&tmp).await;
     // Headers announcing 1 GiB, then nothing: the refusal must not wait for the body.
     let request = format!(
@@ -755,7 +609,7 @@ async fn an_upload_without_a_session_is_refused_before_its_body_is_sent() {
 
 #[tokio::test]
 async fn one_sessions_upload_shows_only_in_its_own_page() {
-    let tmp = scratch();
+    let tmp = scratch("isolation-");
     let (server, uploads) = start(&tmp).await;
     let alice = arrive(&server).await;
     let bob = arrive(&server).await;
@@ -781,7 +635,7 @@ async fn one_sessions_upload_shows_only_in_its_own_page() {
 
 #[tokio::test]
 async fn a_plain_event_cannot_claim_uploaded_files() {
-    let tmp = scratch();
+    let tmp = scratch("isolation-");
     let (server, uploads) = start(&tmp).await;
     let owner = arrive(&server).await;
     let tag = new_tag();
@@ -821,7 +675,7 @@ fn upload_links(html: &str) -> Vec<String> {
 /// answers that session only: not another session, not a stranger, not a bent URL.
 #[tokio::test]
 async fn an_uploaded_file_url_answers_only_the_session_it_was_made_for() {
-    let tmp = scratch();
+    let tmp = scratch("isolation-");
     let (server, _) = start(&tmp).await;
     let (other_app, _) = start(&tmp).await;
     let foreign = arrive(&other_app).await;
@@ -904,7 +758,7 @@ async fn an_uploaded_file_url_answers_only_the_session_it_was_made_for() {
 /// assets folder; files still streaming in and anything outside the folder never are.
 #[tokio::test]
 async fn public_uploads_are_served_to_anyone_and_nothing_else_is() {
-    let tmp = scratch();
+    let tmp = scratch("isolation-");
     let uploads = tmp.path().join("uploads");
     let app = App::new()
         .page("/", vault_page)
@@ -950,7 +804,7 @@ async fn public_uploads_are_served_to_anyone_and_nothing_else_is() {
 async fn many_sessions_at_once_each_see_only_their_own_state() {
     const SESSIONS: i64 = 16;
     const EVENTS: i64 = 20;
-    let tmp = scratch();
+    let tmp = scratch("isolation-");
     let (server, _) = start(&tmp).await;
     let cookies: Vec<String> =
         futures_util::future::join_all((0..SESSIONS).map(|_| arrive(&server))).await;

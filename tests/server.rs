@@ -10,23 +10,22 @@ mod support;
 mod counter;
 
 use std::sync::{Arc, LazyLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
 use ferrex::prelude::*;
 use ferrex::{MemoryStore, Reply, Session, SessionId, StateStore};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use reqwest::StatusCode;
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::{self, HeaderValue};
 use serde_json::{Value, json};
-use support::TestServer;
+use support::http::{number_in, send};
+use support::ws::{Socket, next_json, open_socket, refused_upgrade, ws_request, ws_request_at};
+use support::{PATIENCE, TestServer, wait_until};
 use tokio::sync::Notify;
-use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
-
-/// How long any wait in these tests may take before it counts as a hang.
-const PATIENCE: Duration = Duration::from_secs(10);
+use tokio_tungstenite::tungstenite::Message;
 
 // ---------- a state whose handlers fail, panic and take their time ----------
 
@@ -117,17 +116,13 @@ impl Visitor {
 
     /// Posts a raw event body.
     async fn post_raw(&self, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(format!("{}/_ferrex/event", self.base))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("POST /_ferrex/event");
-        let status = response.status();
-        let body = response.json::<Value>().await.expect("a JSON reply");
-        (status, body)
+        send(
+            self.http
+                .post(format!("{}/_ferrex/event", self.base))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body),
+        )
+        .await
     }
 
     /// Posts the event `h(args…)` from page `/`.
@@ -157,20 +152,6 @@ impl Visitor {
     }
 }
 
-/// The number inside the element with `id`, e.g. `<p … id="count" …>3</p>`.
-fn number_in(html: &str, id: &str) -> i64 {
-    let at = html
-        .find(&format!("id=\"{id}\""))
-        .unwrap_or_else(|| panic!("no #{id} in {html}"));
-    let rest = &html[at..];
-    let start = rest.find('>').expect("tag end") + 1;
-    let end = start + rest[start..].find('<').expect("text end");
-    rest[start..end]
-        .trim()
-        .parse()
-        .unwrap_or_else(|e| panic!("#{id} holds {:?}: {e}", &rest[start..end]))
-}
-
 /// The count in a reply's html, which must be present.
 fn reply_count(reply: &Reply) -> i64 {
     number_in(
@@ -192,66 +173,14 @@ fn assert_one_sentence(body: &Value) -> &str {
     message
 }
 
-/// A WebSocket request to the app with the given extra headers.
-fn ws_request(
-    server: &TestServer,
-    headers: &[(&'static str, &str)],
-) -> tungstenite::handshake::client::Request {
-    ws_request_at(server, "/_ferrex/ws", headers)
-}
-
-/// A WebSocket request to `path` on the server with the given extra headers.
-fn ws_request_at(
-    server: &TestServer,
-    path: &str,
-    headers: &[(&'static str, &str)],
-) -> tungstenite::handshake::client::Request {
-    let mut request = format!("ws://{}{path}", server.addr)
-        .into_client_request()
-        .expect("a WebSocket request");
-    for (name, value) in headers {
-        request
-            .headers_mut()
-            .insert(*name, HeaderValue::from_str(value).expect("a header value"));
-    }
-    request
-}
-
-/// The status a refused WebSocket upgrade answered with.
-async fn refused_upgrade_status(request: tungstenite::handshake::client::Request) -> StatusCode {
-    match tokio_tungstenite::connect_async(request).await {
-        Ok(_) => panic!("the WebSocket upgrade was accepted"),
-        Err(tungstenite::Error::Http(response)) => {
-            StatusCode::from_u16(response.status().as_u16()).expect("a status")
-        }
-        Err(other) => panic!("the upgrade failed without an HTTP answer: {other}"),
-    }
-}
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 /// Opens the event socket with the visitor's cookie.
-async fn open_socket(server: &TestServer, visitor: &Visitor) -> Socket {
-    let cookie = visitor.cookie().expect("a session cookie");
-    let (socket, _) = tokio_tungstenite::connect_async(ws_request(server, &[("cookie", &cookie)]))
-        .await
-        .expect("the WebSocket opens");
-    socket
+async fn visitor_socket(server: &TestServer, visitor: &Visitor) -> Socket {
+    open_socket(server, &visitor.cookie().expect("a session cookie")).await
 }
 
 /// The next reply on a socket (bounded wait).
 async fn next_reply(socket: &mut Socket) -> Reply {
-    loop {
-        let message = tokio::time::timeout(PATIENCE, socket.next())
-            .await
-            .expect("a reply within the patience")
-            .expect("the socket is still open")
-            .expect("a readable message");
-        if let Message::Text(text) = message {
-            return serde_json::from_str(&text).expect("a reply-shaped message");
-        }
-    }
+    serde_json::from_value(next_json(socket).await).expect("a reply-shaped message")
 }
 
 /// A store the test can look into while the app uses it.
@@ -270,15 +199,6 @@ impl StateStore for SharedStore {
     }
     fn len(&self) -> usize {
         self.0.len()
-    }
-}
-
-/// Polls `condition` until it holds, panicking with `what` after [`PATIENCE`].
-async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -393,7 +313,7 @@ async fn an_event_that_changes_nothing_replies_without_html() {
 async fn websocket_replies_come_back_in_order_with_matching_ids() {
     let server = TestServer::start(counter::app()).await;
     let visitor = Visitor::arrive(&server).await;
-    let mut socket = open_socket(&server, &visitor).await;
+    let mut socket = visitor_socket(&server, &visitor).await;
 
     // Sent back to back, before any reply is read.
     let ids: Vec<u64> = (1..=20).map(|i| i * 7).collect();
@@ -417,7 +337,7 @@ async fn websocket_replies_come_back_in_order_with_matching_ids() {
 async fn a_bad_websocket_message_gets_an_error_reply_and_the_socket_keeps_working() {
     let server = TestServer::start(counter::app()).await;
     let visitor = Visitor::arrive(&server).await;
-    let mut socket = open_socket(&server, &visitor).await;
+    let mut socket = visitor_socket(&server, &visitor).await;
 
     let bad = [
         json!({ "id": 1, "page": "/", "h": "Counter.nope", "args": [] }).to_string(),
@@ -563,11 +483,11 @@ async fn an_event_without_a_known_session_is_refused_with_403() {
 async fn a_websocket_without_a_session_is_refused_with_403() {
     let server = TestServer::start(counter::app()).await;
     assert_eq!(
-        refused_upgrade_status(ws_request(&server, &[])).await,
+        refused_upgrade(ws_request(&server, &[])).await,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        refused_upgrade_status(ws_request(
+        refused_upgrade(ws_request(
             &server,
             &[("cookie", "ferrex_session=0123456789abcdef0123456789abcdef")]
         ))
@@ -585,7 +505,7 @@ async fn a_websocket_from_a_foreign_origin_is_refused_with_403() {
     for origin in ["http://evil.example", "null", "http://127.0.0.1:1"] {
         let request = ws_request(&server, &[("cookie", &cookie), ("origin", origin)]);
         assert_eq!(
-            refused_upgrade_status(request).await,
+            refused_upgrade(request).await,
             StatusCode::FORBIDDEN,
             "origin {origin}"
         );
@@ -645,7 +565,10 @@ async fn a_handler_error_is_reported_with_422_and_the_session_keeps_working() {
     let (status, reply) = visitor.event("Flaky.bump", json!([])).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(reply.error, None);
-    assert_eq!(number_in(reply.html.as_deref().expect("html"), "runs"), 2);
+    assert_eq!(
+        number_in::<i64>(reply.html.as_deref().expect("html"), "runs"),
+        2
+    );
 }
 
 #[tokio::test]
@@ -666,14 +589,20 @@ async fn a_panicking_handler_fails_only_its_event() {
 
     let (status, reply) = visitor.event("Flaky.bump", json!([])).await;
     assert_eq!(status, StatusCode::OK, "the same session keeps working");
-    assert_eq!(number_in(reply.html.as_deref().expect("html"), "runs"), 1);
+    assert_eq!(
+        number_in::<i64>(reply.html.as_deref().expect("html"), "runs"),
+        1
+    );
 
     let (status, reply) = bystander.event("Flaky.bump", json!([])).await;
     assert_eq!(status, StatusCode::OK, "another session is unaffected");
-    assert_eq!(number_in(reply.html.as_deref().expect("html"), "runs"), 2);
+    assert_eq!(
+        number_in::<i64>(reply.html.as_deref().expect("html"), "runs"),
+        2
+    );
 
     // Over the socket too: the panic is one error reply, the socket stays up.
-    let mut socket = open_socket(&server, &visitor).await;
+    let mut socket = visitor_socket(&server, &visitor).await;
     for (id, h) in [(1, "Flaky.explode"), (2, "Flaky.bump")] {
         let event = json!({ "id": id, "page": "/", "h": h, "args": [] });
         socket
@@ -687,7 +616,10 @@ async fn a_panicking_handler_fails_only_its_event() {
     let next = next_reply(&mut socket).await;
     assert_eq!(next.id, Some(2));
     assert_eq!(next.error, None);
-    assert_eq!(number_in(next.html.as_deref().expect("html"), "runs"), 2);
+    assert_eq!(
+        number_in::<i64>(next.html.as_deref().expect("html"), "runs"),
+        2
+    );
 }
 
 // ---------- isolation and ordering ----------
@@ -713,7 +645,7 @@ async fn two_sessions_never_see_each_others_state() {
     assert!(!bob.page().await.contains("alice-note"));
 
     // Over the socket as well.
-    let mut bob_socket = open_socket(&server, &bob).await;
+    let mut bob_socket = visitor_socket(&server, &bob).await;
     let event = json!({ "id": 1, "page": "/", "h": "Counter.add", "args": [10] });
     bob_socket
         .send(Message::text(event.to_string()))
@@ -803,7 +735,7 @@ async fn an_idle_session_expires_and_its_cookie_is_refused() {
     request
         .headers_mut()
         .insert("cookie", HeaderValue::from_str(&cookie).expect("header"));
-    assert_eq!(refused_upgrade_status(request).await, StatusCode::FORBIDDEN);
+    assert_eq!(refused_upgrade(request).await, StatusCode::FORBIDDEN);
 
     // Reloading the page starts over with a new session.
     assert_eq!(visitor.count().await, 0);
@@ -836,7 +768,7 @@ async fn the_app_router_merges_into_a_larger_axum_router() {
         .await
         .expect("GET runtime");
     assert_eq!(runtime.status(), StatusCode::OK);
-    let mut socket = open_socket(&server, &visitor).await;
+    let mut socket = visitor_socket(&server, &visitor).await;
     let event = json!({ "id": 1, "page": "/", "h": "Counter.add", "args": [1] });
     socket
         .send(Message::text(event.to_string()))
@@ -887,7 +819,10 @@ async fn an_app_with_a_base_path_works_nested_under_that_path() {
         .json()
         .await
         .expect("a reply");
-    assert_eq!(number_in(reply.html.as_deref().expect("html"), "runs"), 1);
+    assert_eq!(
+        number_in::<i64>(reply.html.as_deref().expect("html"), "runs"),
+        1
+    );
 
     // A generated download's one-time URL is under the prefix too.
     let reply: Reply = http
@@ -924,16 +859,17 @@ async fn an_app_with_a_base_path_works_nested_under_that_path() {
         .await
         .expect("send");
     let reply = next_reply(&mut socket).await;
-    assert_eq!(number_in(reply.html.as_deref().expect("html"), "runs"), 2);
+    assert_eq!(
+        number_in::<i64>(reply.html.as_deref().expect("html"), "runs"),
+        2
+    );
 }
 
 // ---------- static assets ----------
 
 /// A fresh assets folder under cargo's test scratch folder.
 fn assets_folder(files: &[(&str, &[u8])]) -> tempfile::TempDir {
-    let base = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
-    std::fs::create_dir_all(base).expect("create the scratch folder");
-    let dir = tempfile::tempdir_in(base).expect("a temp folder");
+    let dir = support::disk::scratch("server-assets-");
     for (name, content) in files {
         std::fs::write(dir.path().join(name), content).expect("write an asset");
     }
