@@ -7,13 +7,15 @@
 #[allow(unused_imports)] // the browser half of the helpers is unused here
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ferrex::prelude::*;
 use support::TestServer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::disk::{names_in, scratch};
+use support::raw_http;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 /// How long a test waits for an answer before it calls the server stuck.
@@ -62,12 +64,7 @@ struct Site {
 }
 
 async fn site(configure: impl FnOnce(App) -> App) -> Site {
-    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    std::fs::create_dir_all(base).expect("create CARGO_TARGET_TMPDIR");
-    let scratch = tempfile::Builder::new()
-        .prefix("hygiene-")
-        .tempdir_in(base)
-        .expect("a scratch folder");
+    let scratch = scratch("hygiene-");
     let uploads = scratch.path().join("uploads");
     let assets = scratch.path().join("assets");
     std::fs::create_dir_all(&assets).expect("assets folder");
@@ -100,54 +97,15 @@ fn get(path: &str, cookie: &str) -> String {
 
 /// Sends `request` whole and reads the answer: (status, lower-cased head, body).
 async fn exchange(server: &TestServer, request: &str) -> (u16, String, Vec<u8>) {
-    let mut stream = TcpStream::connect(server.addr).await.expect("connect");
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .expect("send request");
-    read_answer(&mut stream).await
+    let (status, head, body) = raw_http::exchange(server.addr, request.as_bytes(), PATIENCE).await;
+    (status, head.to_ascii_lowercase(), body)
 }
 
-/// Reads one HTTP/1.1 answer to the end of the connection (requests say `close`), or up
-/// to the end of a `Content-Length` body when the server keeps the connection.
+/// Reads one answer on a connection whose request the test wrote itself: (status,
+/// lower-cased head, body).
 async fn read_answer(stream: &mut TcpStream) -> (u16, String, Vec<u8>) {
-    let mut bytes = Vec::new();
-    let mut buf = [0u8; 8192];
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let read = tokio::time::timeout_at(deadline, stream.read(&mut buf))
-            .await
-            .expect("the server answers in time");
-        // A server that answers early and closes may reset the rest of our body: an
-        // error ends the answer like a close does.
-        let n = read.unwrap_or_default();
-        if n == 0 {
-            break;
-        }
-        bytes.extend_from_slice(&buf[..n]);
-        if let Some(end) = find(&bytes, b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&bytes[..end]).to_ascii_lowercase();
-            let length = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length: "))
-                .and_then(|v| v.trim().parse::<usize>().ok());
-            if length.is_some_and(|len| bytes.len() >= end + 4 + len) {
-                break;
-            }
-        }
-    }
-    let end = find(&bytes, b"\r\n\r\n").expect("a complete head");
-    let head = String::from_utf8_lossy(&bytes[..end]).to_ascii_lowercase();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    (status, head, bytes[end + 4..].to_vec())
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    let (status, head, body) = raw_http::read_answer(stream, PATIENCE).await;
+    (status, head.to_ascii_lowercase(), body)
 }
 
 fn error_of(body: &[u8]) -> String {
@@ -156,23 +114,6 @@ fn error_of(body: &[u8]) -> String {
         .as_str()
         .expect("an error sentence")
         .to_owned()
-}
-
-/// Files in the upload folder, temporary ones included.
-fn listing(dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = entries
-        .map(|e| {
-            e.expect("a folder entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    names.sort();
-    names
 }
 
 const BOUNDARY: &str = "ferrexHygieneBoundary";
@@ -235,7 +176,7 @@ async fn an_oversize_upload_is_413_from_its_content_length_before_any_body_is_se
     assert!(head.contains("x-content-type-options: nosniff"), "{head}");
     let error = error_of(&body);
     assert!(error.contains("1048576 bytes"), "{error}");
-    assert_eq!(listing(&site.uploads), Vec::<String>::new());
+    assert_eq!(names_in(&site.uploads), Vec::<String>::new());
     assert_eq!(
         SAVED.load(Ordering::SeqCst),
         before,
@@ -311,13 +252,13 @@ async fn a_stalled_upload_times_out_with_408_and_leaves_nothing() {
     let error = error_of(&body);
     assert!(error.contains("stalled"), "{error}");
     // The temporary file goes with the failed request.
-    let mut left = listing(&site.uploads);
+    let mut left = names_in(&site.uploads);
     for _ in 0..50 {
         if left.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-        left = listing(&site.uploads);
+        left = names_in(&site.uploads);
     }
     assert_eq!(left, Vec::<String>::new());
     assert_eq!(

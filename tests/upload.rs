@@ -21,7 +21,10 @@ use reqwest::multipart::{Form, Part};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use support::TestServer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::disk::{listing, scratch};
+use support::forms::{upload_event, upload_form};
+use support::http::{set_cookie, status_json};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 // ---------------------------------------------------------------------------------------
@@ -153,16 +156,6 @@ fn limits_page(s: &Up) -> Node {
 // ---------------------------------------------------------------------------------------
 // Helpers.
 
-/// A fresh, empty folder under `CARGO_TARGET_TMPDIR` (removed when dropped).
-fn scratch() -> tempfile::TempDir {
-    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    std::fs::create_dir_all(base).expect("cannot create CARGO_TARGET_TMPDIR");
-    tempfile::Builder::new()
-        .prefix("upload-")
-        .tempdir_in(base)
-        .expect("cannot create a scratch folder")
-}
-
 /// The upload folder inside a scratch folder (not created: the server makes it).
 fn upload_dir(tmp: &tempfile::TempDir) -> PathBuf {
     tmp.path().join("uploads")
@@ -179,14 +172,7 @@ async fn start_files(dir: &Path) -> TestServer {
 /// The URL the files page links `name` at for this client's session (`upload_url` bound
 /// to the session), read from the page the way a browser finds it.
 async fn linked_url(client: &Client, server: &TestServer, name: &str) -> String {
-    let page = client
-        .get(server.url("/"))
-        .send()
-        .await
-        .expect("GET /")
-        .text()
-        .await
-        .expect("the page");
+    let page = page(client, server).await;
     let bare = upload_url(name);
     let start = page
         .find(&format!("href=\"{bare}?k="))
@@ -194,6 +180,18 @@ async fn linked_url(client: &Client, server: &TestServer, name: &str) -> String 
         + "href=\"".len();
     let end = start + page[start..].find('"').expect("a closing quote");
     page[start..end].replace("&amp;", "&")
+}
+
+/// The page `/` for this client.
+async fn page(client: &Client, server: &TestServer) -> String {
+    client
+        .get(server.url("/"))
+        .send()
+        .await
+        .expect("GET /")
+        .text()
+        .await
+        .expect("the page")
 }
 
 /// A client with a session: it has loaded the page and keeps the cookie. Also returns the
@@ -209,35 +207,9 @@ async fn session(server: &TestServer) -> (Client, String) {
         .await
         .expect("GET / failed");
     assert_eq!(response.status(), StatusCode::OK);
-    let cookie = response
-        .headers()
-        .get(reqwest::header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("GET / set no session cookie")
-        .to_owned();
+    let cookie = set_cookie(&response).expect("GET / set no session cookie");
     assert!(cookie.starts_with("ferrex_session="), "{cookie}");
     (client, cookie)
-}
-
-/// The `event` field for handler `h` with the files of `zone` and one bound argument.
-fn event(h: &str, zone: &str, bound: Option<u64>) -> String {
-    let mut args = vec![json!({ "$upload": zone })];
-    args.extend(bound.map(|b| json!(b)));
-    json!({ "page": "/", "h": h, "args": args, "zone": zone }).to_string()
-}
-
-/// A multipart form: the event, then one `file` part per `(name, type, bytes)`.
-fn form(event: String, files: &[(&str, &str, &[u8])]) -> Form {
-    let mut form = Form::new().text("event", event);
-    for (name, content_type, bytes) in files {
-        let part = Part::bytes(bytes.to_vec())
-            .file_name((*name).to_owned())
-            .mime_str(content_type)
-            .expect("a valid content type");
-        form = form.part("file", part);
-    }
-    form
 }
 
 async fn post_upload(client: &Client, server: &TestServer, form: Form) -> reqwest::Response {
@@ -247,40 +219,6 @@ async fn post_upload(client: &Client, server: &TestServer, form: Form) -> reqwes
         .send()
         .await
         .expect("the upload request failed")
-}
-
-/// Status and JSON body of a response.
-async fn status_json(response: reqwest::Response) -> (StatusCode, Value) {
-    let status = response.status();
-    let text = response.text().await.expect("cannot read the response");
-    let body = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("the body is not JSON ({e}): {text:?}"));
-    (status, body)
-}
-
-/// Every path under `dir`, relative, `/`-separated, sorted (files and folders).
-fn listing(dir: &Path) -> Vec<String> {
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.filter_map(Result::ok) {
-            let path = entry.path();
-            let relative = path
-                .strip_prefix(base)
-                .expect("an entry of the folder")
-                .to_string_lossy()
-                .into_owned();
-            out.push(relative);
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                walk(base, &path, out);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
 }
 
 /// Asserts the upload folder holds nothing: no files and no `.ferrex-upload-*` temp files.
@@ -330,49 +268,7 @@ async fn wait_until_empty(dir: &Path) {
 /// A hand-written HTTP/1.1 exchange: sends `request`, reads the response (bounded by
 /// 10 s). Returns the status, the header block and the body.
 async fn raw_http(addr: std::net::SocketAddr, request: &[u8]) -> (u16, String, Vec<u8>) {
-    let mut stream = TcpStream::connect(addr).await.expect("cannot connect");
-    stream.write_all(request).await.expect("cannot send");
-    read_response(&mut stream).await
-}
-
-async fn read_response(stream: &mut TcpStream) -> (u16, String, Vec<u8>) {
-    let read = async {
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 8192];
-        loop {
-            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-                let length = head
-                    .lines()
-                    .filter_map(|l| l.split_once(':'))
-                    .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
-                    .and_then(|(_, v)| v.trim().parse::<usize>().ok());
-                if length.is_some_and(|n| buf.len() >= end + 4 + n) {
-                    return (head, buf[end + 4..].to_vec());
-                }
-            }
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => {
-                    let end = buf
-                        .windows(4)
-                        .position(|w| w == b"\r\n\r\n")
-                        .unwrap_or_else(|| panic!("no complete response: {buf:?}"));
-                    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-                    return (head, buf[end + 4..].to_vec());
-                }
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-    };
-    let (head, body) = tokio::time::timeout(Duration::from_secs(10), read)
-        .await
-        .expect("no response within 10 s");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line: {head}"));
-    (status, head, body)
+    support::raw_http::exchange(addr, request, Duration::from_secs(10)).await
 }
 
 fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
@@ -395,7 +291,7 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
 
 #[tokio::test]
 async fn one_file_uploaded_lands_with_its_bytes_on_disk() {
-    let tmp = scratch();
+    let tmp = scratch("upload-");
     let dir = upload_dir(&tmp);
     let server = start_files(&dir).await;
     let (client, _) = session(&server).await;
@@ -404,8 +300,8 @@ async fn one_file_uploaded_lands_with_its_bytes_on_disk() {
     let response = post_upload(
         &client,
         &server,
-        form(
-            event("DownloadState.handle_upload", "files", None),
+        upload_form(
+            upload_event("DownloadState.handle_upload", "files", None),
             &[("report.bin", "application/octet-stream", &bytes)],
         ),
     )
@@ -423,14 +319,7 @@ async fn one_file_uploaded_lands_with_its_bytes_on_disk() {
         bytes
     );
     // The page the browser loads next lists it, linking to its upload_url.
-    let page = client
-        .get(server.url("/"))
-        .send()
-        .await
-        .expect("GET /")
-        .text()
-        .await
-        .expect("page body");
+    let page = page(&client, &server).await;
     assert!(
         page.contains(r#"href="/_ferrex/uploads/report.bin?k="#),
         "{page}"
@@ -439,7 +328,7 @@ async fn one_file_uploaded_lands_with_its_bytes_on_disk() {
 
 #[tokio::test]
 async fn three_files_arrive_in_order() {
-    let tmp = scratch();
+    let tmp = scratch("upload-");
     let dir = upload_dir(&tmp);
     let server = start_files(&dir).await;
     let (client, _) = session(&server).await;
@@ -454,7 +343,10 @@ async fn three_files_arrive_in_order() {
     let response = post_upload(
         &client,
         &server,
-        form(event("DownloadState.handle_upload", "files", None), &files),
+        upload_form(
+            upload_event("DownloadState.handle_upload", "files", None),
+            &files,
+        ),
     )
     .await;
     let (status, reply) = status_json(response).await;
@@ -480,7 +372,7 @@ async fn three_files_arrive_in_order() {
     );
 
     // The handler itself saw them in order.
-    let tmp2 = scratch();
+    let tmp2 = scratch("upload-");
     let dir2 = upload_dir(&tmp2);
     let server2 = start_limits(&dir2).await;
     let (client2, _) = session(&server2).await;
@@ -488,7 +380,7 @@ async fn three_files_arrive_in_order() {
     let response = post_upload(
         &client2,
         &server2,
-        form(event("Up.handle", "any", Some(tag)), &files),
+        upload_form(upload_event("Up.handle", "any", Some(tag)), &files),
     )
     .await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -508,7 +400,7 @@ async fn three_files_arrive_in_order() {
 
 #[tokio::test]
 async fn a_bound_argument_is_received_with_the_files() {
-    let tmp = scratch();
+    let tmp = scratch("upload-");
     let dir = upload_dir(&tmp);
     let server = start_limits(&dir).await;
     let (client, _) = session(&server).await;
@@ -516,8 +408,8 @@ async fn a_bound_argument_is_received_with_the_files() {
     let response = post_upload(
         &client,
         &server,
-        form(
-            event("Up.handle", "z", Some(42)),
+        upload_form(
+            upload_event("Up.handle", "z", Some(42)),
             &[("hello.txt", "text/plain", b"hello")],
         ),
     )
@@ -539,7 +431,7 @@ async fn a_bound_argument_is_received_with_the_files() {
 
 #[tokio::test]
 async fn a_forged_file_token_in_a_normal_event_is_bad_arguments() {
-    let tmp = scratch();
+    let tmp = scratch("upload-");
     let dir = upload_dir(&tmp);
     let server = start_limits(&dir).await;
     let (client, _) = session(&server).await;
@@ -564,7 +456,7 @@ async fn a_forged_file_token_in_a_normal_event_is_bad_arguments() {
 
 #[tokio::test]
 async fn oversize_is_413_naming_the_file_and_leaves_nothing() {
-    let tmp = scratch();
+    let tmp = scratch("upload-");
     let dir = upload_dir(&tmp);
     let server = start_limits(&dir).await;
     let (client, _) = session(&server).await;
@@ -575,8 +467,8 @@ async fn oversize_is_413_naming_the_file_and_leaves_nothing() {
     let response = post_upload(
         &client,
         &server,
-        form(
-            event("Up.handle", "z", Some(tag)),
+        upload_form(
+            upload_event("Up.handle", "z", Some(tag)),
             &[
                 ("fine.txt", "text/plain", &ok),
                 ("big.txt", "text/plain", &big),
@@ -598,7 +490,7 @@ async fn oversize_is_413_naming_the_file_and_leaves_nothing() {
 
 #[tokio::test]
 async fn too_many_files_is_400() {
-    let tmp = scratch();
+    let tmp = scratch("upload-");
     let dir = upload_dir(&tmp);
     let server = start_limits(&dir).await;
     let (client, _) = session(&server).await;
@@ -607,8 +499,8 @@ async fn too_many_files_is_400() {
     let response = post_upload(
         &client,
         &server,
-        form(
-            event("Up.handle", "z", Some(tag)),
+        upload_form(
+            upload_event("Up.handle", "z", Some(tag)),
             &[
                 ("1.txt", "text/plain", b"1"),
                 ("2.txt", "text/plain", b"2"),
@@ -631,8 +523,8 @@ async fn too_many_files_is_400() {
     let response = post_upload(
         &client,
         &server,
-        form(
-            event("Up.handle", "one", Some(tag)),
+        upload_form(
+            upload_event("Up.handle", "one", Some(tag)),
             &[("a.txt", "text/plain", b"a"), ("b.txt", "text/plain", b"b")],
         ),
     )
@@ -649,7 +541,7 @@ async fn too_many_files_is_400() {
 
 #[tokio::test]
 async fn wrong_type_is_415() {
-    let tmp = scratch();
+    let tmp = scratch("upload-");
     let dir = upload_dir(&tmp);
     let server = start_limits(&dir).await;
     let (client, _) = session(&server).await;
@@ -665,8 +557,8 @@ async fn wrong_type_is_415() {
         let response = post_upload(
             &client,
             &server,
-            form(
-                event("Up.handle", "z", Some(tag)),
+            upload_form(
+                upload_event("Up.handle", "z", Some(tag)),
                 &[("ok.png", "image/png", b"png"), (name, content_type, b"x")],
             ),
         )
@@ -688,8 +580,8 @@ async fn wrong_type_is_415() {
     let response = post_upload(
         &client,
         &server,
-        form(
-            event("Up.handle", "z", Some(tag)),
+        upload_form(
+            upload_event("Up.handle", "z", Some(tag)),
             &[
                 ("notes.TXT", "application/octet-stream", b"t"),
                 ("photo", "image/jpeg", b"j"),
@@ -705,7 +597,7 @@ async fn wrong_type_is_415() {
 
 #[tokio::test]
 async fn too_small_is_400() {
-    let tmp = scratch();
+    let tmp = scratch("upload-");
     let dir = upload_dir(&tmp);
     let server = start_limits(&dir).await;
     let (client, _) = session(&server).await;
@@ -714,8 +606,8 @@ async fn too_small_is_400() {
     let response = post_upload(
         &client,
         &server,
-        form(
-            event("Up.handle", "z", Some(tag)),
+        upload_form(
+            upload_event("Up.handle", "z", Some(tag)),
             &[("empty.txt", "text/plain", b"")],
         ),
     )
@@ -734,7 +626,7 @@ async fn too_small_is_400() {
 
 #[tokio::test]
 async fn a_zone_the_page_does_not_have_is_400() {
-    let tmp = scratch();
+    let tmp = scratch("upload-");
     let dir = upload_dir(&tmp);
     let server = start_limits(&dir).await;
     let (client, _) = session(&server).await;
@@ -743,8 +635,8 @@ async fn a_zone_the_page_does_not_have_is_400() {
     let response = post_upload(
         &client,
         &server,
-        form(
-            event("Up.handle", "nope", Some(tag)),
+        upload_form(
+            upload_event("Up.handle", "nope", Some(tag)),
             &[("a.txt", "text/plain", b"a")],
         ),
     )
@@ -762,8 +654,8 @@ async fn a_zone_the_page_does_not_have_is_400() {
     let response = post_upload(
         &client,
         &server,
-        form(
-            event("Up.handle", "off", Some(tag)),
+        upload_form(
+            upload_event("Up.handle", "off", Some(tag)),
             &[("a.txt", "text/plain", b"a")],
         ),
     )
@@ -773,7 +665,7 @@ async fn a_zone_the_page_does_not_have_is_400() {
 
 #[tokio::test]
 async fn a_handler_is_fed_only_through_the_zones_the_page_binds_it_to() {
-    let tmp = scratch();
+    let tmp = scratch("upload-");
     let dir = upload_dir(&tmp);
     let server = start_limits(&dir).await;
     let (client, _) = session(&server).await;
@@ -785,7 +677,7 @@ async fn a_handler_is_fed_only_through_the_zones_the_page_binds_it_to() {
     let response = post_upload(
         &client,
         &server,
-        form(event("Up.strict", "any", Some(tag)), file),
+        upload_form(upload_event("Up.strict", "any", Some(tag)), file),
     )
     .await;
     let (status, body) = status_json(response).await;
@@ -802,7 +694,7 @@ async fn a_handler_is_fed_only_through_the_zones_the_page_binds_it_to() {
     let response = post_upload(
         &client,
         &server,
-        form(event("Up.strict", "z", Some(tag)), file),
+        upload_form(upload_event("Up.strict", "z", Some(tag)), file),
     )
     .await;
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
@@ -813,7 +705,7 @@ async fn a_handler_is_fed_only_through_the_zones_the_page_binds_it_to() {
     let response = post_upload(
         &client,
         &server,
-        form(event("Up.nothing", "any", Some(tag)), file),
+        upload_form(upload_event("Up.nothing", "any", Some(tag)), file),
     )
     .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
@@ -822,7 +714,7 @@ async fn a_handler_is_fed_only_through_the_zones_the_page_binds_it_to() {
 
 #[tokio::test]
 async fn no_session_or_a_foreign_origin_is_403() {
-    let tmp = scratch();
+    let tmp = scratch("upload-");
     let dir = upload_dir(&tmp);
     let server = start_limits(&dir).await;
     let tag = new_tag();
@@ -833,7 +725,7 @@ async fn no_session_or_a_foreign_origin_is_403() {
     let response = post_upload(
         &stranger,
         &server,
-        form(event("Up.handle", "z", Some(tag)), file),
+        upload_form(upload_event("Up.handle", "z", Some(tag)), file),
     )
     .await;
     let (status, body) = status_json(response).await;
@@ -848,7 +740,7 @@ async fn no_session_or_a_foreign_origin_is_403() {
     let response = stranger
         .post(server.url("/_ferrex/upload"))
         .header("cookie", format!("ferrex_session={}", "ab".repeat(16)))
-        .multipart(form(event("Up.handle", "z", Some(tag)), file))
+        .multipart(upload_form(upload_event("Up.handle", "z", Some(tag)), file))
         .send()
         .await
         .expect("upload");
@@ -859,7 +751,7 @@ async fn no_session_or_a_foreign_origin_is_403() {
     let response = client
         .post(server.url("/_ferrex/upload"))
         .header("origin", "http://evil.example")
-        .multipart(form(event("Up.handle", "z", Some(tag)), file))
+        .multipart(upload_form(upload_event("Up.handle", "z", Some(tag)), file))
         .send()
         .await
         .expect("upload");
@@ -877,7 +769,7 @@ async fn no_session_or_a_foreign_origin_is_403() {
 
 #[tokio::test]
 async fn the_server_total_limit_is_413_before_the_body_is_read() {
-    let tmp = scratch();
+    let tmp = scratch("upload-");
     let dir = upload_dir(&tmp);
     let server = TestServer::start(
         App::new()
@@ -910,8 +802,8 @@ async fn the_server_total_limit_is_413_before_the_body_is_read() {
     let response = post_upload(
         &client,
         &server,
-        form(
-            event("Up.handle", "any", Some(tag)),
+        upload_form(
+            upload_event("Up.handle", "any", Some(tag)),
             &[("big.bin", "application/octet-stream", &big)],
         ),
     )
@@ -926,7 +818,7 @@ async fn the_server_total_limit_is_413_before_the_body_is_read() {
     )))
     .file_name("streamed.bin");
     let form = Form::new()
-        .text("event", event("Up.handle", "any", Some(tag)))
+        .text("event", upload_event("Up.handle", "any", Some(tag)))
         .part("file", part);
     let (status, body) = status_json(post_upload(&client, &server, form).await).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
@@ -941,7 +833,7 @@ async fn the_server_total_limit_is_413_before_the_body_is_read() {
 
 #[tokio::test]
 async fn hostile_names_land_inside_the_folder_sanitized() {
-    let tmp = scratch();
+    let tmp = scratch("upload-");
     let dir = upload_dir(&tmp);
     let server = start_limits(&dir).await;
     let (client, _) = session(&server).await;
@@ -970,7 +862,7 @@ async fn hostile_names_land_inside_the_folder_sanitized() {
     let response = post_upload(
         &client,
         &server,
-        form(event("Up.handle", "any", Some(tag)), &files),
+        upload_form(upload_event("Up.handle", "any", Some(tag)), &files),
     )
     .await;
     let (status, reply) = status_json(response).await;
@@ -1020,7 +912,7 @@ async fn hostile_names_land_inside_the_folder_sanitized() {
 
 #[tokio::test]
 async fn folder_paths_keep_their_sanitized_folders() {
-    let tmp = scratch();
+    let tmp = scratch("upload-");
     let dir = upload_dir(&tmp);
     // Served publicly, so the bare `upload_url` works for the check at the end.
     let server = TestServer::start(
@@ -1050,7 +942,7 @@ async fn folder_paths_keep_their_sanitized_folders() {
     let response = post_upload(
         &client,
         &server,
-        form(event("Up.handle", "any", Some(tag)), &files),
+        upload_form(upload_event("Up.handle", "any", Some(tag)), &files),
     )
     .await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -1089,7 +981,7 @@ async fn folder_paths_keep_their_sanitized_folders() {
 
 #[tokio::test]
 async fn the_same_name_twice_is_numbered_never_overwritten() {
-    let tmp = scratch();
+    let tmp = scratch("upload-");
     let dir = upload_dir(&tmp);
     let server = start_limits(&dir).await;
     let (client, _) = session(&server).await;
@@ -1101,8 +993,8 @@ async fn the_same_name_twice_is_numbered_never_overwritten() {
         let response = post_upload(
             &client,
             &server,
-            form(
-                event("Up.handle", "any", Some(tag)),
+            upload_form(
+                upload_event("Up.handle", "any", Some(tag)),
                 &[("dup.txt", "text/plain", &a), ("README", "text/plain", &b)],
             ),
         )
@@ -1129,7 +1021,7 @@ async fn the_same_name_twice_is_numbered_never_overwritten() {
 
 #[tokio::test]
 async fn files_the_handler_does_not_keep_are_deleted() {
-    let tmp = scratch();
+    let tmp = scratch("upload-");
     let dir = upload_dir(&tmp);
     let server = start_limits(&dir).await;
     let (client, _) = session(&server).await;
@@ -1139,8 +1031,8 @@ async fn files_the_handler_does_not_keep_are_deleted() {
     let response = post_upload(
         &client,
         &server,
-        form(
-            event("Up.peek", "any", Some(tag)),
+        upload_form(
+            upload_event("Up.peek", "any", Some(tag)),
             &[
                 ("a.bin", "application/octet-stream", &bytes),
                 ("b.txt", "text/plain", b"b"),
@@ -1161,7 +1053,7 @@ async fn files_the_handler_does_not_keep_are_deleted() {
 
 #[tokio::test]
 async fn an_embedded_nul_in_a_name_never_reaches_the_disk() {
-    let tmp = scratch();
+    let tmp = scratch("upload-");
     let dir = upload_dir(&tmp);
     let server = start_limits(&dir).await;
     let (client, _) = session(&server).await;
@@ -1170,8 +1062,8 @@ async fn an_embedded_nul_in_a_name_never_reaches_the_disk() {
     let response = post_upload(
         &client,
         &server,
-        form(
-            event("Up.handle", "any", Some(tag)),
+        upload_form(
+            upload_event("Up.handle", "any", Some(tag)),
             &[("a\0b.txt", "text/plain", b"nul")],
         ),
     )
@@ -1187,7 +1079,7 @@ async fn an_embedded_nul_in_a_name_never_reaches_the_disk() {
 
 #[tokio::test]
 async fn a_client_that_disconnects_mid_upload_leaves_no_temp_file() {
-    let tmp = scratch();
+    let tmp = scratch("upload-");
     let dir = upload_dir(&tmp);
     let server = start_limits(&dir).await;
     let (_client, cookie) = session(&server).await;
@@ -1198,7 +1090,7 @@ async fn a_client_that_disconnects_mid_upload_leaves_no_temp_file() {
         "--{boundary}\r\nContent-Disposition: form-data; name=\"event\"\r\n\r\n{}\r\n\
          --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"partial.bin\"\r\n\
          Content-Type: application/octet-stream\r\n\r\n",
-        event("Up.handle", "any", Some(tag))
+        upload_event("Up.handle", "any", Some(tag))
     );
     let request = format!(
         "POST /_ferrex/upload HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\n\
@@ -1244,7 +1136,7 @@ async fn a_client_that_disconnects_mid_upload_leaves_no_temp_file() {
 
 #[tokio::test]
 async fn uploaded_files_are_served_back_with_safe_headers() {
-    let tmp = scratch();
+    let tmp = scratch("upload-");
     let dir = upload_dir(&tmp);
     let server = start_files(&dir).await;
     let (client, _) = session(&server).await;
@@ -1262,8 +1154,8 @@ async fn uploaded_files_are_served_back_with_safe_headers() {
     let response = post_upload(
         &client,
         &server,
-        form(
-            event("DownloadState.handle_upload", "files", None),
+        upload_form(
+            upload_event("DownloadState.handle_upload", "files", None),
             &[
                 ("x.html", "text/html", &html),
                 ("doc.pdf", "application/pdf", &pdf),
@@ -1354,7 +1246,7 @@ async fn uploaded_files_are_served_back_with_safe_headers() {
 
 #[tokio::test]
 async fn download_of_an_upload_url_gives_equal_bytes() {
-    let tmp = scratch();
+    let tmp = scratch("upload-");
     let dir = upload_dir(&tmp);
     let server = start_files(&dir).await;
     let (client, _) = session(&server).await;
@@ -1366,8 +1258,8 @@ async fn download_of_an_upload_url_gives_equal_bytes() {
     let response = post_upload(
         &client,
         &server,
-        form(
-            event("DownloadState.handle_upload", "files", None),
+        upload_form(
+            upload_event("DownloadState.handle_upload", "files", None),
             &[
                 (names[0], "application/octet-stream", &bytes),
                 (names[1], "application/octet-stream", &other),
@@ -1408,7 +1300,7 @@ async fn download_of_an_upload_url_gives_equal_bytes() {
 
 #[tokio::test]
 async fn traversal_out_of_the_upload_folder_is_404() {
-    let tmp = scratch();
+    let tmp = scratch("upload-");
     let dir = upload_dir(&tmp);
     std::fs::create_dir_all(&dir).expect("upload folder");
     std::fs::write(dir.join("ok.txt"), b"inside").expect("a file inside");
