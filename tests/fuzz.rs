@@ -26,13 +26,13 @@ use futures_util::{SinkExt, StreamExt};
 use proptest::prelude::{Just, ProptestConfig, Strategy, any, prop, prop_assert, prop_oneof};
 use proptest::test_runner::{TestCaseError, TestRunner};
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderValue};
+use reqwest::header::{CONTENT_TYPE, COOKIE};
 use serde_json::{Value, json};
-use support::TestServer;
-use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
-
-/// How long any single wait on the server may take before it counts as a hang.
-const PATIENCE: Duration = Duration::from_secs(10);
+use support::disk::scratch;
+use support::http::{arrive, send};
+use support::ws::{Socket, open_socket};
+use support::{PATIENCE, TestServer};
+use tokio_tungstenite::tungstenite::Message;
 
 /// A bounded proptest configuration: `cases` cases (times `FERREX_FUZZ_SCALE`, 1 unless
 /// set, for a longer hunt by hand), at most ~20 s of shrinking, no failure files.
@@ -431,42 +431,20 @@ fn event_body() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-/// GET `/` and return the session cookie (`ferrex_session=…`).
-async fn session_cookie(client: &reqwest::Client, server: &TestServer) -> String {
-    let response = client
-        .get(server.url("/"))
-        .send()
-        .await
-        .expect("GET / failed");
-    assert_eq!(response.status(), StatusCode::OK);
-    response
-        .headers()
-        .get(reqwest::header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("GET / set no session cookie")
-        .to_owned()
-}
-
 async fn post_event(
     client: &reqwest::Client,
     server: &TestServer,
     cookie: &str,
     body: Vec<u8>,
 ) -> (StatusCode, Value) {
-    let response = client
-        .post(server.url("/_ferrex/event"))
-        .header(COOKIE, cookie)
-        .header(CONTENT_TYPE, "application/json")
-        .body(body)
-        .send()
-        .await
-        .expect("the server answers every event");
-    let status = response.status();
-    let text = response.text().await.expect("a response body");
-    let json = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("the reply is not JSON ({e}): {text:?}"));
-    (status, json)
+    send(
+        client
+            .post(server.url("/_ferrex/event"))
+            .header(COOKIE, cookie)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body),
+    )
+    .await
 }
 
 /// Resets the counter, adds 5 and checks the page shows it: the session still works.
@@ -488,7 +466,7 @@ fn arbitrary_event_posts_never_get_a_server_error() {
     let rt = runtime();
     let server = rt.block_on(TestServer::start(App::new().page("/", fz_page)));
     let client = reqwest::Client::new();
-    let cookie = rt.block_on(session_cookie(&client, &server));
+    let cookie = rt.block_on(arrive(&server));
 
     check(200, event_body(), |body| {
         rt.block_on(async {
@@ -515,9 +493,6 @@ fn arbitrary_event_posts_never_get_a_server_error() {
     rt.block_on(counter_still_works(&client, &server, &cookie));
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 /// The next reply on the socket, as JSON (bounded wait).
 async fn next_reply(socket: &mut Socket) -> Value {
     loop {
@@ -541,18 +516,8 @@ fn arbitrary_socket_frames_each_get_a_reply_and_the_socket_stays_open() {
     let rt = runtime();
     let server = rt.block_on(TestServer::start(App::new().page("/", fz_page)));
     let client = reqwest::Client::new();
-    let cookie = rt.block_on(session_cookie(&client, &server));
-    let mut request = format!("ws://{}/_ferrex/ws", server.addr)
-        .into_client_request()
-        .expect("a WebSocket request");
-    request.headers_mut().insert(
-        COOKIE,
-        HeaderValue::from_str(&cookie).expect("a header value"),
-    );
-    let (socket, _) = rt
-        .block_on(tokio_tungstenite::connect_async(request))
-        .expect("the WebSocket opens");
-    let socket = tokio::sync::Mutex::new(socket);
+    let cookie = rt.block_on(arrive(&server));
+    let socket = tokio::sync::Mutex::new(rt.block_on(open_socket(&server, &cookie)));
 
     check(200, event_body(), |body| {
         rt.block_on(async {
@@ -878,16 +843,6 @@ fn sanitized_relative_paths_stay_inside_the_upload_folder() {
         }
         Ok(())
     });
-}
-
-/// A fresh, empty folder under `CARGO_TARGET_TMPDIR` (removed when dropped).
-fn scratch(prefix: &str) -> tempfile::TempDir {
-    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    std::fs::create_dir_all(base).expect("cannot create CARGO_TARGET_TMPDIR");
-    tempfile::Builder::new()
-        .prefix(prefix)
-        .tempdir_in(base)
-        .expect("cannot create a scratch folder")
 }
 
 #[test]
@@ -1235,7 +1190,7 @@ fn arbitrary_multipart_uploads_fail_cleanly_and_store_only_inside_the_folder() {
         App::new().page("/", bin_page).upload_dir(&dir),
     ));
     let client = reqwest::Client::new();
-    let cookie = rt.block_on(session_cookie(&client, &server));
+    let cookie = rt.block_on(arrive(&server));
     let statuses_seen = Mutex::new(std::collections::BTreeMap::<u16, u32>::new());
 
     check(200, upload_case(), |case| {
