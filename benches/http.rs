@@ -123,7 +123,7 @@ async fn time_events(
 }
 
 fn micros(d: Duration) -> String {
-    format!("{:.0} µs", d.as_secs_f64() * 1e6)
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
 }
 
 /// This process's CPU time (user + system) so far, from `/proc/self/stat`.
@@ -455,14 +455,15 @@ async fn in_process(
 
 async fn run() -> Result<(), String> {
     let full = common::full_run();
-    let router = App::new()
-        .page("/", index)
-        .into_router()
-        .layer(axum::middleware::from_fn(time_events));
+    // The same app (clones share its sessions) on two ports: as it is for the pages, and
+    // with the timing layer for the events.
+    let plain = App::new().page("/", index).into_router();
+    let router = plain.clone().layer(axum::middleware::from_fn(time_events));
+    let page_addr = common::serve(plain.clone()).await;
     let addr = common::serve(router.clone()).await;
     let cookie = common::session_cookie(addr, "/").await;
 
-    pages(&router, addr, &cookie, if full { 6 } else { 1 }).await?;
+    pages(&plain, page_addr, &cookie, if full { 6 } else { 1 }).await?;
 
     let (secs, max) = if full { (2.0, usize::MAX) } else { (10.0, 100) };
     println!("events: Counter.add(1), each client its own session");
