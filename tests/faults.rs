@@ -16,7 +16,7 @@ use reqwest::header;
 use reqwest::multipart::Form;
 use serde_json::{Value, json};
 use support::disk::{listing, scratch};
-use support::forms::upload_event;
+use support::forms::{upload_event, upload_form_as};
 use support::http::{arrive, number_in, send};
 use support::run_log::{new_tag, ran, runs};
 use support::ws::{next_json, open_socket};
@@ -166,11 +166,8 @@ fn event_message(id: u64, h: &str) -> Message {
 /// A multipart upload of `files` (as `application/octet-stream`) to zone `files` for
 /// handler `h` with `tag`.
 fn upload_form(h: &str, tag: u64, files: &[(&str, &[u8])]) -> Form {
-    let files: Vec<(&str, &str, &[u8])> = files
-        .iter()
-        .map(|(name, bytes)| (*name, "application/octet-stream", *bytes))
-        .collect();
-    support::forms::upload_form(upload_event(h, "files", Some(tag)), &files)
+    let event = upload_event(h, "files", Some(tag));
+    upload_form_as(event, "application/octet-stream", files)
 }
 
 async fn post_upload(server: &TestServer, cookie: &str, form: Form) -> (StatusCode, Value) {

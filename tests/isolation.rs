@@ -17,7 +17,7 @@ use reqwest::header;
 use reqwest::multipart::Form;
 use serde_json::{Value, json};
 use support::disk::{listing, scratch};
-use support::forms::upload_event;
+use support::forms::{upload_event, upload_form_as};
 use support::http::{arrive, number_in, send, set_cookie, text_of};
 use support::run_log::{new_tag, ran, runs};
 use support::ws::{Socket, next_json, open_socket, refused_upgrade, ws_request};
@@ -194,11 +194,7 @@ async fn ws_event(socket: &mut Socket, id: u64, h: &str, args: Value) -> Value {
 /// A multipart upload of `files` (as `text/plain`) to the `files` zone for
 /// `Vault.store(…, tag)`.
 fn upload_form(tag: u64, files: &[(&str, &[u8])]) -> Form {
-    let files: Vec<(&str, &str, &[u8])> = files
-        .iter()
-        .map(|(name, bytes)| (*name, "text/plain", *bytes))
-        .collect();
-    support::forms::upload_form(upload_event("Vault.store", "files", Some(tag)), &files)
+    upload_form_as(upload_event("Vault.store", "files", Some(tag)), "text/plain", files)
 }
 
 async fn post_upload(

@@ -23,3 +23,12 @@ pub fn upload_form(event: String, files: &[(&str, &str, &[u8])]) -> Form {
     }
     form
 }
+
+/// Like [`upload_form`], with every file sent as `content_type`.
+pub fn upload_form_as(event: String, content_type: &str, files: &[(&str, &[u8])]) -> Form {
+    let files: Vec<(&str, &str, &[u8])> = files
+        .iter()
+        .map(|(name, bytes)| (*name, content_type, *bytes))
+        .collect();
+    upload_form(event, &files)
+}
