@@ -8,36 +8,8 @@ mod support;
 #[allow(dead_code)]
 mod counter;
 
-use fantoccini::Locator;
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
-use serde_json::Value;
 use support::{Browser, TestServer};
-
-/// A browser on the counter page with the runtime's socket open.
-async fn open_counter(server: &TestServer) -> Browser {
-    let browser = Browser::start().await;
-    browser.goto(&server.url("/")).await;
-    wait_connected(&browser).await;
-    browser
-}
-
-async fn wait_connected(browser: &Browser) {
-    browser
-        .wait_for_js("document.documentElement.dataset.fxConnected === 'true'")
-        .await;
-}
-
-/// Clicks the element matching `css`.
-async fn click(browser: &Browser, css: &str) {
-    browser
-        .client()
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("finding {css}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
-}
 
 /// Waits until `#count` shows `n`.
 async fn wait_count(browser: &Browser, n: i64) {
@@ -46,15 +18,6 @@ async fn wait_count(browser: &Browser, n: i64) {
             "document.getElementById('count').textContent.trim() === '{n}'"
         ))
         .await;
-}
-
-/// Runs `script` (a function body) in the page and returns its result.
-async fn js(browser: &Browser, script: &str) -> Value {
-    browser
-        .client()
-        .execute(script, Vec::new())
-        .await
-        .unwrap_or_else(|e| panic!("running {script:?}: {e}"))
 }
 
 /// Types `text` with the keyboard into whatever has focus, key by key, as a user does.
@@ -80,17 +43,16 @@ async fn wait_settled(browser: &Browser) {
 #[tokio::test]
 async fn clicking_plus_one_twice_shows_two() {
     let server = TestServer::start(counter::app()).await;
-    let browser = open_counter(&server).await;
+    let browser = Browser::start_on(&server.url("/")).await;
     wait_count(&browser, 0).await;
 
-    click(&browser, "#inc").await;
+    browser.click("#inc").await;
     wait_count(&browser, 1).await;
-    click(&browser, "#inc").await;
+    browser.click("#inc").await;
     wait_count(&browser, 2).await;
 
     // The state is on the server: a reload shows it too.
-    browser.goto(&server.url("/")).await;
-    wait_connected(&browser).await;
+    browser.open(&server.url("/")).await;
     wait_count(&browser, 2).await;
 
     let shot = browser.screenshot("counter").await;
@@ -100,16 +62,17 @@ async fn clicking_plus_one_twice_shows_two() {
 #[tokio::test]
 async fn two_browsers_keep_independent_counts() {
     let server = TestServer::start(counter::app()).await;
-    let (first, second) = tokio::join!(open_counter(&server), open_counter(&server));
+    let url = server.url("/");
+    let (first, second) = tokio::join!(Browser::start_on(&url), Browser::start_on(&url));
 
     for _ in 0..3 {
-        click(&first, "#inc").await;
+        first.click("#inc").await;
     }
-    click(&second, "#dec").await;
+    second.click("#dec").await;
     wait_count(&first, 3).await;
     wait_count(&second, -1).await;
 
-    click(&second, "#dec").await;
+    second.click("#dec").await;
     wait_count(&second, -2).await;
     wait_settled(&first).await;
     wait_count(&first, 3).await;
@@ -121,9 +84,9 @@ async fn two_browsers_keep_independent_counts() {
 #[tokio::test]
 async fn typing_keeps_focus_and_caret_across_re_renders() {
     let server = TestServer::start(counter::app()).await;
-    let browser = open_counter(&server).await;
+    let browser = Browser::start_on(&server.url("/")).await;
 
-    click(&browser, "#draft").await;
+    browser.click("#draft").await;
     type_keys(&browser, "hello").await;
     // Each key sent an event whose reply re-rendered the page with the new `value`.
     browser
@@ -133,15 +96,15 @@ async fn typing_keeps_focus_and_caret_across_re_renders() {
         )
         .await;
     assert_eq!(
-        js(&browser, "return document.getElementById('draft').value;").await,
+        browser
+            .js("return document.getElementById('draft').value;")
+            .await,
         "hello"
     );
 
-    js(
-        &browser,
-        "const d = document.getElementById('draft'); d.setSelectionRange(2, 2); return null;",
-    )
-    .await;
+    browser
+        .js("const d = document.getElementById('draft'); d.setSelectionRange(2, 2); return null;")
+        .await;
     type_keys(&browser, "X").await;
     browser
         .wait_for_js(
@@ -150,12 +113,10 @@ async fn typing_keeps_focus_and_caret_across_re_renders() {
         )
         .await;
 
-    let state = js(
-        &browser,
-        "const d = document.getElementById('draft'); \
-         return [d.value, document.activeElement === d, d.selectionStart, d.selectionEnd];",
-    )
-    .await;
+    let state = browser
+        .js("const d = document.getElementById('draft'); \
+         return [d.value, document.activeElement === d, d.selectionStart, d.selectionEnd];")
+        .await;
     assert_eq!(
         state,
         serde_json::json!(["heXllo", true, 3, 3]),
@@ -166,33 +127,29 @@ async fn typing_keeps_focus_and_caret_across_re_renders() {
 #[tokio::test]
 async fn a_dropped_socket_reconnects_and_the_next_click_works() {
     let server = TestServer::start(counter::app()).await;
-    let browser = open_counter(&server).await;
-    click(&browser, "#inc").await;
+    let browser = Browser::start_on(&server.url("/")).await;
+    browser.click("#inc").await;
     wait_count(&browser, 1).await;
     wait_settled(&browser).await;
 
-    let dropped = js(
-        &browser,
-        "const ok = window.ferrex.dropSocket(); \
-         return [ok, document.documentElement.dataset.fxConnected];",
-    )
-    .await;
+    let dropped = browser
+        .js("const ok = window.ferrex.dropSocket(); \
+         return [ok, document.documentElement.dataset.fxConnected];")
+        .await;
     assert_eq!(dropped, serde_json::json!([true, "false"]));
-    wait_connected(&browser).await;
-    click(&browser, "#inc").await;
+    browser.wait_connected().await;
+    browser.click("#inc").await;
     wait_count(&browser, 2).await;
 
     // A click while the socket is down waits in the queue and is sent on reconnect.
-    js(&browser, "window.ferrex.dropSocket(); return null;").await;
-    click(&browser, "#inc").await;
+    browser.js("window.ferrex.dropSocket(); return null;").await;
+    browser.click("#inc").await;
     wait_count(&browser, 3).await;
-    wait_connected(&browser).await;
+    browser.wait_connected().await;
     assert_eq!(
-        js(
-            &browser,
-            "return document.querySelectorAll('.fx-toast').length;"
-        )
-        .await,
+        browser
+            .js("return document.querySelectorAll('.fx-toast').length;")
+            .await,
         0,
         "no event was lost, so no toast"
     );
@@ -201,9 +158,9 @@ async fn a_dropped_socket_reconnects_and_the_next_click_works() {
 #[tokio::test]
 async fn adding_an_empty_item_shows_a_toast() {
     let server = TestServer::start(counter::app()).await;
-    let browser = open_counter(&server).await;
+    let browser = Browser::start_on(&server.url("/")).await;
 
-    click(&browser, "#add").await;
+    browser.click("#add").await;
     browser
         .wait_for_js(
             "Array.from(document.querySelectorAll('.fx-toast'))\
@@ -211,19 +168,17 @@ async fn adding_an_empty_item_shows_a_toast() {
         )
         .await;
     assert_eq!(
-        js(
-            &browser,
-            "return document.querySelectorAll('#items li').length;"
-        )
-        .await,
+        browser
+            .js("return document.querySelectorAll('#items li').length;")
+            .await,
         0
     );
 
     // The session keeps working: a real item is added and the draft cleared.
-    click(&browser, "#draft").await;
+    browser.click("#draft").await;
     type_keys(&browser, "milk").await;
     wait_settled(&browser).await;
-    click(&browser, "#add").await;
+    browser.click("#add").await;
     browser
         .wait_for_js(
             "document.querySelector('#items').textContent.includes('milk') && \
@@ -238,20 +193,16 @@ async fn adding_an_empty_item_shows_a_toast() {
 async fn the_counter_mounted_under_a_path_prefix_works() {
     let router = axum::Router::new().nest("/app", counter::app().base_path("/app").into_router());
     let server = TestServer::start_router(router).await;
-    let browser = Browser::start().await;
-    browser.goto(&server.url("/app")).await;
-    wait_connected(&browser).await;
+    let browser = Browser::start_on(&server.url("/app")).await;
 
-    click(&browser, "#inc").await;
+    browser.click("#inc").await;
     wait_count(&browser, 1).await;
     // The stylesheet came from /app/_ferrex/style.css: the +1 button is styled.
-    let styled = js(
-        &browser,
-        "return getComputedStyle(document.getElementById('inc')).backgroundColor;",
-    )
-    .await;
+    let styled = browser
+        .js("return getComputedStyle(document.getElementById('inc')).backgroundColor;")
+        .await;
     assert_ne!(styled, "rgba(0, 0, 0, 0)", "the stylesheet did not load");
-    click(&browser, "#add").await;
+    browser.click("#add").await;
     browser
         .wait_for_js("document.querySelector('.fx-toast') !== null")
         .await;

@@ -9,7 +9,6 @@ mod support;
 mod files;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use fantoccini::Locator;
 use serde_json::Value;
@@ -23,21 +22,9 @@ const BANNER: &str = concat!(
 
 /// The Files example on a fresh port, with uploads in a scratch folder.
 async fn start_files() -> (TestServer, tempfile::TempDir) {
-    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    std::fs::create_dir_all(base).expect("create CARGO_TARGET_TMPDIR");
-    let uploads = tempfile::tempdir_in(base).expect("scratch upload folder");
+    let uploads = support::disk::scratch("browser-files-");
     let server = TestServer::start(files::app().upload_dir(uploads.path())).await;
     (server, uploads)
-}
-
-/// A browser on the Files page with the runtime's socket open.
-async fn open_files(server: &TestServer) -> Browser {
-    let browser = Browser::start().await;
-    browser.goto(&server.url("/")).await;
-    browser
-        .wait_for_js("document.documentElement.dataset.fxConnected === 'true'")
-        .await;
-    browser
 }
 
 /// Clicks the button whose text is `label`.
@@ -72,14 +59,11 @@ fn downloaded(browser: &Browser) -> BTreeSet<String> {
 /// After the clicks the page is still the Files page, connected, without an error toast.
 async fn assert_page_intact(browser: &Browser) {
     let state = browser
-        .client()
-        .execute(
+        .js(
             "return [window.location.pathname, document.documentElement.dataset.fxConnected, \
              document.title];",
-            Vec::new(),
         )
-        .await
-        .expect("read the page state");
+        .await;
     assert_eq!(
         state,
         serde_json::json!(["/", "true", "ferrex · Files"]),
@@ -91,7 +75,7 @@ async fn assert_page_intact(browser: &Browser) {
 async fn url_downloads_save_the_asset_under_its_name_or_the_new_one() {
     let banner = std::fs::read(BANNER).expect("read the banner asset");
     let (server, _tmp) = start_files().await;
-    let browser = open_files(&server).await;
+    let browser = Browser::start_on(&server.url("/")).await;
 
     // `download(url = "/reflex_banner.png")`: an image the browser could show, saved.
     click_button(&browser, "Download").await;
@@ -120,7 +104,7 @@ async fn url_downloads_save_the_asset_under_its_name_or_the_new_one() {
 async fn the_plain_link_serves_the_asset() {
     let banner = std::fs::read(BANNER).expect("read the banner asset");
     let (server, _tmp) = start_files().await;
-    let browser = open_files(&server).await;
+    let browser = Browser::start_on(&server.url("/")).await;
 
     let links = browser
         .client()
@@ -156,7 +140,7 @@ async fn the_plain_link_serves_the_asset() {
 #[tokio::test]
 async fn handler_downloads_land_with_their_names_and_content() {
     let (server, _tmp) = start_files().await;
-    let browser = open_files(&server).await;
+    let browser = Browser::start_on(&server.url("/")).await;
 
     click_button(&browser, "Download random numbers").await;
     let csv = browser.wait_for_download("random_numbers.csv").await;
@@ -204,7 +188,7 @@ async fn handler_downloads_land_with_their_names_and_content() {
 #[tokio::test]
 async fn the_file_list_downloads_as_json() {
     let (server, _tmp) = start_files().await;
-    let browser = open_files(&server).await;
+    let browser = Browser::start_on(&server.url("/")).await;
 
     click_button(&browser, "Download the file list").await;
     let json = browser.wait_for_download("uploaded.json").await;
@@ -252,11 +236,7 @@ async fn names_with_percent_signs_and_accents_are_saved_as_given() {
         .page("/", names_page)
         .assets_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/assets"));
     let server = TestServer::start(app).await;
-    let browser = Browser::start().await;
-    browser.goto(&server.url("/")).await;
-    browser
-        .wait_for_js("document.documentElement.dataset.fxConnected === 'true'")
-        .await;
+    let browser = Browser::start_on(&server.url("/")).await;
 
     click_button(&browser, "Odd token").await;
     assert_eq!(browser.wait_for_download("100%41.txt").await, b"odd");

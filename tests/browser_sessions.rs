@@ -10,33 +10,7 @@ mod support;
 mod counter;
 
 use fantoccini::Locator;
-use serde_json::Value;
 use support::{Browser, TestServer};
-
-/// A browser on the counter page with the runtime's socket open.
-async fn open_counter(server: &TestServer) -> Browser {
-    let browser = Browser::start().await;
-    browser.goto(&server.url("/")).await;
-    wait_connected(&browser).await;
-    browser
-}
-
-async fn wait_connected(browser: &Browser) {
-    browser
-        .wait_for_js("document.documentElement.dataset.fxConnected === 'true'")
-        .await;
-}
-
-async fn click(browser: &Browser, css: &str) {
-    browser
-        .client()
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("finding {css}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
-}
 
 /// Waits until `#count` shows `n` and no event waits for its reply.
 async fn wait_count(browser: &Browser, n: i64) {
@@ -48,17 +22,10 @@ async fn wait_count(browser: &Browser, n: i64) {
         .await;
 }
 
-async fn js(browser: &Browser, script: &str) -> Value {
-    browser
-        .client()
-        .execute(script, Vec::new())
-        .await
-        .unwrap_or_else(|e| panic!("running {script:?}: {e}"))
-}
-
 /// The whole page as the browser shows it now.
 async fn page_text(browser: &Browser) -> String {
-    js(browser, "return document.body.innerText;")
+    browser
+        .js("return document.body.innerText;")
         .await
         .as_str()
         .expect("a string")
@@ -78,7 +45,7 @@ async fn add_item(browser: &Browser, text: &str) {
             "window.ferrex.pending === 0 && document.getElementById('draft').value === '{text}'"
         ))
         .await;
-    click(browser, "#add").await;
+    browser.click("#add").await;
     browser
         .wait_for_js(&format!(
             "window.ferrex.pending === 0 \
@@ -102,11 +69,12 @@ async fn session_cookie(browser: &Browser) -> String {
 #[tokio::test]
 async fn two_profiles_each_see_only_their_own_count_and_text() {
     let server = TestServer::start(counter::app()).await;
-    let (alice, bob) = tokio::join!(open_counter(&server), open_counter(&server));
+    let url = server.url("/");
+    let (alice, bob) = tokio::join!(Browser::start_on(&url), Browser::start_on(&url));
     let (alice_id, bob_id) = (session_cookie(&alice).await, session_cookie(&bob).await);
     assert_ne!(alice_id, bob_id, "each profile has its own session");
     assert_eq!(
-        js(&alice, "return document.cookie;").await,
+        alice.js("return document.cookie;").await,
         "",
         "the session cookie is out of the page's reach"
     );
@@ -114,12 +82,12 @@ async fn two_profiles_each_see_only_their_own_count_and_text() {
     // Clicking at the same time: Alice five times up, Bob twice down.
     let alice_clicks = async {
         for _ in 0..5 {
-            click(&alice, "#inc").await;
+            alice.click("#inc").await;
         }
     };
     let bob_clicks = async {
         for _ in 0..2 {
-            click(&bob, "#dec").await;
+            bob.click("#dec").await;
         }
     };
     tokio::join!(alice_clicks, bob_clicks);
@@ -135,8 +103,7 @@ async fn two_profiles_each_see_only_their_own_count_and_text() {
 
     // After a reload each still sees its own state, in the HTML the server sent.
     for browser in [&alice, &bob] {
-        browser.goto(&server.url("/")).await;
-        wait_connected(browser).await;
+        browser.open(&server.url("/")).await;
     }
     wait_count(&alice, 5).await;
     wait_count(&bob, -2).await;
@@ -152,8 +119,8 @@ async fn two_profiles_each_see_only_their_own_count_and_text() {
     assert_eq!(session_cookie(&bob).await, bob_id, "the session survived");
 
     // One more click each after the reload, on top of its own count.
-    click(&alice, "#inc").await;
-    click(&bob, "#dec").await;
+    alice.click("#inc").await;
+    bob.click("#dec").await;
     wait_count(&alice, 6).await;
     wait_count(&bob, -3).await;
 }
@@ -161,12 +128,13 @@ async fn two_profiles_each_see_only_their_own_count_and_text() {
 #[tokio::test]
 async fn a_second_tab_shares_its_profiles_session_and_no_other() {
     let server = TestServer::start(counter::app()).await;
-    let (alice, bob) = tokio::join!(open_counter(&server), open_counter(&server));
+    let url = server.url("/");
+    let (alice, bob) = tokio::join!(Browser::start_on(&url), Browser::start_on(&url));
     for _ in 0..3 {
-        click(&alice, "#inc").await;
+        alice.click("#inc").await;
     }
     wait_count(&alice, 3).await;
-    click(&bob, "#dec").await;
+    bob.click("#dec").await;
     wait_count(&bob, -1).await;
 
     // A new tab in Alice's profile opens her session, not a fresh one and not Bob's.
@@ -178,10 +146,9 @@ async fn a_second_tab_shares_its_profiles_session_and_no_other() {
         .expect("a new tab")
         .handle;
     alice.client().switch_to_window(tab).await.expect("switch");
-    alice.goto(&server.url("/")).await;
-    wait_connected(&alice).await;
+    alice.open(&server.url("/")).await;
     wait_count(&alice, 3).await;
-    click(&alice, "#inc").await;
+    alice.click("#inc").await;
     wait_count(&alice, 4).await;
 
     // Back in the first tab, a reload shows the shared session's count; Bob's is his own.
@@ -190,10 +157,8 @@ async fn a_second_tab_shares_its_profiles_session_and_no_other() {
         .switch_to_window(first_tab)
         .await
         .expect("switch back");
-    alice.goto(&server.url("/")).await;
-    wait_connected(&alice).await;
+    alice.open(&server.url("/")).await;
     wait_count(&alice, 4).await;
-    bob.goto(&server.url("/")).await;
-    wait_connected(&bob).await;
+    bob.open(&server.url("/")).await;
     wait_count(&bob, -1).await;
 }

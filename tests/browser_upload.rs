@@ -18,6 +18,7 @@ use fantoccini::Locator;
 use fantoccini::elements::Element;
 use ferrex::prelude::*;
 use serde_json::Value;
+use support::disk::{names_in, scratch};
 use support::{Browser, TestServer};
 
 // ---------------------------------------------------------------------------------------
@@ -120,12 +121,7 @@ struct Scratch {
 
 impl Scratch {
     fn new() -> Scratch {
-        let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        std::fs::create_dir_all(base).expect("cannot create CARGO_TARGET_TMPDIR");
-        let dir = tempfile::Builder::new()
-            .prefix("browser-upload-")
-            .tempdir_in(base)
-            .expect("cannot create a scratch folder");
+        let dir = scratch("browser-upload-");
         std::fs::create_dir(dir.path().join("local")).expect("local folder");
         Scratch { dir }
     }
@@ -149,20 +145,6 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
-/// The names of the files in `dir` (sorted), temp files included.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
-
 /// Polls `condition` every 20 ms for at most `limit`.
 async fn poll(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
@@ -170,14 +152,6 @@ async fn poll(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) 
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// Loads `url` and waits for the runtime's WebSocket.
-async fn open(browser: &Browser, url: &str) {
-    browser.goto(url).await;
-    browser
-        .wait_for_js("window.ferrex && window.ferrex.connected")
-        .await;
 }
 
 /// Chooses `paths` in the file input of zone `zone`, as a user would in the picker.
@@ -216,20 +190,9 @@ async fn click(browser: &Browser, label: &str) {
         .unwrap_or_else(|e| panic!("cannot click {label:?}: {e}"));
 }
 
-/// Runs a script and returns its value.
-async fn js(browser: &Browser, script: &str) -> Value {
-    browser
-        .client()
-        .execute(script, Vec::new())
-        .await
-        .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
-}
-
 /// The names shown in the selection list of `zone`.
 async fn selected_names(browser: &Browser, zone: &str) -> Vec<String> {
-    let value = js(
-        browser,
-        &format!(
+    let value = browser.js(&format!(
             "return Array.from(document.querySelectorAll('[data-fx-selected-files={zone}] .fx-file-name'), e => e.textContent);"
         ),
     )
@@ -239,13 +202,11 @@ async fn selected_names(browser: &Browser, zone: &str) -> Vec<String> {
 
 /// The texts of the items of list `#id`.
 async fn list_items(browser: &Browser, id: &str) -> Vec<String> {
-    let value = js(
-        browser,
-        &format!(
+    let value = browser
+        .js(&format!(
             "return Array.from(document.querySelectorAll('#{id} li'), e => e.textContent.trim());"
-        ),
-    )
-    .await;
+        ))
+        .await;
     serde_json::from_value(value).expect("a list of texts")
 }
 
@@ -326,7 +287,7 @@ async fn select_clear_then_upload_one_file() {
     let browser = Browser::start().await;
     let bytes = pattern(4096, 3);
     let path = scratch.file("hello.txt", &bytes);
-    open(&browser, &server.url("/")).await;
+    browser.open(&server.url("/")).await;
 
     // Select: the selection lists the name with its size.
     choose(&browser, "files", &[&path]).await;
@@ -334,11 +295,9 @@ async fn select_clear_then_upload_one_file() {
         .wait_for_js("document.querySelectorAll('[data-fx-selected-files=files] li').length === 1")
         .await;
     assert_eq!(selected_names(&browser, "files").await, ["hello.txt"]);
-    let item = js(
-        &browser,
-        "return document.querySelector('[data-fx-selected-files=files] li').textContent;",
-    )
-    .await;
+    let item = browser
+        .js("return document.querySelector('[data-fx-selected-files=files] li').textContent;")
+        .await;
     assert!(
         item.as_str().is_some_and(|t| t.contains("4.0 KB")),
         "{item}"
@@ -351,7 +310,7 @@ async fn select_clear_then_upload_one_file() {
             "document.querySelector('[data-fx-selected-files=files]').children.length === 0",
         )
         .await;
-    assert_eq!(listing(&scratch.uploads()), Vec::<String>::new());
+    assert_eq!(names_in(&scratch.uploads()), Vec::<String>::new());
 
     // Select again, upload: listed under "Uploaded files", bytes on disk, selection empty.
     choose(&browser, "files", &[&path]).await;
@@ -372,11 +331,9 @@ async fn select_clear_then_upload_one_file() {
             "document.querySelector('[data-fx-selected-files=files]').children.length === 0",
         )
         .await;
-    let href = js(
-        &browser,
-        "return document.querySelector('#uploaded a').getAttribute('href');",
-    )
-    .await;
+    let href = browser
+        .js("return document.querySelector('#uploaded a').getAttribute('href');")
+        .await;
     // Bound to this session: `?k=` and a 128-bit tag.
     let href = href.as_str().expect("an href").to_owned();
     let tag = href
@@ -390,11 +347,9 @@ async fn select_clear_then_upload_one_file() {
     // Read from the server's rendering: see `replies_over_two_channels_apply_in_order`.
     wait_for_server_page(&browser, &server, "the bar at 100", progress_full).await;
     assert_eq!(
-        js(
-            &browser,
-            "return document.getElementById('upload-status').textContent;"
-        )
-        .await,
+        browser
+            .js("return document.getElementById('upload-status').textContent;")
+            .await,
         "Uploaded 1 file(s)."
     );
 }
@@ -411,7 +366,7 @@ async fn three_files_upload_in_order() {
         .zip(&contents)
         .map(|(n, c)| scratch.file(n, c))
         .collect();
-    open(&browser, &server.url("/")).await;
+    browser.open(&server.url("/")).await;
 
     let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
     choose(&browser, "files", &refs).await;
@@ -433,11 +388,9 @@ async fn three_files_upload_in_order() {
     }
     wait_for_server_page(&browser, &server, "the bar at 100", progress_full).await;
     assert_eq!(
-        js(
-            &browser,
-            "return document.getElementById('upload-status').textContent;"
-        )
-        .await,
+        browser
+            .js("return document.getElementById('upload-status').textContent;")
+            .await,
         "Uploaded 3 file(s)."
     );
 }
@@ -453,7 +406,7 @@ async fn cancel_during_a_slow_upload_leaves_nothing() {
     std::fs::File::create(&big)
         .and_then(|f| f.set_len(1024 * 1024 * 1024))
         .expect("cannot make the big file");
-    open(&browser, &server.url("/")).await;
+    browser.open(&server.url("/")).await;
 
     choose(&browser, "files", &[&big]).await;
     browser
@@ -473,18 +426,16 @@ async fn cancel_during_a_slow_upload_leaves_nothing() {
     poll(
         Duration::from_secs(20),
         "the upload folder to empty",
-        || listing(&scratch.uploads()).is_empty(),
+        || names_in(&scratch.uploads()).is_empty(),
     )
     .await;
     // The handler never ran, and no progress report reached 100 %.
-    let state = js(
-        &browser,
-        "return [document.getElementById('upload-progress').value, \
+    let state = browser
+        .js("return [document.getElementById('upload-progress').value, \
                  document.querySelectorAll('#uploaded li').length, \
                  document.body.textContent.includes('Nothing uploaded yet.'), \
-                 !!document.getElementById('upload-status')];",
-    )
-    .await;
+                 !!document.getElementById('upload-status')];")
+        .await;
     let progress = state[0].as_f64().expect("a progress value");
     assert!(progress < 100.0, "progress reached {progress} after cancel");
     assert_eq!(state[1], 0, "nothing listed");
@@ -492,7 +443,7 @@ async fn cancel_during_a_slow_upload_leaves_nothing() {
     assert_eq!(state[3], false, "no upload status");
     // The selection is kept, to retry.
     assert_eq!(selected_names(&browser, "files").await, ["huge.bin"]);
-    assert!(listing(&scratch.uploads()).is_empty());
+    assert!(names_in(&scratch.uploads()).is_empty());
     println!("cancelled with the bar at {progress}%");
 }
 
@@ -522,7 +473,7 @@ async fn uploaded_html_is_downloaded_not_run() {
     let html = b"<html><head><title>x</title></head><body><script>document.title='pwned'; \
         try { parent.document.title = 'pwned'; } catch (e) {}</script>hi</body></html>";
     let path = scratch.file("x.html", html);
-    open(&browser, &server.url("/")).await;
+    browser.open(&server.url("/")).await;
 
     choose(&browser, "files", &[&path]).await;
     browser
@@ -545,7 +496,7 @@ async fn uploaded_html_is_downloaded_not_run() {
 
     // Framed by a page of the site (same origin, so a running script could reach the
     // parent), it is downloaded again instead of rendered.
-    open(&browser, &server.url("/")).await;
+    browser.open(&server.url("/")).await;
     let url = link_to(&browser, "x.html").await;
     browser
         .client()
@@ -580,11 +531,9 @@ async fn uploaded_html_is_downloaded_not_run() {
         .await;
     assert_ne!(browser.client().title().await.expect("a title"), "pwned");
     assert_eq!(
-        js(
-            &browser,
-            "return document.querySelectorAll('script').length;"
-        )
-        .await,
+        browser
+            .js("return document.querySelectorAll('script').length;")
+            .await,
         0
     );
 }
@@ -608,10 +557,10 @@ async fn uploaded_svg_never_runs_script() {
     let browser = Browser::start().await;
     let svg = br#"<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20" onload="fetch('/pwned?onload')"><script>fetch('/pwned?script'); document.title = 'pwned';</script><rect width="20" height="20" fill="red"/></svg>"#;
     let path = scratch.file("x.svg", svg);
-    open(&browser, &server.url("/")).await;
+    browser.open(&server.url("/")).await;
 
     // The counter works: a script that does run is seen.
-    js(&browser, "fetch('/pwned?control'); return null;").await;
+    browser.js("fetch('/pwned?control'); return null;").await;
     poll(Duration::from_secs(10), "the control request", || {
         PWNED.load(Ordering::SeqCst) == 1
     })
@@ -632,7 +581,7 @@ async fn uploaded_svg_never_runs_script() {
     assert_eq!(browser.wait_for_download("x.svg").await, svg);
 
     // As an image (scripts never run there), in a frame and as an object: nothing runs.
-    open(&browser, &server.url("/")).await;
+    browser.open(&server.url("/")).await;
     browser
         .client()
         .execute(
@@ -670,7 +619,7 @@ async fn screenshots_of_a_selection_and_an_upload() {
     .expect("the example's PNG");
     let image = scratch.file("banner.png", &png);
     let text = scratch.file("notes.txt", &pattern(1500, 9));
-    open(&browser, &server.url("/")).await;
+    browser.open(&server.url("/")).await;
 
     choose(&browser, "files", &[&image, &text]).await;
     browser
@@ -679,11 +628,9 @@ async fn screenshots_of_a_selection_and_an_upload() {
     browser
         .wait_for_js("Array.from(document.querySelectorAll('.fx-preview')).every(i => i.complete && i.naturalWidth > 0)")
         .await;
-    js(
-        &browser,
-        "document.getElementById('files').scrollIntoView(); return null;",
-    )
-    .await;
+    browser
+        .js("document.getElementById('files').scrollIntoView(); return null;")
+        .await;
     let shot = browser.screenshot("files-selection").await;
     println!("selection screenshot: {}", shot.display());
 
@@ -694,23 +641,19 @@ async fn screenshots_of_a_selection_and_an_upload() {
     // Load the page afresh once the server has the last progress report, so the picture
     // shows the server's latest state.
     wait_for_server_page(&browser, &server, "the bar at 100", progress_full).await;
-    open(&browser, &server.url("/")).await;
+    browser.open(&server.url("/")).await;
     browser
         .wait_for_js("Array.from(document.querySelectorAll('#uploaded img')).every(i => i.complete && i.naturalWidth > 0)")
         .await;
     // The bar animates its width; a still picture wants the end of it.
-    js(
-        &browser,
-        "const s = document.createElement('style'); \
+    browser
+        .js("const s = document.createElement('style'); \
          s.textContent = '*, ::-webkit-progress-value { transition: none !important; }'; \
-         document.head.appendChild(s); return null;",
-    )
-    .await;
-    js(
-        &browser,
-        "document.getElementById('uploaded').scrollIntoView({block: 'center'}); return null;",
-    )
-    .await;
+         document.head.appendChild(s); return null;")
+        .await;
+    browser
+        .js("document.getElementById('uploaded').scrollIntoView({block: 'center'}); return null;")
+        .await;
     let shot = browser.screenshot("files-uploaded").await;
     println!("upload screenshot: {}", shot.display());
 }
@@ -734,7 +677,7 @@ async fn on_drop_uploads_at_once() {
     let browser = Browser::start().await;
     let a = scratch.file("one.txt", b"first");
     let b = scratch.file("two.dat", &pattern(2048, 1));
-    open(&browser, &server.url("/")).await;
+    browser.open(&server.url("/")).await;
 
     // Choosing files is enough: no button.
     choose(&browser, "d", &[&a, &b]).await;
@@ -745,7 +688,7 @@ async fn on_drop_uploads_at_once() {
         list_items(&browser, "got").await,
         ["one.txt:5", "two.dat:2048"]
     );
-    assert_eq!(listing(&scratch.uploads()), ["one.txt", "two.dat"]);
+    assert_eq!(names_in(&scratch.uploads()), ["one.txt", "two.dat"]);
     assert_eq!(
         std::fs::read(scratch.uploads().join("one.txt")).expect("on disk"),
         b"first"
@@ -755,11 +698,9 @@ async fn on_drop_uploads_at_once() {
         .wait_for_js("window.ferrex.selected('d').length === 0")
         .await;
     assert_eq!(
-        js(
-            &browser,
-            "return document.getElementById('calls').textContent;"
-        )
-        .await,
+        browser
+            .js("return document.getElementById('calls').textContent;")
+            .await,
         "1"
     );
 }
@@ -771,7 +712,7 @@ async fn the_last_progress_report_says_everything_was_sent() {
     let browser = Browser::start().await;
     let size = 3 * 1024 * 1024;
     let path = scratch.file("three-megs.bin", &pattern(size, 4));
-    open(&browser, &server.url("/")).await;
+    browser.open(&server.url("/")).await;
 
     choose(&browser, "p", &[&path]).await;
     browser
@@ -805,7 +746,7 @@ async fn the_last_progress_report_says_everything_was_sent() {
         parts[1] >= size as u64,
         "total counts the whole body: {last}"
     );
-    assert_eq!(listing(&scratch.uploads()), ["three-megs.bin"]);
+    assert_eq!(names_in(&scratch.uploads()), ["three-megs.bin"]);
 }
 
 #[tokio::test]
@@ -820,7 +761,7 @@ async fn progress_reports_come_about_ten_times_a_second_at_most() {
     std::fs::File::create(&path)
         .and_then(|f| f.set_len(size))
         .expect("cannot make the big file");
-    open(&browser, &server.url("/")).await;
+    browser.open(&server.url("/")).await;
 
     choose(&browser, "p", &[&path]).await;
     browser
@@ -875,7 +816,7 @@ async fn limits_are_checked_in_the_browser() {
     let big = scratch.file("big.txt", &pattern(2000, 1));
     let empty = scratch.file("empty.txt", b"");
     let exe = scratch.file("tool.exe", b"MZ");
-    open(&browser, &server.url("/")).await;
+    browser.open(&server.url("/")).await;
 
     // Each refused file gets a toast naming it and the reason; the zone's on_drop upload
     // never starts, so the server is not asked.
@@ -886,7 +827,9 @@ async fn limits_are_checked_in_the_browser() {
     choose(&browser, "z", &[&empty]).await;
     wait_for_toast(&browser, "empty.txt: too small").await;
     assert_eq!(
-        js(&browser, "return window.ferrex.selected('z').length;").await,
+        browser
+            .js("return window.ferrex.selected('z').length;")
+            .await,
         0
     );
 
@@ -903,14 +846,12 @@ async fn limits_are_checked_in_the_browser() {
     // Only the accepted files ever reached the handler, in one call.
     assert_eq!(list_items(&browser, "got").await, ["a.txt:2", "b.txt:3"]);
     assert_eq!(
-        js(
-            &browser,
-            "return document.getElementById('calls').textContent;"
-        )
-        .await,
+        browser
+            .js("return document.getElementById('calls').textContent;")
+            .await,
         "1"
     );
-    assert_eq!(listing(&scratch.uploads()), ["a.txt", "b.txt"]);
+    assert_eq!(names_in(&scratch.uploads()), ["a.txt", "b.txt"]);
 }
 
 #[tokio::test]
@@ -924,7 +865,7 @@ async fn the_server_limit_is_reported_in_the_browser() {
     .await;
     let browser = Browser::start().await;
     let path = scratch.file("large.bin", &pattern(20 * 1024 * 1024, 6));
-    open(&browser, &server.url("/")).await;
+    browser.open(&server.url("/")).await;
 
     // The zone allows it, the server does not: its 413 reaches the user as a toast.
     choose(&browser, "files", &[&path]).await;
@@ -933,13 +874,11 @@ async fn the_server_limit_is_reported_in_the_browser() {
         .await;
     click(&browser, "Upload").await;
     wait_for_toast(&browser, "larger than the server's limit").await;
-    assert!(listing(&scratch.uploads()).is_empty());
+    assert!(names_in(&scratch.uploads()).is_empty());
     assert_eq!(
-        js(
-            &browser,
-            "return document.querySelectorAll('#uploaded li').length;"
-        )
-        .await,
+        browser
+            .js("return document.querySelectorAll('#uploaded li').length;")
+            .await,
         0
     );
 }
@@ -951,7 +890,7 @@ async fn on_drop_rejected_receives_the_refusals_instead_of_a_toast() {
     let browser = Browser::start().await;
     let long = scratch.file("long.txt", &pattern(11, 1));
     let pic = scratch.file("pic.png", b"png");
-    open(&browser, &server.url("/")).await;
+    browser.open(&server.url("/")).await;
 
     choose(&browser, "r", &[&long, &pic]).await;
     browser
@@ -962,16 +901,16 @@ async fn on_drop_rejected_receives_the_refusals_instead_of_a_toast() {
         ["long.txt:11:too large", "pic.png:3:type not accepted"]
     );
     assert_eq!(
-        js(
-            &browser,
-            "return document.querySelectorAll('.fx-toast').length;"
-        )
-        .await,
+        browser
+            .js("return document.querySelectorAll('.fx-toast').length;")
+            .await,
         0,
         "no toast when the page handles refusals"
     );
     assert_eq!(
-        js(&browser, "return window.ferrex.selected('r').length;").await,
+        browser
+            .js("return window.ferrex.selected('r').length;")
+            .await,
         0
     );
 }
@@ -1042,7 +981,7 @@ async fn replies_over_two_channels_apply_in_order() {
     let server = TestServer::start_router(router).await;
     let browser = Browser::start().await;
     let file = scratch.file("late.txt", b"late");
-    open(&browser, &server.url("/")).await;
+    browser.open(&server.url("/")).await;
 
     // The upload runs its handler; its reply is held back.
     choose(&browser, "u", &[&file]).await;
@@ -1070,11 +1009,9 @@ async fn replies_over_two_channels_apply_in_order() {
     let server_side = server_page(&browser, &server).await;
     assert_eq!(text_of(&server_side, "bumps").as_deref(), Some("1"));
     assert_eq!(
-        js(
-            &browser,
-            "return document.getElementById('bumps').textContent;"
-        )
-        .await,
+        browser
+            .js("return document.getElementById('bumps').textContent;")
+            .await,
         "1",
         "the older upload reply rolled the page back"
     );
@@ -1115,7 +1052,7 @@ async fn an_upload_handler_error_is_shown_and_the_selection_kept() {
     let server = TestServer::start(app).await;
     let browser = Browser::start().await;
     let file = scratch.file("big-idea.txt", b"idea");
-    open(&browser, &server.url("/")).await;
+    browser.open(&server.url("/")).await;
 
     choose(&browser, "p", &[&file]).await;
     browser
@@ -1131,10 +1068,12 @@ async fn an_upload_handler_error_is_shown_and_the_selection_kept() {
         )
         .await;
     assert_eq!(
-        js(&browser, "return window.ferrex.selected('p').length;").await,
+        browser
+            .js("return window.ferrex.selected('p').length;")
+            .await,
         1
     );
-    assert_eq!(listing(&scratch.uploads()), Vec::<String>::new());
+    assert_eq!(names_in(&scratch.uploads()), Vec::<String>::new());
 
     // Another try sends the same selection again.
     click(&browser, "Send").await;

@@ -18,10 +18,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 use tempfile::TempDir;
+
+use super::disk::{names_in, scratch};
 
 /// The Chromium binary ChromeDriver is told to launch (Debian's `chromium`).
 const CHROMIUM_BINARY: &str = "/usr/bin/chromium";
@@ -137,6 +139,55 @@ impl Browser {
             .unwrap_or_else(|e| panic!("navigating to {url} failed: {e}"));
     }
 
+    /// Starts a browser ([`Browser::start`]) on the ferrex page at `url`, with the page's
+    /// runtime connected ([`Browser::open`]).
+    pub async fn start_on(url: &str) -> Browser {
+        let browser = Browser::start().await;
+        browser.open(url).await;
+        browser
+    }
+
+    /// Navigates to the ferrex page at `url` and waits until its runtime's WebSocket is
+    /// open.
+    pub async fn open(&self, url: &str) {
+        self.goto(url).await;
+        self.wait_connected().await;
+    }
+
+    /// Waits until the ferrex runtime's WebSocket is open (`data-fx-connected="true"` on
+    /// the document element).
+    pub async fn wait_connected(&self) {
+        self.wait_for_js("document.documentElement.dataset.fxConnected === 'true'")
+            .await;
+    }
+
+    /// Runs `script` (a function body) in the page and returns its result.
+    ///
+    /// # Panics
+    ///
+    /// Panics naming the script when it throws.
+    pub async fn js(&self, script: &str) -> Value {
+        self.client
+            .execute(script, Vec::new())
+            .await
+            .unwrap_or_else(|e| panic!("running {script:?}: {e}"))
+    }
+
+    /// Clicks the element matching the CSS selector `css`.
+    ///
+    /// # Panics
+    ///
+    /// Panics when no element matches or the click fails.
+    pub async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("finding {css}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+    }
+
     /// Polls `condition` every 50 ms until it returns `true`.
     ///
     /// The condition gets its own handle to the client (cheap to clone), so it
@@ -205,7 +256,7 @@ impl Browser {
         let path = self.download_dir().join(file_name);
         let deadline = Instant::now() + self.wait_timeout;
         loop {
-            let entries = dir_entries(self.download_dir());
+            let entries = names_in(self.download_dir());
             let in_progress = entries.iter().any(|name| name.ends_with(".crdownload"));
             if !in_progress && path.is_file() {
                 return std::fs::read(&path)
@@ -374,14 +425,7 @@ struct ScratchDir(Option<TempDir>);
 impl ScratchDir {
     /// Creates `CARGO_TARGET_TMPDIR/browser-XXXXXX`.
     fn new() -> ScratchDir {
-        let base = target_tmpdir();
-        std::fs::create_dir_all(base)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", base.display()));
-        let dir = tempfile::Builder::new()
-            .prefix("browser-")
-            .tempdir_in(base)
-            .unwrap_or_else(|e| panic!("cannot create a folder in {}: {e}", base.display()));
-        ScratchDir(Some(dir))
+        ScratchDir(Some(scratch("browser-")))
     }
 
     /// The folder's path.
@@ -516,20 +560,6 @@ fn save_screenshot(name: &str, png: &[u8]) -> PathBuf {
     std::fs::write(&path, png)
         .unwrap_or_else(|e| panic!("cannot write screenshot {}: {e}", path.display()));
     path
-}
-
-/// The names of the entries in `dir` (empty if it cannot be read).
-fn dir_entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|entry| entry.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
 }
 
 /// Turns free text into a short file-name-safe slug.
