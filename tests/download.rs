@@ -131,9 +131,7 @@ impl Kinds {
 
 /// The Files example (with [`Kinds`]) on a fresh port, uploads in a scratch folder.
 async fn start(configure: impl FnOnce(App) -> App) -> (TestServer, tempfile::TempDir) {
-    let base = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
-    std::fs::create_dir_all(base).expect("create CARGO_TARGET_TMPDIR");
-    let uploads = tempfile::tempdir_in(base).expect("scratch upload folder");
+    let uploads = support::disk::scratch("download-");
     let app = configure(files::app().state::<Kinds>().upload_dir(uploads.path()));
     (TestServer::start(app).await, uploads)
 }
@@ -147,10 +145,7 @@ async fn session(server: &TestServer) -> reqwest::Client {
     let page = client.get(server.url("/")).send().await.expect("GET /");
     assert_eq!(page.status(), StatusCode::OK);
     assert!(
-        page.headers()
-            .get(reqwest::header::SET_COOKIE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|c| c.starts_with("ferrex_session=")),
+        support::http::set_cookie(&page).is_some_and(|c| c.starts_with("ferrex_session=")),
         "GET / sets the session cookie"
     );
     client
