@@ -17,7 +17,7 @@ use reqwest::multipart::Form;
 use serde_json::{Value, json};
 use support::disk::{listing, scratch};
 use support::forms::{upload_event, upload_form_as};
-use support::http::{arrive, number_in, send};
+use support::http::{arrive, number_in, send, visit};
 use support::run_log::{new_tag, ran, runs};
 use support::ws::{next_json, open_socket};
 use support::{PATIENCE, TestServer, wait_until};
@@ -133,14 +133,7 @@ fn reply_count(reply: &Value) -> u64 {
 
 /// The page `/` for this cookie.
 async fn page(server: &TestServer, cookie: &str) -> String {
-    let response = reqwest::Client::new()
-        .get(server.url("/"))
-        .header(header::COOKIE, cookie)
-        .send()
-        .await
-        .expect("GET /");
-    assert_eq!(response.status(), StatusCode::OK);
-    response.text().await.expect("the page")
+    visit(server, cookie).await.text().await.expect("the page")
 }
 
 /// A handler failure's message: present, one line, naming no internals.

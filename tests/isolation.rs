@@ -18,7 +18,7 @@ use reqwest::multipart::Form;
 use serde_json::{Value, json};
 use support::disk::{listing, scratch};
 use support::forms::{upload_event, upload_form_as};
-use support::http::{arrive, number_in, send, set_cookie, text_of};
+use support::http::{arrive, number_in, send, set_cookie, text_of, visit};
 use support::run_log::{new_tag, ran, runs};
 use support::ws::{Socket, next_json, open_socket, refused_upgrade, ws_request};
 use support::{PATIENCE, TestServer};
@@ -134,13 +134,7 @@ async fn post_event(
 
 /// The page `/` for this cookie.
 async fn page(server: &TestServer, cookie: &str) -> String {
-    let response = reqwest::Client::new()
-        .get(server.url("/"))
-        .header(header::COOKIE, cookie)
-        .send()
-        .await
-        .expect("GET /");
-    assert_eq!(response.status(), StatusCode::OK);
+    let response = visit(server, cookie).await;
     assert_eq!(
         set_cookie(&response),
         None,
@@ -194,7 +188,11 @@ async fn ws_event(socket: &mut Socket, id: u64, h: &str, args: Value) -> Value {
 /// A multipart upload of `files` (as `text/plain`) to the `files` zone for
 /// `Vault.store(…, tag)`.
 fn upload_form(tag: u64, files: &[(&str, &[u8])]) -> Form {
-    upload_form_as(upload_event("Vault.store", "files", Some(tag)), "text/plain", files)
+    upload_form_as(
+        upload_event("Vault.store", "files", Some(tag)),
+        "text/plain",
+        files,
+    )
 }
 
 async fn post_upload(

@@ -5,7 +5,7 @@ use std::fmt::Display;
 use std::str::FromStr;
 
 use reqwest::StatusCode;
-use reqwest::header::SET_COOKIE;
+use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::Value;
 
 use super::TestServer;
@@ -26,6 +26,18 @@ pub async fn arrive(server: &TestServer) -> String {
     let response = reqwest::get(server.url("/")).await.expect("GET /");
     assert_eq!(response.status(), StatusCode::OK);
     set_cookie(&response).expect("the first visit sets a session cookie")
+}
+
+/// A later visit of `/` sending `cookie`, which must answer 200.
+pub async fn visit(server: &TestServer, cookie: &str) -> reqwest::Response {
+    let response = reqwest::Client::new()
+        .get(server.url("/"))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .expect("GET /");
+    assert_eq!(response.status(), StatusCode::OK);
+    response
 }
 
 /// Sends `request`; returns the status and the body, which must be JSON.
