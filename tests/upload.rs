@@ -22,7 +22,8 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use support::TestServer;
 use support::disk::{listing, scratch};
-use support::forms::{upload_event, upload_form};
+// Short names: nearly every test builds its upload with these.
+use support::forms::{upload_event as event, upload_form as form};
 use support::http::{set_cookie, status_json};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -300,8 +301,8 @@ async fn one_file_uploaded_lands_with_its_bytes_on_disk() {
     let response = post_upload(
         &client,
         &server,
-        upload_form(
-            upload_event("DownloadState.handle_upload", "files", None),
+        form(
+            event("DownloadState.handle_upload", "files", None),
             &[("report.bin", "application/octet-stream", &bytes)],
         ),
     )
@@ -343,10 +344,7 @@ async fn three_files_arrive_in_order() {
     let response = post_upload(
         &client,
         &server,
-        upload_form(
-            upload_event("DownloadState.handle_upload", "files", None),
-            &files,
-        ),
+        form(event("DownloadState.handle_upload", "files", None), &files),
     )
     .await;
     let (status, reply) = status_json(response).await;
@@ -380,7 +378,7 @@ async fn three_files_arrive_in_order() {
     let response = post_upload(
         &client2,
         &server2,
-        upload_form(upload_event("Up.handle", "any", Some(tag)), &files),
+        form(event("Up.handle", "any", Some(tag)), &files),
     )
     .await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -408,8 +406,8 @@ async fn a_bound_argument_is_received_with_the_files() {
     let response = post_upload(
         &client,
         &server,
-        upload_form(
-            upload_event("Up.handle", "z", Some(42)),
+        form(
+            event("Up.handle", "z", Some(42)),
             &[("hello.txt", "text/plain", b"hello")],
         ),
     )
@@ -467,8 +465,8 @@ async fn oversize_is_413_naming_the_file_and_leaves_nothing() {
     let response = post_upload(
         &client,
         &server,
-        upload_form(
-            upload_event("Up.handle", "z", Some(tag)),
+        form(
+            event("Up.handle", "z", Some(tag)),
             &[
                 ("fine.txt", "text/plain", &ok),
                 ("big.txt", "text/plain", &big),
@@ -499,8 +497,8 @@ async fn too_many_files_is_400() {
     let response = post_upload(
         &client,
         &server,
-        upload_form(
-            upload_event("Up.handle", "z", Some(tag)),
+        form(
+            event("Up.handle", "z", Some(tag)),
             &[
                 ("1.txt", "text/plain", b"1"),
                 ("2.txt", "text/plain", b"2"),
@@ -523,8 +521,8 @@ async fn too_many_files_is_400() {
     let response = post_upload(
         &client,
         &server,
-        upload_form(
-            upload_event("Up.handle", "one", Some(tag)),
+        form(
+            event("Up.handle", "one", Some(tag)),
             &[("a.txt", "text/plain", b"a"), ("b.txt", "text/plain", b"b")],
         ),
     )
@@ -557,8 +555,8 @@ async fn wrong_type_is_415() {
         let response = post_upload(
             &client,
             &server,
-            upload_form(
-                upload_event("Up.handle", "z", Some(tag)),
+            form(
+                event("Up.handle", "z", Some(tag)),
                 &[("ok.png", "image/png", b"png"), (name, content_type, b"x")],
             ),
         )
@@ -580,8 +578,8 @@ async fn wrong_type_is_415() {
     let response = post_upload(
         &client,
         &server,
-        upload_form(
-            upload_event("Up.handle", "z", Some(tag)),
+        form(
+            event("Up.handle", "z", Some(tag)),
             &[
                 ("notes.TXT", "application/octet-stream", b"t"),
                 ("photo", "image/jpeg", b"j"),
@@ -606,8 +604,8 @@ async fn too_small_is_400() {
     let response = post_upload(
         &client,
         &server,
-        upload_form(
-            upload_event("Up.handle", "z", Some(tag)),
+        form(
+            event("Up.handle", "z", Some(tag)),
             &[("empty.txt", "text/plain", b"")],
         ),
     )
@@ -635,8 +633,8 @@ async fn a_zone_the_page_does_not_have_is_400() {
     let response = post_upload(
         &client,
         &server,
-        upload_form(
-            upload_event("Up.handle", "nope", Some(tag)),
+        form(
+            event("Up.handle", "nope", Some(tag)),
             &[("a.txt", "text/plain", b"a")],
         ),
     )
@@ -654,8 +652,8 @@ async fn a_zone_the_page_does_not_have_is_400() {
     let response = post_upload(
         &client,
         &server,
-        upload_form(
-            upload_event("Up.handle", "off", Some(tag)),
+        form(
+            event("Up.handle", "off", Some(tag)),
             &[("a.txt", "text/plain", b"a")],
         ),
     )
@@ -677,7 +675,7 @@ async fn a_handler_is_fed_only_through_the_zones_the_page_binds_it_to() {
     let response = post_upload(
         &client,
         &server,
-        upload_form(upload_event("Up.strict", "any", Some(tag)), file),
+        form(event("Up.strict", "any", Some(tag)), file),
     )
     .await;
     let (status, body) = status_json(response).await;
@@ -694,7 +692,7 @@ async fn a_handler_is_fed_only_through_the_zones_the_page_binds_it_to() {
     let response = post_upload(
         &client,
         &server,
-        upload_form(upload_event("Up.strict", "z", Some(tag)), file),
+        form(event("Up.strict", "z", Some(tag)), file),
     )
     .await;
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
@@ -705,7 +703,7 @@ async fn a_handler_is_fed_only_through_the_zones_the_page_binds_it_to() {
     let response = post_upload(
         &client,
         &server,
-        upload_form(upload_event("Up.nothing", "any", Some(tag)), file),
+        form(event("Up.nothing", "any", Some(tag)), file),
     )
     .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
@@ -725,7 +723,7 @@ async fn no_session_or_a_foreign_origin_is_403() {
     let response = post_upload(
         &stranger,
         &server,
-        upload_form(upload_event("Up.handle", "z", Some(tag)), file),
+        form(event("Up.handle", "z", Some(tag)), file),
     )
     .await;
     let (status, body) = status_json(response).await;
@@ -740,7 +738,7 @@ async fn no_session_or_a_foreign_origin_is_403() {
     let response = stranger
         .post(server.url("/_ferrex/upload"))
         .header("cookie", format!("ferrex_session={}", "ab".repeat(16)))
-        .multipart(upload_form(upload_event("Up.handle", "z", Some(tag)), file))
+        .multipart(form(event("Up.handle", "z", Some(tag)), file))
         .send()
         .await
         .expect("upload");
@@ -751,7 +749,7 @@ async fn no_session_or_a_foreign_origin_is_403() {
     let response = client
         .post(server.url("/_ferrex/upload"))
         .header("origin", "http://evil.example")
-        .multipart(upload_form(upload_event("Up.handle", "z", Some(tag)), file))
+        .multipart(form(event("Up.handle", "z", Some(tag)), file))
         .send()
         .await
         .expect("upload");
@@ -802,8 +800,8 @@ async fn the_server_total_limit_is_413_before_the_body_is_read() {
     let response = post_upload(
         &client,
         &server,
-        upload_form(
-            upload_event("Up.handle", "any", Some(tag)),
+        form(
+            event("Up.handle", "any", Some(tag)),
             &[("big.bin", "application/octet-stream", &big)],
         ),
     )
@@ -818,7 +816,7 @@ async fn the_server_total_limit_is_413_before_the_body_is_read() {
     )))
     .file_name("streamed.bin");
     let form = Form::new()
-        .text("event", upload_event("Up.handle", "any", Some(tag)))
+        .text("event", event("Up.handle", "any", Some(tag)))
         .part("file", part);
     let (status, body) = status_json(post_upload(&client, &server, form).await).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
@@ -862,7 +860,7 @@ async fn hostile_names_land_inside_the_folder_sanitized() {
     let response = post_upload(
         &client,
         &server,
-        upload_form(upload_event("Up.handle", "any", Some(tag)), &files),
+        form(event("Up.handle", "any", Some(tag)), &files),
     )
     .await;
     let (status, reply) = status_json(response).await;
@@ -942,7 +940,7 @@ async fn folder_paths_keep_their_sanitized_folders() {
     let response = post_upload(
         &client,
         &server,
-        upload_form(upload_event("Up.handle", "any", Some(tag)), &files),
+        form(event("Up.handle", "any", Some(tag)), &files),
     )
     .await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -993,8 +991,8 @@ async fn the_same_name_twice_is_numbered_never_overwritten() {
         let response = post_upload(
             &client,
             &server,
-            upload_form(
-                upload_event("Up.handle", "any", Some(tag)),
+            form(
+                event("Up.handle", "any", Some(tag)),
                 &[("dup.txt", "text/plain", &a), ("README", "text/plain", &b)],
             ),
         )
@@ -1031,8 +1029,8 @@ async fn files_the_handler_does_not_keep_are_deleted() {
     let response = post_upload(
         &client,
         &server,
-        upload_form(
-            upload_event("Up.peek", "any", Some(tag)),
+        form(
+            event("Up.peek", "any", Some(tag)),
             &[
                 ("a.bin", "application/octet-stream", &bytes),
                 ("b.txt", "text/plain", b"b"),
@@ -1062,8 +1060,8 @@ async fn an_embedded_nul_in_a_name_never_reaches_the_disk() {
     let response = post_upload(
         &client,
         &server,
-        upload_form(
-            upload_event("Up.handle", "any", Some(tag)),
+        form(
+            event("Up.handle", "any", Some(tag)),
             &[("a\0b.txt", "text/plain", b"nul")],
         ),
     )
@@ -1090,7 +1088,7 @@ async fn a_client_that_disconnects_mid_upload_leaves_no_temp_file() {
         "--{boundary}\r\nContent-Disposition: form-data; name=\"event\"\r\n\r\n{}\r\n\
          --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"partial.bin\"\r\n\
          Content-Type: application/octet-stream\r\n\r\n",
-        upload_event("Up.handle", "any", Some(tag))
+        event("Up.handle", "any", Some(tag))
     );
     let request = format!(
         "POST /_ferrex/upload HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\n\
@@ -1154,8 +1152,8 @@ async fn uploaded_files_are_served_back_with_safe_headers() {
     let response = post_upload(
         &client,
         &server,
-        upload_form(
-            upload_event("DownloadState.handle_upload", "files", None),
+        form(
+            event("DownloadState.handle_upload", "files", None),
             &[
                 ("x.html", "text/html", &html),
                 ("doc.pdf", "application/pdf", &pdf),
@@ -1258,8 +1256,8 @@ async fn download_of_an_upload_url_gives_equal_bytes() {
     let response = post_upload(
         &client,
         &server,
-        upload_form(
-            upload_event("DownloadState.handle_upload", "files", None),
+        form(
+            event("DownloadState.handle_upload", "files", None),
             &[
                 (names[0], "application/octet-stream", &bytes),
                 (names[1], "application/octet-stream", &other),
