@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs every benchmark (see BENCHMARKS.md): the render comparison (criterion), pages and
 # events over HTTP (wrk), uploads, downloads and static files (curl), cold start, and
-# the incremental rebuild of an example. Needs curl and wrk (`apt-get install curl wrk`).
-# Each bench is bounded in time; the whole run takes about five minutes on 2 cores.
+# the incremental rebuild of an example, and the mixed load (events and uploads at once).
+# Needs curl and wrk (`apt-get install curl wrk`). Each bench is bounded in time; the whole
+# run takes about seven minutes on 2 cores.
 # Other work on the machine skews the figures: each bench prints the load average, and
 # every comparison is against a limit measured in the same run.
 #
 #   scripts/bench.sh              all of them
-#   scripts/bench.sh http upload  only those (render http upload download cold rebuild)
+#   scripts/bench.sh http upload  only those (render http upload download cold rebuild load)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +22,7 @@ for tool in curl wrk; do
 done
 
 wanted=("$@")
-[ ${#wanted[@]} -eq 0 ] && wanted=(render http upload download cold rebuild)
+[ ${#wanted[@]} -eq 0 ] && wanted=(render http upload download cold rebuild load)
 
 for what in "${wanted[@]}"; do
     case "$what" in
@@ -59,8 +60,12 @@ for what in "${wanted[@]}"; do
                 $((us % 1000000 / 10000)) "$(cut -d' ' -f1 /proc/loadavg)"
         done
         ;;
+    load)
+        step "mixed load: cargo bench --bench load"
+        cargo bench --bench load
+        ;;
     *)
-        echo "error: unknown bench '$what' (render http upload download cold rebuild)" >&2
+        echo "error: unknown bench '$what' (render http upload download cold rebuild load)" >&2
         exit 1
         ;;
     esac
