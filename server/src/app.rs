@@ -98,6 +98,8 @@ pub(crate) struct Shared {
     pub downloads: DownloadSlots,
     /// Signs session-bound URLs (`upload_url`).
     pub url_secret: [u8; 32],
+    /// The assets folder's files, for what is not a page.
+    pub assets: Router,
 }
 
 pub(crate) type AppState = Arc<Shared>;
@@ -239,7 +241,14 @@ impl App {
     /// The app as an axum `Router`, to serve or to mount in a larger app
     /// (`Router::new().merge(app.into_router())`).
     pub fn into_router(self) -> Router {
+        let assets = ServeDir::new(&self.settings.assets_dir)
+            .with_buf_chunk_size(256 * 1024)
+            .not_found_service(axum::routing::any(not_found));
+        let assets = Router::new()
+            .fallback_service(assets)
+            .layer(axum::middleware::from_fn(assets::entity_tags));
         let shared = Arc::new(Shared {
+            assets,
             pages: self.pages,
             registry: self.registry,
             settings: self.settings.clone(),
@@ -251,9 +260,6 @@ impl App {
             ),
         });
         spawn_sweeper(&shared);
-        let assets = ServeDir::new(&shared.settings.assets_dir)
-            .with_buf_chunk_size(256 * 1024)
-            .not_found_service(axum::routing::any(not_found));
         let inner = Router::new()
             .route("/_ferrex/runtime.js", get(assets::runtime_js))
             .route("/_ferrex/style.css", get(assets::stylesheet))
@@ -273,10 +279,6 @@ impl App {
                 shared.settings.body_timeout,
             ))
             .with_state(shared.clone());
-        let assets_router = Router::new()
-            .fallback_service(assets)
-            .layer(axum::middleware::from_fn(assets::entity_tags));
-        let inner = inner.layer(axum::Extension(AssetService(assets_router)));
         // `/_ferrex/file` answers any same-origin URL as an attachment by asking the app
         // itself for it, so it needs the finished router.
         let file_route = Router::new()
@@ -284,7 +286,7 @@ impl App {
             .with_state(downloads::SelfRouter(inner.clone()));
         inner
             .merge(file_route)
-            .layer(axum::middleware::from_fn(security_headers))
+            .layer(tower::layer::layer_fn(NoSniff))
     }
 
     /// Serves the app on `addr` until the process is stopped.
@@ -294,9 +296,6 @@ impl App {
         axum::serve(listener, self.into_router()).await
     }
 }
-
-#[derive(Clone)]
-struct AssetService(Router);
 
 fn normalize_page(path: &str) -> String {
     let trimmed = path.trim_end_matches('/');
@@ -331,17 +330,13 @@ fn spawn_sweeper(shared: &AppState) {
 }
 
 /// A page if one is registered at the path, else a file from the assets folder.
-async fn page_or_asset(
-    AxState(app): AxState<AppState>,
-    axum::Extension(AssetService(assets)): axum::Extension<AssetService>,
-    request: Request,
-) -> Response {
+async fn page_or_asset(AxState(app): AxState<AppState>, request: Request) -> Response {
     let path = normalize_page(request.uri().path());
     if app.pages.contains_key(&path) && request.method() == axum::http::Method::GET {
         return render_page(&app, &path, request.headers()).await;
     }
     use tower::ServiceExt;
-    match assets.oneshot(request).await {
+    match app.assets.clone().oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
     }
@@ -501,8 +496,35 @@ pub(crate) fn hash(html: &str) -> u64 {
 }
 
 /// `nosniff` on every response: a browser never guesses a type ferrex did not declare.
-async fn security_headers(request: Request, next: axum::middleware::Next) -> Response {
-    let mut response = next.run(request).await;
+/// A plain service wrapper: `middleware::from_fn` would clone the inner service and box a
+/// future on every request, a measurable part of a small page's cost.
+#[derive(Clone)]
+struct NoSniff<S>(S);
+
+impl<S> tower::Service<Request> for NoSniff<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = futures_util::future::MapOk<S::Future, fn(Response) -> Response>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        use futures_util::TryFutureExt;
+        self.0
+            .call(request)
+            .map_ok(nosniff as fn(Response) -> Response)
+    }
+}
+
+fn nosniff(mut response: Response) -> Response {
     response.headers_mut().insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
