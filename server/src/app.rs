@@ -125,7 +125,8 @@ impl App {
     /// Adds a page at `path`, rendered by `page` from the session's states.
     pub fn page<Args: 'static, P: PageFn<Args>>(mut self, path: &str, page: P) -> App {
         P::register(&mut self.registry);
-        self.pages.insert(normalize_page(path), erase(page));
+        self.pages
+            .insert(normalize_page(path).into_owned(), erase(page));
         self
     }
 
@@ -260,24 +261,28 @@ impl App {
             ),
         });
         spawn_sweeper(&shared);
+        // Only these two routes read a request body; the rest need no per-request wrapper.
+        let body_timeout =
+            tower_http::timeout::RequestBodyTimeoutLayer::new(shared.settings.body_timeout);
         let inner = Router::new()
             .route("/_ferrex/runtime.js", get(assets::runtime_js))
             .route("/_ferrex/style.css", get(assets::stylesheet))
             .route("/_ferrex/ws", get(events::websocket))
             .route(
                 "/_ferrex/event",
-                post(events::post_event).layer(DefaultBodyLimit::disable()),
+                post(events::post_event)
+                    .layer::<_, std::convert::Infallible>(DefaultBodyLimit::disable())
+                    .layer(body_timeout.clone()),
             )
             .route("/_ferrex/download/{token}", get(downloads::fetch_slot))
             .route("/_ferrex/uploads/{*path}", get(uploads::serve_uploaded))
             .route(
                 "/_ferrex/upload",
-                post(uploads::upload).layer(DefaultBodyLimit::disable()),
+                post(uploads::upload)
+                    .layer::<_, std::convert::Infallible>(DefaultBodyLimit::disable())
+                    .layer(body_timeout),
             )
             .fallback(page_or_asset)
-            .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-                shared.settings.body_timeout,
-            ))
             .with_state(shared.clone());
         // `/_ferrex/file` answers any same-origin URL as an attachment by asking the app
         // itself for it, so it needs the finished router.
@@ -297,14 +302,14 @@ impl App {
     }
 }
 
-fn normalize_page(path: &str) -> String {
+fn normalize_page(path: &str) -> std::borrow::Cow<'_, str> {
     let trimmed = path.trim_end_matches('/');
     if trimmed.is_empty() {
         "/".into()
     } else if trimmed.starts_with('/') {
         trimmed.into()
     } else {
-        format!("/{trimmed}")
+        format!("/{trimmed}").into()
     }
 }
 
@@ -332,7 +337,7 @@ fn spawn_sweeper(shared: &AppState) {
 /// A page if one is registered at the path, else a file from the assets folder.
 async fn page_or_asset(AxState(app): AxState<AppState>, request: Request) -> Response {
     let path = normalize_page(request.uri().path());
-    if app.pages.contains_key(&path) && request.method() == axum::http::Method::GET {
+    if app.pages.contains_key(path.as_ref()) && request.method() == axum::http::Method::GET {
         return render_page(&app, &path, request.headers()).await;
     }
     use tower::ServiceExt;
