@@ -223,18 +223,6 @@ fn is_event_shape(value: &Value) -> bool {
         && map.get("id").is_none_or(|id| id.is_null() || id.is_u64())
 }
 
-/// Whether a JSON array is an event message's fields in order: `[id, page, h]` or
-/// `[id, page, h, args]`.
-fn is_event_array(value: &Value) -> bool {
-    let Some(items) = value.as_array() else {
-        return false;
-    };
-    (3..=4).contains(&items.len())
-        && (items[0].is_null() || items[0].is_u64())
-        && items[1].is_string()
-        && items[2].is_string()
-}
-
 /// A valid message's fields: id, page, handler, arguments.
 fn valid_event() -> impl Strategy<Value = (Option<u64>, String, String, Value)> {
     (
@@ -264,10 +252,7 @@ fn the_event_decoder_never_panics_on_arbitrary_bytes() {
             // Whatever it accepts is JSON of the message's shape.
             let value: Value = serde_json::from_slice(&bytes)
                 .map_err(|e| TestCaseError::fail(format!("accepted non-JSON: {e}")))?;
-            prop_assert!(
-                is_event_shape(&value) || is_event_array(&value),
-                "accepted {value}"
-            );
+            prop_assert!(is_event_shape(&value), "accepted {value}");
         }
         Ok(())
     });
@@ -300,11 +285,8 @@ fn the_event_decoder_never_panics_on_mutated_messages() {
         if let Ok(event) = EventMessage::decode(&bytes) {
             let value: Value = serde_json::from_slice(&bytes)
                 .map_err(|e| TestCaseError::fail(format!("accepted non-JSON: {e}")))?;
-            prop_assert!(
-                is_event_shape(&value) || is_event_array(&value),
-                "accepted {value}"
-            );
-            let page = value.get("page").or_else(|| value.get(1));
+            prop_assert!(is_event_shape(&value), "accepted {value}");
+            let page = value.get("page");
             prop_assert!(page.and_then(Value::as_str) == Some(event.page.as_str()));
         }
         Ok(())
@@ -316,19 +298,10 @@ fn the_event_decoder_accepts_exactly_the_messages_of_the_right_shape() {
     check(3000, json_value(), |value| {
         let bytes = serde_json::to_vec(&value).expect("a JSON value serialises");
         let decoded = EventMessage::decode(&bytes);
-        if value.is_array() {
-            // serde's derived decoder also takes a struct as an array of its fields in
-            // order (`[id, page, h, args]`); the protocol only names the object form.
-            prop_assert!(
-                decoded.is_err() || is_event_array(&value),
-                "{value} → {decoded:?}"
-            );
-        } else {
-            prop_assert!(
-                decoded.is_ok() == is_event_shape(&value),
-                "{value} → {decoded:?}"
-            );
-        }
+        prop_assert!(
+            decoded.is_ok() == is_event_shape(&value),
+            "{value} → {decoded:?}"
+        );
         Ok(())
     });
 }

@@ -45,8 +45,16 @@ impl EventMessage {
     /// assert_eq!(ok.h, "Counter.add");
     /// assert!(EventMessage::decode(b"{").is_err());
     /// assert!(EventMessage::decode(br#"{"page":"/","h":5}"#).is_err());
+    /// assert!(EventMessage::decode(br#"[null,"/","Counter.add",[1]]"#).is_err());
     /// ```
     pub fn decode(bytes: &[u8]) -> Result<EventMessage, ServerError> {
+        // Only the object form of docs/PROTOCOL.md (serde would also take a struct as an
+        // array of its fields).
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ServerError::MalformedEvent(
+                "an event is a JSON object: {\"page\": …, \"h\": …, \"args\": […]}".into(),
+            ));
+        }
         serde_json::from_slice(bytes).map_err(|e| ServerError::MalformedEvent(e.to_string()))
     }
 }
