@@ -1342,3 +1342,41 @@ async fn traversal_out_of_the_upload_folder_is_404() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_file_in_the_way_of_a_folder_fails_the_handler_at_once_with_a_reason() {
+    let tmp = scratch("upload-");
+    let dir = upload_dir(&tmp);
+    let server = start_limits(&dir).await;
+    let (client, _) = session(&server).await;
+    let tag = new_tag();
+    let first = post_upload(
+        &client,
+        &server,
+        form(
+            event("Up.handle", "any", Some(tag)),
+            &[("album", "text/plain", b"a file named album")],
+        ),
+    )
+    .await;
+    assert_eq!(first.status(), StatusCode::OK);
+    // `album/a.txt` needs a folder where the file `album` is: no numbered name helps.
+    let second = post_upload(
+        &client,
+        &server,
+        form(
+            event("Up.handle", "any", Some(tag)),
+            &[("album/a.txt", "text/plain", b"inside")],
+        ),
+    )
+    .await;
+    let (status, reply) = status_json(second).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
+    let error = reply["error"].as_str().expect("an error");
+    assert!(error.contains("in the way"), "{error}");
+    assert_eq!(
+        listing(&dir),
+        ["album"],
+        "nothing else kept, no temp file left"
+    );
+}

@@ -615,6 +615,16 @@ fn move_into_place(
     if let Some(parent) = dest.parent()
         && let Err(e) = std::fs::create_dir_all(parent)
     {
+        // A file where a folder of the path should be: another name for the file itself
+        // would not help, so this is not `AlreadyExists`.
+        let e = if e.kind() == io::ErrorKind::AlreadyExists {
+            io::Error::new(
+                io::ErrorKind::NotADirectory,
+                format!("a file is in the way of the folder {}", parent.display()),
+            )
+        } else {
+            e
+        };
         return Err((temp, e));
     }
     let moved = if overwrite {
