@@ -30,7 +30,7 @@ use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 use tower::ServiceExt;
 
 /// Rows of the page's list: the rendered document is about 2 KB.
-const ROWS: usize = 12;
+const ROWS: usize = 24;
 
 #[derive(Default, Serialize, Deserialize)]
 struct Counter {
@@ -56,7 +56,30 @@ fn index(s: &Counter) -> Node {
                 ),
                 list(
                     for i in 0..ROWS {
-                        list_item(format!("Row {i} of the list"), key = i.to_string())
+                        list_item("Row ", i, " of the list")
+                    },
+                    id = "rows",
+                ),
+            ),
+        )
+    }
+}
+
+/// The same page with a `key` on each row (in-process figure only): what keyed list items
+/// cost.
+fn keyed(s: &Counter) -> Node {
+    ui! {
+        container(
+            vstack(
+                heading("Counter", level = 1),
+                text(s.count, id = "count"),
+                hstack(
+                    button("−1", on_click = Counter::add(-1), id = "dec"),
+                    button("+1", on_click = Counter::add(1), id = "inc"),
+                ),
+                list(
+                    for i in 0..ROWS {
+                        list_item("Row ", i, " of the list", key = i.to_string())
                     },
                     id = "rows",
                 ),
@@ -196,10 +219,10 @@ fn rotation_script(dir: &Path, cookies: &[String]) -> Result<PathBuf, String> {
 }
 
 /// GET / handed to `router` in process (no socket), one at a time: the median time.
-async fn in_process_get(router: &axum::Router, cookie: &str, count: usize) -> Duration {
+async fn in_process_get(router: &axum::Router, path: &str, cookie: &str, count: usize) -> Duration {
     let mut times = Vec::with_capacity(count);
     for _ in 0..count {
-        let Ok(request) = Request::get("/")
+        let Ok(request) = Request::get(path)
             .header(header::COOKIE, cookie)
             .body(Body::empty())
         else {
@@ -241,12 +264,14 @@ async fn pages(
         maud_page(rows, pad).len()
     );
     let count = if common::full_run() { 20_000 } else { 200 };
-    let fx_alone = in_process_get(router, cookie, count).await;
-    let mx_alone = in_process_get(&limit_router, cookie, count).await;
+    let fx_alone = in_process_get(router, "/", cookie, count).await;
+    let fx_keyed = in_process_get(router, "/keyed", cookie, count).await;
+    let mx_alone = in_process_get(&limit_router, "/", cookie, count).await;
     println!(
-        "  in process (router.oneshot, no socket), GET / one at a time, median of {count}: \
-         ferrex {}, maud {}",
+        "  in process (router.oneshot, no socket), GET one at a time, median of {count}: \
+         ferrex {} (the same page with a `key` on each row: {}), maud {}",
         micros(fx_alone),
+        micros(fx_keyed),
         micros(mx_alone)
     );
     if !common::installed("wrk") {
@@ -457,7 +482,10 @@ async fn run() -> Result<(), String> {
     let full = common::full_run();
     // The same app (clones share its sessions) on two ports: as it is for the pages, and
     // with the timing layer for the events.
-    let plain = App::new().page("/", index).into_router();
+    let plain = App::new()
+        .page("/", index)
+        .page("/keyed", keyed)
+        .into_router();
     let router = plain.clone().layer(axum::middleware::from_fn(time_events));
     let page_addr = common::serve(plain.clone()).await;
     let addr = common::serve(router.clone()).await;
