@@ -341,9 +341,14 @@ async fn page_or_asset(AxState(app): AxState<AppState>, request: Request) -> Res
         return render_page(&app, &path, request.headers()).await;
     }
     use tower::ServiceExt;
-    match app.assets.clone().oneshot(request).await {
+    let whole_file = assets::whole_file_request(&request);
+    let response = match app.assets.clone().oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
+    };
+    match whole_file {
+        Some(path) => assets::read_ahead(&app.settings.assets_dir, &path, response).await,
+        None => response,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Static files: ferrex's own (the browser runtime and the default stylesheet, embedded in
-//! the binary) and the entity tags of the app's assets folder.
+//! the binary), the entity tags of the app's assets folder, and a faster body for whole
+//! files from it.
 
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -81,4 +82,100 @@ fn tag_matches(wanted: &HeaderValue, tag: &HeaderValue) -> bool {
     wanted
         .split(',')
         .any(|candidate| candidate.trim() == "*" || opaque(candidate) == tag)
+}
+
+/// How much of a static file is read at a time, one read ahead of the one being sent.
+const READ_CHUNK: usize = 512 * 1024;
+
+/// The path of a `GET` that asks for a whole file (no `Range`), to send with [`read_ahead`].
+pub(crate) fn whole_file_request(request: &Request) -> Option<String> {
+    (request.method() == axum::http::Method::GET && !request.headers().contains_key(header::RANGE))
+        .then(|| request.uri().path().to_owned())
+}
+
+/// Replaces the body of a `200` that `ServeDir` answered for the whole file at `uri_path`
+/// by one that reads ahead: the next 512 KiB are read on a blocking thread, straight into a
+/// fresh buffer, while the current ones are sent (`ServeDir` reads 256 KiB through
+/// `tokio::fs::File`, which copies each chunk once more and starts the next read only once
+/// the previous chunk is sent: about 1.5× slower on a large file). `ServeDir` still decides
+/// everything else (the path, 404, 304, headers, ranges); the file is opened here again only
+/// when the path is a plain relative one inside `dir` whose size is the response's length, and
+/// otherwise the response is left as it is.
+pub(crate) async fn read_ahead(
+    dir: &std::path::Path,
+    uri_path: &str,
+    response: Response,
+) -> Response {
+    if response.status() != StatusCode::OK {
+        return response;
+    }
+    let Some(length) = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return response;
+    };
+    // Small files gain nothing from a second open.
+    if length < 4 * READ_CHUNK as u64 {
+        return response;
+    }
+    let Ok(relative) = percent_encoding::percent_decode_str(uri_path.trim_start_matches('/'))
+        .decode_utf8()
+        .map(|p| p.into_owned())
+    else {
+        return response;
+    };
+    if relative.is_empty()
+        || relative.contains('\\')
+        || !ferrex_core::upload::stays_inside(&relative)
+    {
+        return response;
+    }
+    let path = dir.join(&relative);
+    let opened = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&path)?;
+        let meta = file.metadata()?;
+        Ok::<_, std::io::Error>((file, meta))
+    })
+    .await;
+    let Ok(Ok((file, meta))) = opened else {
+        return response;
+    };
+    if !meta.is_file() || meta.len() != length {
+        return response;
+    }
+    let (parts, _) = response.into_parts();
+    Response::from_parts(parts, axum::body::Body::from_stream(file_chunks(file)))
+}
+
+/// The file's bytes, [`READ_CHUNK`] at a time, the next read running while a chunk is sent.
+fn file_chunks(
+    file: std::fs::File,
+) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static {
+    type Read = tokio::task::JoinHandle<(std::fs::File, std::io::Result<Vec<u8>>)>;
+    fn read_next(file: std::fs::File) -> Read {
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read as _;
+            let mut file = file;
+            let mut chunk = Vec::with_capacity(READ_CHUNK);
+            let read = (&mut file)
+                .take(READ_CHUNK as u64)
+                .read_to_end(&mut chunk)
+                .map(|_| chunk);
+            (file, read)
+        })
+    }
+    futures_util::stream::unfold(Some(read_next(file)), |running| async move {
+        let (file, read) = match running?.await {
+            Ok(done) => done,
+            Err(e) => return Some((Err(std::io::Error::other(e)), None)),
+        };
+        match read {
+            Ok(chunk) if chunk.is_empty() => None,
+            Ok(chunk) => Some((Ok(bytes::Bytes::from(chunk)), Some(read_next(file)))),
+            Err(e) => Some((Err(e), None)),
+        }
+    })
 }
