@@ -29,6 +29,9 @@ pub struct Html {
     live: Vec<Element>,
 }
 
+/// The most bytes a render reserves up front from its call site's last size.
+pub const MAX_HINT: usize = 256 * 1024;
+
 impl Html {
     /// An empty buffer that allocates nothing until written to.
     #[inline]
@@ -36,10 +39,12 @@ impl Html {
         Html::default()
     }
 
-    /// A buffer sized for what this call site wrote last time.
+    /// A buffer sized for what this call site wrote last time, up to [`MAX_HINT`]: one
+    /// session's huge page must not make every other render at the call site reserve as
+    /// much (the buffer still grows as needed).
     #[inline]
     pub fn with_hint(hint: &SizeHint) -> Html {
-        let last = hint.0.load(Ordering::Relaxed);
+        let last = hint.0.load(Ordering::Relaxed).min(MAX_HINT);
         Html {
             buf: String::with_capacity((last + last / 8).max(256)),
             live: Vec::new(),
