@@ -713,7 +713,7 @@ const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANU
 /// Made while ferrex renders a page or runs a handler for a session, the URL carries a
 /// tag (`?k=…`) that binds it to that session: the server answers it for that session
 /// only (unless the app serves uploads publicly, `App::public_uploads`). Made anywhere
-/// else, it is the bare path.
+/// else, it is the bare path. Add query parameters of your own with `&`, not `?`.
 ///
 /// ```
 /// assert_eq!(ferrex_core::upload_url("a b/c.png"), "/_ferrex/uploads/a%20b/c.png");

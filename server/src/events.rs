@@ -75,6 +75,11 @@ pub struct Reply {
     pub actions: Vec<Value>,
     /// What went wrong, if anything.
     pub error: Option<String>,
+    /// Whether the handler itself failed (returned `Err` or panicked), as opposed to what
+    /// came after it (the re-render, parking a download): an upload whose handler ran and
+    /// kept its files must not be offered for another try.
+    #[serde(skip)]
+    pub handler_failed: bool,
 }
 
 /// Runs one event for a session and builds the reply. `files` are an upload's files,
@@ -108,7 +113,7 @@ pub(crate) async fn run_event(
     let outcome = AssertUnwindSafe(ferrex_core::upload::url_key_scope(key, dispatched?))
         .catch_unwind()
         .await;
-    let (actions, error) = match outcome {
+    let (actions, error): (Vec<Action>, Option<String>) = match outcome {
         Ok(Ok(actions)) => (actions, None),
         Ok(Err(err)) => {
             tracing::warn!(handler = %event.h, error = %err, "handler returned an error");
@@ -130,6 +135,7 @@ pub(crate) async fn run_event(
             )
         }
     };
+    let handler_failed = error.is_some();
     let (html, error) = match render_node(app, session_id, &mut guard, &event.page) {
         Some(Ok(node)) => (Some(node.into_html()), error),
         Some(Err(failed)) => (None, error.or_else(|| Some(failed.to_string()))),
@@ -160,6 +166,7 @@ pub(crate) async fn run_event(
         rev,
         actions,
         error,
+        handler_failed,
     })
 }
 

@@ -46,8 +46,10 @@ pub(crate) async fn upload(
         return cross_site();
     }
     match receive(&app, &headers, multipart).await {
-        // Like `POST /_ferrex/event`: a handler that failed answers 422 with its reply.
-        Ok(reply) if reply.error.is_some() => {
+        // Like `POST /_ferrex/event`: a handler that failed answers 422 with its reply (the
+        // runtime keeps the files for another try); a failure after a handler that ran
+        // (the re-render, a download too large to keep) is reported with 200.
+        Ok(reply) if reply.handler_failed => {
             (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(reply)).into_response()
         }
         Ok(reply) => axum::Json(reply).into_response(),
@@ -470,6 +472,8 @@ fn bound_to_session(app: &AppState, path: &str, request: &Request) -> bool {
     else {
         return false;
     };
+    // The tag is 32 hex digits; a query an app glued on with `?` (`…?k=tag?v=2`) follows.
+    let tag = tag.get(..32).unwrap_or(tag);
     let Ok((id, _)) = session_for(app, request.headers()) else {
         return false;
     };
