@@ -206,13 +206,18 @@ impl Element {
         }
     }
 
-    /// Sets an attribute, replacing an earlier value of the same name.
+    /// Sets an attribute, replacing an earlier value of the same name. A name that is not
+    /// a plain attribute name (`[A-Za-z_:][A-Za-z0-9_:.-]*`), or that names an inline
+    /// event handler (`on…`), is ignored: a name built from user input cannot smuggle in
+    /// another attribute or script.
     ///
     /// ```
     /// use ferrex_core::node::{Element, Node};
     /// let mut el = Element::new("a", "");
     /// el.attr("href", "/a");
     /// el.attr("href", "/b");
+    /// el.attr("x onfocus=alert(1) autofocus", "");
+    /// el.attr("onclick", "alert(1)");
     /// assert_eq!(Node::from(el).to_html(), r#"<a href="/b"></a>"#);
     /// ```
     pub fn attr(
@@ -221,6 +226,9 @@ impl Element {
         value: impl Into<Cow<'static, str>>,
     ) {
         let name = name.into();
+        if !is_safe_attribute_name(&name) {
+            return;
+        }
         let value = value.into();
         let attrs = &mut self.thaw().attrs;
         match attrs.iter_mut().find(|(n, _)| *n == name) {
@@ -638,3 +646,14 @@ macro_rules! node_from_display {
 node_from_display!(
     i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64, char, bool
 );
+
+/// Whether `name` may be written as an attribute name: a plain name, not an inline event
+/// handler.
+fn is_safe_attribute_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    let plain = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_' || b == b':')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'.' | b'-'));
+    plain && !name.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("on"))
+}
