@@ -200,7 +200,7 @@ fn json_value() -> impl Strategy<Value = Value> {
 /// Object keys: mostly the event message's own, so near-miss messages are common.
 fn json_key() -> impl Strategy<Value = String> {
     prop_oneof![
-        3 => prop::sample::select(&["id", "page", "h", "args", "zone", "$upload"][..])
+        3 => prop::sample::select(&["id", "page", "h", "args", "rev", "zone", "$upload"][..])
             .prop_map(str::to_owned),
         1 => hostile_string(),
     ]
@@ -210,17 +210,20 @@ fn json_key() -> impl Strategy<Value = String> {
 // (a) The event message decoder.
 
 /// Whether a JSON value has the shape of an event message: an object with only `id`,
-/// `page`, `h` and `args`, string `page` and `h`, and an `id` that is absent, null or
-/// an unsigned 64-bit integer.
+/// `page`, `h`, `args` and `rev`, string `page` and `h`, and an `id` and a `rev` that are
+/// absent, null or unsigned 64-bit integers.
 fn is_event_shape(value: &Value) -> bool {
     let Some(map) = value.as_object() else {
         return false;
     };
     map.keys()
-        .all(|k| matches!(k.as_str(), "id" | "page" | "h" | "args"))
+        .all(|k| matches!(k.as_str(), "id" | "page" | "h" | "args" | "rev"))
         && map.get("page").is_some_and(Value::is_string)
         && map.get("h").is_some_and(Value::is_string)
         && map.get("id").is_none_or(|id| id.is_null() || id.is_u64())
+        && map
+            .get("rev")
+            .is_none_or(|rev| rev.is_null() || rev.is_u64())
 }
 
 /// A valid message's fields: id, page, handler, arguments.

@@ -307,6 +307,40 @@ async fn an_event_that_changes_nothing_replies_without_html() {
     assert_eq!(reply.html, None);
 }
 
+#[tokio::test]
+async fn a_client_behind_on_the_page_gets_the_html_even_when_nothing_changed() {
+    let server = TestServer::start(counter::app()).await;
+    let visitor = Visitor::arrive(&server).await;
+    let page = visitor.page().await;
+    let shown: u64 = page
+        .split("data-fx-rev=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .and_then(|rev| rev.parse().ok())
+        .expect("the page carries its revision");
+
+    // A change whose reply this client never saw (lost, or sent to another tab).
+    let (_, changed) = visitor.event("Counter.add", json!([1])).await;
+    assert!(changed.rev > shown);
+
+    // A no-op from a client that still shows the older page: the HTML comes again.
+    let (status, reply) = visitor
+        .post_raw(json!({"page": "/", "h": "Counter.add", "args": [0], "rev": shown}).to_string())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let html = reply["html"].as_str().expect("the HTML the client lacks");
+    assert!(html.contains(">1<"), "{html}");
+    let caught_up = reply["rev"].as_u64().expect("a revision");
+
+    // A no-op from a client that shows it: nothing to send.
+    for rev in [changed.rev, caught_up] {
+        let (_, reply) = visitor
+            .post_raw(json!({"page": "/", "h": "Counter.add", "args": [0], "rev": rev}).to_string())
+            .await;
+        assert_eq!(reply["html"], Value::Null, "client at rev {rev}");
+    }
+}
+
 // ---------- events over the WebSocket ----------
 
 #[tokio::test]

@@ -223,7 +223,7 @@
   // Queue a server event; it leaves as soon as the socket is open.
   function sendEvent(h, args) {
     const id = ++nextId;
-    const msg = JSON.stringify({ id, page: pagePath(), h, args: args || [] });
+    const msg = JSON.stringify({ id, page: pagePath(), h, args: args || [], rev: shownRev });
     pending.add(id);
     queue.push({ id, msg });
     updateBusy();
@@ -624,7 +624,7 @@
     const files = (selections.get(id) || []).slice();
     const form = new FormData();
     const args = replaceMarkers(a.args || [], ctx);
-    form.append('event', JSON.stringify({ page: pagePath(), h: a.h, args, zone: id }));
+    form.append('event', JSON.stringify({ page: pagePath(), h: a.h, args, zone: id, rev: shownRev }));
     for (const f of files) form.append('file', f, relPaths.get(f) || f.webkitRelativePath || f.name);
 
     const xhr = new XMLHttpRequest();

@@ -416,13 +416,16 @@ pub(crate) async fn render_body(
         Err(failed) => return Some(Err(failed)),
     };
     let fingerprint = hash(&html);
+    let rev = session.next_rev();
     match session.last_render.get_mut(path) {
-        Some(last) => *last = fingerprint,
+        Some(last) => *last = (fingerprint, rev),
         None => {
-            session.last_render.insert(path.to_owned(), fingerprint);
+            session
+                .last_render
+                .insert(path.to_owned(), (fingerprint, rev));
         }
     }
-    Some(Ok((html, session.next_rev())))
+    Some(Ok((html, rev)))
 }
 
 /// Locks a session for a page render, which holds it for a few microseconds. When another

@@ -34,6 +34,10 @@ pub struct EventMessage {
     /// The handler's arguments.
     #[serde(default)]
     pub args: Value,
+    /// The render revision of the page the client shows (`data-fx-rev` or the newest
+    /// reply's `rev`). Without it, a reply leaves out HTML identical to the last sent.
+    #[serde(default)]
+    pub rev: Option<u64>,
 }
 
 impl EventMessage {
@@ -141,11 +145,22 @@ pub(crate) async fn run_event(
         Some(Err(failed)) => (None, error.or_else(|| Some(failed.to_string()))),
         None => (None, error),
     };
+    let rev = guard.next_rev();
+    // Unchanged HTML is left out when the client already shows it: it said which revision
+    // it shows (`rev`), and that is no older than when this HTML was first sent. A reply
+    // that never arrived, or went to another tab of the session, is made up for here.
     let html = html.filter(|html| {
         let h = hash(html);
-        guard.last_render.insert(event.page.clone(), h) != Some(h)
+        match guard.last_render.get(&event.page) {
+            Some(&(last, first_sent)) if last == h => {
+                event.rev.is_some_and(|shown| shown < first_sent)
+            }
+            _ => {
+                guard.last_render.insert(event.page.clone(), (h, rev));
+                true
+            }
+        }
     });
-    let rev = guard.next_rev();
     drop(guard);
     let mut error = error;
     let actions = actions

@@ -82,8 +82,9 @@ impl fmt::Debug for SessionId {
 #[derive(Default)]
 pub struct Session {
     states: HashMap<&'static str, Box<dyn AnyState>>,
-    /// A hash of the last HTML sent for each page, to skip unchanged re-renders.
-    pub(crate) last_render: HashMap<String, u64>,
+    /// For each page, a hash of its last HTML and the revision that HTML was first sent
+    /// with, to skip re-renders a client already shows.
+    pub(crate) last_render: HashMap<String, (u64, u64)>,
     /// How many times any page of this session was rendered: the revision a page or a
     /// reply carries, so the browser never lets an older render replace a newer one that
     /// reached it first over another channel (the upload request and the WebSocket).

@@ -33,6 +33,8 @@ struct UploadEvent {
     #[serde(default)]
     args: Value,
     zone: String,
+    #[serde(default)]
+    rev: Option<u64>,
 }
 
 /// `POST /_ferrex/upload`.
@@ -169,6 +171,7 @@ async fn receive(
         page: event.page,
         h: event.h,
         args,
+        rev: event.rev,
     };
     run_event(app, &session_id, &session, message, by_token).await
 }
