@@ -147,34 +147,45 @@ pub(crate) async fn read_ahead(
         return response;
     }
     let (parts, _) = response.into_parts();
-    Response::from_parts(parts, axum::body::Body::from_stream(file_chunks(file)))
+    Response::from_parts(
+        parts,
+        axum::body::Body::from_stream(file_chunks(file, length)),
+    )
 }
 
-/// The file's bytes, [`READ_CHUNK`] at a time, the next read running while a chunk is sent.
+/// The file's first `length` bytes (what the response announced, even if the file grows
+/// meanwhile), [`READ_CHUNK`] at a time, the next read running while a chunk is sent: at
+/// most two chunks (1 MiB) are held per download, however slow the client.
 fn file_chunks(
     file: std::fs::File,
+    length: u64,
 ) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static {
-    type Read = tokio::task::JoinHandle<(std::fs::File, std::io::Result<Vec<u8>>)>;
-    fn read_next(file: std::fs::File) -> Read {
+    type Read = tokio::task::JoinHandle<(std::fs::File, u64, std::io::Result<Vec<u8>>)>;
+    fn read_next(file: std::fs::File, left: u64) -> Read {
         tokio::task::spawn_blocking(move || {
             use std::io::Read as _;
             let mut file = file;
-            let mut chunk = Vec::with_capacity(READ_CHUNK);
+            let want = left.min(READ_CHUNK as u64);
+            let mut chunk = Vec::with_capacity(want as usize);
             let read = (&mut file)
-                .take(READ_CHUNK as u64)
+                .take(want)
                 .read_to_end(&mut chunk)
                 .map(|_| chunk);
-            (file, read)
+            (file, left, read)
         })
     }
-    futures_util::stream::unfold(Some(read_next(file)), |running| async move {
-        let (file, read) = match running?.await {
+    futures_util::stream::unfold(Some(read_next(file, length)), |running| async move {
+        let (file, left, read) = match running?.await {
             Ok(done) => done,
             Err(e) => return Some((Err(std::io::Error::other(e)), None)),
         };
         match read {
             Ok(chunk) if chunk.is_empty() => None,
-            Ok(chunk) => Some((Ok(bytes::Bytes::from(chunk)), Some(read_next(file)))),
+            Ok(chunk) => {
+                let left = left - chunk.len() as u64;
+                let next = (left > 0).then(|| read_next(file, left));
+                Some((Ok(bytes::Bytes::from(chunk)), next))
+            }
             Err(e) => Some((Err(e), None)),
         }
     })
