@@ -81,6 +81,217 @@ impl From<Badge> for Node {
     }
 }
 
+/// One tab of [`Tabs`]: a label and a body. It is a node of its own too.
+#[derive(Default)]
+struct Tab {
+    label: String,
+    body: Vec<Node>,
+}
+
+fn tab() -> Tab {
+    Tab::default()
+}
+
+impl Tab {
+    fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+}
+
+impl<C: Into<Node>> Positional<C> for Tab {
+    fn positional(mut self, child: C) -> Self {
+        self.body.push(child.into());
+        self
+    }
+}
+
+impl From<Tab> for Node {
+    fn from(tab: Tab) -> Node {
+        r#box().class("tab").child(tab.label).child(tab.body).into()
+    }
+}
+
+/// A user component that takes only `Tab`s: it reads their labels for its header and
+/// shows the selected one's body.
+#[derive(Default)]
+struct Tabs {
+    tabs: Vec<Tab>,
+    selected: usize,
+}
+
+fn tabs() -> Tabs {
+    Tabs::default()
+}
+
+impl Tabs {
+    fn selected(mut self, index: usize) -> Self {
+        self.selected = index;
+        self
+    }
+}
+
+impl Positional<Tab> for Tabs {
+    fn positional(mut self, tab: Tab) -> Self {
+        self.tabs.push(tab);
+        self
+    }
+}
+
+impl From<Tabs> for Node {
+    fn from(tabs: Tabs) -> Node {
+        let mut header = hstack().class("tab-header");
+        for (i, tab) in tabs.tabs.iter().enumerate() {
+            let mut label = button().child(tab.label.clone());
+            if i == tabs.selected {
+                label = label.class("selected");
+            }
+            header = header.child(label);
+        }
+        let body = tabs
+            .tabs
+            .into_iter()
+            .nth(tabs.selected)
+            .map(|tab| Node::from_iter(tab.body));
+        vstack().class("tabs").child(header).child(body).into()
+    }
+}
+
+/// A user component that looks at its children: each button among them gets a class, and
+/// the bar says how many there are.
+#[derive(Default)]
+struct Toolbar {
+    children: Vec<Node>,
+}
+
+fn toolbar() -> Toolbar {
+    Toolbar::default()
+}
+
+impl<C: Into<Node>> Positional<C> for Toolbar {
+    fn positional(mut self, child: C) -> Self {
+        self.children.push(child.into());
+        self
+    }
+}
+
+impl From<Toolbar> for Node {
+    fn from(toolbar: Toolbar) -> Node {
+        let mut buttons = 0;
+        let mut bar = hstack();
+        for mut child in toolbar.children {
+            if let Node::Element(el) = &mut child
+                && el.tag() == "button"
+            {
+                el.add_class("tool");
+                buttons += 1;
+            }
+            bar = bar.child(child);
+        }
+        bar.class(format!("toolbar buttons-{buttons}")).into()
+    }
+}
+
+#[test]
+fn a_user_component_that_takes_one_child_type_takes_nested_calls_of_it() {
+    let page = ui! { tabs(tab(label = "a"), tab(label = "b")) };
+    let tree: Node = tabs()
+        .positional(tab().label("a"))
+        .positional(tab().label("b"))
+        .into();
+    assert_eq!(page.to_html(), tree.to_html());
+    let html = page.to_html();
+    assert!(
+        html.contains(concat!(
+            r#"<button class="fx-button fx-button-solid selected" type="button">a</button>"#,
+            r#"<button class="fx-button fx-button-solid" type="button">b</button>"#
+        )),
+        "{html}"
+    );
+}
+
+#[test]
+fn typed_children_keep_their_own_children_props_and_drop_zones_inside_built_ins() {
+    let show = true;
+    let names = ["x", "y<"];
+    let mut page = ui! {
+        vstack(
+            tabs(
+                tab(text("first"), upload(id = "in-tab", max_files = 2), label = "One"),
+                tab(
+                    label = "Two & more",
+                    if show { code("shown") },
+                    for name in names { text(name) },
+                    card(badge(3), title = "inner"),
+                ),
+                selected = 1,
+            ),
+            text("after"),
+        )
+    };
+    let tree: Node = vstack()
+        .child(
+            tabs()
+                .positional(
+                    tab()
+                        .label("One")
+                        .positional(text().child("first"))
+                        .positional(upload().id("in-tab").max_files(2)),
+                )
+                .positional(
+                    tab()
+                        .label("Two & more")
+                        .positional(code().child("shown"))
+                        .positional(Node::from_iter(names.map(|n| text().child(n))))
+                        .positional(card().title("inner").positional(badge().positional(3))),
+                )
+                .selected(1),
+        )
+        .child(text().child("after"))
+        .into();
+    assert_eq!(page.to_html(), tree.to_html());
+    let html = page.to_html();
+    assert!(
+        html.contains(r#"<button class="fx-button fx-button-solid" type="button">One</button>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains("<code class=\"fx-code\">shown</code>"),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<code class="fx-code badge">3</code>"#),
+        "{html}"
+    );
+    // The first tab is not shown, so its drop zone is not on the page.
+    assert!(!html.contains("fx-upload"), "{html}");
+    assert!(page.upload_limits("in-tab").is_none());
+
+    let mut shown =
+        ui! { tabs(tab(upload(id = "in-tab", max_files = 2, multiple = true), label = "One")) };
+    assert_eq!(
+        shown.upload_limits("in-tab").map(|l| l.file_count_limit()),
+        Some(2)
+    );
+}
+
+#[test]
+fn a_user_component_sees_its_nested_calls_as_their_nodes() {
+    let page = ui! {
+        toolbar(button("Save"), text("or"), button("Cancel", disabled = true), "!")
+    };
+    let tree: Node = toolbar()
+        .positional(button().child("Save"))
+        .positional(text().child("or"))
+        .positional(button().child("Cancel").disabled(true))
+        .positional("!")
+        .into();
+    assert_eq!(page.to_html(), tree.to_html());
+    let html = page.to_html();
+    assert!(html.contains("toolbar buttons-2"), "{html}");
+    assert_eq!(html.matches("fx-button-solid tool").count(), 2, "{html}");
+}
+
 #[test]
 fn a_user_component_takes_streamed_children_and_sits_inside_built_ins() {
     let items = ["a", "b<"];

@@ -14,7 +14,9 @@
 //! specialisation": a method found at a shallower reference depth wins): containers stream
 //! their children, other built-ins take their positional arguments first and render at the
 //! end, and any other `Into<Node>` type (a user's component) is built and rendered as a
-//! [`Node`]. Nothing here is a public API.
+//! [`Node`]. A component that does not stream is given its nested calls as their builders,
+//! as `positional(parent, child)` in the builder API (see [`Parent`]). Nothing here is a
+//! public API.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -504,14 +506,23 @@ impl SkipArg {
     }
 }
 
-/// Where a nested call, `if` or `for` inside a component is written:
+/// Where a nested call, `if` or `for` inside a component goes:
 /// `(&&Parent(&builder)).__fx_kind()`.
+///
+/// A container writes it in place. Any other component (a user's, or a built-in that
+/// takes values) is given a nested call as the call's own builder, exactly as the builder
+/// API's `positional(parent, child)` would, so a component that takes a specific child
+/// type (`Positional<Tab>`) or looks at its children gets them; `ui!` expands such a call
+/// both ways and [`streams`](InlineChild::streams) picks one at compile time. An `if` or
+/// `for` has no builder: it is written into a buffer of its own and handed over as one
+/// [`Node`].
 pub struct Parent<'a, B>(pub &'a B);
 
 /// In place, inside a container.
 #[derive(Clone, Copy)]
 pub struct InlineChild;
-/// Into a buffer of its own, handed to the builder as one [`Node`] afterwards.
+/// Given to the builder: a nested call as its builder, an `if` or `for` as the [`Node`]
+/// written into a buffer of its own.
 #[derive(Clone, Copy)]
 pub struct AsideChild;
 
@@ -536,6 +547,16 @@ pub trait ParentAside {
 impl<B> ParentAside for Parent<'_, B> {}
 
 impl InlineChild {
+    /// A nested call is written in place.
+    #[inline]
+    pub const fn streams(self) -> bool {
+        true
+    }
+    /// Never called: a nested call streams (see [`streams`](Self::streams)).
+    #[inline]
+    pub fn give<B, C>(self, builder: B, _: C) -> B {
+        builder
+    }
     /// No buffer of its own.
     #[inline]
     pub fn aside(self) {}
@@ -552,7 +573,17 @@ impl InlineChild {
 }
 
 impl AsideChild {
-    /// A buffer of its own.
+    /// A nested call is given to the builder as its own builder.
+    #[inline]
+    pub const fn streams(self) -> bool {
+        false
+    }
+    /// Gives a nested call's builder to the parent's, as `positional(parent, child)`.
+    #[inline]
+    pub fn give<B, C: PositionalOf<B>>(self, builder: B, child: C) -> B {
+        child.apply_to(builder)
+    }
+    /// A buffer of its own (for an `if` or `for`).
     #[inline]
     pub fn aside(self) -> Html {
         Html::new()

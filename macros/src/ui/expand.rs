@@ -5,7 +5,9 @@
 //! tree, the call writes its start tag, its children in place and its end tag into the
 //! page's buffer (`ferrex_core`'s `render` module says how the call site picks the path).
 //! Props are applied before the children are written, whatever their order in the call;
-//! string literal children are escaped here, at expansion time.
+//! string literal children are escaped here, at expansion time. A nested call is also
+//! expanded as a plain builder, given with `positional(parent, child)` to a parent that
+//! does not stream (a user's component may take only one child type, or read its children).
 
 use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream};
 use quote::{quote, quote_spanned};
@@ -167,7 +169,25 @@ fn expand_positional(node: &Node, b: &Ident) -> TokenStream {
     let out = out();
     let span = node_span(node);
     match node {
-        Node::Call(_) | Node::If(_) | Node::For(_) => {
+        Node::Call(call) => {
+            // Both ways, one picked by the parent's type at compile time: written in
+            // place inside a container; otherwise the call's builder is given to the
+            // parent's, as the builder API's `positional(parent, child)`.
+            let parent = local("__fx_p", span);
+            let streamed = expand_call(call);
+            let built = build_call(call);
+            let give = quote_spanned!(span=> #parent.give(#b, #built));
+            quote! {
+                let #parent = (&&::ferrex::__private::Parent(&#b)).__fx_kind();
+                let #b = if #parent.streams() {
+                    #streamed
+                    #b
+                } else {
+                    #give
+                };
+            }
+        }
+        Node::If(_) | Node::For(_) => {
             // Written in place inside a container; otherwise into a buffer of its own that
             // the builder then takes as one node.
             let parent = local("__fx_p", span);
@@ -214,6 +234,61 @@ fn expand_positional(node: &Node, b: &Ident) -> TokenStream {
             }
         }
     }
+}
+
+/// A component call as its builder, for a parent that does not stream: the builder and
+/// props, then each positional argument given with the builder API's own call (a nested
+/// call as its builder, an `if` or `for` as the node written into a buffer of its own).
+fn build_call(call: &Call) -> TokenStream {
+    let path = &call.path;
+    let name_span = path.segments.last().map_or(call.paren, |s| s.ident.span());
+    let c = local("__fx_c", Span::call_site());
+    let ctor = paren_group(TokenStream::new(), name_span);
+    let mut props = Vec::new();
+    let mut children = Vec::new();
+    for arg in &call.args {
+        match arg {
+            Arg::Positional(node) => {
+                let span = node_span(node);
+                let value = match node {
+                    Node::Call(inner) => build_call(inner),
+                    Node::If(_) | Node::For(_) => {
+                        let out = out();
+                        let aside = local("__fx_aside", span);
+                        let item = emit_item(node);
+                        quote! {{
+                            let mut #aside = ::ferrex::__private::Html::new();
+                            {
+                                let #out: &mut ::ferrex::__private::Html = &mut #aside;
+                                #item
+                            }
+                            #aside.into_node()
+                        }}
+                    }
+                    Node::Lit(_) | Node::Block(_) | Node::Expr(_) => value_expr(node),
+                };
+                children.push(quote_spanned! {span=>
+                    let #c = ::ferrex::__private::positional(#c, #value);
+                });
+            }
+            Arg::Prop(prop) => {
+                let name = &prop.name;
+                let value = expand_value(&prop.value, Some(&name.to_string()), None);
+                let args = paren_group(value, name.span());
+                props.push(quote!(let #c = #c.#name #args;));
+            }
+        }
+    }
+    // Props first, as when the call streams: the same builder either way.
+    block(
+        quote! {
+            let #c = #path #ctor;
+            #(#props)*
+            #(#children)*
+            #c
+        },
+        name_span,
+    )
 }
 
 /// HTML-escapes a literal the way the renderer escapes text at run time.
@@ -392,6 +467,32 @@ mod tests {
         assert_eq!(out.matches("Parent (& __fx_b)").count(), 3, "{out}");
         assert!(out.contains("for y in z"), "{out}");
         assert!(out.contains("if x"), "{out}");
+    }
+
+    #[test]
+    fn a_nested_call_is_also_built_for_a_parent_that_does_not_stream() {
+        let out = expand(quote!(tabs(
+            tab(icon("x"), label = "a"),
+            if y {
+                "b"
+            }
+        )));
+        // Streamed, or given to the parent as its builder: the parent's type picks.
+        assert!(out.contains(". streams ()"), "{out}");
+        assert!(out.contains(". give (__fx_b , {"), "{out}");
+        let built = out.find("let __fx_c = tab ()").expect("builds the call");
+        // Props first, then the builder API's own call for each positional argument.
+        let label = out[built..].find(". label (\"a\")").expect("prop");
+        let icon = out[built..]
+            .find("let __fx_c = icon ()")
+            .expect("nested builder");
+        assert!(label < icon, "{out}");
+        assert!(
+            out.contains("positional (__fx_c , { let __fx_c = icon ()"),
+            "{out}"
+        );
+        // An `if` is still written into a buffer of its own.
+        assert!(out.contains(". aside ()"), "{out}");
     }
 
     #[test]
