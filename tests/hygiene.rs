@@ -202,31 +202,28 @@ async fn an_oversize_event_is_413_from_its_content_length_before_any_body_is_sen
     assert_eq!(clicks(&site).await, "0");
 }
 
+/// An event request whose body is one chunk of `event`, with no `Content-Length`.
+fn chunked_event(cookie: &str, event: &str) -> String {
+    format!(
+        "POST /_ferrex/event HTTP/1.1\r\nHost: test\r\nCookie: {cookie}\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{event}\r\n0\r\n\r\n",
+        event.len()
+    )
+}
+
 #[tokio::test]
 async fn an_event_body_without_a_length_is_cut_off_at_the_limit() {
     let site = site(|app| app.max_event_bytes(4096)).await;
     // Chunked, no Content-Length: the server reads up to the limit, then refuses.
     let padding = " ".repeat(10_000);
     let event = format!(r#"{{"page":"/","h":"Vault.click","args":[]{padding}}}"#);
-    let request = format!(
-        "POST /_ferrex/event HTTP/1.1\r\nHost: test\r\nCookie: {}\r\n\
-         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{event}\r\n0\r\n\r\n",
-        site.cookie,
-        event.len()
-    );
-    let (status, _, body) = exchange(&site.server, &request).await;
+    let (status, _, body) = exchange(&site.server, &chunked_event(&site.cookie, &event)).await;
     assert_eq!(status, 413, "{}", String::from_utf8_lossy(&body));
     assert_eq!(clicks(&site).await, "0");
 
     // Under the limit, the same way, it runs.
     let event = r#"{"page":"/","h":"Vault.click","args":[]}"#;
-    let request = format!(
-        "POST /_ferrex/event HTTP/1.1\r\nHost: test\r\nCookie: {}\r\n\
-         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{event}\r\n0\r\n\r\n",
-        site.cookie,
-        event.len()
-    );
-    let (status, _, body) = exchange(&site.server, &request).await;
+    let (status, _, body) = exchange(&site.server, &chunked_event(&site.cookie, event)).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(clicks(&site).await, "1");
 }
