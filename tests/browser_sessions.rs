@@ -162,3 +162,42 @@ async fn a_second_tab_shares_its_profiles_session_and_no_other() {
     bob.open(&server.url("/")).await;
     wait_count(&bob, -1).await;
 }
+
+/// Two tabs of one session: what one tab changed reaches the other with its next event,
+/// even when that event changes nothing (the server sends the HTML the tab lacks, by the
+/// revision the tab says it shows).
+#[tokio::test]
+async fn a_tab_behind_catches_up_with_its_next_event_even_a_no_op() {
+    let server = TestServer::start(counter::app()).await;
+    let browser = Browser::start_on(&server.url("/")).await;
+    browser.click("#inc").await;
+    wait_count(&browser, 1).await;
+
+    let first_tab = browser.client().window().await.expect("the current tab");
+    let tab = browser
+        .client()
+        .new_window(true)
+        .await
+        .expect("a new tab")
+        .handle;
+    browser
+        .client()
+        .switch_to_window(tab)
+        .await
+        .expect("switch");
+    browser.open(&server.url("/")).await;
+    wait_count(&browser, 1).await;
+    browser.click("#reset").await;
+    wait_count(&browser, 0).await;
+
+    // The first tab still shows 1; its Reset changes nothing on the server (already 0),
+    // yet its page must come to show 0.
+    browser
+        .client()
+        .switch_to_window(first_tab)
+        .await
+        .expect("switch back");
+    wait_count(&browser, 1).await;
+    browser.click("#reset").await;
+    wait_count(&browser, 0).await;
+}
