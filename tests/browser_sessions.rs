@@ -22,6 +22,25 @@ async fn wait_count(browser: &Browser, n: i64) {
         .await;
 }
 
+/// Opens `url` in a new tab of the browser's profile and switches to it; returns the tab
+/// it was on.
+async fn open_in_new_tab(browser: &Browser, url: &str) -> fantoccini::wd::WindowHandle {
+    let first = browser.client().window().await.expect("the current tab");
+    let tab = browser
+        .client()
+        .new_window(true)
+        .await
+        .expect("a new tab")
+        .handle;
+    browser
+        .client()
+        .switch_to_window(tab)
+        .await
+        .expect("switch");
+    browser.open(url).await;
+    first
+}
+
 /// The whole page as the browser shows it now.
 async fn page_text(browser: &Browser) -> String {
     browser
@@ -138,15 +157,7 @@ async fn a_second_tab_shares_its_profiles_session_and_no_other() {
     wait_count(&bob, -1).await;
 
     // A new tab in Alice's profile opens her session, not a fresh one and not Bob's.
-    let first_tab = alice.client().window().await.expect("the current tab");
-    let tab = alice
-        .client()
-        .new_window(true)
-        .await
-        .expect("a new tab")
-        .handle;
-    alice.client().switch_to_window(tab).await.expect("switch");
-    alice.open(&server.url("/")).await;
+    let first_tab = open_in_new_tab(&alice, &server.url("/")).await;
     wait_count(&alice, 3).await;
     alice.click("#inc").await;
     wait_count(&alice, 4).await;
@@ -173,19 +184,7 @@ async fn a_tab_behind_catches_up_with_its_next_event_even_a_no_op() {
     browser.click("#inc").await;
     wait_count(&browser, 1).await;
 
-    let first_tab = browser.client().window().await.expect("the current tab");
-    let tab = browser
-        .client()
-        .new_window(true)
-        .await
-        .expect("a new tab")
-        .handle;
-    browser
-        .client()
-        .switch_to_window(tab)
-        .await
-        .expect("switch");
-    browser.open(&server.url("/")).await;
+    let first_tab = open_in_new_tab(&browser, &server.url("/")).await;
     wait_count(&browser, 1).await;
     browser.click("#reset").await;
     wait_count(&browser, 0).await;
