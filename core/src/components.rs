@@ -23,6 +23,44 @@ macro_rules! fresh {
     };
 }
 
+/// The props every builder with an `el: Element` has besides `id` (which the upload zone
+/// keeps apart): `class`, `style`, `key`, `title`, `aria_label`, `attr`.
+macro_rules! element_props {
+    () => {
+        /// Extra CSS classes, after the component's own.
+        pub fn class(mut self, class: impl IntoText) -> Self {
+            self.el.add_class(class.into_text());
+            self
+        }
+        /// Inline CSS (combined with what `gap`/`align` set).
+        pub fn style(mut self, style: impl IntoText) -> Self {
+            self.el.add_style(style.into_text());
+            self
+        }
+        /// A stable identity among siblings, so the page keeps this element across updates.
+        pub fn key(mut self, key: impl IntoText) -> Self {
+            self.el.attr("data-fx-key", key.into_text());
+            self
+        }
+        /// A tooltip.
+        pub fn title(mut self, title: impl IntoText) -> Self {
+            self.el.attr("title", title.into_text());
+            self
+        }
+        /// The accessible name, for elements without visible text.
+        pub fn aria_label(mut self, label: impl IntoText) -> Self {
+            self.el.attr("aria-label", label.into_text());
+            self
+        }
+        /// Any other attribute (`data-*`, `aria-*`, …).
+        pub fn attr(mut self, name: impl IntoText, value: impl IntoText) -> Self {
+            self.el.attr(name.into_text(), value.into_text());
+            self
+        }
+    };
+}
+pub(crate) use element_props;
+
 /// Declares a component builder: the struct, its constructor function, the props every
 /// component has (`id`, `class`, `style`, `key`, `title`, `aria_label`, `on_click`), and its
 /// conversion into a [`Node`].
@@ -53,36 +91,7 @@ macro_rules! component {
                 self.el.attr("id", id.into_text());
                 self
             }
-            /// Extra CSS classes, after the component's own.
-            pub fn class(mut self, class: impl IntoText) -> Self {
-                self.el.add_class(class.into_text());
-                self
-            }
-            /// Inline CSS (combined with what `gap`/`align` set).
-            pub fn style(mut self, style: impl IntoText) -> Self {
-                self.el.add_style(style.into_text());
-                self
-            }
-            /// A stable identity among siblings, so the page keeps this element across updates.
-            pub fn key(mut self, key: impl IntoText) -> Self {
-                self.el.attr("data-fx-key", key.into_text());
-                self
-            }
-            /// A tooltip.
-            pub fn title(mut self, title: impl IntoText) -> Self {
-                self.el.attr("title", title.into_text());
-                self
-            }
-            /// The accessible name, for elements without visible text.
-            pub fn aria_label(mut self, label: impl IntoText) -> Self {
-                self.el.attr("aria-label", label.into_text());
-                self
-            }
-            /// Any other attribute (`data-*`, `aria-*`, …).
-            pub fn attr(mut self, name: impl IntoText, value: impl IntoText) -> Self {
-                self.el.attr(name.into_text(), value.into_text());
-                self
-            }
+            element_props!();
             /// Runs a handler or client action on click.
             pub fn on_click(mut self, handler: impl IntoEvent) -> Self {
                 self.el.on("click", handler.into_client_actions());

@@ -230,21 +230,8 @@ impl Upload {
         self.el.on("drop-rejected", handler.into_client_actions());
         self
     }
-    /// Extra CSS classes.
-    pub fn class(mut self, class: impl IntoText) -> Self {
-        self.el.add_class(class.into_text());
-        self
-    }
-    /// Inline CSS.
-    pub fn style(mut self, style: impl IntoText) -> Self {
-        self.el.add_style(style.into_text());
-        self
-    }
-    /// The accessible name (default: "Upload files").
-    pub fn aria_label(mut self, label: impl IntoText) -> Self {
-        self.el.attr("aria-label", label.into_text());
-        self
-    }
+    // `class`, `style`, `key`, `title`, `aria_label` (default: "Upload files"), `attr`.
+    crate::components::element_props!();
 
     fn into_node(self) -> Node {
         let Upload { mut el, id, limits } = self;
