@@ -254,24 +254,5 @@ fn main() {
             rounds: 1,
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime");
-    let outcome = runtime.block_on(async {
-        tokio::time::timeout(Duration::from_secs(240), run(sizes))
-            .await
-            .unwrap_or_else(|_| Err("the bench took longer than 240 s".into()))
-    });
-    match outcome {
-        Ok(true) => {}
-        Ok(false) => {
-            eprintln!("download_memory: a memory bound was exceeded");
-            std::process::exit(1);
-        }
-        Err(e) => {
-            eprintln!("download_memory: {e}");
-            std::process::exit(1);
-        }
-    }
+    common::run_bounded("download_memory", Duration::from_secs(240), run(sizes));
 }

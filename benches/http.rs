@@ -563,17 +563,7 @@ async fn run() -> Result<(), String> {
 
 fn main() {
     common::header("http");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime");
-    let outcome = runtime.block_on(async {
-        tokio::time::timeout(Duration::from_secs(180), run())
-            .await
-            .unwrap_or_else(|_| Err("the bench took longer than 180 s".into()))
+    common::run_bounded("http", Duration::from_secs(180), async {
+        run().await.map(|()| true)
     });
-    if let Err(e) = outcome {
-        eprintln!("http: {e}");
-        std::process::exit(1);
-    }
 }

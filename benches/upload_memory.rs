@@ -233,24 +233,5 @@ fn main() {
     } else {
         vec![(MIB, 1), (8 * MIB, 1)]
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime");
-    let outcome = runtime.block_on(async {
-        tokio::time::timeout(Duration::from_secs(240), run(base, sizes))
-            .await
-            .unwrap_or_else(|_| Err("the bench took longer than 240 s".into()))
-    });
-    match outcome {
-        Ok(true) => {}
-        Ok(false) => {
-            eprintln!("upload_memory: a memory bound was exceeded");
-            std::process::exit(1);
-        }
-        Err(e) => {
-            eprintln!("upload_memory: {e}");
-            std::process::exit(1);
-        }
-    }
+    common::run_bounded("upload_memory", Duration::from_secs(240), run(base, sizes));
 }

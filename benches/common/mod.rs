@@ -264,3 +264,32 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 pub fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "NOT met" }
 }
+
+/// Runs a bench's `run` on a multi-threaded Tokio runtime, bounded to `limit`, and exits
+/// with 1 (after printing why, prefixed by the bench's `name`) if it failed or found a
+/// memory bound exceeded (`Ok(false)`).
+pub fn run_bounded<F>(name: &str, limit: Duration, run: F)
+where
+    F: std::future::Future<Output = Result<bool, String>>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime");
+    let outcome = runtime.block_on(async {
+        tokio::time::timeout(limit, run)
+            .await
+            .unwrap_or_else(|_| Err(format!("the bench took longer than {} s", limit.as_secs())))
+    });
+    match outcome {
+        Ok(true) => {}
+        Ok(false) => {
+            eprintln!("{name}: a memory bound was exceeded");
+            std::process::exit(1);
+        }
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            std::process::exit(1);
+        }
+    }
+}
