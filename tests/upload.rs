@@ -166,6 +166,16 @@ async fn start_limits(dir: &Path) -> TestServer {
     TestServer::start(App::new().page("/", limits_page).upload_dir(dir)).await
 }
 
+/// A test on the limits page: its scratch folder (removed when dropped), the upload folder
+/// in it, the server, a client with a session, and a fresh tag.
+async fn limits() -> (tempfile::TempDir, PathBuf, TestServer, Client, u64) {
+    let tmp = scratch("upload-");
+    let dir = upload_dir(&tmp);
+    let server = start_limits(&dir).await;
+    let (client, _) = session(&server).await;
+    (tmp, dir, server, client, new_tag())
+}
+
 async fn start_files(dir: &Path) -> TestServer {
     TestServer::start(files::app().upload_dir(dir)).await
 }
@@ -220,6 +230,18 @@ async fn post_upload(client: &Client, server: &TestServer, form: Form) -> reqwes
         .send()
         .await
         .expect("the upload request failed")
+}
+
+/// Uploads `files` to handler `h` through drop zone `zone`, with `tag` as its bound argument.
+async fn upload_to(
+    client: &Client,
+    server: &TestServer,
+    h: &str,
+    zone: &str,
+    tag: u64,
+    files: &[(&str, &str, &[u8])],
+) -> reqwest::Response {
+    post_upload(client, server, form(event(h, zone, Some(tag)), files)).await
 }
 
 /// Asserts the upload folder holds nothing: no files and no `.ferrex-upload-*` temp files.
@@ -429,11 +451,7 @@ async fn a_bound_argument_is_received_with_the_files() {
 
 #[tokio::test]
 async fn a_forged_file_token_in_a_normal_event_is_bad_arguments() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    let server = start_limits(&dir).await;
-    let (client, _) = session(&server).await;
-    let tag = new_tag();
+    let (_tmp, _dir, server, client, tag) = limits().await;
 
     let response = client
         .post(server.url("/_ferrex/event"))
@@ -454,24 +472,20 @@ async fn a_forged_file_token_in_a_normal_event_is_bad_arguments() {
 
 #[tokio::test]
 async fn oversize_is_413_naming_the_file_and_leaves_nothing() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    let server = start_limits(&dir).await;
-    let (client, _) = session(&server).await;
-    let tag = new_tag();
+    let (_tmp, dir, server, client, tag) = limits().await;
     let ok = pattern(1000, 1); // exactly max_size: fine
     let big = pattern(1001, 2);
 
-    let response = post_upload(
+    let response = upload_to(
         &client,
         &server,
-        form(
-            event("Up.handle", "z", Some(tag)),
-            &[
-                ("fine.txt", "text/plain", &ok),
-                ("big.txt", "text/plain", &big),
-            ],
-        ),
+        "Up.handle",
+        "z",
+        tag,
+        &[
+            ("fine.txt", "text/plain", &ok),
+            ("big.txt", "text/plain", &big),
+        ],
     )
     .await;
     let (status, body) = status_json(response).await;
@@ -488,23 +502,19 @@ async fn oversize_is_413_naming_the_file_and_leaves_nothing() {
 
 #[tokio::test]
 async fn too_many_files_is_400() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    let server = start_limits(&dir).await;
-    let (client, _) = session(&server).await;
-    let tag = new_tag();
+    let (_tmp, dir, server, client, tag) = limits().await;
 
-    let response = post_upload(
+    let response = upload_to(
         &client,
         &server,
-        form(
-            event("Up.handle", "z", Some(tag)),
-            &[
-                ("1.txt", "text/plain", b"1"),
-                ("2.txt", "text/plain", b"2"),
-                ("3.txt", "text/plain", b"3"),
-            ],
-        ),
+        "Up.handle",
+        "z",
+        tag,
+        &[
+            ("1.txt", "text/plain", b"1"),
+            ("2.txt", "text/plain", b"2"),
+            ("3.txt", "text/plain", b"3"),
+        ],
     )
     .await;
     let body = assert_refused(
@@ -518,13 +528,13 @@ async fn too_many_files_is_400() {
     assert_eq!(body["file"], "3.txt");
 
     // A zone without `multiple` takes one file.
-    let response = post_upload(
+    let response = upload_to(
         &client,
         &server,
-        form(
-            event("Up.handle", "one", Some(tag)),
-            &[("a.txt", "text/plain", b"a"), ("b.txt", "text/plain", b"b")],
-        ),
+        "Up.handle",
+        "one",
+        tag,
+        &[("a.txt", "text/plain", b"a"), ("b.txt", "text/plain", b"b")],
     )
     .await;
     assert_refused(
@@ -539,11 +549,7 @@ async fn too_many_files_is_400() {
 
 #[tokio::test]
 async fn wrong_type_is_415() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    let server = start_limits(&dir).await;
-    let (client, _) = session(&server).await;
-    let tag = new_tag();
+    let (_tmp, dir, server, client, tag) = limits().await;
 
     for (name, content_type) in [
         ("tool.exe", "application/octet-stream"),
@@ -552,13 +558,13 @@ async fn wrong_type_is_415() {
         // `image/*` matches the declared type, not a picture-like name.
         ("fake.png", "text/plain"),
     ] {
-        let response = post_upload(
+        let response = upload_to(
             &client,
             &server,
-            form(
-                event("Up.handle", "z", Some(tag)),
-                &[("ok.png", "image/png", b"png"), (name, content_type, b"x")],
-            ),
+            "Up.handle",
+            "z",
+            tag,
+            &[("ok.png", "image/png", b"png"), (name, content_type, b"x")],
         )
         .await;
         let (status, body) = status_json(response).await;
@@ -575,16 +581,16 @@ async fn wrong_type_is_415() {
     assert!(calls(tag).is_empty());
 
     // Both kinds of rule accept: the extension, and the image family by declared type.
-    let response = post_upload(
+    let response = upload_to(
         &client,
         &server,
-        form(
-            event("Up.handle", "z", Some(tag)),
-            &[
-                ("notes.TXT", "application/octet-stream", b"t"),
-                ("photo", "image/jpeg", b"j"),
-            ],
-        ),
+        "Up.handle",
+        "z",
+        tag,
+        &[
+            ("notes.TXT", "application/octet-stream", b"t"),
+            ("photo", "image/jpeg", b"j"),
+        ],
     )
     .await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -595,19 +601,15 @@ async fn wrong_type_is_415() {
 
 #[tokio::test]
 async fn too_small_is_400() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    let server = start_limits(&dir).await;
-    let (client, _) = session(&server).await;
-    let tag = new_tag();
+    let (_tmp, dir, server, client, tag) = limits().await;
 
-    let response = post_upload(
+    let response = upload_to(
         &client,
         &server,
-        form(
-            event("Up.handle", "z", Some(tag)),
-            &[("empty.txt", "text/plain", b"")],
-        ),
+        "Up.handle",
+        "z",
+        tag,
+        &[("empty.txt", "text/plain", b"")],
     )
     .await;
     let (status, body) = status_json(response).await;
@@ -624,19 +626,15 @@ async fn too_small_is_400() {
 
 #[tokio::test]
 async fn a_zone_the_page_does_not_have_is_400() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    let server = start_limits(&dir).await;
-    let (client, _) = session(&server).await;
-    let tag = new_tag();
+    let (_tmp, dir, server, client, tag) = limits().await;
 
-    let response = post_upload(
+    let response = upload_to(
         &client,
         &server,
-        form(
-            event("Up.handle", "nope", Some(tag)),
-            &[("a.txt", "text/plain", b"a")],
-        ),
+        "Up.handle",
+        "nope",
+        tag,
+        &[("a.txt", "text/plain", b"a")],
     )
     .await;
     let (status, body) = status_json(response).await;
@@ -649,13 +647,13 @@ async fn a_zone_the_page_does_not_have_is_400() {
     assert!(calls(tag).is_empty());
 
     // A disabled zone takes nothing either.
-    let response = post_upload(
+    let response = upload_to(
         &client,
         &server,
-        form(
-            event("Up.handle", "off", Some(tag)),
-            &[("a.txt", "text/plain", b"a")],
-        ),
+        "Up.handle",
+        "off",
+        tag,
+        &[("a.txt", "text/plain", b"a")],
     )
     .await;
     assert_refused(response, StatusCode::BAD_REQUEST, "disabled", &dir, tag).await;
@@ -663,21 +661,12 @@ async fn a_zone_the_page_does_not_have_is_400() {
 
 #[tokio::test]
 async fn a_handler_is_fed_only_through_the_zones_the_page_binds_it_to() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    let server = start_limits(&dir).await;
-    let (client, _) = session(&server).await;
-    let tag = new_tag();
+    let (_tmp, dir, server, client, tag) = limits().await;
     let big = pattern(5000, 3);
     let file: &[(&str, &str, &[u8])] = &[("tool.exe", "application/octet-stream", &big)];
 
     // `Up.strict` takes files from `z` only: naming the unlimited zone `any` is refused…
-    let response = post_upload(
-        &client,
-        &server,
-        form(event("Up.strict", "any", Some(tag)), file),
-    )
-    .await;
+    let response = upload_to(&client, &server, "Up.strict", "any", tag, file).await;
     let (status, body) = status_json(response).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let error = body["error"].as_str().expect("an error");
@@ -689,23 +678,13 @@ async fn a_handler_is_fed_only_through_the_zones_the_page_binds_it_to() {
     assert!(calls(tag).is_empty());
 
     // …and through `z` its limits hold.
-    let response = post_upload(
-        &client,
-        &server,
-        form(event("Up.strict", "z", Some(tag)), file),
-    )
-    .await;
+    let response = upload_to(&client, &server, "Up.strict", "z", tag, file).await;
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_empty(&dir);
     assert!(calls(tag).is_empty());
 
     // A handler no upload on the page names at all.
-    let response = post_upload(
-        &client,
-        &server,
-        form(event("Up.nothing", "any", Some(tag)), file),
-    )
-    .await;
+    let response = upload_to(&client, &server, "Up.nothing", "any", tag, file).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_empty(&dir);
 }
@@ -797,13 +776,13 @@ async fn the_server_total_limit_is_413_before_the_body_is_read() {
 
     // A real body over the limit, its length declared.
     let big = pattern(20_000, 9);
-    let response = post_upload(
+    let response = upload_to(
         &client,
         &server,
-        form(
-            event("Up.handle", "any", Some(tag)),
-            &[("big.bin", "application/octet-stream", &big)],
-        ),
+        "Up.handle",
+        "any",
+        tag,
+        &[("big.bin", "application/octet-stream", &big)],
     )
     .await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
@@ -831,11 +810,7 @@ async fn the_server_total_limit_is_413_before_the_body_is_read() {
 
 #[tokio::test]
 async fn hostile_names_land_inside_the_folder_sanitized() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    let server = start_limits(&dir).await;
-    let (client, _) = session(&server).await;
-    let tag = new_tag();
+    let (tmp, dir, server, client, tag) = limits().await;
     let long = format!("{}.txt", "n".repeat(296));
     let long_clean = format!("{}.txt", "n".repeat(196));
 
@@ -857,12 +832,7 @@ async fn hostile_names_land_inside_the_folder_sanitized() {
         .zip(&contents)
         .map(|((name, _), c)| (name.as_str(), "application/octet-stream", c.as_slice()))
         .collect();
-    let response = post_upload(
-        &client,
-        &server,
-        form(event("Up.handle", "any", Some(tag)), &files),
-    )
-    .await;
+    let response = upload_to(&client, &server, "Up.handle", "any", tag, &files).await;
     let (status, reply) = status_json(response).await;
     assert_eq!(status, StatusCode::OK, "{reply}");
     assert_eq!(reply["error"], Value::Null, "{reply}");
@@ -937,12 +907,7 @@ async fn folder_paths_keep_their_sanitized_folders() {
         .iter()
         .map(|(name, _)| (*name, "application/octet-stream", name.as_bytes()))
         .collect();
-    let response = post_upload(
-        &client,
-        &server,
-        form(event("Up.handle", "any", Some(tag)), &files),
-    )
-    .await;
+    let response = upload_to(&client, &server, "Up.handle", "any", tag, &files).await;
     assert_eq!(response.status(), StatusCode::OK);
     let got = calls(tag);
     let saved: Vec<&str> = got[0].iter().map(|r| r.saved.as_str()).collect();
@@ -979,22 +944,18 @@ async fn folder_paths_keep_their_sanitized_folders() {
 
 #[tokio::test]
 async fn the_same_name_twice_is_numbered_never_overwritten() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    let server = start_limits(&dir).await;
-    let (client, _) = session(&server).await;
-    let tag = new_tag();
+    let (_tmp, dir, server, client, tag) = limits().await;
 
     for round in 0..2u8 {
         let a = [b'a', round];
         let b = [b'b', round];
-        let response = post_upload(
+        let response = upload_to(
             &client,
             &server,
-            form(
-                event("Up.handle", "any", Some(tag)),
-                &[("dup.txt", "text/plain", &a), ("README", "text/plain", &b)],
-            ),
+            "Up.handle",
+            "any",
+            tag,
+            &[("dup.txt", "text/plain", &a), ("README", "text/plain", &b)],
         )
         .await;
         assert_eq!(response.status(), StatusCode::OK);
@@ -1019,23 +980,19 @@ async fn the_same_name_twice_is_numbered_never_overwritten() {
 
 #[tokio::test]
 async fn files_the_handler_does_not_keep_are_deleted() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    let server = start_limits(&dir).await;
-    let (client, _) = session(&server).await;
-    let tag = new_tag();
+    let (_tmp, dir, server, client, tag) = limits().await;
     let bytes = pattern(100_000, 8);
 
-    let response = post_upload(
+    let response = upload_to(
         &client,
         &server,
-        form(
-            event("Up.peek", "any", Some(tag)),
-            &[
-                ("a.bin", "application/octet-stream", &bytes),
-                ("b.txt", "text/plain", b"b"),
-            ],
-        ),
+        "Up.peek",
+        "any",
+        tag,
+        &[
+            ("a.bin", "application/octet-stream", &bytes),
+            ("b.txt", "text/plain", b"b"),
+        ],
     )
     .await;
     let (status, reply) = status_json(response).await;
@@ -1051,19 +1008,15 @@ async fn files_the_handler_does_not_keep_are_deleted() {
 
 #[tokio::test]
 async fn an_embedded_nul_in_a_name_never_reaches_the_disk() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    let server = start_limits(&dir).await;
-    let (client, _) = session(&server).await;
-    let tag = new_tag();
+    let (_tmp, dir, server, client, tag) = limits().await;
 
-    let response = post_upload(
+    let response = upload_to(
         &client,
         &server,
-        form(
-            event("Up.handle", "any", Some(tag)),
-            &[("a\0b.txt", "text/plain", b"nul")],
-        ),
+        "Up.handle",
+        "any",
+        tag,
+        &[("a\0b.txt", "text/plain", b"nul")],
     )
     .await;
     // A NUL is not allowed in a part's header (multer refuses it), so the request is
@@ -1345,29 +1298,25 @@ async fn traversal_out_of_the_upload_folder_is_404() {
 
 #[tokio::test]
 async fn a_file_in_the_way_of_a_folder_fails_the_handler_at_once_with_a_reason() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    let server = start_limits(&dir).await;
-    let (client, _) = session(&server).await;
-    let tag = new_tag();
-    let first = post_upload(
+    let (_tmp, dir, server, client, tag) = limits().await;
+    let first = upload_to(
         &client,
         &server,
-        form(
-            event("Up.handle", "any", Some(tag)),
-            &[("album", "text/plain", b"a file named album")],
-        ),
+        "Up.handle",
+        "any",
+        tag,
+        &[("album", "text/plain", b"a file named album")],
     )
     .await;
     assert_eq!(first.status(), StatusCode::OK);
     // `album/a.txt` needs a folder where the file `album` is: no numbered name helps.
-    let second = post_upload(
+    let second = upload_to(
         &client,
         &server,
-        form(
-            event("Up.handle", "any", Some(tag)),
-            &[("album/a.txt", "text/plain", b"inside")],
-        ),
+        "Up.handle",
+        "any",
+        tag,
+        &[("album/a.txt", "text/plain", b"inside")],
     )
     .await;
     let (status, reply) = status_json(second).await;
