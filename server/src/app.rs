@@ -488,24 +488,14 @@ fn random_secret() -> [u8; 32] {
     secret
 }
 
-/// A fingerprint of a render, to tell whether a page changed: eight bytes at a time
-/// (FxHash's step), several times faster than SipHash on a page. Two renders of the same
-/// length that differ in one 8-byte word never collide; this is change detection for a
-/// session's own page, not a defence against crafted input.
+/// A fingerprint of a render, to tell whether a page changed: FxHash (rustc-hash), made for
+/// speed rather than SipHash's resistance to crafted input; this is change detection for a
+/// session's own page.
 pub(crate) fn hash(html: &str) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let step = |h: u64, word: u64| (h.rotate_left(5) ^ word).wrapping_mul(K);
-    let bytes = html.as_bytes();
-    let mut words = bytes.chunks_exact(8);
-    let mut h = step(0, bytes.len() as u64);
-    for word in &mut words {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(word);
-        h = step(h, u64::from_le_bytes(w));
-    }
-    let mut tail = [0u8; 8];
-    tail[..words.remainder().len()].copy_from_slice(words.remainder());
-    step(h, u64::from_le_bytes(tail))
+    use std::hash::Hasher;
+    let mut hasher = rustc_hash::FxHasher::default();
+    hasher.write(html.as_bytes());
+    hasher.finish()
 }
 
 /// `nosniff` on every response: a browser never guesses a type ferrex did not declare.
@@ -567,7 +557,7 @@ pub(crate) fn same_origin(headers: &HeaderMap, uri: &axum::http::Uri) -> bool {
     origin_host.eq_ignore_ascii_case(host)
 }
 
-/// The request's `Content-Length`, if it has a valid one.
+/// The `Content-Length` of a request or response, if it has a valid one.
 pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers
         .get(header::CONTENT_LENGTH)

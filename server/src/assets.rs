@@ -109,12 +109,7 @@ pub(crate) async fn read_ahead(
     if response.status() != StatusCode::OK {
         return response;
     }
-    let Some(length) = response
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    else {
+    let Some(length) = crate::app::declared_length(response.headers()) else {
         return response;
     };
     // Small files gain nothing from a second open.
