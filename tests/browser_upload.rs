@@ -267,6 +267,36 @@ fn progress_full(html: &str) -> bool {
         .any(|tag| tag.contains("id=\"upload-progress\"") && tag.contains("value=\"100\""))
 }
 
+/// Waits until `selector` matches exactly `n` elements.
+async fn wait_for_count(browser: &Browser, selector: &str, n: usize) {
+    browser
+        .wait_for_js(&format!(
+            "document.querySelectorAll('{selector}').length === {n}"
+        ))
+        .await;
+}
+
+/// Waits until the files example's selection is empty.
+async fn wait_for_no_selection(browser: &Browser) {
+    browser
+        .wait_for_js(
+            "document.querySelector('[data-fx-selected-files=files]').children.length === 0",
+        )
+        .await;
+}
+
+/// Waits for the files example's progress bar at 100 (read from the server's rendering: see
+/// `replies_over_two_channels_apply_in_order`), then asserts the upload status reads `status`.
+async fn assert_upload_finished(browser: &Browser, server: &TestServer, status: &str) {
+    wait_for_server_page(browser, server, "the bar at 100", progress_full).await;
+    assert_eq!(
+        browser
+            .js("return document.getElementById('upload-status').textContent;")
+            .await,
+        status
+    );
+}
+
 /// Waits for a toast containing `text`.
 async fn wait_for_toast(browser: &Browser, text: &str) {
     browser
@@ -291,9 +321,7 @@ async fn select_clear_then_upload_one_file() {
 
     // Select: the selection lists the name with its size.
     choose(&browser, "files", &[&path]).await;
-    browser
-        .wait_for_js("document.querySelectorAll('[data-fx-selected-files=files] li').length === 1")
-        .await;
+    wait_for_count(&browser, "[data-fx-selected-files=files] li", 1).await;
     assert_eq!(selected_names(&browser, "files").await, ["hello.txt"]);
     let item = browser
         .js("return document.querySelector('[data-fx-selected-files=files] li').textContent;")
@@ -305,32 +333,20 @@ async fn select_clear_then_upload_one_file() {
 
     // Clear empties it; nothing was sent.
     click(&browser, "Clear").await;
-    browser
-        .wait_for_js(
-            "document.querySelector('[data-fx-selected-files=files]').children.length === 0",
-        )
-        .await;
+    wait_for_no_selection(&browser).await;
     assert_eq!(names_in(&scratch.uploads()), Vec::<String>::new());
 
     // Select again, upload: listed under "Uploaded files", bytes on disk, selection empty.
     choose(&browser, "files", &[&path]).await;
-    browser
-        .wait_for_js("document.querySelectorAll('[data-fx-selected-files=files] li').length === 1")
-        .await;
+    wait_for_count(&browser, "[data-fx-selected-files=files] li", 1).await;
     click(&browser, "Upload").await;
-    browser
-        .wait_for_js("document.querySelectorAll('#uploaded li').length === 1")
-        .await;
+    wait_for_count(&browser, "#uploaded li", 1).await;
     assert_eq!(list_items(&browser, "uploaded").await, ["hello.txt"]);
     assert_eq!(
         std::fs::read(scratch.uploads().join("hello.txt")).expect("on disk"),
         bytes
     );
-    browser
-        .wait_for_js(
-            "document.querySelector('[data-fx-selected-files=files]').children.length === 0",
-        )
-        .await;
+    wait_for_no_selection(&browser).await;
     let href = browser
         .js("return document.querySelector('#uploaded a').getAttribute('href');")
         .await;
@@ -345,13 +361,7 @@ async fn select_clear_then_upload_one_file() {
     );
     // The upload finished: the bar is at 100 (the last progress report is always sent).
     // Read from the server's rendering: see `replies_over_two_channels_apply_in_order`.
-    wait_for_server_page(&browser, &server, "the bar at 100", progress_full).await;
-    assert_eq!(
-        browser
-            .js("return document.getElementById('upload-status').textContent;")
-            .await,
-        "Uploaded 1 file(s)."
-    );
+    assert_upload_finished(&browser, &server, "Uploaded 1 file(s).").await;
 }
 
 #[tokio::test]
@@ -370,15 +380,11 @@ async fn three_files_upload_in_order() {
 
     let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
     choose(&browser, "files", &refs).await;
-    browser
-        .wait_for_js("document.querySelectorAll('[data-fx-selected-files=files] li').length === 3")
-        .await;
+    wait_for_count(&browser, "[data-fx-selected-files=files] li", 3).await;
     assert_eq!(selected_names(&browser, "files").await, names);
 
     click(&browser, "Upload").await;
-    browser
-        .wait_for_js("document.querySelectorAll('#uploaded li').length === 3")
-        .await;
+    wait_for_count(&browser, "#uploaded li", 3).await;
     assert_eq!(list_items(&browser, "uploaded").await, names);
     for (name, content) in names.iter().zip(&contents) {
         assert_eq!(
@@ -386,13 +392,7 @@ async fn three_files_upload_in_order() {
             content
         );
     }
-    wait_for_server_page(&browser, &server, "the bar at 100", progress_full).await;
-    assert_eq!(
-        browser
-            .js("return document.getElementById('upload-status').textContent;")
-            .await,
-        "Uploaded 3 file(s)."
-    );
+    assert_upload_finished(&browser, &server, "Uploaded 3 file(s).").await;
 }
 
 #[tokio::test]
@@ -409,9 +409,7 @@ async fn cancel_during_a_slow_upload_leaves_nothing() {
     browser.open(&server.url("/")).await;
 
     choose(&browser, "files", &[&big]).await;
-    browser
-        .wait_for_js("document.querySelectorAll('[data-fx-selected-files=files] li').length === 1")
-        .await;
+    wait_for_count(&browser, "[data-fx-selected-files=files] li", 1).await;
     let cancel = find_button(&browser, "Cancel").await;
     click(&browser, "Upload").await;
     browser
@@ -476,13 +474,9 @@ async fn uploaded_html_is_downloaded_not_run() {
     browser.open(&server.url("/")).await;
 
     choose(&browser, "files", &[&path]).await;
-    browser
-        .wait_for_js("document.querySelectorAll('[data-fx-selected-files=files] li').length === 1")
-        .await;
+    wait_for_count(&browser, "[data-fx-selected-files=files] li", 1).await;
     click(&browser, "Upload").await;
-    browser
-        .wait_for_js("document.querySelectorAll('#uploaded li').length === 1")
-        .await;
+    wait_for_count(&browser, "#uploaded li", 1).await;
 
     // Navigating to it downloads it (Content-Disposition: attachment): no page, no script.
     let url = link_to(&browser, "x.html").await;
@@ -521,9 +515,7 @@ async fn uploaded_html_is_downloaded_not_run() {
         .wait_for_js("window.ferrex.selected('files').length === 1")
         .await;
     click(&browser, "Upload").await;
-    browser
-        .wait_for_js("document.querySelectorAll('#uploaded li').length === 2")
-        .await;
+    wait_for_count(&browser, "#uploaded li", 2).await;
     let url = link_to(&browser, "fake.txt").await;
     browser.goto(&server.url(&url)).await;
     browser
@@ -571,9 +563,7 @@ async fn uploaded_svg_never_runs_script() {
         .wait_for_js("window.ferrex.selected('files').length === 1")
         .await;
     click(&browser, "Upload").await;
-    browser
-        .wait_for_js("document.querySelectorAll('#uploaded li').length === 1")
-        .await;
+    wait_for_count(&browser, "#uploaded li", 1).await;
     let url = link_to(&browser, "x.svg").await;
 
     // Opened directly: an attachment, saved, not rendered.
@@ -622,9 +612,7 @@ async fn screenshots_of_a_selection_and_an_upload() {
     browser.open(&server.url("/")).await;
 
     choose(&browser, "files", &[&image, &text]).await;
-    browser
-        .wait_for_js("document.querySelectorAll('[data-fx-selected-files=files] li').length === 2")
-        .await;
+    wait_for_count(&browser, "[data-fx-selected-files=files] li", 2).await;
     browser
         .wait_for_js("Array.from(document.querySelectorAll('.fx-preview')).every(i => i.complete && i.naturalWidth > 0)")
         .await;
@@ -635,9 +623,7 @@ async fn screenshots_of_a_selection_and_an_upload() {
     println!("selection screenshot: {}", shot.display());
 
     click(&browser, "Upload").await;
-    browser
-        .wait_for_js("document.querySelectorAll('#uploaded li').length === 2")
-        .await;
+    wait_for_count(&browser, "#uploaded li", 2).await;
     // Load the page afresh once the server has the last progress report, so the picture
     // shows the server's latest state.
     wait_for_server_page(&browser, &server, "the bar at 100", progress_full).await;
@@ -681,9 +667,7 @@ async fn on_drop_uploads_at_once() {
 
     // Choosing files is enough: no button.
     choose(&browser, "d", &[&a, &b]).await;
-    browser
-        .wait_for_js("document.querySelectorAll('#got li').length === 2")
-        .await;
+    wait_for_count(&browser, "#got li", 2).await;
     assert_eq!(
         list_items(&browser, "got").await,
         ["one.txt:5", "two.dat:2048"]
@@ -726,9 +710,7 @@ async fn the_last_progress_report_says_everything_was_sent() {
         .click()
         .await
         .expect("click");
-    browser
-        .wait_for_js("document.querySelectorAll('#got li').length === 1")
-        .await;
+    wait_for_count(&browser, "#got li", 1).await;
     // The handler's state (see `replies_over_two_channels_apply_in_order` for why not
     // the DOM).
     let page = wait_for_server_page(&browser, &server, "the last report", |page| {
@@ -774,9 +756,7 @@ async fn progress_reports_come_about_ten_times_a_second_at_most() {
         .expect("the send button");
     let started = Instant::now();
     send.click().await.expect("click");
-    browser
-        .wait_for_js("document.querySelectorAll('#got li').length === 1")
-        .await;
+    wait_for_count(&browser, "#got li", 1).await;
     let page = wait_for_server_page(&browser, &server, "the last report", |page| {
         text_of(page, "last-progress").is_some_and(|t| t.ends_with("/1"))
     })
@@ -839,9 +819,7 @@ async fn limits_are_checked_in_the_browser() {
     let c = scratch.file("c.txt", b"cccc");
     choose(&browser, "z", &[&a, &b, &c]).await;
     wait_for_toast(&browser, "c.txt: too many files").await;
-    browser
-        .wait_for_js("document.querySelectorAll('#got li').length === 2")
-        .await;
+    wait_for_count(&browser, "#got li", 2).await;
 
     // Only the accepted files ever reached the handler, in one call.
     assert_eq!(list_items(&browser, "got").await, ["a.txt:2", "b.txt:3"]);
@@ -893,9 +871,7 @@ async fn on_drop_rejected_receives_the_refusals_instead_of_a_toast() {
     browser.open(&server.url("/")).await;
 
     choose(&browser, "r", &[&long, &pic]).await;
-    browser
-        .wait_for_js("document.querySelectorAll('#refused li').length === 2")
-        .await;
+    wait_for_count(&browser, "#refused li", 2).await;
     assert_eq!(
         list_items(&browser, "refused").await,
         ["long.txt:11:too large", "pic.png:3:type not accepted"]
