@@ -106,6 +106,13 @@ impl Visitor {
         visitor
     }
 
+    /// Arrives and adds 5 to the counter, so that an event refused later leaves it at 5.
+    async fn arrive_at_five(server: &TestServer) -> Visitor {
+        let visitor = Visitor::arrive(server).await;
+        visitor.event("Counter.add", json!([5])).await;
+        visitor
+    }
+
     /// The `Cookie` header the jar sends, e.g. `ferrex_session=…`.
     fn cookie(&self) -> Option<String> {
         let url = reqwest::Url::parse(&self.base).expect("server URL");
@@ -171,6 +178,14 @@ fn assert_one_sentence(body: &Value) -> &str {
         "error is not one short sentence: {message:?}"
     );
     message
+}
+
+/// Posts the event `body`, which must be refused with 400 (`what` names the case) and a
+/// one-sentence error; returns that sentence.
+async fn refused_with_400(visitor: &Visitor, body: impl Into<reqwest::Body>, what: &str) -> String {
+    let (status, reply) = visitor.post_raw(body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{what}");
+    assert_one_sentence(&reply).to_owned()
 }
 
 /// Opens the event socket with the visitor's cookie.
@@ -407,15 +422,11 @@ async fn a_bad_websocket_message_gets_an_error_reply_and_the_socket_keeps_workin
 #[tokio::test]
 async fn an_unknown_handler_is_refused_with_400_and_changes_nothing() {
     let server = TestServer::start(counter::app()).await;
-    let visitor = Visitor::arrive(&server).await;
-    visitor.event("Counter.add", json!([5])).await;
+    let visitor = Visitor::arrive_at_five(&server).await;
 
     for h in ["Counter.nope", "Nope.add", "add", "", "Counter."] {
-        let (status, body) = visitor
-            .post_raw(json!({ "page": "/", "h": h, "args": [1] }).to_string())
-            .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "handler {h:?}");
-        let message = assert_one_sentence(&body);
+        let body = json!({ "page": "/", "h": h, "args": [1] }).to_string();
+        let message = refused_with_400(&visitor, body, &format!("handler {h:?}")).await;
         assert!(message.contains("handler"), "{message:?}");
     }
     assert_eq!(visitor.count().await, 5);
@@ -424,8 +435,7 @@ async fn an_unknown_handler_is_refused_with_400_and_changes_nothing() {
 #[tokio::test]
 async fn bad_arguments_are_refused_with_400_and_change_nothing() {
     let server = TestServer::start(counter::app()).await;
-    let visitor = Visitor::arrive(&server).await;
-    visitor.event("Counter.add", json!([5])).await;
+    let visitor = Visitor::arrive_at_five(&server).await;
 
     for args in [
         json!(["x"]),
@@ -436,11 +446,8 @@ async fn bad_arguments_are_refused_with_400_and_change_nothing() {
         json!({ "by": 1 }),
         json!(7),
     ] {
-        let (status, body) = visitor
-            .post_raw(json!({ "page": "/", "h": "Counter.add", "args": args }).to_string())
-            .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "args {args}");
-        let message = assert_one_sentence(&body);
+        let body = json!({ "page": "/", "h": "Counter.add", "args": args }).to_string();
+        let message = refused_with_400(&visitor, body, &format!("args {args}")).await;
         assert!(message.contains("Counter.add"), "{message:?}");
     }
     assert_eq!(visitor.count().await, 5);
@@ -449,8 +456,7 @@ async fn bad_arguments_are_refused_with_400_and_change_nothing() {
 #[tokio::test]
 async fn a_malformed_event_message_is_refused_with_400_and_changes_nothing() {
     let server = TestServer::start(counter::app()).await;
-    let visitor = Visitor::arrive(&server).await;
-    visitor.event("Counter.add", json!([5])).await;
+    let visitor = Visitor::arrive_at_five(&server).await;
 
     for body in [
         "",
@@ -462,9 +468,7 @@ async fn a_malformed_event_message_is_refused_with_400_and_changes_nothing() {
         r#"{"page": "/", "h": 5, "args": [1]}"#,
         r#"{"page": "/", "h": "Counter.add", "args": [1], "extra": true}"#,
     ] {
-        let (status, reply) = visitor.post_raw(body).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "body {body:?}");
-        assert_one_sentence(&reply);
+        refused_with_400(&visitor, body, &format!("body {body:?}")).await;
     }
     assert_eq!(visitor.count().await, 5);
 }
@@ -472,8 +476,7 @@ async fn a_malformed_event_message_is_refused_with_400_and_changes_nothing() {
 #[tokio::test]
 async fn an_event_for_an_unknown_page_is_refused_with_404_and_changes_nothing() {
     let server = TestServer::start(counter::app()).await;
-    let visitor = Visitor::arrive(&server).await;
-    visitor.event("Counter.add", json!([5])).await;
+    let visitor = Visitor::arrive_at_five(&server).await;
 
     let (status, body) = visitor
         .post_raw(json!({ "page": "/nope", "h": "Counter.add", "args": [1] }).to_string())
@@ -486,8 +489,7 @@ async fn an_event_for_an_unknown_page_is_refused_with_404_and_changes_nothing() 
 #[tokio::test]
 async fn an_event_without_a_known_session_is_refused_with_403() {
     let server = TestServer::start(counter::app()).await;
-    let visitor = Visitor::arrive(&server).await;
-    visitor.event("Counter.add", json!([5])).await;
+    let visitor = Visitor::arrive_at_five(&server).await;
     let http = reqwest::Client::new();
     let event = json!({ "page": "/", "h": "Counter.add", "args": [1] }).to_string();
 
@@ -556,8 +558,7 @@ async fn a_websocket_from_a_foreign_origin_is_refused_with_403() {
 #[tokio::test]
 async fn an_event_post_from_a_foreign_origin_is_refused_with_403_and_changes_nothing() {
     let server = TestServer::start(counter::app()).await;
-    let visitor = Visitor::arrive(&server).await;
-    visitor.event("Counter.add", json!([5])).await;
+    let visitor = Visitor::arrive_at_five(&server).await;
     let event = json!({ "page": "/", "h": "Counter.add", "args": [1] }).to_string();
 
     let response = visitor
