@@ -415,16 +415,8 @@ pub(crate) async fn render_body(
         Ok(node) => node.into_html(),
         Err(failed) => return Some(Err(failed)),
     };
-    let fingerprint = hash(&html);
-    let rev = session.next_rev();
-    match session.last_render.get_mut(path) {
-        Some(last) => *last = (fingerprint, rev),
-        None => {
-            session
-                .last_render
-                .insert(path.to_owned(), (fingerprint, rev));
-        }
-    }
+    // A page load shows nothing yet: it always gets the HTML.
+    let (rev, _) = session.record_render(path, &html, Some(0));
     Some(Ok((html, rev)))
 }
 
@@ -486,16 +478,6 @@ fn random_secret() -> [u8; 32] {
     // Like session ids: a server cannot go on without the OS random source.
     getrandom::fill(&mut secret).expect("the OS random source is unavailable");
     secret
-}
-
-/// A fingerprint of a render, to tell whether a page changed: FxHash (rustc-hash), made for
-/// speed rather than SipHash's resistance to crafted input; this is change detection for a
-/// session's own page.
-pub(crate) fn hash(html: &str) -> u64 {
-    use std::hash::Hasher;
-    let mut hasher = rustc_hash::FxHasher::default();
-    hasher.write(html.as_bytes());
-    hasher.finish()
 }
 
 /// `nosniff` on every response: a browser never guesses a type ferrex did not declare.

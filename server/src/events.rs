@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ServerError;
-use crate::app::{AppState, cross_site, hash, render_node, same_origin};
+use crate::app::{AppState, cross_site, render_node, same_origin};
 use crate::session::{SessionId, SharedSession};
 
 /// An event as the runtime sends it (see `docs/PROTOCOL.md`).
@@ -145,22 +145,13 @@ pub(crate) async fn run_event(
         Some(Err(failed)) => (None, error.or_else(|| Some(failed.to_string()))),
         None => (None, error),
     };
-    let rev = guard.next_rev();
-    // Unchanged HTML is left out when the client already shows it: it said which revision
-    // it shows (`rev`), and that is no older than when this HTML was first sent. A reply
-    // that never arrived, or went to another tab of the session, is made up for here.
-    let html = html.filter(|html| {
-        let h = hash(html);
-        match guard.last_render.get(&event.page) {
-            Some(&(last, first_sent)) if last == h => {
-                event.rev.is_some_and(|shown| shown < first_sent)
-            }
-            _ => {
-                guard.last_render.insert(event.page.clone(), (h, rev));
-                true
-            }
+    let (rev, html) = match html {
+        Some(html) => {
+            let (rev, send) = guard.record_render(&event.page, &html, event.rev);
+            (rev, send.then_some(html))
         }
-    });
+        None => (guard.next_rev(), None),
+    };
     drop(guard);
     let mut error = error;
     let actions = actions

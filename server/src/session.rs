@@ -99,9 +99,34 @@ impl Session {
         self.rev += 1;
         self.rev
     }
-}
 
-impl Session {
+    /// Records a render of `page` and returns its revision, and whether a client that
+    /// shows revision `shown` needs its HTML. Unchanged HTML is left out only when the
+    /// client already shows it: `shown` is no older than when this HTML was first sent (a
+    /// reply that never arrived, or went to another tab of the session, is made up for).
+    /// `None` stands for a client that shows whatever was sent last.
+    pub(crate) fn record_render(
+        &mut self,
+        page: &str,
+        html: &str,
+        shown: Option<u64>,
+    ) -> (u64, bool) {
+        let rev = self.next_rev();
+        let fingerprint = fingerprint(html);
+        match self.last_render.get_mut(page) {
+            Some(&mut (last, first_sent)) if last == fingerprint => {
+                (rev, shown.is_some_and(|shown| shown < first_sent))
+            }
+            Some(entry) => {
+                *entry = (fingerprint, rev);
+                (rev, true)
+            }
+            None => {
+                self.last_render.insert(page.to_owned(), (fingerprint, rev));
+                (rev, true)
+            }
+        }
+    }
     /// The session's `S`, created with `Default` if it has none yet.
     pub fn state<S: State>(&mut self) -> &S {
         self.ensure::<S>();
@@ -140,6 +165,16 @@ impl Session {
             .collect::<serde_json::Map<_, _>>()
             .into()
     }
+}
+
+/// A fingerprint of a render, to tell whether a page changed: FxHash (rustc-hash), made for
+/// speed rather than SipHash's resistance to crafted input; this is change detection for a
+/// session's own page.
+fn fingerprint(html: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut hasher = rustc_hash::FxHasher::default();
+    hasher.write(html.as_bytes());
+    hasher.finish()
 }
 
 /// A session as the store hands it out: locked for the duration of one event, which is
@@ -228,6 +263,22 @@ mod tests {
         assert!(store.open(&id, Duration::from_millis(10)).is_none());
         assert_eq!(store.len(), 0, "the stale session is dropped, not kept");
         assert!(store.open(&id, Duration::from_secs(60)).is_none());
+    }
+
+    #[test]
+    fn unchanged_html_is_sent_only_to_a_client_that_lacks_it() {
+        let mut session = Session::default();
+        let (first, send) = session.record_render("/", "<p>0</p>", Some(0));
+        assert!(send, "a page load always gets the HTML");
+        let (changed, send) = session.record_render("/", "<p>1</p>", Some(first));
+        assert!(send && changed > first);
+        // The same HTML again: not for a client showing it, nor one that says nothing…
+        assert!(!session.record_render("/", "<p>1</p>", Some(changed)).1);
+        assert!(!session.record_render("/", "<p>1</p>", None).1);
+        // …but for one still showing the page before the change.
+        assert!(session.record_render("/", "<p>1</p>", Some(first)).1);
+        // Pages are kept apart.
+        assert!(session.record_render("/other", "<p>1</p>", None).1);
     }
 
     #[test]
