@@ -937,15 +937,9 @@ async fn forced_download_of_an_uploaded_file() {
     assert_eq!(got.disposition, Some(disposition("renamed.txt")));
 }
 
+/// `s` as a query value: everything but letters and digits escaped.
 fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 // ---------------------------------------------------------------------------------------
