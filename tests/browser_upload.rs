@@ -702,14 +702,7 @@ async fn the_last_progress_report_says_everything_was_sent() {
     browser
         .wait_for_js("window.ferrex.selected('p').length === 1")
         .await;
-    browser
-        .client()
-        .find(Locator::Css("#send-p"))
-        .await
-        .expect("the send button")
-        .click()
-        .await
-        .expect("click");
+    browser.click("#send-p").await;
     wait_for_count(&browser, "#got li", 1).await;
     // The handler's state (see `replies_over_two_channels_apply_in_order` for why not
     // the DOM).
@@ -966,14 +959,7 @@ async fn replies_over_two_channels_apply_in_order() {
     })
     .await;
     // A click, handled after the upload: its reply shows both.
-    browser
-        .client()
-        .find(Locator::Css("#bump"))
-        .await
-        .expect("the bump button")
-        .click()
-        .await
-        .expect("click");
+    browser.click("#bump").await;
     browser
         .wait_for_js("document.getElementById('bumps').textContent === '1' && document.querySelectorAll('#race-got li').length === 1")
         .await;
