@@ -8,20 +8,18 @@
 mod support;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ferrex::prelude::*;
 use support::TestServer;
 use support::disk::{names_in, scratch};
 use support::raw_http;
+use support::run_log::{new_tag, ran, runs};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 /// How long a test waits for an answer before it calls the server stuck.
 const PATIENCE: Duration = Duration::from_secs(20);
-
-static SAVED: AtomicUsize = AtomicUsize::new(0);
 
 #[derive(Default, Serialize, Deserialize)]
 struct Vault {
@@ -31,12 +29,12 @@ struct Vault {
 
 #[event]
 impl Vault {
-    async fn keep(&mut self, files: Vec<UploadFile>) -> Result<(), UploadError> {
+    async fn keep(&mut self, files: Vec<UploadFile>, tag: u64) -> Result<(), UploadError> {
         for file in files {
             let saved = file.persist_to_upload_dir().await?;
             self.kept.push(saved.name);
         }
-        SAVED.fetch_add(1, Ordering::SeqCst);
+        ran(tag);
         Ok(())
     }
 
@@ -50,7 +48,7 @@ fn vault(s: &Vault) -> Node {
         vstack(
             text(s.clicks, id = "clicks"),
             upload(text("Drop"), id = "u", multiple = true),
-            button("Keep", on_click = Vault::keep(upload_files("u"))),
+            button("Keep", on_click = Vault::keep(upload_files("u"), 0)),
             button("Click", on_click = Vault::click),
         )
     }
@@ -118,9 +116,11 @@ fn error_of(body: &[u8]) -> String {
 
 const BOUNDARY: &str = "ferrexHygieneBoundary";
 
-/// The start of an upload body: the `event` field and the head of one file's part.
-fn upload_prefix(file_name: &str) -> String {
-    let event = r#"{"page":"/","h":"Vault.keep","args":[{"$upload":"u"}],"zone":"u"}"#;
+/// The start of an upload body: the `event` field (the handler counts its runs under
+/// `tag`) and the head of one file's part.
+fn upload_prefix(file_name: &str, tag: u64) -> String {
+    let event =
+        format!(r#"{{"page":"/","h":"Vault.keep","args":[{{"$upload":"u"}},{tag}],"zone":"u"}}"#);
     format!(
         "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"event\"\r\n\r\n{event}\r\n\
          --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\
@@ -164,7 +164,7 @@ async fn an_oversize_upload_is_413_from_its_content_length_before_any_body_is_se
             .body_timeout(Duration::from_secs(60))
     })
     .await;
-    let before = SAVED.load(Ordering::SeqCst);
+    let tag = new_tag();
     let mut stream = TcpStream::connect(site.server.addr).await.expect("connect");
     // Only the head: a server that waited for the body would never answer (60 s timeout).
     stream
@@ -177,11 +177,7 @@ async fn an_oversize_upload_is_413_from_its_content_length_before_any_body_is_se
     let error = error_of(&body);
     assert!(error.contains("1048576 bytes"), "{error}");
     assert_eq!(names_in(&site.uploads), Vec::<String>::new());
-    assert_eq!(
-        SAVED.load(Ordering::SeqCst),
-        before,
-        "the handler never ran"
-    );
+    assert_eq!(runs(tag), 0, "the handler never ran");
 }
 
 #[tokio::test]
@@ -233,8 +229,8 @@ async fn an_event_body_without_a_length_is_cut_off_at_the_limit() {
 #[tokio::test]
 async fn a_stalled_upload_times_out_with_408_and_leaves_nothing() {
     let site = site(|app| app.body_timeout(Duration::from_millis(400))).await;
-    let before = SAVED.load(Ordering::SeqCst);
-    let prefix = upload_prefix("stalled.bin");
+    let tag = new_tag();
+    let prefix = upload_prefix("stalled.bin", tag);
     let length = (prefix.len() + 1_000_000 + upload_suffix().len()) as u64;
     let mut stream = TcpStream::connect(site.server.addr).await.expect("connect");
     stream
@@ -258,18 +254,15 @@ async fn a_stalled_upload_times_out_with_408_and_leaves_nothing() {
         left = names_in(&site.uploads);
     }
     assert_eq!(left, Vec::<String>::new());
-    assert_eq!(
-        SAVED.load(Ordering::SeqCst),
-        before,
-        "the handler never ran"
-    );
+    assert_eq!(runs(tag), 0, "the handler never ran");
 }
 
 #[tokio::test]
 async fn a_slow_but_steady_upload_is_not_cut_off() {
     // Each pause is under the timeout; the whole upload takes several timeouts.
     let site = site(|app| app.body_timeout(Duration::from_millis(800))).await;
-    let prefix = upload_prefix("steady.bin");
+    let tag = new_tag();
+    let prefix = upload_prefix("steady.bin", tag);
     let suffix = upload_suffix();
     let chunk = [42u8; 4096];
     let chunks = 8;
@@ -290,6 +283,7 @@ async fn a_slow_but_steady_upload_is_not_cut_off() {
     let kept = std::fs::read(site.uploads.join("steady.bin")).expect("kept");
     assert_eq!(kept.len(), chunk.len() * chunks);
     assert!(kept.iter().all(|&b| b == 42));
+    assert_eq!(runs(tag), 1, "the handler ran once");
 }
 
 #[tokio::test]
@@ -379,13 +373,19 @@ async fn upload_answers_and_uploaded_files_carry_nosniff() {
     let site = site(App::public_uploads).await;
     std::fs::create_dir_all(&site.uploads).expect("upload folder");
     std::fs::write(site.uploads.join("page.html"), b"<script>1</script>").expect("a file");
-    for request in [
-        get("/_ferrex/uploads/page.html", ""),
-        get("/_ferrex/uploads/missing.html", ""),
-        upload_head(&site.cookie, 3) + "abc",
-        upload_head("", 3) + "abc",
+    // The file itself, served (and as an attachment), then three refusals.
+    for (request, expected) in [
+        (get("/_ferrex/uploads/page.html", ""), 200),
+        (get("/_ferrex/uploads/missing.html", ""), 404),
+        (upload_head(&site.cookie, 3) + "abc", 400),
+        (upload_head("", 3) + "abc", 403),
     ] {
-        let (status, head, _) = exchange(&site.server, &request).await;
+        let (status, head, body) = exchange(&site.server, &request).await;
+        assert_eq!(status, expected, "{head}");
+        if status == 200 {
+            assert_eq!(body, b"<script>1</script>");
+            assert!(head.contains("content-disposition: attachment"), "{head}");
+        }
         assert!(
             head.contains("x-content-type-options: nosniff"),
             "{status}: {head}"
