@@ -22,7 +22,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::http::{Request, header};
+use axum::http::{Request, StatusCode, header};
 use common::{percentile, verdict};
 use ferrex::prelude::*;
 use futures_util::{SinkExt, StreamExt};
@@ -219,22 +219,31 @@ fn rotation_script(dir: &Path, cookies: &[String]) -> Result<PathBuf, String> {
 }
 
 /// GET / handed to `router` in process (no socket), one at a time: the median time.
-async fn in_process_get(router: &axum::Router, path: &str, cookie: &str, count: usize) -> Duration {
+async fn in_process_get(
+    router: &axum::Router,
+    path: &str,
+    cookie: &str,
+    count: usize,
+) -> Result<Duration, String> {
     let mut times = Vec::with_capacity(count);
     for _ in 0..count {
-        let Ok(request) = Request::get(path)
+        let request = Request::get(path)
             .header(header::COOKIE, cookie)
             .body(Body::empty())
-        else {
-            break;
-        };
+            .map_err(|e| e.to_string())?;
         let started = Instant::now();
         let Ok(response) = router.clone().oneshot(request).await;
-        let _ = axum::body::to_bytes(response.into_body(), 1 << 20).await;
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .map_err(|e| e.to_string())?;
         times.push(started.elapsed());
+        if status != StatusCode::OK || body.is_empty() {
+            return Err(format!("GET {path} in process answered {status}"));
+        }
     }
     times.sort();
-    percentile(&times, 50.0)
+    Ok(percentile(&times, 50.0))
 }
 
 async fn pages(
@@ -264,9 +273,9 @@ async fn pages(
         maud_page(rows, pad).len()
     );
     let count = if common::full_run() { 20_000 } else { 200 };
-    let fx_alone = in_process_get(router, "/", cookie, count).await;
-    let fx_keyed = in_process_get(router, "/keyed", cookie, count).await;
-    let mx_alone = in_process_get(&limit_router, "/", cookie, count).await;
+    let fx_alone = in_process_get(router, "/", cookie, count).await?;
+    let fx_keyed = in_process_get(router, "/keyed", cookie, count).await?;
+    let mx_alone = in_process_get(&limit_router, "/", cookie, count).await?;
     println!(
         "  in process (router.oneshot, no socket), GET one at a time, median of {count}: \
          ferrex {} (the same page with a `key` on each row: {}), maud {}",
@@ -374,8 +383,10 @@ async fn client(
                 loop {
                     match socket.next().await {
                         Some(Ok(Message::Text(reply))) => {
-                            if !reply.contains("\"error\":null") {
-                                return Err(format!("the event failed: {reply}"));
+                            let value: serde_json::Value = serde_json::from_str(&reply)
+                                .map_err(|e| format!("a reply that is not JSON: {e}"))?;
+                            if value["id"] != id || !value["error"].is_null() {
+                                return Err(format!("event {id} failed: {reply}"));
                             }
                             break;
                         }

@@ -162,8 +162,16 @@ impl Server {
 
     /// A field of the child's `/proc/PID/status` (`VmRSS`, `VmHWM`, `Threads`): the
     /// number, in kB for the memory fields.
+    /// A live server always has memory and threads: a missing or zero figure would make
+    /// every check pass without measuring anything, so it stops the bench.
     fn status(&self, field: &str) -> u64 {
-        proc_status(self.child.id(), field)
+        match proc_status(self.child.id(), field) {
+            Some(value) if value > 0 => value,
+            _ => panic!(
+                "cannot read {field} of the server (pid {}) from /proc",
+                self.child.id()
+            ),
+        }
     }
 
     fn rss(&self) -> u64 {
@@ -201,7 +209,7 @@ fn pinned_mmap_threshold() -> bool {
         && std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none()
 }
 
-fn proc_status(pid: u32, field: &str) -> u64 {
+fn proc_status(pid: u32, field: &str) -> Option<u64> {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {
@@ -210,7 +218,6 @@ fn proc_status(pid: u32, field: &str) -> u64 {
                 rest.split_whitespace().next()?.parse().ok()
             })
         })
-        .unwrap_or(0)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -570,7 +577,10 @@ async fn run(full: bool, upload_dir: PathBuf) -> Result<(), String> {
         let (peak, sampling, pid) = (peak.clone(), sampling.clone(), server.child.id());
         std::thread::spawn(move || {
             while sampling.load(Ordering::Relaxed) {
-                peak.fetch_max(proc_status(pid, "VmRSS") * 1024, Ordering::Relaxed);
+                peak.fetch_max(
+                    proc_status(pid, "VmRSS").unwrap_or(0) * 1024,
+                    Ordering::Relaxed,
+                );
                 std::thread::sleep(Duration::from_millis(20));
             }
         })
@@ -678,5 +688,13 @@ fn main() {
     if let Err(e) = result {
         eprintln!("load: {e}");
         std::process::exit(1);
+    }
+}
+
+impl Drop for Server {
+    /// A bench that stops early (a failed check) does not leave its server running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
