@@ -11,7 +11,7 @@ mod support;
 mod files;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use fantoccini::Locator;
@@ -415,6 +415,13 @@ async fn cancel_during_a_slow_upload_leaves_nothing() {
     browser
         .wait_for_js("document.getElementById('files').hasAttribute('data-fx-uploading')")
         .await;
+    // Cancel only once the server is writing the file: its temp file is there to remove.
+    poll(Duration::from_secs(20), "the server's temp file", || {
+        names_in(&scratch.uploads())
+            .iter()
+            .any(|n| n.starts_with(".ferrex-upload-"))
+    })
+    .await;
     cancel.click().await.expect("cannot click Cancel");
     browser
         .wait_for_js("!document.getElementById('files').hasAttribute('data-fx-uploading')")
@@ -891,6 +898,8 @@ async fn on_drop_rejected_receives_the_refusals_instead_of_a_toast() {
 static TAKEN: AtomicBool = AtomicBool::new(false);
 /// Lets the held upload reply go.
 static RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+/// The status of the held upload reply, once released (0 before).
+static RELEASED: AtomicU16 = AtomicU16::new(0);
 
 #[derive(Default, Serialize, Deserialize)]
 struct Race {
@@ -930,6 +939,7 @@ async fn hold_upload_reply(
     let response = next.run(request).await;
     if upload {
         RELEASE.notified().await;
+        RELEASED.store(response.status().as_u16(), Ordering::SeqCst);
     }
     response
 }
@@ -963,11 +973,37 @@ async fn replies_over_two_channels_apply_in_order() {
     browser
         .wait_for_js("document.getElementById('bumps').textContent === '1' && document.querySelectorAll('#race-got li').length === 1")
         .await;
+    // The upload is still in flight, its file still selected.
+    assert_eq!(
+        browser
+            .js(
+                "return [document.getElementById('u').hasAttribute('data-fx-uploading'), \
+                         window.ferrex.selected('u').length];"
+            )
+            .await,
+        serde_json::json!([true, 1]),
+        "the upload reply was not held"
+    );
     // Now the older upload reply arrives.
     RELEASE.notify_one();
+    poll(Duration::from_secs(10), "the held reply's release", || {
+        RELEASED.load(Ordering::SeqCst) != 0
+    })
+    .await;
+    assert_eq!(RELEASED.load(Ordering::SeqCst), 200, "the upload reply");
     browser
         .wait_for_js("!document.getElementById('u').hasAttribute('data-fx-uploading')")
         .await;
+    // The browser took it as a success (the uploaded file leaves the selection), with no
+    // error shown.
+    assert_eq!(
+        browser
+            .js("return [window.ferrex.selected('u').length, \
+                         document.querySelectorAll('.fx-toast').length];")
+            .await,
+        serde_json::json!([0, 0]),
+        "the upload reply failed in the browser"
+    );
     let server_side = server_page(&browser, &server).await;
     assert_eq!(text_of(&server_side, "bumps").as_deref(), Some("1"));
     assert_eq!(

@@ -786,8 +786,15 @@ async fn public_uploads_are_served_to_anyone_and_nothing_else_is() {
         "/_ferrex/uploads/%2e%2e%2fbeside.txt",
         "/_ferrex/uploads/missing.txt",
     ] {
-        let (status, body) = fetch(&server, reqwest::Method::GET, path, Some(&owner)).await;
-        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        // Written by hand over TCP: an HTTP client would resolve a `%2e%2e` segment before
+        // sending, and the server would never see it.
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nCookie: {owner}\r\nConnection: close\r\n\r\n",
+            server.addr
+        );
+        let (status, head, body) =
+            support::raw_http::exchange(server.addr, request.as_bytes(), PATIENCE).await;
+        assert_eq!(status, 404, "{path}: {head}");
         let body = String::from_utf8_lossy(&body);
         assert!(
             !body.contains("IN-FLIGHT") && !body.contains("OUTSIDE"),

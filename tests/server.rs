@@ -1015,26 +1015,41 @@ async fn assets_are_served_with_their_type_validators_and_ranges() {
 
 #[tokio::test]
 async fn a_missing_asset_is_a_404_with_a_one_sentence_json_error() {
-    let dir = assets_folder(&[("hello.txt", b"hi")]);
-    let server = TestServer::start(counter::app().assets_dir(dir.path())).await;
+    // The assets are in `public/`; a file beside it, for the paths that climb out.
+    let dir = assets_folder(&[("Cargo.toml", b"[package] SECRET")]);
+    std::fs::create_dir_all(dir.path().join("public")).expect("create a folder");
+    std::fs::write(dir.path().join("public/hello.txt"), b"hi").expect("write an asset");
+    let server = TestServer::start(counter::app().assets_dir(dir.path().join("public"))).await;
 
+    // Written by hand over TCP: an HTTP client would resolve the `..` segment before
+    // sending, and the server would never see it.
     for path in [
         "/missing.png",
         "/nested/missing.txt",
         "/../Cargo.toml",
+        "/%2e%2e/Cargo.toml",
         "/hello.txt/x",
     ] {
-        let response = reqwest::get(server.url(path)).await.expect("GET");
-        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
-        assert!(
-            response.headers()[header::CONTENT_TYPE]
-                .to_str()
-                .expect("ASCII")
-                .starts_with("application/json"),
-            "{path}"
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            server.addr
         );
-        let body = response.json::<Value>().await.expect("a JSON body");
+        let (status, head, body) =
+            support::raw_http::exchange(server.addr, request.as_bytes(), PATIENCE).await;
+        assert_eq!(status, 404, "{path}: {head}");
+        let content_type = head
+            .lines()
+            .filter_map(|line| line.split_once(':'))
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-type"))
+            .map(|(_, value)| value.trim().to_owned());
+        assert!(
+            content_type.is_some_and(|t| t.starts_with("application/json")),
+            "{path}: {head}"
+        );
+        let body: Value = serde_json::from_slice(&body)
+            .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {body:?}"));
         assert_one_sentence(&body);
+        assert!(!body.to_string().contains("SECRET"), "{path}: {body}");
     }
 }
 

@@ -1010,7 +1010,15 @@ async fn an_embedded_nul_in_a_name_never_reaches_the_disk() {
 async fn a_client_that_disconnects_mid_upload_leaves_no_temp_file() {
     let tmp = scratch("upload-");
     let dir = upload_dir(&tmp);
-    let server = start_limits(&dir).await;
+    // Public, so that a GET of the temp file below is refused by the temp-file rule alone
+    // (not by a missing session tag).
+    let server = TestServer::start(
+        App::new()
+            .page("/", limits_page)
+            .upload_dir(&dir)
+            .public_uploads(),
+    )
+    .await;
     let (_client, cookie) = session(&server).await;
     let tag = new_tag();
 
