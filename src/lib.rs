@@ -62,8 +62,9 @@
 
 pub use ferrex_core::{
     self as core, Action, ClientAction, Download, EventError, HandlerError, IntoActions, Node,
-    PersistedFile, RejectedFile, State, UploadError, UploadFile, UploadProgress, components,
-    download, event as events, icons, node, props, upload,
+    PageManifest, PersistedFile, RejectedFile, State, UploadError, UploadFile, UploadProgress,
+    components, context, download, event as events, icons, manifest, node, path_safety, props,
+    upload,
 };
 pub use ferrex_macros::{assets_dir, event, ui};
 

@@ -56,7 +56,7 @@ impl Counter {
 
 async fn run(state: &mut Counter, method: &str, args: Value) -> Result<Vec<Action>, HandlerError> {
     let future = state
-        .dispatch(method, args)
+        .dispatch(method, args.into())
         .unwrap_or_else(|e| panic!("`{method}` should dispatch: {e}"));
     future.await
 }
@@ -113,7 +113,9 @@ async fn a_zero_argument_handler_takes_null_or_an_empty_array() {
 #[tokio::test]
 async fn an_async_handler_runs_to_completion_when_awaited() {
     let mut state = Counter::default();
-    let future = state.dispatch("add_later", json!([5])).expect("dispatches");
+    let future = state
+        .dispatch("add_later", json!([5]).into())
+        .expect("dispatches");
     future.await.expect("ok");
     assert_eq!(state.count, 5);
 }
@@ -158,7 +160,7 @@ async fn a_handler_err_becomes_the_message_the_page_shows() {
 }
 
 fn refused(state: &mut Counter, method: &str, args: Value) -> EventError {
-    match state.dispatch(method, args) {
+    match state.dispatch(method, args.into()) {
         Ok(_) => panic!("`{method}` should have been refused"),
         Err(e) => e,
     }

@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 
 use ferrex::EventMessage;
 use ferrex::download::decode_data_uri;
-use ferrex::prelude::*;
-use ferrex::upload::{
+use ferrex::path_safety::{
     MAX_DEPTH, MAX_SEGMENT_BYTES, sanitize_file_name, sanitize_relative_path, stays_inside,
 };
+use ferrex::prelude::*;
 use futures_util::{SinkExt, StreamExt};
 use proptest::prelude::{Just, ProptestConfig, Strategy, any, prop, prop_assert, prop_oneof};
 use proptest::test_runner::{TestCaseError, TestRunner};
@@ -329,7 +329,7 @@ fn valid_event_messages_round_trip_their_fields() {
                 .map_err(|e| TestCaseError::fail(format!("{message} refused: {e}")))?;
             prop_assert!(event.id == id);
             prop_assert!(event.page == page);
-            prop_assert!(event.h == h);
+            prop_assert!(event.handler == h);
             prop_assert!(event.args == args, "{} != {}", event.args, args);
             Ok(())
         },

@@ -474,7 +474,7 @@ fn on_drop_with_a_bare_handler_uploads_to_it_from_its_own_zone() {
 
 #[test]
 fn upload_limits_are_read_back_from_the_rendered_page() {
-    let mut page = ui! {
+    let page = ui! {
         vstack(
             text("Photos"),
             upload(id = "photos", multiple = true, max_files = 2, max_size = 1024, min_size = 1, accept = ".png"),

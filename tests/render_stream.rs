@@ -214,7 +214,7 @@ fn a_user_component_that_takes_one_child_type_takes_nested_calls_of_it() {
 fn typed_children_keep_their_own_children_props_and_drop_zones_inside_built_ins() {
     let show = true;
     let names = ["x", "y<"];
-    let mut page = ui! {
+    let page = ui! {
         vstack(
             tabs(
                 tab(text("first"), upload(id = "in-tab", max_files = 2), label = "One"),
@@ -267,7 +267,7 @@ fn typed_children_keep_their_own_children_props_and_drop_zones_inside_built_ins(
     assert!(!html.contains("fx-upload"), "{html}");
     assert!(page.upload_limits("in-tab").is_none());
 
-    let mut shown =
+    let shown =
         ui! { tabs(tab(upload(id = "in-tab", max_files = 2, multiple = true), label = "One")) };
     assert_eq!(
         shown.upload_limits("in-tab").map(|l| l.file_count_limit()),
@@ -428,7 +428,7 @@ fn an_icon_puts_aria_hidden_first_whatever_the_order_of_its_props() {
 fn a_page_inside_a_page_and_a_built_tree_inside_a_page_keep_their_drop_zones() {
     let inner = ui! { upload(id = "inner", max_files = 3, multiple = true) };
     let built: Node = hstack().child(upload().id("built").max_size(10u32)).into();
-    let mut page = ui! {
+    let page = ui! {
         vstack(
             { inner },
             { built },
@@ -460,7 +460,7 @@ fn a_page_inside_a_page_and_a_built_tree_inside_a_page_keep_their_drop_zones() {
 #[test]
 fn upload_actions_in_a_loop_are_found_for_their_zone() {
     let zones = ["one", "two"];
-    let mut page = ui! {
+    let page = ui! {
         vstack(
             for zone in zones {
                 upload(id = zone),
@@ -540,6 +540,6 @@ fn generic_children_and_components_render_through_into_node() {
         root(badge().positional(3)).to_html(),
         r#"<code class="fx-code badge">3</code>"#
     );
-    let mut zone = root(upload().id("g"));
+    let zone = root(upload().id("g"));
     assert!(zone.upload_limits("g").is_some());
 }

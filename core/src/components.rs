@@ -3,15 +3,15 @@
 
 use crate::event::IntoEvent;
 use crate::icons::IconName;
-use crate::node::{Element, Fresh, Node};
+use crate::node::{Element, Node, Prewritten};
 use crate::props::{IntoNumber, IntoText, Positional, Variant};
 use crate::render::{Container as Streams, Html, Stream};
 
 /// The tags and attributes of a fresh element, written out at compile time exactly as
 /// rendering it attribute by attribute would write them.
-macro_rules! fresh {
+macro_rules! prewritten {
     ($tag:literal, $class:literal, void = $void:expr $(, ($an:literal, $av:literal))*) => {
-        Fresh {
+        Prewritten {
             start: concat!(
                 "<", $tag, " class=\"", $class, "\"",
                 $(" ", $an, "=\"", $av, "\"",)*
@@ -81,8 +81,8 @@ macro_rules! component {
         #[inline]
         pub fn $fun() -> $name {
             const VOID: bool = false $(|| $void)?;
-            const FRESH: Fresh = fresh!($tag, $class, void = VOID $($(, ($an, $av))*)?);
-            $name { el: Element::component($tag, $class, VOID, &FRESH) }
+            const PREWRITTEN: Prewritten = prewritten!($tag, $class, void = VOID $($(, ($an, $av))*)?);
+            $name { el: Element::component($tag, $class, VOID, &PREWRITTEN) }
         }
 
         impl $name {
@@ -383,16 +383,16 @@ impl Heading {
     /// The heading level, 1 to 6 (values outside are clamped).
     pub fn level(mut self, level: u8) -> Self {
         const TAGS: [&str; 6] = ["h1", "h2", "h3", "h4", "h5", "h6"];
-        static FRESH: [Fresh; 6] = [
-            fresh!("h1", "fx-heading", void = false),
-            fresh!("h2", "fx-heading", void = false),
-            fresh!("h3", "fx-heading", void = false),
-            fresh!("h4", "fx-heading", void = false),
-            fresh!("h5", "fx-heading", void = false),
-            fresh!("h6", "fx-heading", void = false),
+        static PREWRITTEN: [Prewritten; 6] = [
+            prewritten!("h1", "fx-heading", void = false),
+            prewritten!("h2", "fx-heading", void = false),
+            prewritten!("h3", "fx-heading", void = false),
+            prewritten!("h4", "fx-heading", void = false),
+            prewritten!("h5", "fx-heading", void = false),
+            prewritten!("h6", "fx-heading", void = false),
         ];
         let i = usize::from(level.clamp(1, 6)) - 1;
-        self.el.reshape(TAGS[i], "fx-heading", &FRESH[i]);
+        self.el.reshape(TAGS[i], "fx-heading", &PREWRITTEN[i]);
         self
     }
 }
@@ -400,8 +400,8 @@ impl Heading {
 impl List {
     /// A numbered list (`<ol>`).
     pub fn ordered(mut self, ordered: bool) -> Self {
-        static OL: Fresh = fresh!("ol", "fx-list", void = false);
-        static UL: Fresh = fresh!("ul", "fx-list", void = false);
+        static OL: Prewritten = prewritten!("ol", "fx-list", void = false);
+        static UL: Prewritten = prewritten!("ul", "fx-list", void = false);
         if ordered {
             self.el.reshape("ol", "fx-list", &OL);
         } else {
@@ -430,32 +430,32 @@ impl Link {
 impl Button {
     /// The look: [`Variant::Solid`] (default), `Soft`, `Outline`, `Ghost`, `Danger`.
     pub fn variant(mut self, variant: Variant) -> Self {
-        static FRESH: [Fresh; 5] = [
-            fresh!(
+        static PREWRITTEN: [Prewritten; 5] = [
+            prewritten!(
                 "button",
                 "fx-button fx-button-solid",
                 void = false,
                 ("type", "button")
             ),
-            fresh!(
+            prewritten!(
                 "button",
                 "fx-button fx-button-soft",
                 void = false,
                 ("type", "button")
             ),
-            fresh!(
+            prewritten!(
                 "button",
                 "fx-button fx-button-outline",
                 void = false,
                 ("type", "button")
             ),
-            fresh!(
+            prewritten!(
                 "button",
                 "fx-button fx-button-ghost",
                 void = false,
                 ("type", "button")
             ),
-            fresh!(
+            prewritten!(
                 "button",
                 "fx-button fx-button-danger",
                 void = false,
@@ -463,11 +463,11 @@ impl Button {
             ),
         ];
         let fresh = match variant {
-            Variant::Solid => &FRESH[0],
-            Variant::Soft => &FRESH[1],
-            Variant::Outline => &FRESH[2],
-            Variant::Ghost => &FRESH[3],
-            Variant::Danger => &FRESH[4],
+            Variant::Solid => &PREWRITTEN[0],
+            Variant::Soft => &PREWRITTEN[1],
+            Variant::Outline => &PREWRITTEN[2],
+            Variant::Ghost => &PREWRITTEN[3],
+            Variant::Danger => &PREWRITTEN[4],
         };
         self.el.reshape("button", variant.class(), fresh);
         self
@@ -590,9 +590,9 @@ mod tests {
     /// by attribute after a change that keeps everything as it was.
     fn both_ways(el: &Element) -> (String, String) {
         let fresh = Node::from(el.clone()).to_html();
-        let mut thawed = el.clone();
-        thawed.thaw();
-        (fresh, Node::from(thawed).to_html())
+        let mut with_extras = el.clone();
+        with_extras.extras_mut();
+        (fresh, Node::from(with_extras).to_html())
     }
 
     #[test]
@@ -616,8 +616,8 @@ mod tests {
             icon().el,
         ];
         for el in &elements {
-            let (fresh, thawed) = both_ways(el);
-            assert_eq!(fresh, thawed, "<{}>", el.tag());
+            let (fresh, with_extras) = both_ways(el);
+            assert_eq!(fresh, with_extras, "<{}>", el.tag());
             assert!(fresh.starts_with(&format!("<{}", el.tag())), "{fresh}");
         }
         let (fresh, _) = both_ways(&button().el);
@@ -647,8 +647,8 @@ mod tests {
             shapes.push(heading().class("x").level(3).el);
         }
         for el in &shapes {
-            let (fresh, thawed) = both_ways(el);
-            assert_eq!(fresh, thawed);
+            let (fresh, with_extras) = both_ways(el);
+            assert_eq!(fresh, with_extras);
         }
         assert_eq!(
             Node::from(button().submit(true).variant(Variant::Ghost)).to_html(),

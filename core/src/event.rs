@@ -22,7 +22,8 @@ pub enum ClientAction {
     /// Run a server handler (`"Counter.add"`) with JSON arguments.
     Event {
         /// `State.method`.
-        h: &'static str,
+        #[serde(rename = "h")]
+        handler: &'static str,
         /// The arguments, in order.
         args: Vec<Value>,
     },
@@ -45,7 +46,8 @@ pub enum ClientAction {
         /// The drop zone's id.
         id: String,
         /// `State.method` receiving the files.
-        h: &'static str,
+        #[serde(rename = "h")]
+        handler: &'static str,
         /// The handler's arguments, with `{"$upload": id}` where the files go.
         args: Vec<Value>,
         /// The handler that receives [`UploadProgress`], if any.
@@ -89,14 +91,14 @@ struct UploadSpec {
 impl<S: State> EventRef<S> {
     /// Used by `#[event]`'s generated code.
     #[doc(hidden)]
-    pub fn new(handler: &'static str, args: Vec<Arg>) -> Self {
+    pub fn new(handler: &'static str, args: Vec<HandlerArg>) -> Self {
         let mut upload = None;
         let args = args
             .into_iter()
             .map(|arg| match arg {
-                Arg::Json(v) => v,
-                Arg::Files { zone, progress } => {
-                    let marker = json!({ "$upload": zone });
+                HandlerArg::Json(v) => v,
+                HandlerArg::Files { zone, progress } => {
+                    let marker = json!({ ferrex_wire::UPLOAD_MARKER: zone });
                     upload = Some(UploadSpec { zone, progress });
                     marker
                 }
@@ -118,7 +120,7 @@ impl<S: State> EventRef<S> {
 
 /// One argument of an [`EventRef`]: a JSON value, or the files of an upload.
 #[doc(hidden)]
-pub enum Arg {
+pub enum HandlerArg {
     Json(Value),
     Files {
         zone: Option<String>,
@@ -139,25 +141,30 @@ pub enum Arg {
 pub trait ArgFor<T> {
     /// Turns the value into the JSON sent with the event.
     #[doc(hidden)]
-    fn into_arg(self) -> Arg;
+    fn into_arg(self) -> HandlerArg;
 }
 
 impl<T: Serialize> ArgFor<T> for T {
-    fn into_arg(self) -> Arg {
-        Arg::Json(to_json(&self))
+    fn into_arg(self) -> HandlerArg {
+        HandlerArg::Json(to_json(&self))
     }
 }
 
 impl<T: Serialize> ArgFor<T> for &T {
-    fn into_arg(self) -> Arg {
-        Arg::Json(to_json(self))
+    fn into_arg(self) -> HandlerArg {
+        HandlerArg::Json(to_json(self))
     }
 }
 
 impl ArgFor<String> for &str {
-    fn into_arg(self) -> Arg {
-        Arg::Json(Value::String(self.to_owned()))
+    fn into_arg(self) -> HandlerArg {
+        HandlerArg::Json(Value::String(self.to_owned()))
     }
+}
+
+/// `{"<key>": true}`: a value the browser runtime fills in when the event fires.
+fn marker(key: &str) -> Value {
+    json!({ key: true })
 }
 
 fn to_json<T: Serialize + ?Sized>(value: &T) -> Value {
@@ -171,14 +178,14 @@ fn to_json<T: Serialize + ?Sized>(value: &T) -> Value {
 pub struct InputValue;
 
 impl ArgFor<String> for InputValue {
-    fn into_arg(self) -> Arg {
-        Arg::Json(json!({ "$value": true }))
+    fn into_arg(self) -> HandlerArg {
+        HandlerArg::Json(marker(ferrex_wire::VALUE_MARKER))
     }
 }
 
 impl ArgFor<bool> for InputValue {
-    fn into_arg(self) -> Arg {
-        Arg::Json(json!({ "$value": true }))
+    fn into_arg(self) -> HandlerArg {
+        HandlerArg::Json(marker(ferrex_wire::VALUE_MARKER))
     }
 }
 
@@ -187,8 +194,8 @@ impl ArgFor<bool> for InputValue {
 pub struct DroppedFiles;
 
 impl ArgFor<Vec<UploadFile>> for DroppedFiles {
-    fn into_arg(self) -> Arg {
-        Arg::Files {
+    fn into_arg(self) -> HandlerArg {
+        HandlerArg::Files {
             zone: None,
             progress: None,
         }
@@ -200,8 +207,8 @@ impl ArgFor<Vec<UploadFile>> for DroppedFiles {
 pub struct ProgressValue;
 
 impl ArgFor<UploadProgress> for ProgressValue {
-    fn into_arg(self) -> Arg {
-        Arg::Json(json!({ "$progress": true }))
+    fn into_arg(self) -> HandlerArg {
+        HandlerArg::Json(marker(ferrex_wire::PROGRESS_MARKER))
     }
 }
 
@@ -210,8 +217,8 @@ impl ArgFor<UploadProgress> for ProgressValue {
 pub struct RejectedFiles;
 
 impl ArgFor<Vec<RejectedFile>> for RejectedFiles {
-    fn into_arg(self) -> Arg {
-        Arg::Json(json!({ "$rejected": true }))
+    fn into_arg(self) -> HandlerArg {
+        HandlerArg::Json(marker(ferrex_wire::REJECTED_MARKER))
     }
 }
 
@@ -238,12 +245,12 @@ impl<S: State> IntoEvent for EventRef<S> {
         vec![match self.upload {
             Some(spec) => ClientAction::Upload {
                 id: spec.zone.unwrap_or_default(),
-                h: self.handler,
+                handler: self.handler,
                 args: self.args,
                 progress: spec.progress,
             },
             None => ClientAction::Event {
-                h: self.handler,
+                handler: self.handler,
                 args: self.args,
             },
         }]
@@ -316,9 +323,12 @@ pub(crate) fn bind_upload_zone(action: &mut ClientAction, zone: &str) {
             *id = zone.to_owned();
             for arg in args {
                 if let Some(obj) = arg.as_object_mut()
-                    && obj.get("$upload") == Some(&Value::Null)
+                    && obj.get(ferrex_wire::UPLOAD_MARKER) == Some(&Value::Null)
                 {
-                    obj.insert("$upload".into(), Value::String(zone.to_owned()));
+                    obj.insert(
+                        ferrex_wire::UPLOAD_MARKER.into(),
+                        Value::String(zone.to_owned()),
+                    );
                 }
             }
         }

@@ -1,11 +1,15 @@
-//! ferrex-core: the `Node` tree, typed components and their props, the maud renderer,
-//! states and handlers, client actions, downloads and uploads. Knows nothing of HTTP.
+//! ferrex-core: the `Node` tree, typed components and their props, the renderer and the
+//! page manifest it collects, states and handlers with their per-event context, client
+//! actions, downloads and uploads. Knows nothing of HTTP.
 
 pub mod components;
+pub mod context;
 pub mod download;
 pub mod event;
 pub mod icons;
+pub mod manifest;
 pub mod node;
+pub mod path_safety;
 pub mod props;
 mod render;
 pub mod state;
@@ -13,6 +17,7 @@ pub mod upload;
 
 pub use download::{Download, DownloadBuilder, download};
 pub use event::{ClientAction, EventRef, IntoEvent, cancel_upload, clear_selected_files, redirect};
+pub use manifest::PageManifest;
 pub use node::{Element, Node, Rendered};
 pub use state::{Action, EventError, HandlerError, IntoActions, State};
 pub use upload::{
@@ -43,9 +48,10 @@ pub mod prelude {
 /// What generated code calls. Not a public API: names may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::context::EventInput;
     pub use crate::download::{DataProbe, ViaData, ViaJson};
     pub use crate::event::{
-        Arg, ArgFor, DroppedFiles, EventRef, InputValue, ProgressValue, RejectedFiles,
+        ArgFor, DroppedFiles, EventRef, HandlerArg, InputValue, ProgressValue, RejectedFiles,
     };
     pub use crate::node::Node;
     pub use crate::props::Positional;

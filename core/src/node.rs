@@ -7,6 +7,8 @@ use std::fmt::Write as _;
 use maud::{Escaper, Render};
 
 use crate::event::ClientAction;
+use crate::manifest::{DropZone, PageManifest};
+use crate::upload::UploadLimits;
 
 /// One piece of a page: an element, text, a list of nodes, or nothing.
 ///
@@ -30,14 +32,12 @@ pub enum Node {
     Fragment(Vec<Node>),
     /// Markup shipped with ferrex itself (icons); never built from user input.
     Trusted(&'static str),
-    /// Markup `ui!` has already written, with the elements on it the server still looks
-    /// up (drop zones, elements carrying event actions).
+    /// Markup `ui!` has already written, with the page manifest collected on the way.
     Rendered(Box<Rendered>),
 }
 
-/// What `ui!` makes: the page's HTML, written once into one buffer, and the elements on
-/// it that carry event actions or are drop zones, kept typed so [`Node::upload_limits`]
-/// and [`Node::uploads_to`] still find them.
+/// What `ui!` makes: the page's HTML, written once into one buffer, and its
+/// [`PageManifest`] (drop zones and uploads), collected typed while it was written.
 ///
 /// ```
 /// use ferrex_core::prelude::*;
@@ -46,12 +46,12 @@ pub enum Node {
 /// out.node(page);
 /// let Node::Rendered(rendered) = out.into_node() else { panic!() };
 /// assert!(rendered.as_str().starts_with(r#"<div class="fx-vstack"><div class="fx-upload""#));
-/// assert_eq!(rendered.elements()[0].get_attr("id"), Some("f"));
+/// assert_eq!(rendered.manifest().zones()[0].id, "f");
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Rendered {
     pub(crate) html: String,
-    pub(crate) live: Vec<Element>,
+    pub(crate) manifest: PageManifest,
 }
 
 impl Rendered {
@@ -60,10 +60,9 @@ impl Rendered {
         &self.html
     }
 
-    /// The elements on the page that carry event actions or are drop zones (their
-    /// children are not kept: they are in the HTML, and in this list when live).
-    pub fn elements(&self) -> &[Element] {
-        &self.live
+    /// What the server needs to know about the page.
+    pub fn manifest(&self) -> &PageManifest {
+        &self.manifest
     }
 }
 
@@ -83,15 +82,15 @@ pub struct Element {
     void: bool,
     /// While nothing has changed the element since its component made it: its tags and
     /// attributes, written out when ferrex was compiled.
-    fresh: Option<&'static Fresh>,
+    prewritten: Option<&'static Prewritten>,
     /// Everything else, allocated only when used.
-    more: Option<Box<More>>,
+    extras: Option<Box<Extras>>,
 }
 
 /// A component's element as it is made: its start and end tags as single pieces
 /// (`<p class="fx-text">`, `</p>`) and its own attributes (`type="button"`).
 #[derive(Debug)]
-pub(crate) struct Fresh {
+pub(crate) struct Prewritten {
     /// Exactly what rendering the fresh element writes up to its children.
     pub(crate) start: &'static str,
     /// Its end tag (empty for a void element).
@@ -101,12 +100,14 @@ pub(crate) struct Fresh {
 }
 
 #[derive(Debug, Clone, Default)]
-pub(crate) struct More {
+pub(crate) struct Extras {
     /// Classes a user added with the `class` prop.
     extra_class: Option<Cow<'static, str>>,
     attrs: Vec<(Cow<'static, str>, Cow<'static, str>)>,
     events: Vec<(&'static str, Vec<ClientAction>)>,
     children: Vec<Node>,
+    /// Set on a drop zone: its id and limits, for the page manifest.
+    drop_zone: Option<Box<DropZone>>,
 }
 
 impl Element {
@@ -116,8 +117,8 @@ impl Element {
             tag,
             class,
             void: false,
-            fresh: None,
-            more: None,
+            prewritten: None,
+            extras: None,
         }
     }
 
@@ -127,14 +128,14 @@ impl Element {
         tag: &'static str,
         class: &'static str,
         void: bool,
-        fresh: &'static Fresh,
+        fresh: &'static Prewritten,
     ) -> Self {
         Element {
             tag,
             class,
             void,
-            fresh: Some(fresh),
-            more: None,
+            prewritten: Some(fresh),
+            extras: None,
         }
     }
 
@@ -152,15 +153,15 @@ impl Element {
     }
 
     /// The parts that are not always there, allocated on first use.
-    fn more(&mut self) -> &mut More {
-        self.more.get_or_insert_with(Box::default)
+    fn allocated_extras(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Box::default)
     }
 
     /// The element is about to change: its tags must be written attribute by attribute
     /// from now on, so its own attributes move to the list the changes edit.
-    pub(crate) fn thaw(&mut self) -> &mut More {
-        let fresh = self.fresh.take();
-        let more = self.more();
+    pub(crate) fn extras_mut(&mut self) -> &mut Extras {
+        let fresh = self.prewritten.take();
+        let more = self.allocated_extras();
         if let Some(fresh) = fresh {
             more.attrs.splice(
                 0..0,
@@ -175,8 +176,8 @@ impl Element {
 
     /// The attributes, in order.
     fn attrs(&self) -> impl Iterator<Item = (&str, &str)> {
-        let fresh = self.fresh.map_or(&[][..], |f| f.attrs);
-        let more = self.more.as_deref().map_or(&[][..], |m| &m.attrs[..]);
+        let fresh = self.prewritten.map_or(&[][..], |f| f.attrs);
+        let more = self.extras.as_deref().map_or(&[][..], |m| &m.attrs[..]);
         fresh
             .iter()
             .map(|&(n, v)| (n, v))
@@ -201,7 +202,7 @@ impl Element {
     /// ```
     pub fn set_tag(&mut self, tag: &'static str) {
         if tag != self.tag {
-            self.thaw();
+            self.extras_mut();
             self.tag = tag;
         }
     }
@@ -230,7 +231,7 @@ impl Element {
             return;
         }
         let value = value.into();
-        let attrs = &mut self.thaw().attrs;
+        let attrs = &mut self.extras_mut().attrs;
         match attrs.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 = value,
             None => attrs.push((name, value)),
@@ -249,7 +250,7 @@ impl Element {
         if on {
             self.attr(name, "");
         } else if self.get_attr(name).is_some() {
-            self.thaw().attrs.retain(|(n, _)| n != name);
+            self.extras_mut().attrs.retain(|(n, _)| n != name);
         }
     }
 
@@ -285,7 +286,7 @@ impl Element {
     /// ```
     pub fn add_class(&mut self, class: impl Into<Cow<'static, str>>) {
         let class = class.into();
-        let more = self.thaw();
+        let more = self.extras_mut();
         more.extra_class = Some(match more.extra_class.take() {
             Some(prev) => format!("{prev} {class}").into(),
             None => class,
@@ -303,7 +304,7 @@ impl Element {
     /// assert!(Node::from(el).to_html().contains(r#"data-fx-click="[{&quot;t&quot;:&quot;redirect&quot;"#));
     /// ```
     pub fn on(&mut self, event: &'static str, actions: Vec<ClientAction>) {
-        let events = &mut self.thaw().events;
+        let events = &mut self.extras_mut().events;
         match events.iter_mut().find(|(e, _)| *e == event) {
             Some(slot) => slot.1.extend(actions),
             None => events.push((event, actions)),
@@ -317,7 +318,7 @@ impl Element {
     /// assert!(el.actions("click").is_empty());
     /// ```
     pub fn actions(&self, event: &str) -> &[ClientAction] {
-        self.more
+        self.extras
             .as_deref()
             .and_then(|m| m.events.iter().find(|(e, _)| *e == event))
             .map(|(_, a)| a.as_slice())
@@ -327,7 +328,7 @@ impl Element {
     /// Replaces the component's own class (a button's variant).
     pub(crate) fn replace_class(&mut self, class: &'static str) {
         if class != self.class {
-            self.thaw();
+            self.extras_mut();
             self.class = class;
         }
     }
@@ -338,12 +339,12 @@ impl Element {
         &mut self,
         tag: &'static str,
         class: &'static str,
-        fresh: &'static Fresh,
+        fresh: &'static Prewritten,
     ) {
-        if self.fresh.is_some() {
+        if self.prewritten.is_some() {
             self.tag = tag;
             self.class = class;
-            self.fresh = Some(fresh);
+            self.prewritten = Some(fresh);
         } else {
             self.set_tag(tag);
             self.replace_class(class);
@@ -353,7 +354,7 @@ impl Element {
     /// Sets an attribute ahead of the others (an icon's `aria-hidden`, which comes first
     /// whatever props are given).
     pub(crate) fn attr_first(&mut self, name: &'static str, value: &'static str) {
-        let attrs = &mut self.thaw().attrs;
+        let attrs = &mut self.extras_mut().attrs;
         match attrs.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 = Cow::Borrowed(value),
             None => attrs.insert(0, (Cow::Borrowed(name), Cow::Borrowed(value))),
@@ -362,37 +363,52 @@ impl Element {
 
     /// Removes every child.
     pub(crate) fn clear_children(&mut self) {
-        if let Some(more) = &mut self.more {
+        if let Some(more) = &mut self.extras {
             more.children.clear();
         }
     }
 
     /// Mutable access to all attached event actions.
     pub(crate) fn events_mut(&mut self) -> impl Iterator<Item = &mut ClientAction> {
-        self.more
+        self.extras
             .as_deref_mut()
             .into_iter()
             .flat_map(|m| m.events.iter_mut().flat_map(|(_, a)| a.iter_mut()))
     }
 
-    /// Whether the server may look this element up after rendering: it carries event
-    /// actions or is a drop zone.
-    #[inline]
-    pub(crate) fn is_live(&self) -> bool {
-        match &self.more {
-            None => false,
-            Some(more) => {
-                !more.events.is_empty() || more.attrs.iter().any(|(n, _)| n == "data-fx-upload")
-            }
-        }
+    /// Every event action attached to the element.
+    pub(crate) fn all_actions(&self) -> impl Iterator<Item = &ClientAction> {
+        self.extras
+            .as_deref()
+            .into_iter()
+            .flat_map(|m| m.events.iter().flat_map(|(_, a)| a.iter()))
     }
 
-    /// Takes the children out (they are rendered; the element is kept for look-ups).
-    pub(crate) fn take_children(&mut self) -> Vec<Node> {
-        self.more
-            .as_deref_mut()
-            .map(|m| std::mem::take(&mut m.children))
-            .unwrap_or_default()
+    /// Marks the element as drop zone `id` with `limits`, for the page manifest.
+    pub(crate) fn set_drop_zone(&mut self, id: String, limits: UploadLimits) {
+        self.allocated_extras().drop_zone = Some(Box::new(DropZone { id, limits }));
+    }
+
+    /// The drop zone this element is, if it is one.
+    pub(crate) fn drop_zone(&self) -> Option<&DropZone> {
+        self.extras.as_deref().and_then(|m| m.drop_zone.as_deref())
+    }
+
+    /// Whether the element tells the page manifest something: it is a drop zone, or one of
+    /// its actions starts an upload.
+    #[inline]
+    pub(crate) fn has_manifest_facts(&self) -> bool {
+        match &self.extras {
+            None => false,
+            Some(more) => {
+                more.drop_zone.is_some()
+                    || more.events.iter().any(|(_, actions)| {
+                        actions
+                            .iter()
+                            .any(|a| matches!(a, ClientAction::Upload { .. }))
+                    })
+            }
+        }
     }
 
     /// Appends a child. Fragments stay fragments; `Node::Empty` is dropped.
@@ -407,7 +423,7 @@ impl Element {
     pub fn push(&mut self, child: impl Into<Node>) {
         match child.into() {
             Node::Empty => {}
-            node => self.more().children.push(node),
+            node => self.allocated_extras().children.push(node),
         }
     }
 
@@ -418,7 +434,7 @@ impl Element {
     /// ```
     #[inline]
     pub fn children(&self) -> &[Node] {
-        self.more.as_deref().map_or(&[], |m| &m.children)
+        self.extras.as_deref().map_or(&[], |m| &m.children)
     }
 
     fn render_into(&self, out: &mut String) {
@@ -435,7 +451,7 @@ impl Element {
     /// Writes the start tag: `<tag class=… attrs… data-fx-…>`.
     #[inline]
     pub(crate) fn render_start(&self, out: &mut String) {
-        match self.fresh {
+        match self.prewritten {
             Some(fresh) => out.push_str(fresh.start),
             None => self.render_start_slow(out),
         }
@@ -444,7 +460,7 @@ impl Element {
     /// Writes the end tag (nothing for a void element).
     #[inline]
     pub(crate) fn render_end(&self, out: &mut String) {
-        match self.fresh {
+        match self.prewritten {
             Some(fresh) => out.push_str(fresh.end),
             None if self.void => {}
             None => {
@@ -458,7 +474,10 @@ impl Element {
     /// The start tag, attribute by attribute.
     #[cold]
     fn render_start_slow(&self, out: &mut String) {
-        let extra_class = self.more.as_deref().and_then(|m| m.extra_class.as_deref());
+        let extra_class = self
+            .extras
+            .as_deref()
+            .and_then(|m| m.extra_class.as_deref());
         out.push('<');
         out.push_str(self.tag);
         if !self.class.is_empty() || extra_class.is_some() {
@@ -481,7 +500,7 @@ impl Element {
                 out.push('"');
             }
         }
-        let events = self.more.as_deref().map_or(&[][..], |m| &m.events[..]);
+        let events = self.extras.as_deref().map_or(&[][..], |m| &m.events[..]);
         for (event, actions) in events {
             if actions.is_empty() {
                 continue;
@@ -552,25 +571,6 @@ impl Node {
             Node::Fragment(nodes) => nodes.iter().for_each(|n| n.render_into(out)),
             Node::Trusted(markup) => out.push_str(markup),
             Node::Rendered(rendered) => out.push_str(&rendered.html),
-        }
-    }
-
-    /// Calls `f` on every element of the tree, depth first (for markup `ui!` wrote, on
-    /// the elements it kept: those with event actions and drop zones).
-    pub(crate) fn for_each_element_mut(&mut self, f: &mut impl FnMut(&mut Element)) {
-        fn visit(el: &mut Element, f: &mut impl FnMut(&mut Element)) {
-            f(el);
-            if let Some(more) = &mut el.more {
-                for child in &mut more.children {
-                    child.for_each_element_mut(f);
-                }
-            }
-        }
-        match self {
-            Node::Element(el) => visit(el, f),
-            Node::Fragment(nodes) => nodes.iter_mut().for_each(|n| n.for_each_element_mut(f)),
-            Node::Rendered(rendered) => rendered.live.iter_mut().for_each(|el| visit(el, f)),
-            Node::Empty | Node::Text(_) | Node::Trusted(_) => {}
         }
     }
 }

@@ -22,13 +22,14 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::__private::PositionalOf;
+use crate::manifest::PageManifest;
 use crate::node::{Element, Node, Rendered, escape};
 
 /// The buffer a `ui!` page is written into.
 #[derive(Debug, Default)]
 pub struct Html {
     buf: String,
-    live: Vec<Element>,
+    manifest: PageManifest,
 }
 
 /// The most bytes a render reserves up front from its call site's last size.
@@ -49,7 +50,7 @@ impl Html {
         let last = hint.0.load(Ordering::Relaxed).min(MAX_HINT);
         Html {
             buf: String::with_capacity((last + last / 8).max(256)),
-            live: Vec::new(),
+            manifest: PageManifest::default(),
         }
     }
 
@@ -65,42 +66,40 @@ impl Html {
         escape(&mut self.buf, text);
     }
 
-    /// Writes a node, keeping its elements that carry actions or are drop zones.
+    /// Writes a node, noting its drop zones and uploads in the page manifest.
     pub fn node(&mut self, node: Node) {
         match node {
             Node::Empty => {}
             Node::Text(text) => self.text(&text),
             Node::Trusted(markup) => self.raw(markup),
             Node::Rendered(rendered) => {
-                let Rendered { html, live } = *rendered;
+                let Rendered { html, manifest } = *rendered;
                 if self.buf.is_empty() {
                     // A whole page handed over: reuse its buffer.
                     self.buf = html;
                 } else {
                     self.buf.push_str(&html);
                 }
-                self.live.extend(live);
+                self.manifest.extend(manifest);
             }
             node @ (Node::Element(_) | Node::Fragment(_)) => {
                 node.render_into(&mut self.buf);
-                self.keep_live(node);
+                self.note_manifest(&node);
             }
         }
     }
 
-    fn keep_live(&mut self, node: Node) {
+    /// Records the page manifest facts of a node that was just written.
+    fn note_manifest(&mut self, node: &Node) {
         match node {
             Node::Element(el) => {
-                let mut el = *el;
-                for child in el.take_children() {
-                    self.keep_live(child);
+                if el.has_manifest_facts() {
+                    self.manifest.note(el);
                 }
-                if el.is_live() {
-                    self.live.push(el);
-                }
+                el.children().iter().for_each(|c| self.note_manifest(c));
             }
-            Node::Fragment(nodes) => nodes.into_iter().for_each(|n| self.keep_live(n)),
-            Node::Rendered(rendered) => self.live.extend(rendered.live),
+            Node::Fragment(nodes) => nodes.iter().for_each(|n| self.note_manifest(n)),
+            Node::Rendered(rendered) => self.manifest.extend(rendered.manifest.clone()),
             Node::Empty | Node::Text(_) | Node::Trusted(_) => {}
         }
     }
@@ -116,7 +115,7 @@ impl Html {
     }
 
     /// Children held by a streamed element are rare (an icon's markup): render them from
-    /// a copy so their live elements are kept too.
+    /// a copy so their manifest facts are noted too.
     #[cold]
     fn held_children(&mut self, children: &[Node]) {
         for child in children {
@@ -124,19 +123,18 @@ impl Html {
         }
     }
 
-    /// Writes an element's end tag and keeps the element if the server may look it up.
+    /// Writes an element's end tag and notes what it tells the page manifest.
     #[inline]
     pub(crate) fn close_element(&mut self, el: &mut Element) {
         el.render_end(&mut self.buf);
-        if el.is_live() {
-            self.keep(std::mem::replace(el, Element::new("", "")));
+        if el.has_manifest_facts() {
+            self.note(el);
         }
     }
 
     #[cold]
-    pub(crate) fn keep(&mut self, mut el: Element) {
-        el.take_children();
-        self.live.push(el);
+    pub(crate) fn note(&mut self, el: &Element) {
+        self.manifest.note(el);
     }
 
     /// The page as a node; remembers its size for the next render at this call site.
@@ -148,12 +146,12 @@ impl Html {
 
     /// The markup as a node.
     pub fn into_node(self) -> Node {
-        if self.buf.is_empty() && self.live.is_empty() {
+        if self.buf.is_empty() && self.manifest.is_empty() {
             Node::Empty
         } else {
             Node::Rendered(Box::new(Rendered {
                 html: self.buf,
-                live: self.live,
+                manifest: self.manifest,
             }))
         }
     }
@@ -389,8 +387,8 @@ impl NodeCall {
 }
 
 /// How a positional value (text, a number, an expression) reaches its component:
-/// `(&&&&Arg(&builder, &value)).__fx_kind()`.
-pub struct Arg<'a, B, C>(pub &'a B, pub &'a C);
+/// `(&&&&PositionalProbe(&builder, &value)).__fx_kind()`.
+pub struct PositionalProbe<'a, B, C>(pub &'a B, pub &'a C);
 
 /// Written in place, inside a container.
 #[derive(Clone, Copy)]
@@ -413,7 +411,7 @@ pub trait ArgStream {
         StreamArg
     }
 }
-impl<B: Container, C: StreamChild> ArgStream for &&&Arg<'_, B, C> {}
+impl<B: Container, C: StreamChild> ArgStream for &&&PositionalProbe<'_, B, C> {}
 
 /// Picks [`NodeArg`].
 pub trait ArgNode {
@@ -423,7 +421,7 @@ pub trait ArgNode {
         NodeArg
     }
 }
-impl<B: Container, C: Into<Node>> ArgNode for &&Arg<'_, B, C> {}
+impl<B: Container, C: Into<Node>> ArgNode for &&PositionalProbe<'_, B, C> {}
 
 /// Picks [`ApplyArg`].
 pub trait ArgApply {
@@ -433,7 +431,7 @@ pub trait ArgApply {
         ApplyArg
     }
 }
-impl<B, C: PositionalOf<B>> ArgApply for &Arg<'_, B, C> {}
+impl<B, C: PositionalOf<B>> ArgApply for &PositionalProbe<'_, B, C> {}
 
 /// Picks [`SkipArg`].
 pub trait ArgSkip {
@@ -443,7 +441,7 @@ pub trait ArgSkip {
         SkipArg
     }
 }
-impl<B, C> ArgSkip for Arg<'_, B, C> {}
+impl<B, C> ArgSkip for PositionalProbe<'_, B, C> {}
 
 impl StreamArg {
     /// Writes the value.
@@ -664,10 +662,8 @@ impl Stream for crate::upload::Upload {
         let zone = std::mem::replace(self, crate::upload::upload());
         // The zone's start tag and hidden input; its children stream after them.
         if let Node::Element(el) = Node::from(zone) {
-            let mut el = *el;
             out.open_element(&el);
-            el.take_children();
-            out.keep(el);
+            out.note(&el);
         }
     }
     fn close(self, out: &mut Html) {

@@ -1,7 +1,7 @@
 //! Per-session state types and their handlers: the `State` trait `#[event]` implements,
 //! what handlers may return (`IntoActions`), and the errors of dispatching an event.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::fmt::Display;
 use std::future::Future;
 use std::pin::Pin;
@@ -10,8 +10,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::context::{EventInput, ZoneFiles};
 use crate::download::Download;
 use crate::event::ClientAction;
+use crate::upload::UploadFile;
 
 /// A user struct that lives on the server, one instance per browser session.
 ///
@@ -29,14 +31,15 @@ pub trait State: Default + Serialize + DeserializeOwned + Send + 'static {
     /// The generated companion whose methods build typed [`EventRef`](crate::EventRef)s.
     type Events: Default;
 
-    /// Runs handler `method` with JSON `args` (an array, or `null` for none).
+    /// Runs handler `method` with its input: the JSON arguments (an array, or `null` for
+    /// none) and, for an upload, the files.
     ///
     /// Arguments are decoded before the returned future starts, so a bad argument is an
     /// error here and the state is untouched.
     fn dispatch<'a>(
         &'a mut self,
         method: &str,
-        args: Value,
+        input: EventInput,
     ) -> Result<HandlerFuture<'a>, EventError>;
 }
 
@@ -53,7 +56,7 @@ pub type HandlerResult = Result<Vec<Action>, HandlerError>;
 /// # use ferrex_core::state::HandlerFuture;
 /// # #[derive(Default, Serialize, Deserialize)] struct S;
 /// # impl ferrex_core::State for S { const NAME: &'static str = "S"; const HANDLERS: &'static [&'static str] = &[]; type Events = ();
-/// #   fn dispatch<'a>(&'a mut self, m: &str, _: serde_json::Value) -> Result<HandlerFuture<'a>, ferrex_core::EventError> { Err(ferrex_core::EventError::UnknownHandler(m.into())) } }
+/// #   fn dispatch<'a>(&'a mut self, m: &str, _: ferrex_core::context::EventInput) -> Result<HandlerFuture<'a>, ferrex_core::EventError> { Err(ferrex_core::EventError::UnknownHandler(m.into())) } }
 /// let () = ferrex_core::state::events::<S>();
 /// ```
 pub fn events<S: State>() -> S::Events {
@@ -162,16 +165,19 @@ pub enum EventError {
     },
 }
 
-/// Decodes a handler's JSON arguments one by one (used by `#[event]`'s dispatch table).
+/// Decodes a handler's arguments one by one (used by `#[event]`'s dispatch table).
 #[doc(hidden)]
 pub struct ArgDecoder {
     handler: &'static str,
     args: std::vec::IntoIter<Value>,
+    upload: Option<ZoneFiles>,
 }
 
 impl ArgDecoder {
-    /// Checks that `args` is an array of `count` values (or `null` when `count` is 0).
-    pub fn new(handler: &'static str, args: Value, count: usize) -> Result<Self, EventError> {
+    /// Checks that the input's arguments are an array of `count` values (or `null` when
+    /// `count` is 0).
+    pub fn new(handler: &'static str, input: EventInput, count: usize) -> Result<Self, EventError> {
+        let EventInput { args, upload } = input;
         let list = match args {
             Value::Null => Vec::new(),
             Value::Array(list) => list,
@@ -186,14 +192,42 @@ impl ArgDecoder {
         Ok(ArgDecoder {
             handler,
             args: list.into_iter(),
+            upload,
         })
     }
 
-    /// Decodes the next argument as `T`.
-    pub fn next<T: DeserializeOwned>(&mut self, name: &str) -> Result<T, EventError> {
+    /// Decodes the next argument as `T`: from its JSON, or, for `Vec<UploadFile>`, the
+    /// upload's files, which the argument must name (`{"$upload": zone}`).
+    pub fn next<T: DeserializeOwned + 'static>(&mut self, name: &str) -> Result<T, EventError> {
         let value = self.args.next().unwrap_or(Value::Null);
+        // The files are not JSON: they come with the input. `T` is a concrete type the
+        // handler declares, so this is the one case that takes them.
+        if TypeId::of::<T>() == TypeId::of::<Vec<UploadFile>>() {
+            let files = self.files_for(&value).ok_or_else(|| {
+                bad(
+                    self.handler,
+                    format!("argument `{name}`: no uploaded files for this argument"),
+                )
+            })?;
+            let files: Box<dyn Any> = Box::new(files);
+            return files
+                .downcast::<T>()
+                .map(|files| *files)
+                .map_err(|_| bad(self.handler, format!("argument `{name}`")));
+        }
         serde_json::from_value(value)
             .map_err(|e| bad(self.handler, format!("argument `{name}`: {e}")))
+    }
+
+    /// The upload's files, if `marker` names their zone (`null` names whichever zone the
+    /// upload came from); each upload's files are taken once.
+    fn files_for(&mut self, marker: &Value) -> Option<Vec<UploadFile>> {
+        let named = marker.as_object()?.get(ferrex_wire::UPLOAD_MARKER)?;
+        let upload = self.upload.as_ref()?;
+        if !(named.is_null() || named.as_str() == Some(upload.zone.as_str())) {
+            return None;
+        }
+        self.upload.take().map(|upload| upload.files)
     }
 }
 
@@ -212,7 +246,7 @@ pub trait AnyState: Send {
     fn dispatch_dyn<'a>(
         &'a mut self,
         method: &str,
-        args: Value,
+        input: EventInput,
     ) -> Result<HandlerFuture<'a>, EventError>;
     /// The state as JSON (for `StateStore`s that serialise).
     fn to_json(&self) -> Value;
@@ -225,9 +259,9 @@ impl<S: State> AnyState for S {
     fn dispatch_dyn<'a>(
         &'a mut self,
         method: &str,
-        args: Value,
+        input: EventInput,
     ) -> Result<HandlerFuture<'a>, EventError> {
-        self.dispatch(method, args)
+        self.dispatch(method, input)
     }
     fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)

@@ -216,7 +216,7 @@ fn generate(block: &ItemImpl, handlers: &[Handler]) -> TokenStream {
                 fn dispatch<'__fx>(
                     &'__fx mut self,
                     method: &str,
-                    args: ::ferrex::__private::Value,
+                    args: ::ferrex::__private::EventInput,
                 ) -> ::ferrex::__private::Result<
                     ::ferrex::__private::HandlerFuture<'__fx>,
                     ::ferrex::__private::EventError,

@@ -1,5 +1,6 @@
 //! `App`: the builder a user starts from (pages, folders, limits), and the axum `Router`
-//! it becomes: pages, the event endpoints, downloads, uploads and static assets.
+//! it becomes: the routes to pages, the event endpoints, downloads, uploads and static
+//! assets. The router uses the handlers; nothing imports it back.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -7,18 +8,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State as AxState};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
 use axum::routing::{get, post};
-use ferrex_core::Node;
-use maud::{DOCTYPE, PreEscaped, html};
 use tower_http::services::ServeDir;
 
+use crate::app_state::AppState;
 use crate::downloads::DownloadSlots;
 use crate::page::{ErasedPage, PageFn, Registry, erase};
-use crate::session::{MemoryStore, SessionId, SharedSession, StateStore};
-use crate::{assets, downloads, events, uploads};
+use crate::session::{MemoryStore, StateStore};
+use crate::settings::Settings;
+use crate::{assets, downloads, events, render, signing, uploads, wire};
 
 /// A ferrex application: its pages and settings.
 ///
@@ -39,70 +40,6 @@ pub struct App {
     store: Arc<dyn StateStore>,
     url_secret: Option<[u8; 32]>,
 }
-
-/// Settings an app can change.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    /// The folder served at `/`.
-    pub assets_dir: PathBuf,
-    /// Where uploads stream to and are kept.
-    pub upload_dir: PathBuf,
-    /// The page title.
-    pub title: String,
-    /// A session unused this long is dropped.
-    pub session_idle: Duration,
-    /// The most bytes one upload request may carry.
-    pub max_upload_bytes: u64,
-    /// The most bytes of generated downloads held for the browser to fetch.
-    pub max_pending_download_bytes: u64,
-    /// How long a generated download waits to be fetched.
-    pub download_ttl: Duration,
-    /// The path the app is mounted under (`""` at the root, else e.g. `"/app"`): the prefix
-    /// of the runtime's own URLs in the page and of the session cookie's path.
-    pub base_path: String,
-    /// Whether uploaded files are served to anyone with their URL. By default an
-    /// `upload_url` answers only for the session it was made for.
-    pub public_uploads: bool,
-    /// The most bytes one event message may have (`POST /_ferrex/event` or a WebSocket
-    /// message).
-    pub max_event_bytes: usize,
-    /// How long a request body may stall (no bytes arriving) before the request fails
-    /// with 408: slow or stuck clients do not hold a connection and a temporary file.
-    pub body_timeout: Duration,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            assets_dir: PathBuf::from("assets"),
-            upload_dir: PathBuf::from("uploaded_files"),
-            title: "ferrex".into(),
-            session_idle: Duration::from_secs(60 * 60),
-            max_upload_bytes: 10 * 1024 * 1024 * 1024,
-            max_pending_download_bytes: 512 * 1024 * 1024,
-            download_ttl: Duration::from_secs(5 * 60),
-            base_path: String::new(),
-            public_uploads: false,
-            max_event_bytes: 1024 * 1024,
-            body_timeout: Duration::from_secs(30),
-        }
-    }
-}
-
-/// What every request handler shares.
-pub(crate) struct Shared {
-    pub pages: HashMap<String, ErasedPage>,
-    pub registry: Registry,
-    pub settings: Settings,
-    pub store: Arc<dyn StateStore>,
-    pub downloads: DownloadSlots,
-    /// Signs session-bound URLs (`upload_url`).
-    pub url_secret: [u8; 32],
-    /// The assets folder's files, for what is not a page.
-    pub assets: Router,
-}
-
-pub(crate) type AppState = Arc<Shared>;
 
 impl Default for App {
     fn default() -> Self {
@@ -126,7 +63,7 @@ impl App {
     pub fn page<Args: 'static, P: PageFn<Args>>(mut self, path: &str, page: P) -> App {
         P::register(&mut self.registry);
         self.pages
-            .insert(normalize_page(path).into_owned(), erase(page));
+            .insert(render::normalize_page(path).into_owned(), erase(page));
         self
     }
 
@@ -244,17 +181,17 @@ impl App {
     pub fn into_router(self) -> Router {
         let assets = ServeDir::new(&self.settings.assets_dir)
             .with_buf_chunk_size(256 * 1024)
-            .not_found_service(axum::routing::any(not_found));
+            .not_found_service(axum::routing::any(render::not_found));
         let assets = Router::new()
             .fallback_service(assets)
             .layer(axum::middleware::from_fn(assets::entity_tags));
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(AppState {
             assets,
             pages: self.pages,
             registry: self.registry,
             settings: self.settings.clone(),
             store: self.store,
-            url_secret: self.url_secret.unwrap_or_else(random_secret),
+            url_secret: self.url_secret.unwrap_or_else(signing::random_secret),
             downloads: DownloadSlots::new(
                 self.settings.max_pending_download_bytes,
                 self.settings.download_ttl,
@@ -265,29 +202,35 @@ impl App {
         let body_timeout =
             tower_http::timeout::RequestBodyTimeoutLayer::new(shared.settings.body_timeout);
         let inner = Router::new()
-            .route("/_ferrex/runtime.js", get(assets::runtime_js))
-            .route("/_ferrex/style.css", get(assets::stylesheet))
-            .route("/_ferrex/ws", get(events::websocket))
+            .route(wire::RUNTIME_PATH, get(assets::runtime_js))
+            .route(wire::STYLE_PATH, get(assets::stylesheet))
+            .route(wire::WS_PATH, get(events::websocket))
             .route(
-                "/_ferrex/event",
+                wire::EVENT_PATH,
                 post(events::post_event)
                     .layer::<_, std::convert::Infallible>(DefaultBodyLimit::disable())
                     .layer(body_timeout.clone()),
             )
-            .route("/_ferrex/download/{token}", get(downloads::fetch_slot))
-            .route("/_ferrex/uploads/{*path}", get(uploads::serve_uploaded))
             .route(
-                "/_ferrex/upload",
+                &format!("{}{{token}}", wire::DOWNLOAD_PREFIX),
+                get(downloads::fetch_slot),
+            )
+            .route(
+                &format!("{}/{{*path}}", wire::UPLOADS_PATH),
+                get(uploads::serve_uploaded),
+            )
+            .route(
+                wire::UPLOAD_PATH,
                 post(uploads::upload)
                     .layer::<_, std::convert::Infallible>(DefaultBodyLimit::disable())
                     .layer(body_timeout),
             )
-            .fallback(page_or_asset)
+            .fallback(render::page_or_asset)
             .with_state(shared.clone());
         // `/_ferrex/file` answers any same-origin URL as an attachment by asking the app
         // itself for it, so it needs the finished router.
         let file_route = Router::new()
-            .route("/_ferrex/file", get(downloads::forced_download))
+            .route(wire::FILE_PATH, get(downloads::forced_download))
             .with_state(downloads::SelfRouter(inner.clone()));
         inner
             .merge(file_route)
@@ -302,18 +245,7 @@ impl App {
     }
 }
 
-fn normalize_page(path: &str) -> std::borrow::Cow<'_, str> {
-    let trimmed = path.trim_end_matches('/');
-    if trimmed.is_empty() {
-        "/".into()
-    } else if trimmed.starts_with('/') {
-        trimmed.into()
-    } else {
-        format!("/{trimmed}").into()
-    }
-}
-
-fn spawn_sweeper(shared: &AppState) {
+fn spawn_sweeper(shared: &Arc<AppState>) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
@@ -332,152 +264,6 @@ fn spawn_sweeper(shared: &AppState) {
             shared.downloads.expire();
         }
     });
-}
-
-/// A page if one is registered at the path, else a file from the assets folder.
-async fn page_or_asset(AxState(app): AxState<AppState>, request: Request) -> Response {
-    let path = normalize_page(request.uri().path());
-    if app.pages.contains_key(path.as_ref()) && request.method() == axum::http::Method::GET {
-        return render_page(&app, &path, request.headers()).await;
-    }
-    use tower::ServiceExt;
-    let whole_file = assets::whole_file_request(&request);
-    let response = match app.assets.clone().oneshot(request).await {
-        Ok(response) => response,
-        Err(never) => match never {},
-    };
-    match whole_file {
-        Some(path) => assets::read_ahead(&app.settings.assets_dir, &path, response).await,
-        None => response,
-    }
-}
-
-async fn not_found(request: Request) -> Response {
-    crate::ServerError::NotFound(request.uri().path().to_owned()).into_response()
-}
-
-/// Renders a page for the request's session, creating the session if needed.
-pub(crate) async fn render_page(app: &AppState, path: &str, headers: &HeaderMap) -> Response {
-    let idle = app.settings.session_idle;
-    let existing =
-        SessionId::from_headers(headers).and_then(|id| app.store.open(&id, idle).map(|s| (id, s)));
-    let (id, session, fresh) = match existing {
-        Some((id, session)) => (id, session, false),
-        None => {
-            let (id, session) = app.store.create();
-            (id, session, true)
-        }
-    };
-    let (body, rev) = match render_body(app, &id, &session, path).await {
-        Some(Ok(rendered)) => rendered,
-        Some(Err(failed)) => return failed.into_response(),
-        None => return crate::ServerError::UnknownPage(path.to_owned()).into_response(),
-    };
-    let base = &app.settings.base_path;
-    let mount = (!base.is_empty()).then_some(base);
-    let document = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (app.settings.title) }
-                link rel="stylesheet" href={ (base) "/_ferrex/style.css" };
-                script src={ (base) "/_ferrex/runtime.js" } defer {}
-            }
-            body {
-                main #fx-root data-fx-page=(path) data-fx-base=[mount] data-fx-rev=(rev) { (PreEscaped(body)) }
-            }
-        }
-    };
-    tracing::debug!(page = path, "page rendered");
-    let mut response = Html(document.into_string()).into_response();
-    let cookie_path = if base.is_empty() { "/" } else { base.as_str() };
-    if fresh && let Ok(cookie) = HeaderValue::from_str(&id.cookie(cookie_path)) {
-        response.headers_mut().insert(header::SET_COOKIE, cookie);
-    }
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-/// The HTML inside `#fx-root` for a page and its revision, or `None` if there is no such
-/// page.
-pub(crate) async fn render_body(
-    app: &AppState,
-    id: &SessionId,
-    session: &SharedSession,
-    path: &str,
-) -> Option<Result<(String, u64), crate::ServerError>> {
-    let mut session = lock_for_render(session).await;
-    let html = match render_node(app, id, &mut session, path)? {
-        Ok(node) => node.into_html(),
-        Err(failed) => return Some(Err(failed)),
-    };
-    // A page load shows nothing yet: it always gets the HTML.
-    let (rev, _) = session.record_render(path, &html, Some(0));
-    Some(Ok((html, rev)))
-}
-
-/// Locks a session for a page render, which holds it for a few microseconds. When another
-/// render holds it, trying again after letting other tasks run is much cheaper than
-/// queueing: a queued waiter is handed the lock when it is released and holds it, idle,
-/// until its worker thread gets to it, so concurrent GETs of one session would run one
-/// per scheduling round. Queues like any other locker if the lock stays taken (a handler
-/// awaiting something).
-async fn lock_for_render(
-    session: &SharedSession,
-) -> tokio::sync::MutexGuard<'_, crate::session::Session> {
-    for _ in 0..16 {
-        if let Ok(guard) = session.try_lock() {
-            return guard;
-        }
-        tokio::task::yield_now().await;
-    }
-    session.lock().await
-}
-
-/// Renders a page's node tree, with the session locked by the caller: `None` if there is
-/// no such page, an error if the page panicked.
-pub(crate) fn render_node(
-    app: &AppState,
-    id: &SessionId,
-    session: &mut crate::session::Session,
-    path: &str,
-) -> Option<Result<Node, crate::ServerError>> {
-    let page = app.pages.get(path)?;
-    let key = cached_session_key(app, id, session);
-    // A page that panics fails the one request that rendered it, like a handler does.
-    let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        ferrex_core::upload::with_url_key(key, || page(session))
-    }));
-    Some(rendered.map_err(|_| {
-        tracing::warn!(page = path, "the page panicked while rendering");
-        crate::ServerError::PageFailed(path.to_owned())
-    }))
-}
-
-/// The key that binds URLs to one session (see `ferrex_core::upload_url`).
-pub(crate) fn session_key(app: &AppState, id: &SessionId) -> [u8; 32] {
-    ferrex_core::upload::derive_key(&app.url_secret, id.as_str())
-}
-
-/// [`session_key`], derived once per session and kept in it (an HMAC per render and per
-/// event is a noticeable part of a small page's cost).
-pub(crate) fn cached_session_key(
-    app: &AppState,
-    id: &SessionId,
-    session: &mut crate::session::Session,
-) -> [u8; 32] {
-    *session.url_key.get_or_insert_with(|| session_key(app, id))
-}
-
-fn random_secret() -> [u8; 32] {
-    let mut secret = [0u8; 32];
-    // Like session ids: a server cannot go on without the OS random source.
-    getrandom::fill(&mut secret).expect("the OS random source is unavailable");
-    secret
 }
 
 /// `nosniff` on every response: a browser never guesses a type ferrex did not declare.
@@ -515,79 +301,4 @@ fn nosniff(mut response: Response) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     response
-}
-
-/// Checks that a state-changing request comes from this site: its `Origin` (sent by every
-/// browser on cross-origin and POST requests) must name the host the request was sent to —
-/// the `Host` header, or the URI's authority where there is none (HTTP/2). Clients without
-/// an `Origin` (curl, tests, other servers) are allowed; they cannot carry a victim's cookie.
-pub(crate) fn same_origin(headers: &HeaderMap, uri: &axum::http::Uri) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return true;
-    };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| uri.authority().map(|a| a.as_str()));
-    let Some(host) = host else {
-        return false;
-    };
-    let origin_host = origin
-        .split_once("://")
-        .map_or(origin, |(_, rest)| rest)
-        .trim_end_matches('/');
-    origin_host.eq_ignore_ascii_case(host)
-}
-
-/// The `Content-Length` of a request or response, if it has a valid one.
-pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-}
-
-/// A 403 for requests that fail [`same_origin`].
-pub(crate) fn cross_site() -> Response {
-    (StatusCode::FORBIDDEN, crate::ServerError::CrossSite).into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::http::Uri;
-
-    fn headers(pairs: &[(header::HeaderName, &'static str)]) -> HeaderMap {
-        pairs
-            .iter()
-            .map(|(name, value)| (name.clone(), HeaderValue::from_static(value)))
-            .collect()
-    }
-
-    #[test]
-    fn same_origin_compares_origin_with_host() {
-        let uri = Uri::from_static("/_ferrex/event");
-        let ok = headers(&[
-            (header::HOST, "app.example:8080"),
-            (header::ORIGIN, "http://app.example:8080"),
-        ]);
-        assert!(same_origin(&ok, &uri));
-        let foreign = headers(&[
-            (header::HOST, "app.example:8080"),
-            (header::ORIGIN, "http://evil.example"),
-        ]);
-        assert!(!same_origin(&foreign, &uri));
-        assert!(same_origin(&headers(&[]), &uri), "no Origin: not a browser");
-    }
-
-    #[test]
-    fn without_a_host_header_the_uri_authority_stands_in_http2() {
-        let uri = Uri::from_static("https://app.example/_ferrex/event");
-        let ok = headers(&[(header::ORIGIN, "https://app.example")]);
-        assert!(same_origin(&ok, &uri));
-        let foreign = headers(&[(header::ORIGIN, "https://evil.example")]);
-        assert!(!same_origin(&foreign, &uri));
-        let nowhere = Uri::from_static("/_ferrex/event");
-        assert!(!same_origin(&ok, &nowhere), "no host at all: refused");
-    }
 }

@@ -109,7 +109,7 @@ pub(crate) async fn read_ahead(
     if response.status() != StatusCode::OK {
         return response;
     }
-    let Some(length) = crate::app::declared_length(response.headers()) else {
+    let Some(length) = crate::guards::declared_length(response.headers()) else {
         return response;
     };
     // Small files gain nothing from a second open.
@@ -124,7 +124,7 @@ pub(crate) async fn read_ahead(
     };
     if relative.is_empty()
         || relative.contains('\\')
-        || !ferrex_core::upload::stays_inside(&relative)
+        || !ferrex_core::path_safety::stays_inside(&relative)
     {
         return response;
     }

@@ -3,12 +3,12 @@
 //! as an attachment under a chosen name.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State as AxState};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ferrex_core::Download;
@@ -17,7 +17,7 @@ use serde::Deserialize;
 use tower::ServiceExt;
 
 use crate::ServerError;
-use crate::app::AppState;
+use crate::app_state::AppState;
 use crate::session::SessionId;
 
 /// Payloads waiting to be fetched, each by the one session it was made for.
@@ -90,7 +90,10 @@ impl DownloadSlots {
         let mut slots = self.lock();
         slots.insert(token.clone(), slot);
         self.evict_over_budget(&mut slots);
-        Ok(Parked::Token(format!("/_ferrex/download/{token}")))
+        Ok(Parked::Token(format!(
+            "{}{token}",
+            crate::wire::DOWNLOAD_PREFIX
+        )))
     }
 
     /// Drops the oldest payloads while more than the budget waits.
@@ -159,7 +162,7 @@ fn estimated_size(body: &DownloadBody) -> u64 {
 /// `GET /_ferrex/download/<token>`: the payload, once, for its own session. A `HEAD`
 /// (a link checker, `curl -I`) answers the headers and leaves the payload in place.
 pub(crate) async fn fetch_slot(
-    AxState(app): AxState<AppState>,
+    State(app): State<Arc<AppState>>,
     Path(token): Path<String>,
     method: Method,
     headers: HeaderMap,
@@ -231,12 +234,12 @@ pub(crate) struct FileQuery {
 /// `GET /_ferrex/file?url=/x.png&filename=y.png`: fetches `url` from this app (with the
 /// request's cookies) and answers it as an attachment named `filename`.
 pub(crate) async fn forced_download(
-    AxState(SelfRouter(router)): AxState<SelfRouter>,
+    State(SelfRouter(router)): State<SelfRouter>,
     Query(query): Query<FileQuery>,
     request: Request,
 ) -> Response {
     let url = query.url;
-    if !url.starts_with('/') || url.starts_with("//") || url.starts_with("/_ferrex/file") {
+    if !url.starts_with('/') || url.starts_with("//") || url.starts_with(crate::wire::FILE_PATH) {
         return ServerError::ForeignUrl(url).into_response();
     }
     let filename = query

@@ -2,14 +2,14 @@
 //! (one at a time per session, a panic failing only that event), re-rendering the page,
 //! and the reply; over the WebSocket and over `POST /_ferrex/event`.
 
-use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::State as AxState;
+use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
+use ferrex_core::context::EventInput;
 use ferrex_core::state::Action;
 use ferrex_core::{ClientAction, UploadFile};
 use futures_util::FutureExt;
@@ -17,8 +17,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ServerError;
-use crate::app::{AppState, cross_site, render_node, same_origin};
-use crate::session::{SessionId, SharedSession};
+use crate::app_state::AppState;
+use crate::guards::{CurrentSession, DeclaredLength, SameOrigin};
+use crate::render::render_node;
+use crate::session::SessionId;
 
 /// An event as the runtime sends it (see `docs/PROTOCOL.md`).
 #[derive(Debug, Clone, Deserialize)]
@@ -29,8 +31,9 @@ pub struct EventMessage {
     pub id: Option<u64>,
     /// The page the event came from.
     pub page: String,
-    /// `State.method`.
-    pub h: String,
+    /// `State.method` (`"h"` on the wire).
+    #[serde(rename = "h")]
+    pub handler: String,
     /// The handler's arguments.
     #[serde(default)]
     pub args: Value,
@@ -46,7 +49,7 @@ impl EventMessage {
     /// ```
     /// use ferrex_server::EventMessage;
     /// let ok = EventMessage::decode(br#"{"page":"/","h":"Counter.add","args":[1]}"#).unwrap();
-    /// assert_eq!(ok.h, "Counter.add");
+    /// assert_eq!(ok.handler, "Counter.add");
     /// assert!(EventMessage::decode(b"{").is_err());
     /// assert!(EventMessage::decode(br#"{"page":"/","h":5}"#).is_err());
     /// assert!(EventMessage::decode(br#"[null,"/","Counter.add",[1]]"#).is_err());
@@ -86,41 +89,47 @@ pub struct Reply {
     pub handler_failed: bool,
 }
 
-/// Runs one event for a session and builds the reply. `files` are an upload's files,
-/// claimable by the tokens in `args`.
+/// The files of an upload and the drop zone they came from.
+pub(crate) struct ZoneUpload {
+    pub(crate) zone: String,
+    pub(crate) files: Vec<UploadFile>,
+}
+
+/// Runs one event for a session and builds the reply. `upload` carries an upload's files,
+/// which the handler's `Vec<UploadFile>` argument takes.
 pub(crate) async fn run_event(
     app: &AppState,
-    session_id: &SessionId,
-    session: &SharedSession,
+    current: &CurrentSession,
     event: EventMessage,
-    files: HashMap<String, UploadFile>,
+    upload: Option<ZoneUpload>,
 ) -> Result<Reply, ServerError> {
+    let session_id = &current.id;
     let (state_name, method) = event
-        .h
+        .handler
         .split_once('.')
-        .ok_or_else(|| ferrex_core::EventError::UnknownHandler(event.h.clone()))?;
+        .ok_or_else(|| ferrex_core::EventError::UnknownHandler(event.handler.clone()))?;
     let (name, create) = app
         .registry
         .find(state_name)
-        .ok_or_else(|| ferrex_core::EventError::UnknownHandler(event.h.clone()))?;
+        .ok_or_else(|| ferrex_core::EventError::UnknownHandler(event.handler.clone()))?;
     if !app.pages.contains_key(&event.page) {
         return Err(ServerError::UnknownPage(event.page));
     }
-    let mut guard = session.lock().await;
+    let mut guard = current.session.lock().await;
     // Upload URLs the handler makes are bound to this session, however it runs.
-    let key = crate::app::cached_session_key(app, session_id, &mut guard);
-    let state = guard.erased(name, create);
-    let (dispatched, unclaimed) = ferrex_core::upload::with_upload_scope(files, || {
-        ferrex_core::upload::with_url_key(key, || state.dispatch_dyn(method, event.args))
-    });
-    drop(unclaimed);
-    let outcome = AssertUnwindSafe(ferrex_core::upload::url_key_scope(key, dispatched?))
-        .catch_unwind()
-        .await;
+    let scope = app.session_scope(session_id, &mut guard);
+    let input = match upload {
+        Some(ZoneUpload { zone, files }) => EventInput::upload(event.args, zone, files),
+        None => EventInput::new(event.args),
+    };
+    guard.note_event();
+    // Files no argument took are dropped with the input here, which deletes them.
+    let dispatched = guard.erased(name, create).dispatch_dyn(method, input)?;
+    let outcome = AssertUnwindSafe(scope.run(dispatched)).catch_unwind().await;
     let (actions, error): (Vec<Action>, Option<String>) = match outcome {
         Ok(Ok(actions)) => (actions, None),
         Ok(Err(err)) => {
-            tracing::warn!(handler = %event.h, error = %err, "handler returned an error");
+            tracing::warn!(handler = %event.handler, error = %err, "handler returned an error");
             (Vec::new(), Some(err.0))
         }
         Err(panic) => {
@@ -129,25 +138,25 @@ pub(crate) async fn run_event(
                 .map(|s| (*s).to_owned())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            tracing::warn!(handler = %event.h, panic = %what, "handler panicked");
+            tracing::warn!(handler = %event.handler, panic = %what, "handler panicked");
             (
                 Vec::new(),
                 Some(format!(
                     "`{}` failed: the server hit an internal error",
-                    event.h
+                    event.handler
                 )),
             )
         }
     };
     let handler_failed = error.is_some();
-    let (html, error) = match render_node(app, session_id, &mut guard, &event.page) {
-        Some(Ok(node)) => (Some(node.into_html()), error),
+    let (rendered, error) = match render_node(app, session_id, &mut guard, &event.page) {
+        Some(Ok(rendered)) => (Some(rendered), error),
         Some(Err(failed)) => (None, error.or_else(|| Some(failed.to_string()))),
         None => (None, error),
     };
-    let (rev, html) = match html {
-        Some(html) => {
-            let (rev, send) = guard.record_render(&event.page, &html, event.rev);
+    let (rev, html) = match rendered {
+        Some((html, manifest)) => {
+            let (rev, send) = guard.record_render(&event.page, &html, manifest, event.rev);
             (rev, send.then_some(html))
         }
         None => (guard.next_rev(), None),
@@ -159,13 +168,13 @@ pub(crate) async fn run_event(
         .filter_map(|action| match client_action(app, session_id, action) {
             Ok(value) => Some(value),
             Err(why) => {
-                tracing::warn!(handler = %event.h, error = %why, "a download could not be kept");
+                tracing::warn!(handler = %event.handler, error = %why, "a download could not be kept");
                 error.get_or_insert(why);
                 None
             }
         })
         .collect();
-    tracing::debug!(handler = %event.h, "event handled");
+    tracing::debug!(handler = %event.handler, "event handled");
     Ok(Reply {
         id: event.id,
         html,
@@ -201,34 +210,18 @@ fn client_action(app: &AppState, session: &SessionId, action: Action) -> Result<
     Ok(serde_json::to_value(action).unwrap_or(Value::Null))
 }
 
-/// The session a request belongs to, or 403.
-pub(crate) fn session_for(
-    app: &AppState,
-    headers: &HeaderMap,
-) -> Result<(SessionId, SharedSession), ServerError> {
-    let id = SessionId::from_headers(headers).ok_or(ServerError::NoSession)?;
-    let session = app
-        .store
-        .open(&id, app.settings.session_idle)
-        .ok_or(ServerError::NoSession)?;
-    Ok((id, session))
-}
-
 /// `POST /_ferrex/event`: the same JSON as the WebSocket, for non-browser clients.
 pub(crate) async fn post_event(
-    AxState(app): AxState<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
+    State(app): State<Arc<AppState>>,
+    _: SameOrigin,
+    current: CurrentSession,
+    length: DeclaredLength,
     body: axum::body::Body,
 ) -> Response {
-    if !same_origin(&headers, &uri) {
-        return cross_site();
-    }
     let result = async {
-        let (id, session) = session_for(&app, &headers)?;
-        let body = read_event_body(&app, &headers, body).await?;
+        let body = read_event_body(&app, &length, body).await?;
         let event = EventMessage::decode(&body)?;
-        run_event(&app, &id, &session, event, HashMap::new()).await
+        run_event(&app, &current, event, None).await
     }
     .await;
     match result {
@@ -245,13 +238,11 @@ pub(crate) async fn post_event(
 /// passes it when it does not say.
 async fn read_event_body(
     app: &AppState,
-    headers: &HeaderMap,
+    length: &DeclaredLength,
     body: axum::body::Body,
 ) -> Result<axum::body::Bytes, ServerError> {
     let limit = app.settings.max_event_bytes;
-    if crate::app::declared_length(headers).is_some_and(|len| len > limit as u64) {
-        return Err(ServerError::TooLarge(limit as u64));
-    }
+    length.at_most(limit as u64)?;
     axum::body::to_bytes(body, limit).await.map_err(|err| {
         crate::error::body_failure(
             &err,
@@ -264,26 +255,19 @@ async fn read_event_body(
 
 /// `GET /_ferrex/ws`: the browser's event channel.
 pub(crate) async fn websocket(
-    AxState(app): AxState<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
+    State(app): State<Arc<AppState>>,
+    _: SameOrigin,
+    current: CurrentSession,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    if !same_origin(&headers, &uri) {
-        return cross_site();
-    }
-    let (id, session) = match session_for(&app, &headers) {
-        Ok(found) => found,
-        Err(err) => return err.into_response(),
-    };
     let limit = app.settings.max_event_bytes;
     upgrade
         .max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| serve_socket(app, id, session, socket))
+        .on_upgrade(move |socket| serve_socket(app, current, socket))
 }
 
-async fn serve_socket(app: AppState, id: SessionId, session: SharedSession, mut socket: WebSocket) {
+async fn serve_socket(app: Arc<AppState>, current: CurrentSession, mut socket: WebSocket) {
     while let Some(Ok(message)) = socket.recv().await {
         let bytes = match &message {
             Message::Text(text) => text.as_bytes().to_vec(),
@@ -294,7 +278,7 @@ async fn serve_socket(app: AppState, id: SessionId, session: SharedSession, mut 
         let reply = match EventMessage::decode(&bytes) {
             Ok(event) => {
                 let event_id = event.id;
-                run_event(&app, &id, &session, event, HashMap::new())
+                run_event(&app, &current, event, None)
                     .await
                     .unwrap_or_else(|err| Reply {
                         id: event_id,

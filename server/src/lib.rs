@@ -1,19 +1,32 @@
 //! ferrex-server: turns an `App` (pages, states, settings) into an axum `Router` — sessions,
 //! events over WebSocket and HTTP, downloads, streaming uploads, static assets and the
 //! embedded browser runtime.
+//!
+//! Modules, from the router down: `app` (the builder and its routes) uses the request
+//! handlers (`render`, `events`, `uploads`, `downloads`, `assets`); they use `guards`
+//! (extractors), `app_state`, `session`, `signing`, `page` and `error`. No module imports
+//! one above it.
 
 mod app;
+mod app_state;
 mod assets;
 mod downloads;
 mod error;
 mod events;
+mod guards;
 mod page;
+mod render;
 mod session;
+mod settings;
+mod signing;
 mod uploads;
 
-pub use app::{App, Settings};
+use ferrex_wire as wire;
+
+pub use app::App;
 pub use assets::RUNTIME_JS;
 pub use error::ServerError;
 pub use events::{EventMessage, Reply};
 pub use page::{PageFn, Registry};
 pub use session::{COOKIE_NAME, MemoryStore, Session, SessionId, SharedSession, StateStore};
+pub use settings::Settings;

@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
-use ferrex_core::State;
+use ferrex_core::context::SessionScope;
 use ferrex_core::state::AnyState;
+use ferrex_core::{PageManifest, State};
 use tokio::sync::Mutex;
 
 /// The cookie that carries the session id.
@@ -82,15 +83,30 @@ impl fmt::Debug for SessionId {
 #[derive(Default)]
 pub struct Session {
     states: HashMap<&'static str, Box<dyn AnyState>>,
-    /// For each page, a hash of its last HTML and the revision that HTML was first sent
-    /// with, to skip re-renders a client already shows.
-    pub(crate) last_render: HashMap<String, (u64, u64)>,
+    /// What the session last rendered of each page.
+    pages: HashMap<String, PageRecord>,
     /// How many times any page of this session was rendered: the revision a page or a
     /// reply carries, so the browser never lets an older render replace a newer one that
     /// reached it first over another channel (the upload request and the WebSocket).
     pub(crate) rev: u64,
-    /// The key that binds upload URLs to this session, derived on first use.
-    pub(crate) url_key: Option<[u8; 32]>,
+    /// How many events have been dispatched to the session's states: a page's manifest
+    /// is current while no event has run since it was rendered.
+    events: u64,
+    /// The scope its renders and handlers run in (upload URLs signed with its key), made
+    /// on first use.
+    pub(crate) scope: Option<SessionScope>,
+}
+
+/// What a session last rendered of one page.
+struct PageRecord {
+    /// A hash of the HTML, to skip re-renders a client already shows.
+    fingerprint: u64,
+    /// The revision that HTML was first sent with.
+    first_sent: u64,
+    /// The page's drop zones and uploads.
+    manifest: PageManifest,
+    /// [`Session::events`] when it was rendered.
+    events: u64,
 }
 
 impl Session {
@@ -98,6 +114,20 @@ impl Session {
     pub(crate) fn next_rev(&mut self) -> u64 {
         self.rev += 1;
         self.rev
+    }
+
+    /// Counts an event about to change the session's states.
+    pub(crate) fn note_event(&mut self) {
+        self.events += 1;
+    }
+
+    /// The manifest of `page` as last rendered, if no event has run since: what an upload
+    /// checks its drop zone against without rendering the page again.
+    pub(crate) fn current_manifest(&self, page: &str) -> Option<&PageManifest> {
+        self.pages
+            .get(page)
+            .filter(|record| record.events == self.events)
+            .map(|record| &record.manifest)
     }
 
     /// Records a render of `page` and returns its revision, and whether a client that
@@ -109,24 +139,42 @@ impl Session {
         &mut self,
         page: &str,
         html: &str,
+        manifest: PageManifest,
         shown: Option<u64>,
     ) -> (u64, bool) {
         let rev = self.next_rev();
         let fingerprint = fingerprint(html);
-        match self.last_render.get_mut(page) {
-            Some(&mut (last, first_sent)) if last == fingerprint => {
-                (rev, shown.is_some_and(|shown| shown < first_sent))
+        let events = self.events;
+        match self.pages.get_mut(page) {
+            Some(record) if record.fingerprint == fingerprint => {
+                record.manifest = manifest;
+                record.events = events;
+                (rev, shown.is_some_and(|shown| shown < record.first_sent))
             }
-            Some(entry) => {
-                *entry = (fingerprint, rev);
+            Some(record) => {
+                *record = PageRecord {
+                    fingerprint,
+                    first_sent: rev,
+                    manifest,
+                    events,
+                };
                 (rev, true)
             }
             None => {
-                self.last_render.insert(page.to_owned(), (fingerprint, rev));
+                self.pages.insert(
+                    page.to_owned(),
+                    PageRecord {
+                        fingerprint,
+                        first_sent: rev,
+                        manifest,
+                        events,
+                    },
+                );
                 (rev, true)
             }
         }
     }
+
     /// The session's `S`, created with `Default` if it has none yet.
     pub fn state<S: State>(&mut self) -> &S {
         self.ensure::<S>();
@@ -268,17 +316,35 @@ mod tests {
     #[test]
     fn unchanged_html_is_sent_only_to_a_client_that_lacks_it() {
         let mut session = Session::default();
-        let (first, send) = session.record_render("/", "<p>0</p>", Some(0));
+        let (first, send) =
+            session.record_render("/", "<p>0</p>", PageManifest::default(), Some(0));
         assert!(send, "a page load always gets the HTML");
-        let (changed, send) = session.record_render("/", "<p>1</p>", Some(first));
+        let (changed, send) =
+            session.record_render("/", "<p>1</p>", PageManifest::default(), Some(first));
         assert!(send && changed > first);
         // The same HTML again: not for a client showing it, nor one that says nothing…
-        assert!(!session.record_render("/", "<p>1</p>", Some(changed)).1);
-        assert!(!session.record_render("/", "<p>1</p>", None).1);
+        assert!(
+            !session
+                .record_render("/", "<p>1</p>", PageManifest::default(), Some(changed))
+                .1
+        );
+        assert!(
+            !session
+                .record_render("/", "<p>1</p>", PageManifest::default(), None)
+                .1
+        );
         // …but for one still showing the page before the change.
-        assert!(session.record_render("/", "<p>1</p>", Some(first)).1);
+        assert!(
+            session
+                .record_render("/", "<p>1</p>", PageManifest::default(), Some(first))
+                .1
+        );
         // Pages are kept apart.
-        assert!(session.record_render("/other", "<p>1</p>", None).1);
+        assert!(
+            session
+                .record_render("/other", "<p>1</p>", PageManifest::default(), None)
+                .1
+        );
     }
 
     #[test]

@@ -2,24 +2,26 @@
 //! from the server's own rendering of the page) while each file streams to a temporary
 //! file, then hands the files to the handler; and serving uploaded files back safely.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::multipart::{Field, MultipartError};
-use axum::extract::{Multipart, Path, Request, State as AxState};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
+use axum::extract::{Multipart, Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ferrex_core::UploadFile;
-use ferrex_core::upload::{UploadLimits, sanitize_relative_path, stays_inside};
+use ferrex_core::path_safety::{sanitize_relative_path, stays_inside};
+use ferrex_core::upload::UploadLimits;
 use serde::Deserialize;
 use serde_json::Value;
 use tower::ServiceExt;
 
 use crate::ServerError;
-use crate::app::{AppState, cross_site, render_node, same_origin};
-use crate::events::{EventMessage, run_event, session_for};
-use crate::session::SessionId;
+use crate::app_state::AppState;
+use crate::events::{EventMessage, Reply, ZoneUpload, run_event};
+use crate::guards::{CurrentSession, DeclaredLength, SameOrigin};
+use crate::render::render_node;
 
 /// How the temporary files of uploads in progress are named in the upload folder.
 const TEMP_PREFIX: &str = ".ferrex-upload-";
@@ -29,7 +31,8 @@ const TEMP_PREFIX: &str = ".ferrex-upload-";
 #[serde(deny_unknown_fields)]
 struct UploadEvent {
     page: String,
-    h: String,
+    #[serde(rename = "h")]
+    handler: String,
     #[serde(default)]
     args: Value,
     zone: String,
@@ -39,15 +42,13 @@ struct UploadEvent {
 
 /// `POST /_ferrex/upload`.
 pub(crate) async fn upload(
-    AxState(app): AxState<AppState>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    State(app): State<Arc<AppState>>,
+    _: SameOrigin,
+    current: CurrentSession,
+    length: DeclaredLength,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> Response {
-    if !same_origin(&headers, &uri) {
-        return cross_site();
-    }
-    match receive(&app, &headers, multipart).await {
+    match receive(&app, &current, &length, multipart).await {
         // Like `POST /_ferrex/event`: a handler that failed answers 422 with its reply (the
         // runtime keeps the files for another try); a failure after a handler that ran
         // (the re-render, a download too large to keep) is reported with 200.
@@ -61,13 +62,12 @@ pub(crate) async fn upload(
 
 async fn receive(
     app: &AppState,
-    headers: &HeaderMap,
-    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> Result<crate::events::Reply, ServerError> {
-    let (session_id, session) = session_for(app, headers)?;
-    let declared = crate::app::declared_length(headers);
+    current: &CurrentSession,
+    length: &DeclaredLength,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Reply, ServerError> {
     let max_total = app.settings.max_upload_bytes;
-    if declared.is_some_and(|len| len > max_total) {
+    if length.at_most(max_total).is_err() {
         return Err(rejected(
             StatusCode::PAYLOAD_TOO_LARGE,
             "",
@@ -91,22 +91,31 @@ async fn receive(
     let event: UploadEvent = serde_json::from_slice(&event_bytes)
         .map_err(|e| ServerError::MalformedEvent(e.to_string()))?;
 
-    // The limits come from the server's own rendering of the page, never from the client.
+    // The limits come from the server's own rendering of the page, never from the client:
+    // the manifest of its last render, or of a new one if an event has run since.
     let limits = {
-        let mut guard = session.lock().await;
-        let mut page = render_node(app, &session_id, &mut guard, &event.page)
-            .ok_or_else(|| ServerError::UnknownPage(event.page.clone()))??;
-        let limits = page.upload_limits(&event.zone).ok_or_else(|| {
+        let mut guard = current.session.lock().await;
+        let rendered;
+        let manifest = match guard.current_manifest(&event.page) {
+            Some(manifest) => manifest,
+            None => {
+                rendered = render_node(app, &current.id, &mut guard, &event.page)
+                    .ok_or_else(|| ServerError::UnknownPage(event.page.clone()))??
+                    .1;
+                &rendered
+            }
+        };
+        let limits = manifest.drop_zone(&event.zone).cloned().ok_or_else(|| {
             ServerError::MalformedUpload(format!(
                 "the page has no drop zone with id `{}`",
                 event.zone
             ))
         })?;
         // Naming a looser zone of the page must not get files past the handler's own zone.
-        if !page.uploads_to(&event.zone, &event.h) {
+        if !manifest.uploads_to(&event.zone, &event.handler) {
             return Err(ServerError::MalformedUpload(format!(
                 "the page does not upload drop zone `{}` to `{}`",
-                event.zone, event.h
+                event.zone, event.handler
             )));
         }
         limits
@@ -157,23 +166,18 @@ async fn receive(
     }
     tracing::debug!(count = files.len(), bytes = total, "upload received");
 
-    let mut tokens = Vec::with_capacity(files.len());
-    let mut by_token = HashMap::with_capacity(files.len());
-    for file in files {
-        let token = SessionId::random().as_str().to_owned();
-        tokens.push(Value::String(token.clone()));
-        by_token.insert(token, file);
-    }
-    let mut args = event.args;
-    substitute_files(&mut args, &event.zone, &tokens);
     let message = EventMessage {
         id: None,
         page: event.page,
-        h: event.h,
-        args,
+        handler: event.handler,
+        args: event.args,
         rev: event.rev,
     };
-    run_event(app, &session_id, &session, message, by_token).await
+    let upload = ZoneUpload {
+        zone: event.zone,
+        files,
+    };
+    run_event(app, current, message, Some(upload)).await
 }
 
 /// Streams one file to a temporary file in the upload folder, enforcing the limits as
@@ -392,26 +396,10 @@ fn rejected(status: StatusCode, file: &str, reason: String) -> ServerError {
     }
 }
 
-/// Replaces each `{"$upload": zone, …}` marker in the arguments by the files' tokens.
-fn substitute_files(args: &mut Value, zone: &str, tokens: &[Value]) {
-    match args {
-        Value::Array(items) => items
-            .iter_mut()
-            .for_each(|item| substitute_files(item, zone, tokens)),
-        Value::Object(map) if map.contains_key("$upload") => {
-            let marked = map.get("$upload");
-            if marked.and_then(Value::as_str) == Some(zone) || marked == Some(&Value::Null) {
-                *args = Value::Array(tokens.to_vec());
-            }
-        }
-        _ => {}
-    }
-}
-
 /// `GET /_ferrex/uploads/<path>`: an uploaded file, `nosniff`, sandboxed, and an
 /// attachment unless its type is safe to show inline (raster images, plain text, PDF).
 pub(crate) async fn serve_uploaded(
-    AxState(app): AxState<AppState>,
+    State(app): State<Arc<AppState>>,
     Path(path): Path<String>,
     request: Request,
 ) -> Response {
@@ -421,16 +409,16 @@ pub(crate) async fn serve_uploaded(
         .any(|s| s.is_empty() || s == "." || s == ".." || s.starts_with(TEMP_PREFIX))
         || !stays_inside(&path)
     {
-        return ServerError::NotFound(format!("/_ferrex/uploads/{path}")).into_response();
+        return not_found(&path).into_response();
     }
     if !app.settings.public_uploads && !bound_to_session(&app, &path, &request) {
         // 404, not 403: a URL of another session's does not even say the file exists.
-        return ServerError::NotFound(format!("/_ferrex/uploads/{path}")).into_response();
+        return not_found(&path).into_response();
     }
     let file: PathBuf = app.settings.upload_dir.join(&path);
     // A folder opens like a file on Unix and then fails mid-body: only files are served.
     if !tokio::fs::metadata(&file).await.is_ok_and(|m| m.is_file()) {
-        return ServerError::NotFound(format!("/_ferrex/uploads/{path}")).into_response();
+        return not_found(&path).into_response();
     }
     let mut inner = Request::new(Body::empty());
     *inner.headers_mut() = request.headers().clone();
@@ -439,7 +427,7 @@ pub(crate) async fn serve_uploaded(
         .await
         .map(IntoResponse::into_response);
     if response.status() == StatusCode::NOT_FOUND {
-        return ServerError::NotFound(format!("/_ferrex/uploads/{path}")).into_response();
+        return not_found(&path).into_response();
     }
     let content_type = response
         .headers()
@@ -477,11 +465,11 @@ fn bound_to_session(app: &AppState, path: &str, request: &Request) -> bool {
     };
     // The tag is 32 hex digits; a query an app glued on with `?` (`…?k=tag?v=2`) follows.
     let tag = tag.get(..32).unwrap_or(tag);
-    let Ok((id, _)) = session_for(app, request.headers()) else {
+    let Ok(current) = CurrentSession::from_headers(app, request.headers()) else {
         return false;
     };
-    let key = crate::app::session_key(app, &id);
-    ferrex_core::upload::verify_upload_tag(&key, path, tag)
+    let key = crate::signing::session_key(&app.url_secret, &current.id);
+    crate::signing::verify_upload_tag(&key, path, tag)
 }
 
 fn safe_inline(content_type: &str) -> bool {
@@ -497,4 +485,9 @@ fn safe_inline(content_type: &str) -> bool {
             | "text/plain"
             | "application/pdf"
     )
+}
+
+/// The 404 for an uploaded file that is not there, or not this session's.
+fn not_found(path: &str) -> Response {
+    ServerError::NotFound(format!("{}/{path}", crate::wire::UPLOADS_PATH)).into_response()
 }

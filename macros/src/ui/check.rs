@@ -207,31 +207,9 @@ fn check_accept(value: &Value, errors: &mut Vec<syn::Error>) {
         other => lit_str(other).into_iter().collect(),
     };
     for lit in lits {
-        if let Err(why) = accept_rule_is_valid(&lit.value()) {
+        if let Err(why) = ferrex_wire::accept_rule_is_valid(&lit.value()) {
             errors.push(syn::Error::new(lit.span(), why));
         }
-    }
-}
-
-/// An `accept` rule is an extension (`.png`) or a MIME type (`image/png`, `image/*`).
-pub fn accept_rule_is_valid(rule: &str) -> Result<(), String> {
-    let token_ok = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
-    };
-    if let Some(ext) = rule.strip_prefix('.') {
-        if token_ok(ext) {
-            return Ok(());
-        }
-        return Err(format!("`{rule}` is not a file extension like `.png`"));
-    }
-    match rule.split_once('/') {
-        Some((top, "*")) if token_ok(top) => Ok(()),
-        Some((top, sub)) if token_ok(top) && token_ok(sub) => Ok(()),
-        _ => Err(format!(
-            "`{rule}` is neither an extension (`.png`) nor a MIME type (`image/png`, `image/*`)"
-        )),
     }
 }
 
@@ -275,17 +253,6 @@ pub fn find_assets_dir(source_file: Option<&Path>, manifest_dir: &Path) -> PathB
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn accept_rules() {
-        assert!(accept_rule_is_valid(".png").is_ok());
-        assert!(accept_rule_is_valid("image/*").is_ok());
-        assert!(accept_rule_is_valid("application/vnd.ms-excel").is_ok());
-        assert!(accept_rule_is_valid("png").is_err());
-        assert!(accept_rule_is_valid("image/").is_err());
-        assert!(accept_rule_is_valid(".").is_err());
-        assert!(accept_rule_is_valid("*/*").is_err());
-    }
 
     #[test]
     fn assets_dir_is_found_beside_the_source_file() {

@@ -228,7 +228,7 @@ fn expand_positional(node: &Node, b: &Ident) -> TokenStream {
                 let #b = match #value {
                     #v => {
                         #check
-                        (&&&&::ferrex::__private::Arg(&#b, &#v)).__fx_kind() #apply
+                        (&&&&::ferrex::__private::PositionalProbe(&#b, &#v)).__fx_kind() #apply
                     }
                 };
             }
@@ -392,15 +392,15 @@ fn expand_handler(handler: &HandlerRef, prop: Option<&str>) -> TokenStream {
     quote!(#events.#method #args)
 }
 
-/// The value a bare handler on this event prop receives as its argument.
+/// The marker type standing for the value a bare handler on this event prop receives
+/// (which value that is, is a wire fact: [`ferrex_wire::PropValue`]).
 fn event_value_marker(prop: &str) -> Option<&'static str> {
-    match prop {
-        "on_input" | "on_change" => Some("InputValue"),
-        "on_drop" => Some("DroppedFiles"),
-        "on_drop_rejected" => Some("RejectedFiles"),
-        "on_upload_progress" => Some("ProgressValue"),
-        _ => None,
-    }
+    ferrex_wire::PropValue::of(prop).map(|value| match value {
+        ferrex_wire::PropValue::Input => "InputValue",
+        ferrex_wire::PropValue::DroppedFiles => "DroppedFiles",
+        ferrex_wire::PropValue::RejectedFiles => "RejectedFiles",
+        ferrex_wire::PropValue::Progress => "ProgressValue",
+    })
 }
 
 fn block(inner: TokenStream, span: Span) -> TokenStream {

@@ -90,7 +90,7 @@ fn main() {
         name: "Ann".into(),
         ..Shop::default()
     };
-    let mut node = page(&s);
+    let node = page(&s);
     let html = node.to_html();
     for expected in [
         r#"data-fx-click="[{&quot;t&quot;:&quot;event&quot;,&quot;h&quot;:&quot;Shop.add&quot;,&quot;args&quot;:[1]}]""#,

@@ -1,0 +1,14 @@
+//! Uploads: the drop zone and its limits (`zone`), what handlers name and receive besides
+//! the files (`args`), the uploaded files themselves with their disk IO (`file`), and the
+//! session-bound URLs they are served at (`url`). File names are made safe by
+//! [`crate::path_safety`].
+
+mod args;
+mod file;
+mod url;
+mod zone;
+
+pub use args::{RejectedFile, UploadFiles, UploadProgress, upload_files};
+pub use file::{PersistedFile, UploadError, UploadFile};
+pub use url::upload_url;
+pub use zone::{IntoAccept, SelectedFiles, Upload, UploadLimits, selected_files, upload};

@@ -1,0 +1,53 @@
+//! The settings an app can change, with their defaults.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Settings an app can change.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The folder served at `/`.
+    pub assets_dir: PathBuf,
+    /// Where uploads stream to and are kept.
+    pub upload_dir: PathBuf,
+    /// The page title.
+    pub title: String,
+    /// A session unused this long is dropped.
+    pub session_idle: Duration,
+    /// The most bytes one upload request may carry.
+    pub max_upload_bytes: u64,
+    /// The most bytes of generated downloads held for the browser to fetch.
+    pub max_pending_download_bytes: u64,
+    /// How long a generated download waits to be fetched.
+    pub download_ttl: Duration,
+    /// The path the app is mounted under (`""` at the root, else e.g. `"/app"`): the prefix
+    /// of the runtime's own URLs in the page and of the session cookie's path.
+    pub base_path: String,
+    /// Whether uploaded files are served to anyone with their URL. By default an
+    /// `upload_url` answers only for the session it was made for.
+    pub public_uploads: bool,
+    /// The most bytes one event message may have (`POST /_ferrex/event` or a WebSocket
+    /// message).
+    pub max_event_bytes: usize,
+    /// How long a request body may stall (no bytes arriving) before the request fails
+    /// with 408: slow or stuck clients do not hold a connection and a temporary file.
+    pub body_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            assets_dir: PathBuf::from("assets"),
+            upload_dir: PathBuf::from("uploaded_files"),
+            title: "ferrex".into(),
+            session_idle: Duration::from_secs(60 * 60),
+            max_upload_bytes: 10 * 1024 * 1024 * 1024,
+            max_pending_download_bytes: 512 * 1024 * 1024,
+            download_ttl: Duration::from_secs(5 * 60),
+            base_path: String::new(),
+            public_uploads: false,
+            max_event_bytes: 1024 * 1024,
+            body_timeout: Duration::from_secs(30),
+        }
+    }
+}
