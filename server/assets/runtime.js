@@ -810,6 +810,22 @@
     },
   };
 
+  // The runtime's unit tests (tests/browser_runtime_unit.rs) call its inner functions
+  // directly, so a change to the morph or the accept rules is caught without a whole app.
+  // Only a page that sets `window.__ferrexTest = true` before this script runs gets them,
+  // in place of that flag; such a page is a test bench, so the runtime does not start
+  // there (no listeners, no socket). Every other page runs exactly the code above and below.
+  if (window.__ferrexTest === true) {
+    window.__ferrexTest = Object.freeze({
+      morphRoot, morphChildren, morphNode, syncAttributes, syncInput, syncTextarea, syncSelect,
+      keyOf, sameKind, acceptList, accepts, replaceMarkers, eventValue, humanSize, lastSegment,
+      sendEvent, applyReply,
+      // morphRoot morphs the page's #fx-root, which `init` would have looked up.
+      useRoot(el) { root = el; },
+    });
+    return;
+  }
+
   function init() {
     root = document.getElementById('fx-root');
     if (!root) return;

@@ -1,0 +1,105 @@
+//! The browser runtime's inner functions (the morph, the `accept` rules, the argument
+//! markers, sizes and names) checked case by case in Chromium, without a whole app: a
+//! bench page loads the runtime from a real app's `/_ferrex/runtime.js` with its test hook
+//! on and runs `tests/runtime/cases.js`; every case that fails is named here.
+
+mod support;
+
+#[path = "../examples/counter.rs"]
+#[allow(dead_code)]
+mod counter;
+
+use axum::response::Html;
+use axum::routing::get;
+use serde_json::Value;
+use support::{Browser, TestServer};
+
+/// The cases, run in the page after the runtime.
+const CASES_JS: &str = include_str!("runtime/cases.js");
+
+/// Where the bench page is served, beside the app's own routes.
+const BENCH_PATH: &str = "/runtime-unit";
+
+/// Fewer cases than this means the cases file stopped registering some of them.
+const MIN_CASES: usize = 50;
+
+/// The bench page: sets the runtime's test flag, loads the shipped runtime, runs the cases.
+/// Script errors (a syntax error in either file) are collected, so they fail the test
+/// by name instead of as a time-out.
+fn bench_page() -> String {
+    format!(
+        r#"<!doctype html>
+<html><head><meta charset="utf-8"><title>ferrex runtime unit cases</title>
+<script>
+window.__pageErrors = [];
+window.addEventListener('error', (e) => window.__pageErrors.push(`${{e.filename}}:${{e.lineno}}: ${{e.message}}`));
+window.__ferrexTest = true;
+</script>
+</head><body>
+<script src="/_ferrex/runtime.js"></script>
+<script>{CASES_JS}</script>
+</body></html>"#
+    )
+}
+
+/// Serves an empty ferrex app (for its `/_ferrex/runtime.js`) plus the bench page.
+async fn bench_server() -> TestServer {
+    let page = bench_page();
+    let router = axum::Router::new()
+        .route(BENCH_PATH, get(move || async move { Html(page) }))
+        .merge(ferrex::App::new().into_router());
+    TestServer::start_router(router).await
+}
+
+#[tokio::test]
+async fn runtime_unit_cases_all_pass_in_chromium() {
+    let server = bench_server().await;
+    let browser = Browser::start().await;
+    browser.goto(&server.url(BENCH_PATH)).await;
+    browser
+        .wait_for_js("(window.__results && window.__results.done) || window.__pageErrors.length")
+        .await;
+
+    let errors = browser.js("return window.__pageErrors;").await;
+    assert_eq!(
+        errors,
+        Value::Array(Vec::new()),
+        "script errors on the bench page"
+    );
+    let results = browser.js("return window.__results;").await;
+    let ran = results["ran"].as_array().map_or(0, Vec::len);
+    let failures: Vec<String> = results["failures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no failure list in {results}"))
+        .iter()
+        .map(|f| format!("  {}: {}", text(&f["name"]), text(&f["message"])))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {ran} runtime cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        ran >= MIN_CASES,
+        "only {ran} runtime cases ran, expected at least {MIN_CASES}"
+    );
+    eprintln!("{ran} runtime cases passed");
+}
+
+#[tokio::test]
+async fn an_app_page_gets_no_test_hook() {
+    let server = TestServer::start(counter::app()).await;
+    let browser = Browser::start_on(&server.url("/")).await;
+    let hook = browser
+        .js("return typeof window.__ferrexTest + ' ' + typeof window.ferrex;")
+        .await;
+    assert_eq!(hook, Value::from("undefined object"));
+}
+
+/// A JSON string's text, or the JSON itself for anything else.
+fn text(value: &Value) -> String {
+    value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_owned)
+}
