@@ -206,7 +206,10 @@ async fn a_hundred_clients_vanishing_mid_upload_leave_nothing_behind() {
     let warm_up = start_upload(&server, &cookie, tag, &chunk).await;
     wait_until("the warm-up's temp file", || temp_files(&dir).len() == 1).await;
     drop(warm_up);
-    wait_until("the warm-up's temp file to go", || temp_files(&dir).is_empty()).await;
+    wait_until("the warm-up's temp file to go", || {
+        temp_files(&dir).is_empty()
+    })
+    .await;
     let before = rss_kib();
 
     // Ten at a time: all ten are streaming into temp files when they vanish.
@@ -278,7 +281,8 @@ async fn a_panicking_or_failing_handler_fails_only_its_own_event_over_post() {
         }
 
         // The same session goes on, its state intact.
-        let (status, reply) = post_event(&server, Some(&alice), None, "Fragile.bump", json!([])).await;
+        let (status, reply) =
+            post_event(&server, Some(&alice), None, "Fragile.bump", json!([])).await;
         assert_eq!(status, StatusCode::OK, "after {h}: {reply}");
         assert!(reply["error"].is_null(), "after {h}: {reply}");
         expected += 1;
@@ -457,7 +461,8 @@ async fn an_upload_folder_that_cannot_be_made_is_a_clear_500_and_leaves_nothing(
         );
 
         // The session is intact and goes on.
-        let (status, reply) = post_event(&server, Some(&cookie), None, "Fragile.bump", json!([])).await;
+        let (status, reply) =
+            post_event(&server, Some(&cookie), None, "Fragile.bump", json!([])).await;
         assert_eq!(status, StatusCode::OK, "{case}");
         assert_eq!(reply_count(&reply), 2, "{case}");
     }

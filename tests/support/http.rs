@@ -113,7 +113,11 @@ pub async fn upload_response(
 }
 
 /// `request` with a `Cookie` and an `Origin` header, each only if given.
-fn identified(request: RequestBuilder, cookie: Option<&str>, origin: Option<&str>) -> RequestBuilder {
+fn identified(
+    request: RequestBuilder,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+) -> RequestBuilder {
     let request = match cookie {
         Some(cookie) => request.header(COOKIE, cookie),
         None => request,
