@@ -18,6 +18,8 @@
 //! runs it, unoptimised) it is a smoke run of the same code: 8 clients and 2 uploaders
 //! for 3 s. Every wait is bounded.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,12 +28,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::{MIB, full_run, load_average, mib, names_in, percentile, proc_status};
 use ferrex::prelude::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
-const MIB: u64 = 1 << 20;
 /// The server drops sessions idle for this long (short, so the bench sees them expire).
 const SESSION_IDLE: Duration = Duration::from_secs(2);
 /// The size of each uploaded file.
@@ -207,17 +209,6 @@ impl Server {
 fn pinned_mmap_threshold() -> bool {
     std::env::var_os("FERREX_LOAD_MALLOC").is_none_or(|v| v != "default")
         && std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none()
-}
-
-fn proc_status(pid: u32, field: &str) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status.lines().find_map(|line| {
-                let rest = line.strip_prefix(field)?.strip_prefix(':')?;
-                rest.split_whitespace().next()?.parse().ok()
-            })
-        })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -491,39 +482,8 @@ async fn wait_for_expiry(
 // ---------------------------------------------------------------------------------------
 // Figures.
 
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / MIB as f64)
-}
-
-/// The machine's 1-minute load average (other work shares the cores).
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "?".into())
-}
-
-fn temp_files(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 async fn run(full: bool, upload_dir: PathBuf) -> Result<(), String> {
@@ -593,7 +553,7 @@ async fn run(full: bool, upload_dir: PathBuf) -> Result<(), String> {
     let after = server.rss();
     let hwm = server.status("VmHWM") * 1024;
     let peak = peak.load(Ordering::Relaxed);
-    let left = temp_files(&upload_dir);
+    let left = names_in(&upload_dir);
     server.stop();
 
     let mut rtts = tally.event_rtts.clone();
@@ -605,8 +565,8 @@ async fn run(full: bool, upload_dir: PathBuf) -> Result<(), String> {
         "  events: {} in {secs:.1} s = {:.0} events/s; round trip p50 {}, p99 {}, max {}",
         tally.events,
         tally.events as f64 / secs,
-        ms(percentile(&rtts, 0.5)),
-        ms(percentile(&rtts, 0.99)),
+        ms(percentile(&rtts, 50.0)),
+        ms(percentile(&rtts, 99.0)),
         ms(rtts.last().copied().unwrap_or_default()),
     );
     println!(
@@ -614,8 +574,8 @@ async fn run(full: bool, upload_dir: PathBuf) -> Result<(), String> {
         tally.uploads,
         tally.uploads as f64 / secs,
         tally.upload_bytes as f64 / MIB as f64 / secs,
-        ms(percentile(&upload_rtts, 0.5)),
-        ms(percentile(&upload_rtts, 0.99)),
+        ms(percentile(&upload_rtts, 50.0)),
+        ms(percentile(&upload_rtts, 99.0)),
         ms(upload_rtts.last().copied().unwrap_or_default()),
     );
     println!("  errors: {}", tally.errors);
@@ -673,9 +633,7 @@ fn main() {
         serve(PathBuf::from(dir));
         return;
     }
-    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs it without, in a
-    // debug build: then a short smoke run.
-    let full = std::env::args().any(|a| a == "--bench");
+    let full = full_run();
     let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("load-bench");
     let upload_dir = base.join(format!("uploads-{}", std::process::id()));
     std::fs::create_dir_all(&upload_dir).expect("cannot create the upload folder");

@@ -15,9 +15,10 @@ use reqwest::StatusCode;
 use reqwest::header;
 use reqwest::multipart::Form;
 use serde_json::{Value, json};
-use support::disk::{listing, scratch};
+use support::disk::{listing, scratch, temp_files};
 use support::forms::{upload_event, upload_form_as};
-use support::http::{arrive, number_in, send, visit};
+use support::http::{arrive, number_in, page, post_event, post_upload};
+use support::raw_http::{RawRequest, upload_body_start};
 use support::run_log::{new_tag, ran, runs};
 use support::ws::{next_json, open_socket};
 use support::{PATIENCE, TestServer, wait_until};
@@ -103,21 +104,6 @@ async fn start(upload_dir: &Path) -> TestServer {
 // ---------------------------------------------------------------------------------------
 // Helpers.
 
-async fn post_event(
-    server: &TestServer,
-    cookie: &str,
-    h: &str,
-    args: Value,
-) -> (StatusCode, Value) {
-    send(
-        reqwest::Client::new()
-            .post(server.url("/_ferrex/event"))
-            .header(header::COOKIE, cookie)
-            .body(json!({ "page": "/", "h": h, "args": args }).to_string()),
-    )
-    .await
-}
-
 fn count_in(html: &str) -> u64 {
     number_in(html, "count")
 }
@@ -129,11 +115,6 @@ fn reply_count(reply: &Value) -> u64 {
             .as_str()
             .unwrap_or_else(|| panic!("no html in {reply}")),
     )
-}
-
-/// The page `/` for this cookie.
-async fn page(server: &TestServer, cookie: &str) -> String {
-    visit(server, cookie).await.text().await.expect("the page")
 }
 
 /// A handler failure's message: present, one line, naming no internals.
@@ -163,26 +144,11 @@ fn upload_form(h: &str, tag: u64, files: &[(&str, &[u8])]) -> Form {
     upload_form_as(event, "application/octet-stream", files)
 }
 
-async fn post_upload(server: &TestServer, cookie: &str, form: Form) -> (StatusCode, Value) {
-    send(
-        reqwest::Client::new()
-            .post(server.url("/_ferrex/upload"))
-            .header(header::COOKIE, cookie)
-            .multipart(form),
-    )
-    .await
-}
-
-fn temp_files(dir: &Path) -> usize {
-    temp_sizes(dir).len()
-}
-
 /// The sizes of the temporary files of uploads in progress in `dir`.
 fn temp_sizes(dir: &Path) -> Vec<u64> {
-    listing(dir)
+    temp_files(dir)
         .iter()
-        .filter(|name| name.starts_with(".ferrex-upload-"))
-        .filter_map(|name| std::fs::metadata(dir.join(name)).ok())
+        .filter_map(|path| std::fs::metadata(path).ok())
         .map(|meta| meta.len())
         .collect()
 }
@@ -204,18 +170,16 @@ fn rss_kib() -> u64 {
 /// of its one file, and returns the still-open connection.
 async fn start_upload(server: &TestServer, cookie: &str, tag: u64, sent: &[u8]) -> TcpStream {
     let boundary = "faultsBoundary";
-    let event = json!({
-        "page": "/", "h": "Fragile.store", "zone": "files", "args": [{ "$upload": "files" }, tag],
-    });
-    let head = format!(
-        "POST /_ferrex/upload HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\n\
-         Content-Type: multipart/form-data; boundary={boundary}\r\n\
-         Content-Length: 100000000\r\n\r\n\
-         --{boundary}\r\nContent-Disposition: form-data; name=\"event\"\r\n\r\n{event}\r\n\
-         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\n\
-         Content-Type: application/octet-stream\r\n\r\n",
-        addr = server.addr
-    );
+    let event = upload_event("Fragile.store", "files", Some(tag));
+    let head = RawRequest::post("/_ferrex/upload", server.addr)
+        .header("Cookie", cookie)
+        .header(
+            "Content-Type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .header("Content-Length", 100_000_000)
+        .head()
+        + &upload_body_start(boundary, &event, "big.bin");
     let mut stream = TcpStream::connect(server.addr).await.expect("connect");
     stream.write_all(head.as_bytes()).await.expect("send");
     stream.write_all(sent).await.expect("send part of the file");
@@ -240,9 +204,12 @@ async fn a_hundred_clients_vanishing_mid_upload_leave_nothing_behind() {
 
     // One round first, so the memory measured next includes what a warm server holds.
     let warm_up = start_upload(&server, &cookie, tag, &chunk).await;
-    wait_until("the warm-up's temp file", || temp_files(&dir) == 1).await;
+    wait_until("the warm-up's temp file", || temp_files(&dir).len() == 1).await;
     drop(warm_up);
-    wait_until("the warm-up's temp file to go", || temp_files(&dir) == 0).await;
+    wait_until("the warm-up's temp file to go", || {
+        temp_files(&dir).is_empty()
+    })
+    .await;
     let before = rss_kib();
 
     // Ten at a time: all ten are streaming into temp files when they vanish.
@@ -280,7 +247,7 @@ async fn a_hundred_clients_vanishing_mid_upload_leave_nothing_behind() {
     // The server still takes a whole upload.
     let good = new_tag();
     let form = upload_form("Fragile.store", good, &[("whole.bin", &chunk)]);
-    let (status, reply) = post_upload(&server, &cookie, form).await;
+    let (status, reply) = post_upload(&server, Some(&cookie), None, form).await;
     assert_eq!(status, StatusCode::OK, "{reply}");
     assert!(reply["error"].is_null(), "{reply}");
     assert_eq!(runs(good), 1);
@@ -298,13 +265,13 @@ async fn a_panicking_or_failing_handler_fails_only_its_own_event_over_post() {
     let server = start(&tmp.path().join("uploads")).await;
     let alice = arrive(&server).await;
     let bob = arrive(&server).await;
-    post_event(&server, &alice, "Fragile.bump", json!([])).await;
-    post_event(&server, &alice, "Fragile.bump", json!([])).await;
-    post_event(&server, &bob, "Fragile.bump", json!([])).await;
+    post_event(&server, Some(&alice), None, "Fragile.bump", json!([])).await;
+    post_event(&server, Some(&alice), None, "Fragile.bump", json!([])).await;
+    post_event(&server, Some(&bob), None, "Fragile.bump", json!([])).await;
 
     let mut expected = 2;
     for h in ["Fragile.explode", "Fragile.explode_later", "Fragile.refuse"] {
-        let (status, reply) = post_event(&server, &alice, h, json!([])).await;
+        let (status, reply) = post_event(&server, Some(&alice), None, h, json!([])).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{h}: {reply}");
         let message = failure_message(&reply);
         if h == "Fragile.refuse" {
@@ -314,7 +281,8 @@ async fn a_panicking_or_failing_handler_fails_only_its_own_event_over_post() {
         }
 
         // The same session goes on, its state intact.
-        let (status, reply) = post_event(&server, &alice, "Fragile.bump", json!([])).await;
+        let (status, reply) =
+            post_event(&server, Some(&alice), None, "Fragile.bump", json!([])).await;
         assert_eq!(status, StatusCode::OK, "after {h}: {reply}");
         assert!(reply["error"].is_null(), "after {h}: {reply}");
         expected += 1;
@@ -323,7 +291,7 @@ async fn a_panicking_or_failing_handler_fails_only_its_own_event_over_post() {
 
     // The other session never noticed.
     assert_eq!(count_in(&page(&server, &bob).await), 1);
-    let (status, reply) = post_event(&server, &bob, "Fragile.bump", json!([])).await;
+    let (status, reply) = post_event(&server, Some(&bob), None, "Fragile.bump", json!([])).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(reply_count(&reply), 2);
     assert_eq!(count_in(&page(&server, &alice).await), expected);
@@ -408,13 +376,13 @@ async fn an_upload_handler_that_panics_or_fails_keeps_no_file() {
     let bob = arrive(&server).await;
     let first = new_tag();
     let form = upload_form("Fragile.store", first, &[("kept.txt", b"kept")]);
-    let (status, reply) = post_upload(&server, &alice, form).await;
+    let (status, reply) = post_upload(&server, Some(&alice), None, form).await;
     assert_eq!(status, StatusCode::OK, "{reply}");
 
     for h in ["Fragile.store_and_explode", "Fragile.store_and_refuse"] {
         let tag = new_tag();
         let form = upload_form(h, tag, &[("a.txt", b"a"), ("b.txt", b"b")]);
-        let (status, reply) = post_upload(&server, &alice, form).await;
+        let (status, reply) = post_upload(&server, Some(&alice), None, form).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{h}: {reply}");
         let message = failure_message(&reply);
         if h == "Fragile.store_and_refuse" {
@@ -433,7 +401,7 @@ async fn an_upload_handler_that_panics_or_fails_keeps_no_file() {
     // The session goes on, its state intact; the other session never noticed.
     let good = new_tag();
     let form = upload_form("Fragile.store", good, &[("after.txt", b"after")]);
-    let (status, reply) = post_upload(&server, &alice, form).await;
+    let (status, reply) = post_upload(&server, Some(&alice), None, form).await;
     assert_eq!(status, StatusCode::OK, "{reply}");
     let html = reply["html"].as_str().expect("html");
     assert!(
@@ -441,7 +409,7 @@ async fn an_upload_handler_that_panics_or_fails_keeps_no_file() {
         "{html}"
     );
     assert_eq!(listing(&dir), vec!["after.txt", "kept.txt"]);
-    let (status, reply) = post_event(&server, &bob, "Fragile.bump", json!([])).await;
+    let (status, reply) = post_event(&server, Some(&bob), None, "Fragile.bump", json!([])).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(reply_count(&reply), 1);
     assert!(!page(&server, &bob).await.contains("kept.txt"));
@@ -465,10 +433,10 @@ async fn an_upload_folder_that_cannot_be_made_is_a_clear_500_and_leaves_nothing(
     for (dir, case) in cases {
         let server = start(&dir).await;
         let cookie = arrive(&server).await;
-        post_event(&server, &cookie, "Fragile.bump", json!([])).await;
+        post_event(&server, Some(&cookie), None, "Fragile.bump", json!([])).await;
         let tag = new_tag();
         let form = upload_form("Fragile.store", tag, &[("lost.txt", &[7u8; 64 * 1024])]);
-        let (status, reply) = post_upload(&server, &cookie, form).await;
+        let (status, reply) = post_upload(&server, Some(&cookie), None, form).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{case}: {reply}");
         let message = reply["error"]
             .as_str()
@@ -493,7 +461,8 @@ async fn an_upload_folder_that_cannot_be_made_is_a_clear_500_and_leaves_nothing(
         );
 
         // The session is intact and goes on.
-        let (status, reply) = post_event(&server, &cookie, "Fragile.bump", json!([])).await;
+        let (status, reply) =
+            post_event(&server, Some(&cookie), None, "Fragile.bump", json!([])).await;
         assert_eq!(status, StatusCode::OK, "{case}");
         assert_eq!(reply_count(&reply), 2, "{case}");
     }
@@ -562,7 +531,7 @@ async fn a_session_flooding_events_does_not_starve_another() {
             answered_during_flood += 1;
         }
     }
-    let (status, reply) = post_event(&server, &other, "Fragile.bump", json!([])).await;
+    let (status, reply) = post_event(&server, Some(&other), None, "Fragile.bump", json!([])).await;
     assert_eq!(status, StatusCode::OK, "{reply}");
     assert_eq!(reply_count(&reply), 21);
     assert!(
@@ -651,14 +620,14 @@ async fn a_page_that_panics_while_rendering_fails_only_that_request() {
         .await
         .expect("send");
     assert_eq!(reply_count(&next_json(&mut socket).await), 3);
-    let (status, reply) = post_event(&server, &bob, "Brittle.bump", json!([])).await;
+    let (status, reply) = post_event(&server, Some(&bob), None, "Brittle.bump", json!([])).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(reply_count(&reply), 1);
 
     // Over POST as well: 422 with a message.
     let carol = arrive(&server).await;
-    post_event(&server, &carol, "Brittle.bump", json!([])).await;
-    let (status, reply) = post_event(&server, &carol, "Brittle.bump", json!([])).await;
+    post_event(&server, Some(&carol), None, "Brittle.bump", json!([])).await;
+    let (status, reply) = post_event(&server, Some(&carol), None, "Brittle.bump", json!([])).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
     failure_message(&reply);
 }

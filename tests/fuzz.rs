@@ -22,15 +22,16 @@ use ferrex::path_safety::{
     MAX_DEPTH, MAX_SEGMENT_BYTES, sanitize_file_name, sanitize_relative_path, stays_inside,
 };
 use ferrex::prelude::*;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use proptest::prelude::{Just, ProptestConfig, Strategy, any, prop, prop_assert, prop_oneof};
 use proptest::test_runner::{TestCaseError, TestRunner};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE};
 use serde_json::{Value, json};
-use support::disk::scratch;
-use support::http::{arrive, send};
-use support::ws::{Socket, open_socket};
+use support::disk::{listing, scratch, temp_files};
+use support::forms::{upload_event, upload_form};
+use support::http::{arrive, page_event, post_event_body, status_json, upload_response};
+use support::ws::{next_json, open_socket};
 use support::{PATIENCE, TestServer};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -407,31 +408,13 @@ fn event_body() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-async fn post_event(
-    client: &reqwest::Client,
-    server: &TestServer,
-    cookie: &str,
-    body: Vec<u8>,
-) -> (StatusCode, Value) {
-    send(
-        client
-            .post(server.url("/_ferrex/event"))
-            .header(COOKIE, cookie)
-            .header(CONTENT_TYPE, "application/json")
-            .body(body),
-    )
-    .await
-}
-
 /// Resets the counter, adds 5 and checks the page shows it: the session still works.
 async fn counter_still_works(client: &reqwest::Client, server: &TestServer, cookie: &str) {
-    let reset =
-        serde_json::to_vec(&json!({"page": "/", "h": "Fz.reset", "args": []})).expect("serialises");
-    let (status, reply) = post_event(client, server, cookie, reset).await;
+    let reset = page_event("Fz.reset", json!([]));
+    let (status, reply) = post_event_body(client, server, Some(cookie), None, reset).await;
     assert_eq!(status, StatusCode::OK, "{reply}");
-    let add =
-        serde_json::to_vec(&json!({"page": "/", "h": "Fz.add", "args": [5]})).expect("serialises");
-    let (status, reply) = post_event(client, server, cookie, add).await;
+    let add = page_event("Fz.add", json!([5]));
+    let (status, reply) = post_event_body(client, server, Some(cookie), None, add).await;
     assert_eq!(status, StatusCode::OK, "{reply}");
     let html = reply["html"].as_str().unwrap_or_default();
     assert!(html.contains("count=5"), "{reply}");
@@ -446,7 +429,8 @@ fn arbitrary_event_posts_never_get_a_server_error() {
 
     check(200, event_body(), |body| {
         rt.block_on(async {
-            let (status, reply) = post_event(&client, &server, &cookie, body.clone()).await;
+            let (status, reply) =
+                post_event_body(&client, &server, Some(&cookie), None, body.clone()).await;
             prop_assert!(
                 [
                     StatusCode::OK,
@@ -469,24 +453,6 @@ fn arbitrary_event_posts_never_get_a_server_error() {
     rt.block_on(counter_still_works(&client, &server, &cookie));
 }
 
-/// The next reply on the socket, as JSON (bounded wait).
-async fn next_reply(socket: &mut Socket) -> Value {
-    loop {
-        let message = tokio::time::timeout(PATIENCE, socket.next())
-            .await
-            .expect("a reply within 10 s")
-            .expect("the socket stays open")
-            .expect("a frame");
-        match message {
-            Message::Text(text) => {
-                return serde_json::from_str(text.as_str()).expect("a JSON reply");
-            }
-            Message::Ping(_) | Message::Pong(_) => {}
-            other => panic!("unexpected frame {other:?}"),
-        }
-    }
-}
-
 #[test]
 fn arbitrary_socket_frames_each_get_a_reply_and_the_socket_stays_open() {
     let rt = runtime();
@@ -503,7 +469,7 @@ fn arbitrary_socket_frames_each_get_a_reply_and_the_socket_stays_open() {
                 Err(_) => Message::Binary(body.clone().into()),
             };
             socket.send(frame).await.expect("the frame is sent");
-            let reply = next_reply(&mut socket).await;
+            let reply = next_json(&mut *socket).await;
             prop_assert!(reply.is_object(), "{reply}");
             // A message the server decoded echoes its id.
             if let Ok(event) = EventMessage::decode(&body) {
@@ -520,14 +486,14 @@ fn arbitrary_socket_frames_each_get_a_reply_and_the_socket_stays_open() {
             .send(Message::Text(reset.to_string().into()))
             .await
             .expect("sent");
-        let reply = next_reply(&mut socket).await;
+        let reply = next_json(&mut *socket).await;
         assert_eq!(reply["error"], Value::Null, "{reply}");
         let add = json!({"id": 2, "page": "/", "h": "Fz.add", "args": [5]});
         socket
             .send(Message::Text(add.to_string().into()))
             .await
             .expect("sent");
-        let reply = next_reply(&mut socket).await;
+        let reply = next_json(&mut *socket).await;
         assert_eq!(reply["id"], 2, "{reply}");
         assert!(
             reply["html"]
@@ -1111,35 +1077,6 @@ impl UploadCase {
     }
 }
 
-/// Every path under `dir` (files and folders), recursively.
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(next) = todo.pop() {
-        let Ok(entries) = std::fs::read_dir(&next) else {
-            continue;
-        };
-        for entry in entries.filter_map(Result::ok) {
-            let path = entry.path();
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                todo.push(path.clone());
-            }
-            out.push(path);
-        }
-    }
-    out
-}
-
-fn temp_files(dir: &Path) -> Vec<PathBuf> {
-    walk(dir)
-        .into_iter()
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(".ferrex-upload-"))
-        })
-        .collect()
-}
-
 /// Waits (at most 10 s) until no temporary upload file is left under `dir`.
 async fn no_temp_files_left(dir: &Path) -> Result<(), TestCaseError> {
     let deadline = Instant::now() + PATIENCE;
@@ -1202,7 +1139,7 @@ fn arbitrary_multipart_uploads_fail_cleanly_and_store_only_inside_the_folder() {
         })?;
         // Everything stored is a file or folder inside the upload folder, with safe names.
         let canonical = dir.canonicalize().ok();
-        for path in walk(&dir) {
+        for path in listing(&dir).into_iter().map(|relative| dir.join(relative)) {
             let relative = path
                 .strip_prefix(&dir)
                 .map_err(|_| TestCaseError::fail(format!("{} is outside", path.display())))?;
@@ -1245,26 +1182,10 @@ fn arbitrary_multipart_uploads_fail_cleanly_and_store_only_inside_the_folder() {
     // A normal upload still works.
     rt.block_on(async {
         let bytes = b"after the storm".to_vec();
-        let event =
-            json!({"page": "/", "h": "Bin.keep", "args": [{"$upload": "any"}], "zone": "any"});
-        let form = reqwest::multipart::Form::new()
-            .text("event", event.to_string())
-            .part(
-                "file",
-                reqwest::multipart::Part::bytes(bytes.clone())
-                    .file_name("calm-after-fuzz.txt")
-                    .mime_str("text/plain")
-                    .expect("a content type"),
-            );
-        let response = client
-            .post(server.url("/_ferrex/upload"))
-            .header(COOKIE, &cookie)
-            .multipart(form)
-            .send()
-            .await
-            .expect("the upload is answered");
-        let status = response.status();
-        let reply: Value = response.json().await.expect("a JSON reply");
+        let event = upload_event("Bin.keep", "any", None);
+        let form = upload_form(event, &[("calm-after-fuzz.txt", "text/plain", &bytes)]);
+        let response = upload_response(&client, &server, Some(&cookie), None, form).await;
+        let (status, reply) = status_json(response).await;
         assert_eq!(status, StatusCode::OK, "{reply}");
         assert_eq!(reply["error"], Value::Null, "{reply}");
         assert_eq!(

@@ -1,8 +1,8 @@
 //! HTTP hygiene, over raw TCP on 127.0.0.1 so every byte (and every byte *not* sent) is
 //! the test's: oversize bodies are refused from their `Content-Length` before they are
-//! read, stalled bodies time out (configurable) and leave nothing behind, traversal out of
-//! the assets and upload folders answers 404 however it is encoded, and every answer
-//! carries `nosniff`.
+//! read, stalled bodies time out (configurable) and leave nothing behind, one table of
+//! paths that climb out of the assets and upload folders, however encoded, finds nothing
+//! through either folder's URL or `/_ferrex/file`, and every answer carries `nosniff`.
 
 #[allow(unused_imports)] // the browser half of the helpers is unused here
 mod support;
@@ -13,7 +13,7 @@ use std::time::Duration;
 use ferrex::prelude::*;
 use support::TestServer;
 use support::disk::{names_in, scratch};
-use support::raw_http;
+use support::raw_http::{self, RawRequest, upload_body_end, upload_body_start};
 use support::run_log::{new_tag, ran, runs};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -63,12 +63,16 @@ struct Site {
 
 async fn site(configure: impl FnOnce(App) -> App) -> Site {
     let scratch = scratch("hygiene-");
-    let uploads = scratch.path().join("uploads");
-    let assets = scratch.path().join("assets");
+    // What traversal must never reach: a secret beside both folders and one a level
+    // further up. The assets folder's name needs percent-encoding in a URL.
+    let root = scratch.path().join("site");
+    let uploads = root.join("uploads");
+    let assets = root.join("public files");
     std::fs::create_dir_all(&assets).expect("assets folder");
-    std::fs::write(assets.join("hello.txt"), b"hello").expect("an asset");
-    // What traversal must never reach: beside both folders.
-    std::fs::write(scratch.path().join("secret.txt"), b"TOP SECRET").expect("a secret");
+    std::fs::write(assets.join("inside.txt"), b"inside").expect("an asset");
+    for dir in [scratch.path(), root.as_path()] {
+        std::fs::write(dir.join("secret.txt"), SECRET).expect("a secret");
+    }
     let app = App::new()
         .page("/", vault)
         .assets_dir(&assets)
@@ -90,7 +94,10 @@ async fn site(configure: impl FnOnce(App) -> App) -> Site {
 }
 
 fn get(path: &str, cookie: &str) -> String {
-    format!("GET {path} HTTP/1.1\r\nHost: test\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n")
+    RawRequest::get(path, "test")
+        .header("Cookie", cookie)
+        .header("Connection", "close")
+        .head()
 }
 
 /// Sends `request` whole and reads the answer: (status, lower-cased head, body).
@@ -121,30 +128,32 @@ const BOUNDARY: &str = "ferrexHygieneBoundary";
 fn upload_prefix(file_name: &str, tag: u64) -> String {
     let event =
         format!(r#"{{"page":"/","h":"Vault.keep","args":[{{"$upload":"u"}},{tag}],"zone":"u"}}"#);
-    format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"event\"\r\n\r\n{event}\r\n\
-         --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\
-         Content-Type: application/octet-stream\r\n\r\n"
-    )
+    upload_body_start(BOUNDARY, &event, file_name)
 }
 
 fn upload_suffix() -> String {
-    format!("\r\n--{BOUNDARY}--\r\n")
+    upload_body_end(BOUNDARY)
 }
 
 fn upload_head(cookie: &str, length: u64) -> String {
-    format!(
-        "POST /_ferrex/upload HTTP/1.1\r\nHost: test\r\nCookie: {cookie}\r\n\
-         Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n\
-         Content-Length: {length}\r\nConnection: close\r\n\r\n"
-    )
+    RawRequest::post("/_ferrex/upload", "test")
+        .header("Cookie", cookie)
+        .header(
+            "Content-Type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .header("Content-Length", length)
+        .header("Connection", "close")
+        .head()
 }
 
 fn event_head(cookie: &str, length: u64) -> String {
-    format!(
-        "POST /_ferrex/event HTTP/1.1\r\nHost: test\r\nCookie: {cookie}\r\n\
-         Content-Type: application/json\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
-    )
+    RawRequest::post("/_ferrex/event", "test")
+        .header("Cookie", cookie)
+        .header("Content-Type", "application/json")
+        .header("Content-Length", length)
+        .header("Connection", "close")
+        .head()
 }
 
 async fn clicks(site: &Site) -> String {
@@ -200,11 +209,12 @@ async fn an_oversize_event_is_413_from_its_content_length_before_any_body_is_sen
 
 /// An event request whose body is one chunk of `event`, with no `Content-Length`.
 fn chunked_event(cookie: &str, event: &str) -> String {
-    format!(
-        "POST /_ferrex/event HTTP/1.1\r\nHost: test\r\nCookie: {cookie}\r\n\
-         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{event}\r\n0\r\n\r\n",
-        event.len()
-    )
+    RawRequest::post("/_ferrex/event", "test")
+        .header("Cookie", cookie)
+        .header("Transfer-Encoding", "chunked")
+        .header("Connection", "close")
+        .head()
+        + &format!("{:x}\r\n{event}\r\n0\r\n\r\n", event.len())
 }
 
 #[tokio::test]
@@ -306,64 +316,144 @@ async fn a_stalled_event_body_times_out_with_408() {
 
 // ---------- traversal ----------
 
-#[tokio::test]
-async fn traversal_out_of_the_assets_folder_is_404_however_encoded() {
-    let site = site(|app| app).await;
-    let (status, _, body) = exchange(&site.server, &get("/hello.txt", "")).await;
-    assert_eq!((status, body.as_slice()), (200, b"hello".as_slice()));
-    for path in [
-        "/../secret.txt",
-        "/..%2fsecret.txt",
-        "/..%2Fsecret.txt",
-        "/%2e%2e/secret.txt",
-        "/%2e%2e%2fsecret.txt",
-        "/..%252fsecret.txt",
-        "/%252e%252e%252fsecret.txt",
-        "/..%5csecret.txt",
-        "/..\\secret.txt",
-        "/%2fsecret.txt",
-        "//secret.txt",
-        "/.%2e/secret.txt",
-        "/hello.txt/..%2f..%2fsecret.txt",
-        "/%c0%ae%c0%ae/secret.txt",
-    ] {
-        assert_hidden(&site, path).await;
-    }
-}
+/// What the files that traversal must never reach hold.
+const SECRET: &[u8] = b"TOP SECRET";
 
-#[tokio::test]
-async fn traversal_out_of_the_upload_folder_is_404_however_encoded() {
-    // Public uploads, so that only the path decides (a session tag is not needed).
+/// Paths below a folder's URL that must find nothing, however a server might decode them:
+/// they climb out to a `secret.txt` one or two levels up, reach for a system file, or
+/// treat a file as a folder. Each folder holds an `inside.txt`.
+const REFUSED: &[&str] = &[
+    "../secret.txt",
+    "..%2fsecret.txt",
+    "..%2Fsecret.txt",
+    "..%5csecret.txt",
+    "..\\secret.txt",
+    "%2e%2e/secret.txt",
+    "%2e%2e%2fsecret.txt",
+    ".%2e/secret.txt",
+    "%c0%ae%c0%ae/secret.txt",
+    "..%252fsecret.txt",
+    "%252e%252e%252fsecret.txt",
+    "%2f..%2fsecret.txt",
+    "..%2f..%2fsecret.txt",
+    "inside.txt/..%2f..%2fsecret.txt",
+    "nested/../../secret.txt",
+    "%2fsecret.txt",
+    "/secret.txt",
+    "%2fetc%2fpasswd",
+    "/etc/passwd",
+    "inside.txt/x",
+];
+
+/// The URLs refused with 400 before any file is looked for, and what the answer says: a
+/// path that is not UTF-8 once decoded (which the upload route's path extractor refuses
+/// as plain text), and a `url=` that leaves the site.
+const BAD_REQUESTS: &[(&str, &str)] = &[
+    ("/_ferrex/uploads/%c0%ae%c0%ae/secret.txt", "Invalid UTF-8"),
+    (
+        "/_ferrex/file?url=%2F%5Fferrex%2Fuploads%2F%25c0%25ae%25c0%25ae%2Fsecret%2Etxt",
+        "Invalid UTF-8",
+    ),
+    (
+        "/_ferrex/file?url=%2F%2Fsecret%2Etxt",
+        "only paths on this site",
+    ),
+    (
+        "/_ferrex/file?url=%2F%2Fetc%2Fpasswd",
+        "only paths on this site",
+    ),
+];
+
+/// A site with public uploads (so that only the path decides, not a session's key) and an
+/// `inside.txt` in both folders.
+async fn traversal_site() -> Site {
     let site = site(App::public_uploads).await;
     std::fs::create_dir_all(&site.uploads).expect("upload folder");
     std::fs::write(site.uploads.join("inside.txt"), b"inside").expect("a file inside");
-    let (status, _, body) = exchange(&site.server, &get("/_ferrex/uploads/inside.txt", "")).await;
-    assert_eq!((status, body.as_slice()), (200, b"inside".as_slice()));
-    for path in [
-        "/_ferrex/uploads/../secret.txt",
-        "/_ferrex/uploads/..%2fsecret.txt",
-        "/_ferrex/uploads/%2e%2e/secret.txt",
-        "/_ferrex/uploads/%2e%2e%2fsecret.txt",
-        "/_ferrex/uploads/..%252fsecret.txt",
-        "/_ferrex/uploads/%252e%252e%252fsecret.txt",
-        "/_ferrex/uploads/..%5csecret.txt",
-        "/_ferrex/uploads/%2f..%2fsecret.txt",
-        "/_ferrex/uploads/.%2e/secret.txt",
-        "/_ferrex/uploads/inside.txt/..%2f..%2fsecret.txt",
-        "/_ferrex/file?url=/_ferrex/uploads/..%252fsecret.txt",
-        "/_ferrex/file?url=/..%252fsecret.txt",
-    ] {
-        assert_hidden(&site, path).await;
+    site
+}
+
+/// `url` serves `inside.txt`, so the refusals that follow are about the path alone.
+async fn assert_served(site: &Site, url: &str) {
+    let (status, head, body) = exchange(&site.server, &get(url, &site.cookie)).await;
+    assert_eq!(
+        (status, body.as_slice()),
+        (200, b"inside".as_slice()),
+        "{url}: {head}"
+    );
+}
+
+/// Every path of [`REFUSED`], made a URL by `url_of`, answers 404 with a one-sentence JSON
+/// error (or 400 as [`BAD_REQUESTS`] says), with `nosniff`, as no attachment, and holds
+/// nothing of a secret.
+async fn assert_each_refused(site: &Site, url_of: impl Fn(&str) -> String) {
+    for path in REFUSED {
+        let url = url_of(path);
+        let (status, head, body) = exchange(&site.server, &get(&url, &site.cookie)).await;
+        let text = String::from_utf8_lossy(&body);
+        match BAD_REQUESTS.iter().find(|(bad, _)| *bad == url) {
+            Some((_, says)) => {
+                assert_eq!(status, 400, "{url}: {head}");
+                assert!(text.contains(says), "{url}: {text}");
+            }
+            None => {
+                assert_eq!(status, 404, "{url}: {head}");
+                assert!(
+                    head.contains("content-type: application/json"),
+                    "{url}: {head}"
+                );
+                let error = error_of(&body);
+                assert!(
+                    !error.trim().is_empty() && !error.contains('\n') && error.len() < 300,
+                    "{url}: not one sentence: {error:?}"
+                );
+            }
+        }
+        assert!(
+            head.contains("x-content-type-options: nosniff"),
+            "{url}: {head}"
+        );
+        assert!(!head.contains("content-disposition"), "{url}: {head}");
+        assert!(
+            !body.windows(SECRET.len()).any(|w| w == SECRET) && !text.contains("root:x:0:0"),
+            "{url}: {text}"
+        );
     }
 }
 
-/// `path` answers 404 with `nosniff`, and nothing of the secret beside the folders.
-async fn assert_hidden(site: &Site, path: &str) {
-    let (status, head, body) = exchange(&site.server, &get(path, &site.cookie)).await;
-    assert_eq!(status, 404, "{path}: {head}");
-    assert!(head.contains("x-content-type-options: nosniff"), "{path}");
-    let text = String::from_utf8_lossy(&body);
-    assert!(!text.contains("TOP SECRET"), "{path}: {text}");
+/// `url` as the value of a query parameter: everything but letters and digits escaped.
+fn query_value(url: &str) -> String {
+    percent_encoding::utf8_percent_encode(url, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+#[tokio::test]
+async fn no_path_climbs_out_of_the_assets_folder() {
+    let site = traversal_site().await;
+    assert_served(&site, "/inside.txt").await;
+    assert_each_refused(&site, |path| format!("/{path}")).await;
+}
+
+#[tokio::test]
+async fn no_path_climbs_out_of_the_upload_folder() {
+    let site = traversal_site().await;
+    assert_served(&site, "/_ferrex/uploads/inside.txt").await;
+    assert_each_refused(&site, |path| format!("/_ferrex/uploads/{path}")).await;
+}
+
+#[tokio::test]
+async fn the_file_route_serves_nothing_outside_either_folder() {
+    let site = traversal_site().await;
+    for folder in ["/", "/_ferrex/uploads/"] {
+        let inside = query_value(&format!("{folder}inside.txt"));
+        assert_served(&site, &format!("/_ferrex/file?url={inside}")).await;
+        assert_each_refused(&site, |path| {
+            format!(
+                "/_ferrex/file?url={}",
+                query_value(&format!("{folder}{path}"))
+            )
+        })
+        .await;
+    }
 }
 
 // ---------- nosniff ----------

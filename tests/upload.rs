@@ -20,11 +20,12 @@ use ferrex::prelude::*;
 use reqwest::multipart::{Form, Part};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
-use support::TestServer;
 use support::disk::{listing, scratch};
 // Short names: nearly every test builds its upload with these.
 use support::forms::{upload_event as event, upload_form as form};
-use support::http::{set_cookie, status_json};
+use support::http::{page, set_cookie, status_json, upload_response};
+use support::raw_http::{RawRequest, exchange, upload_body_start};
+use support::{PATIENCE, TestServer};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -182,8 +183,8 @@ async fn start_files(dir: &Path) -> TestServer {
 
 /// The URL the files page links `name` at for this client's session (`upload_url` bound
 /// to the session), read from the page the way a browser finds it.
-async fn linked_url(client: &Client, server: &TestServer, name: &str) -> String {
-    let page = page(client, server).await;
+async fn linked_url(server: &TestServer, cookie: &str, name: &str) -> String {
+    let page = page(server, cookie).await;
     let bare = upload_url(name);
     let start = page
         .find(&format!("href=\"{bare}?k="))
@@ -191,18 +192,6 @@ async fn linked_url(client: &Client, server: &TestServer, name: &str) -> String 
         + "href=\"".len();
     let end = start + page[start..].find('"').expect("a closing quote");
     page[start..end].replace("&amp;", "&")
-}
-
-/// The page `/` for this client.
-async fn page(client: &Client, server: &TestServer) -> String {
-    client
-        .get(server.url("/"))
-        .send()
-        .await
-        .expect("GET /")
-        .text()
-        .await
-        .expect("the page")
 }
 
 /// A client with a session: it has loaded the page and keeps the cookie. Also returns the
@@ -223,15 +212,6 @@ async fn session(server: &TestServer) -> (Client, String) {
     (client, cookie)
 }
 
-async fn post_upload(client: &Client, server: &TestServer, form: Form) -> reqwest::Response {
-    client
-        .post(server.url("/_ferrex/upload"))
-        .multipart(form)
-        .send()
-        .await
-        .expect("the upload request failed")
-}
-
 /// Uploads `files` to handler `h` through drop zone `zone`, with `tag` as its bound argument.
 async fn upload_to(
     client: &Client,
@@ -241,7 +221,14 @@ async fn upload_to(
     tag: u64,
     files: &[(&str, &str, &[u8])],
 ) -> reqwest::Response {
-    post_upload(client, server, form(event(h, zone, Some(tag)), files)).await
+    upload_response(
+        client,
+        server,
+        None,
+        None,
+        form(event(h, zone, Some(tag)), files),
+    )
+    .await
 }
 
 /// Asserts the upload folder holds nothing: no files and no `.ferrex-upload-*` temp files.
@@ -288,12 +275,6 @@ async fn wait_until_empty(dir: &Path) {
     }
 }
 
-/// A hand-written HTTP/1.1 exchange: sends `request`, reads the response (bounded by
-/// 10 s). Returns the status, the header block and the body.
-async fn raw_http(addr: std::net::SocketAddr, request: &[u8]) -> (u16, String, Vec<u8>) {
-    support::raw_http::exchange(addr, request, Duration::from_secs(10)).await
-}
-
 fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
     response
         .headers()
@@ -317,12 +298,14 @@ async fn one_file_uploaded_lands_with_its_bytes_on_disk() {
     let tmp = scratch("upload-");
     let dir = upload_dir(&tmp);
     let server = start_files(&dir).await;
-    let (client, _) = session(&server).await;
+    let (client, cookie) = session(&server).await;
     let bytes = pattern(5000, 7);
 
-    let response = post_upload(
+    let response = upload_response(
         &client,
         &server,
+        None,
+        None,
         form(
             event("DownloadState.handle_upload", "files", None),
             &[("report.bin", "application/octet-stream", &bytes)],
@@ -342,7 +325,7 @@ async fn one_file_uploaded_lands_with_its_bytes_on_disk() {
         bytes
     );
     // The page the browser loads next lists it, linking to its upload_url.
-    let page = page(&client, &server).await;
+    let page = page(&server, &cookie).await;
     assert!(
         page.contains(r#"href="/_ferrex/uploads/report.bin?k="#),
         "{page}"
@@ -363,9 +346,11 @@ async fn three_files_arrive_in_order() {
         .zip(&contents)
         .map(|(n, c)| (*n, "text/plain", c.as_slice()))
         .collect();
-    let response = post_upload(
+    let response = upload_response(
         &client,
         &server,
+        None,
+        None,
         form(event("DownloadState.handle_upload", "files", None), &files),
     )
     .await;
@@ -397,9 +382,11 @@ async fn three_files_arrive_in_order() {
     let server2 = start_limits(&dir2).await;
     let (client2, _) = session(&server2).await;
     let tag = new_tag();
-    let response = post_upload(
+    let response = upload_response(
         &client2,
         &server2,
+        None,
+        None,
         form(event("Up.handle", "any", Some(tag)), &files),
     )
     .await;
@@ -425,9 +412,11 @@ async fn a_bound_argument_is_received_with_the_files() {
     let server = start_limits(&dir).await;
     let (client, _) = session(&server).await;
 
-    let response = post_upload(
+    let response = upload_response(
         &client,
         &server,
+        None,
+        None,
         form(
             event("Up.handle", "z", Some(42)),
             &[("hello.txt", "text/plain", b"hello")],
@@ -677,9 +666,11 @@ async fn no_session_or_a_foreign_origin_is_403() {
 
     // Never loaded the page: no cookie.
     let stranger = Client::new();
-    let response = post_upload(
+    let response = upload_response(
         &stranger,
         &server,
+        None,
+        None,
         form(event("Up.handle", "z", Some(tag)), file),
     )
     .await;
@@ -692,24 +683,27 @@ async fn no_session_or_a_foreign_origin_is_403() {
     );
 
     // A forged cookie.
-    let response = stranger
-        .post(server.url("/_ferrex/upload"))
-        .header("cookie", format!("ferrex_session={}", "ab".repeat(16)))
-        .multipart(form(event("Up.handle", "z", Some(tag)), file))
-        .send()
-        .await
-        .expect("upload");
+    let forged = format!("ferrex_session={}", "ab".repeat(16));
+    let response = upload_response(
+        &stranger,
+        &server,
+        Some(&forged),
+        None,
+        form(event("Up.handle", "z", Some(tag)), file),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 
     // A real session, but the request comes from another site.
     let (client, _) = session(&server).await;
-    let response = client
-        .post(server.url("/_ferrex/upload"))
-        .header("origin", "http://evil.example")
-        .multipart(form(event("Up.handle", "z", Some(tag)), file))
-        .send()
-        .await
-        .expect("upload");
+    let response = upload_response(
+        &client,
+        &server,
+        None,
+        Some("http://evil.example"),
+        form(event("Up.handle", "z", Some(tag)), file),
+    )
+    .await;
     let (status, body) = status_json(response).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(
@@ -737,12 +731,12 @@ async fn the_server_total_limit_is_413_before_the_body_is_read() {
     let tag = new_tag();
 
     // Headers announcing 10 MB, and no body at all: the answer comes anyway.
-    let request = format!(
-        "POST /_ferrex/upload HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\n\
-         Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 10000000\r\n\r\n",
-        server.addr
-    );
-    let (status, head, body) = raw_http(server.addr, request.as_bytes()).await;
+    let request = RawRequest::post("/_ferrex/upload", server.addr)
+        .header("Cookie", &cookie)
+        .header("Content-Type", "multipart/form-data; boundary=XyZ")
+        .header("Content-Length", 10_000_000)
+        .head();
+    let (status, head, body) = exchange(server.addr, request.as_bytes(), PATIENCE).await;
     assert_eq!(status, 413, "{head}");
     let body: Value = serde_json::from_slice(&body).expect("a JSON body");
     assert!(
@@ -775,7 +769,8 @@ async fn the_server_total_limit_is_413_before_the_body_is_read() {
     let form = Form::new()
         .text("event", event("Up.handle", "any", Some(tag)))
         .part("file", part);
-    let (status, body) = status_json(post_upload(&client, &server, form).await).await;
+    let (status, body) =
+        status_json(upload_response(&client, &server, None, None, form).await).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(body["file"], "streamed.bin");
 
@@ -1023,18 +1018,16 @@ async fn a_client_that_disconnects_mid_upload_leaves_no_temp_file() {
     let tag = new_tag();
 
     let boundary = "ferrexTestBoundary";
-    let head = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"event\"\r\n\r\n{}\r\n\
-         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"partial.bin\"\r\n\
-         Content-Type: application/octet-stream\r\n\r\n",
-        event("Up.handle", "any", Some(tag))
-    );
-    let request = format!(
-        "POST /_ferrex/upload HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\n\
-         Content-Type: multipart/form-data; boundary={boundary}\r\n\
-         Content-Length: 100000000\r\n\r\n{head}",
-        server.addr
-    );
+    let event_field = event("Up.handle", "any", Some(tag));
+    let request = RawRequest::post("/_ferrex/upload", server.addr)
+        .header("Cookie", &cookie)
+        .header(
+            "Content-Type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .header("Content-Length", 100_000_000)
+        .head()
+        + &upload_body_start(boundary, &event_field, "partial.bin");
     let mut stream = TcpStream::connect(server.addr).await.expect("connect");
     stream.write_all(request.as_bytes()).await.expect("send");
     stream
@@ -1076,7 +1069,7 @@ async fn uploaded_files_are_served_back_with_safe_headers() {
     let tmp = scratch("upload-");
     let dir = upload_dir(&tmp);
     let server = start_files(&dir).await;
-    let (client, _) = session(&server).await;
+    let (client, cookie) = session(&server).await;
     let html = b"<script>document.title='pwned'</script>".to_vec();
     let pdf = b"%PDF-1.4\n%%EOF\n".to_vec();
     let txt = pattern(3000, 4);
@@ -1088,9 +1081,11 @@ async fn uploaded_files_are_served_back_with_safe_headers() {
     ))
     .expect("the example's PNG");
 
-    let response = post_upload(
+    let response = upload_response(
         &client,
         &server,
+        None,
+        None,
         form(
             event("DownloadState.handle_upload", "files", None),
             &[
@@ -1143,7 +1138,7 @@ async fn uploaded_files_are_served_back_with_safe_headers() {
             inline: true,
         },
     ] {
-        let url = linked_url(&client, &server, e.name).await;
+        let url = linked_url(&server, &cookie, e.name).await;
         let response = client
             .get(server.url(&url))
             .send()
@@ -1186,15 +1181,17 @@ async fn download_of_an_upload_url_gives_equal_bytes() {
     let tmp = scratch("upload-");
     let dir = upload_dir(&tmp);
     let server = start_files(&dir).await;
-    let (client, _) = session(&server).await;
+    let (client, cookie) = session(&server).await;
     let bytes = pattern(70_000, 11);
     let other = pattern(1234, 12);
     // Spaces, a percent sign, a `#` and non-ASCII letters all survive the round trip.
     let names = ["my data.bin", "naïve 100% #1 日本.bin"];
 
-    let response = post_upload(
+    let response = upload_response(
         &client,
         &server,
+        None,
+        None,
         form(
             event("DownloadState.handle_upload", "files", None),
             &[
@@ -1208,7 +1205,7 @@ async fn download_of_an_upload_url_gives_equal_bytes() {
 
     for (name, content) in names.iter().zip([&bytes, &other]) {
         // What the runtime does for `download(url = upload_url(name))`.
-        let url = linked_url(&client, &server, name).await;
+        let url = linked_url(&server, &cookie, name).await;
         let file_url = reqwest::Url::parse_with_params(
             &server.url("/_ferrex/file"),
             &[("url", url.as_str()), ("filename", name)],
@@ -1232,53 +1229,6 @@ async fn download_of_an_upload_url_gives_equal_bytes() {
         }
         let body = response.bytes().await.expect("body");
         assert_eq!(body.as_ref(), content.as_slice(), "{url}");
-    }
-}
-
-#[tokio::test]
-async fn traversal_out_of_the_upload_folder_is_404() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    std::fs::create_dir_all(&dir).expect("upload folder");
-    std::fs::write(dir.join("ok.txt"), b"inside").expect("a file inside");
-    std::fs::write(tmp.path().join("secret.txt"), b"TOP SECRET").expect("a file beside");
-    // Public, so that only the path (not a missing session tag) decides.
-    let server = TestServer::start(files::app().upload_dir(&dir).public_uploads()).await;
-
-    let (status, _, body) = raw_http(
-        server.addr,
-        format!(
-            "GET /_ferrex/uploads/ok.txt HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            server.addr
-        )
-        .as_bytes(),
-    )
-    .await;
-    assert_eq!((status, body.as_slice()), (200, b"inside".as_slice()));
-
-    for path in [
-        "/_ferrex/uploads/..%2fsecret.txt",
-        "/_ferrex/uploads/..%252fsecret.txt",
-        "/_ferrex/uploads/%2e%2e%2fsecret.txt",
-        "/_ferrex/uploads/%2e%2e/secret.txt",
-        "/_ferrex/uploads/../secret.txt",
-        "/_ferrex/uploads/..%5csecret.txt",
-        "/_ferrex/uploads/%2fetc%2fpasswd",
-        "/_ferrex/uploads//etc/passwd",
-        "/_ferrex/uploads/..%2f..%2fCargo.toml",
-        "/_ferrex/uploads/..%2fCargo.toml",
-    ] {
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            server.addr
-        );
-        let (status, head, body) = raw_http(server.addr, request.as_bytes()).await;
-        assert_eq!(status, 404, "{path}: {head}");
-        let text = String::from_utf8_lossy(&body);
-        assert!(
-            !text.contains("TOP SECRET") && !text.contains("[package]"),
-            "{path}: {text}"
-        );
     }
 }
 

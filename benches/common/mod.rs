@@ -58,16 +58,23 @@ pub fn header(name: &str) {
     );
 }
 
-/// A line of `/proc/self/status` (`VmRSS:`, `VmHWM:`) in bytes.
+/// A field of `/proc/PID/status` (`VmRSS`, `VmHWM`, `Threads`): its number, in kB for the
+/// memory fields.
+pub fn proc_status(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|line| {
+        let rest = line.strip_prefix(field)?.strip_prefix(':')?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// A memory field of this process's status (`VmRSS`, `VmHWM`) in bytes.
 pub fn status_bytes(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    proc_status(std::process::id(), field).map(|kib| kib * 1024)
 }
 
 pub fn rss() -> u64 {
-    status_bytes("VmRSS:").unwrap_or(0)
+    status_bytes("VmRSS").unwrap_or(0)
 }
 
 pub fn mib(bytes: u64) -> String {
@@ -117,7 +124,7 @@ impl Sampler {
         }
         let mut peak = self.peak.load(Ordering::Relaxed).max(rss());
         if self.hwm_reset
-            && let Some(hwm) = status_bytes("VmHWM:")
+            && let Some(hwm) = status_bytes("VmHWM")
         {
             peak = peak.max(hwm);
         }
@@ -258,6 +265,18 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     }
     let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
     sorted[rank.min(sorted.len() - 1)]
+}
+
+/// The names of the entries directly in `dir`; empty if it cannot be read.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// `met` / `NOT met`.

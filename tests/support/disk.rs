@@ -1,6 +1,6 @@
 //! Scratch folders under `CARGO_TARGET_TMPDIR` and what a test finds in them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A fresh, empty folder `CARGO_TARGET_TMPDIR/<prefix>XXXXXX` (removed when dropped).
 pub fn scratch(prefix: &str) -> tempfile::TempDir {
@@ -49,4 +49,17 @@ pub fn names_in(dir: &Path) -> Vec<String> {
         .unwrap_or_default();
     names.sort();
     names
+}
+
+/// The temporary files of uploads in progress anywhere under `dir` (the server streams an
+/// upload into `.ferrex-upload-…` until its handler is done with it).
+pub fn temp_files(dir: &Path) -> Vec<PathBuf> {
+    listing(dir)
+        .into_iter()
+        .map(|relative| dir.join(relative))
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with(".ferrex-upload-"))
+        })
+        .collect()
 }

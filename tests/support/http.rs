@@ -1,12 +1,13 @@
-//! Plain HTTP requests with reqwest: a session's cookie, JSON answers, and the text the
-//! server rendered into a page.
+//! Plain HTTP requests with reqwest: a session's cookie, events and uploads posted with a
+//! hand-picked identity, JSON answers, and the text the server rendered into a page.
 
 use std::fmt::Display;
 use std::str::FromStr;
 
-use reqwest::StatusCode;
-use reqwest::header::{COOKIE, SET_COOKIE};
-use serde_json::Value;
+use reqwest::header::{CONTENT_TYPE, COOKIE, ORIGIN, SET_COOKIE};
+use reqwest::multipart::Form;
+use reqwest::{Client, RequestBuilder, StatusCode};
+use serde_json::{Value, json};
 
 use super::TestServer;
 
@@ -38,6 +39,93 @@ pub async fn visit(server: &TestServer, cookie: &str) -> reqwest::Response {
         .expect("GET /");
     assert_eq!(response.status(), StatusCode::OK);
     response
+}
+
+/// The page `/` for `cookie`, a known session: it answers 200 and sets no new cookie.
+pub async fn page(server: &TestServer, cookie: &str) -> String {
+    let response = visit(server, cookie).await;
+    assert_eq!(
+        set_cookie(&response),
+        None,
+        "a known session keeps its cookie"
+    );
+    response.text().await.expect("the page")
+}
+
+/// The body of an event from page `/`: handler `h` called with `args`.
+pub fn page_event(h: &str, args: Value) -> String {
+    json!({ "page": "/", "h": h, "args": args }).to_string()
+}
+
+/// `POST /_ferrex/event` of the event `h(args…)` from page `/`, carrying exactly this cookie
+/// and origin (each only if given); returns the status and the JSON answer.
+pub async fn post_event(
+    server: &TestServer,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+    h: &str,
+    args: Value,
+) -> (StatusCode, Value) {
+    post_event_body(&Client::new(), server, cookie, origin, page_event(h, args)).await
+}
+
+/// Like [`post_event`] with any body, sent through `client` (which may keep its
+/// connection between events).
+pub async fn post_event_body(
+    client: &Client,
+    server: &TestServer,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> (StatusCode, Value) {
+    let request = client
+        .post(server.url("/_ferrex/event"))
+        .header(CONTENT_TYPE, "application/json")
+        .body(body);
+    send(identified(request, cookie, origin)).await
+}
+
+/// `POST /_ferrex/upload` of `form` from a fresh client carrying exactly this cookie and
+/// origin (each only if given); returns the status and the JSON answer.
+pub async fn post_upload(
+    server: &TestServer,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+    form: Form,
+) -> (StatusCode, Value) {
+    status_json(upload_response(&Client::new(), server, cookie, origin, form).await).await
+}
+
+/// The answer to `POST /_ferrex/upload` of `form` through `client` (with its own cookies,
+/// if it keeps them), adding exactly this cookie and origin (each only if given).
+pub async fn upload_response(
+    client: &Client,
+    server: &TestServer,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+    form: Form,
+) -> reqwest::Response {
+    let request = client.post(server.url("/_ferrex/upload")).multipart(form);
+    identified(request, cookie, origin)
+        .send()
+        .await
+        .expect("the upload request failed")
+}
+
+/// `request` with a `Cookie` and an `Origin` header, each only if given.
+fn identified(
+    request: RequestBuilder,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+) -> RequestBuilder {
+    let request = match cookie {
+        Some(cookie) => request.header(COOKIE, cookie),
+        None => request,
+    };
+    match origin {
+        Some(origin) => request.header(ORIGIN, origin),
+        None => request,
+    }
 }
 
 /// Sends `request`; returns the status and the body, which must be JSON.

@@ -1,11 +1,61 @@
 //! HTTP/1.1 written by hand over TCP, so every byte a test sends (and does not send) is
 //! its own.
 
+use std::fmt::Display;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+/// A request head written header by header, in the order given; nothing is added or
+/// corrected, so a test can send exactly what a browser never would.
+pub struct RawRequest(String);
+
+impl RawRequest {
+    /// `METHOD target HTTP/1.1` with `Host: host`. `target` goes out as written: `..`
+    /// and `%2e%2e` segments reach the server, where an HTTP client would resolve them.
+    pub fn new(method: &str, target: &str, host: impl Display) -> RawRequest {
+        RawRequest(format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\n"))
+    }
+
+    /// A `GET` of `target`.
+    pub fn get(target: &str, host: impl Display) -> RawRequest {
+        RawRequest::new("GET", target, host)
+    }
+
+    /// A `POST` to `target`.
+    pub fn post(target: &str, host: impl Display) -> RawRequest {
+        RawRequest::new("POST", target, host)
+    }
+
+    /// Adds `name: value`.
+    pub fn header(mut self, name: &str, value: impl Display) -> RawRequest {
+        self.0.push_str(&format!("{name}: {value}\r\n"));
+        self
+    }
+
+    /// The head as sent, ended by its blank line; a body, whole or only its start, follows
+    /// it on the wire.
+    pub fn head(self) -> String {
+        self.0 + "\r\n"
+    }
+}
+
+/// The start of a multipart upload body: the `event` field, then the head of one `file`
+/// part named `file_name` (`application/octet-stream`), whose bytes come next.
+pub fn upload_body_start(boundary: &str, event: &str, file_name: &str) -> String {
+    format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"event\"\r\n\r\n{event}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    )
+}
+
+/// What closes a multipart body after the last part's bytes.
+pub fn upload_body_end(boundary: &str) -> String {
+    format!("\r\n--{boundary}--\r\n")
+}
 
 /// Sends `request` whole on a new connection and reads the answer (see [`read_answer`]).
 pub async fn exchange(

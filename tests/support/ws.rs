@@ -53,8 +53,8 @@ pub async fn refused_upgrade(request: Request) -> StatusCode {
     }
 }
 
-/// The next text message on a socket, as JSON, passing over any other frame; panics if
-/// none comes within [`PATIENCE`] or the socket closes.
+/// The next text message on a socket, as JSON, passing over pings and pongs; panics on
+/// any other frame, or if none comes within [`PATIENCE`] or the socket closes.
 pub async fn next_json<S>(socket: &mut S) -> Value
 where
     S: futures_util::Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
@@ -65,8 +65,20 @@ where
             .expect("a reply in time")
             .expect("the socket is open")
             .expect("a readable message");
-        if let Message::Text(text) = message {
-            return serde_json::from_str(&text).expect("a JSON reply");
+        match message {
+            Message::Text(text) => {
+                return serde_json::from_str(&text).expect("a JSON reply");
+            }
+            Message::Ping(_) | Message::Pong(_) => {}
+            other => panic!("unexpected frame {other:?}"),
         }
     }
+}
+
+/// The next reply on a socket (see [`next_json`]), which must have a reply's shape.
+pub async fn next_reply<S>(socket: &mut S) -> ferrex::Reply
+where
+    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
+{
+    serde_json::from_value(next_json(socket).await).expect("a reply-shaped message")
 }
