@@ -102,4 +102,12 @@ pub mod guide {
     pub mod state_and_events {}
     #[doc = include_str!("../docs/guide/05-downloads.md")]
     pub mod downloads {}
+    #[doc = include_str!("../docs/guide/06-uploads.md")]
+    pub mod uploads {}
+    #[doc = include_str!("../docs/guide/07-styling.md")]
+    pub mod styling {}
+    #[doc = include_str!("../docs/guide/08-testing.md")]
+    pub mod testing {}
+    #[doc = include_str!("../docs/guide/09-deployment.md")]
+    pub mod deployment {}
 }
