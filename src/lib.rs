@@ -87,3 +87,28 @@ pub mod prelude {
 pub mod __private {
     pub use ferrex_core::__private::*;
 }
+
+/// The user guide, one module per chapter (the same text as `docs/guide/` in the
+/// repository). Every example in it is compiled and run as a doc test.
+pub mod guide {
+    #![doc = include_str!("../docs/guide/README.md")]
+
+    #[doc = include_str!("../docs/guide/01-getting-started.md")]
+    pub mod getting_started {}
+    #[doc = include_str!("../docs/guide/02-pages-and-ui.md")]
+    pub mod pages_and_ui {}
+    #[doc = include_str!("../docs/guide/03-components.md")]
+    pub mod components {}
+    #[doc = include_str!("../docs/guide/04-state-and-events.md")]
+    pub mod state_and_events {}
+    #[doc = include_str!("../docs/guide/05-downloads.md")]
+    pub mod downloads {}
+    #[doc = include_str!("../docs/guide/06-uploads.md")]
+    pub mod uploads {}
+    #[doc = include_str!("../docs/guide/07-styling.md")]
+    pub mod styling {}
+    #[doc = include_str!("../docs/guide/08-testing.md")]
+    pub mod testing {}
+    #[doc = include_str!("../docs/guide/09-deployment.md")]
+    pub mod deployment {}
+}

@@ -154,29 +154,35 @@ macro_rules! container {
 }
 
 component! {
-    /// A plain block (`<div>`), the general-purpose container.
+    /// A plain block (`<div>`), the general-purpose container. In `ui!` it is written
+    /// `box(…)`; its children are any nodes.
     ///
     /// ```
-    /// use ferrex_core::prelude::*;
-    /// assert_eq!(Node::from(r#box().child("a")).to_html(), r#"<div class="fx-box">a</div>"#);
+    /// use ferrex::prelude::*;
+    /// let page = ui! { box("a", class = "card") };
+    /// assert_eq!(page.to_html(), r#"<div class="fx-box card">a</div>"#);
     /// ```
     r#box -> Box, "div", "fx-box"
 }
 component! {
-    /// Children stacked vertically with a gap.
+    /// Children stacked vertically with a gap (`0.75rem` unless `gap` says otherwise),
+    /// aligned by `align`.
     ///
     /// ```
-    /// use ferrex_core::prelude::*;
-    /// assert!(Node::from(vstack().child("a")).to_html().starts_with(r#"<div class="fx-vstack""#));
+    /// use ferrex::prelude::*;
+    /// let page = ui! { vstack(text("a"), text("b"), gap = "2rem", align = "center") };
+    /// assert!(page.to_html().starts_with(r#"<div class="fx-vstack" style="gap:2rem;align-items:center"><p"#));
     /// ```
     vstack -> VStack, "div", "fx-vstack"
 }
 component! {
-    /// Children side by side with a gap.
+    /// Children side by side with a gap (`0.75rem` unless `gap` says otherwise);
+    /// `wrap = true` lets them wrap onto the next line.
     ///
     /// ```
-    /// use ferrex_core::prelude::*;
-    /// assert!(Node::from(hstack()).to_html().contains("fx-hstack"));
+    /// use ferrex::prelude::*;
+    /// let page = ui! { hstack(button("Yes"), button("No"), wrap = true) };
+    /// assert!(page.to_html().starts_with(r#"<div class="fx-hstack fx-wrap"><button"#));
     /// ```
     hstack -> HStack, "div", "fx-hstack"
 }
@@ -184,26 +190,32 @@ component! {
     /// Children centred both ways.
     ///
     /// ```
-    /// use ferrex_core::prelude::*;
-    /// assert!(Node::from(center()).to_html().contains("fx-center"));
+    /// use ferrex::prelude::*;
+    /// let page = ui! { center(text("Nothing here yet"), style = "min-height:10rem") };
+    /// assert!(page.to_html().starts_with(r#"<div class="fx-center" style="min-height:10rem">"#));
     /// ```
     center -> Center, "div", "fx-center"
 }
 component! {
-    /// A centred column of readable width.
+    /// A centred column of readable width (at most `52rem`), usually a page's outermost
+    /// component.
     ///
     /// ```
-    /// use ferrex_core::prelude::*;
-    /// assert!(Node::from(container()).to_html().contains("fx-container"));
+    /// use ferrex::prelude::*;
+    /// let page = ui! { container(heading("Files", level = 1)) };
+    /// assert_eq!(page.to_html(), r#"<div class="fx-container"><h1 class="fx-heading">Files</h1></div>"#);
     /// ```
     container -> Container, "div", "fx-container"
 }
 component! {
-    /// A paragraph of text.
+    /// A paragraph of text. Its children are text, numbers, other values and nodes, all
+    /// HTML-escaped.
     ///
     /// ```
-    /// use ferrex_core::prelude::*;
-    /// assert_eq!(Node::from(text().child("hi")).to_html(), r#"<p class="fx-text">hi</p>"#);
+    /// use ferrex::prelude::*;
+    /// let unread = 3;
+    /// let page = ui! { text("You have ", unread, " <new> messages", id = "inbox") };
+    /// assert_eq!(page.to_html(), r#"<p class="fx-text" id="inbox">You have 3 &lt;new&gt; messages</p>"#);
     /// ```
     text -> Text, "p", "fx-text"
 }
@@ -211,8 +223,9 @@ component! {
     /// Inline code.
     ///
     /// ```
-    /// use ferrex_core::prelude::*;
-    /// assert_eq!(Node::from(code().child("x < y")).to_html(), r#"<code class="fx-code">x &lt; y</code>"#);
+    /// use ferrex::prelude::*;
+    /// let page = ui! { text("Compare with ", code("x < y"), ".") };
+    /// assert_eq!(page.to_html(), r#"<p class="fx-text">Compare with <code class="fx-code">x &lt; y</code>.</p>"#);
     /// ```
     code -> Code, "code", "fx-code"
 }
@@ -220,96 +233,143 @@ component! {
     /// A heading, `<h2>` unless `level` says otherwise (1–6).
     ///
     /// ```
-    /// use ferrex_core::prelude::*;
-    /// assert_eq!(Node::from(heading().child("Files").level(1)).to_html(), r#"<h1 class="fx-heading">Files</h1>"#);
+    /// use ferrex::prelude::*;
+    /// let page = ui! { heading("Files", level = 1), heading("Uploads") };
+    /// assert_eq!(page.to_html(), r#"<h1 class="fx-heading">Files</h1><h2 class="fx-heading">Uploads</h2>"#);
     /// ```
     heading -> Heading, "h2", "fx-heading"
 }
 component! {
-    /// A list (`<ul>`, or `<ol>` with `ordered = true`).
+    /// A list (`<ul>`, or `<ol>` with `ordered = true`) of [`list_item`]s.
     ///
     /// ```
-    /// use ferrex_core::prelude::*;
-    /// let html = Node::from(list().child(list_item().child("a"))).to_html();
-    /// assert_eq!(html, r#"<ul class="fx-list"><li class="fx-list-item">a</li></ul>"#);
+    /// use ferrex::prelude::*;
+    /// let names = ["a", "b"];
+    /// let page = ui! { list(for name in names { list_item(name, key = name) }, ordered = true) };
+    /// assert_eq!(
+    ///     page.to_html(),
+    ///     r#"<ol class="fx-list"><li class="fx-list-item" data-fx-key="a">a</li><li class="fx-list-item" data-fx-key="b">b</li></ol>"#
+    /// );
     /// ```
     list -> List, "ul", "fx-list"
 }
 component! {
-    /// An item of a [`list`].
+    /// An item of a [`list`]. Give the items of a list that changes a `key`, so the page
+    /// keeps each one across updates.
     ///
     /// ```
-    /// use ferrex_core::prelude::*;
-    /// assert!(Node::from(list_item()).to_html().starts_with("<li"));
+    /// use ferrex::prelude::*;
+    /// let page = ui! { list(list_item("Tea", key = "tea")) };
+    /// assert_eq!(page.to_html(), r#"<ul class="fx-list"><li class="fx-list-item" data-fx-key="tea">Tea</li></ul>"#);
     /// ```
     list_item -> ListItem, "li", "fx-list-item"
 }
 component! {
-    /// A link; to an asset (`href = "/banner.png"`), a page, or another site (`external = true`).
+    /// A link; to an asset (`href = "/banner.png"`), a page, or another site (`external = true`
+    /// opens it in a new tab). In `ui!`, a literal `href` to a path with an extension must
+    /// name a file in the assets folder.
     ///
     /// ```
-    /// use ferrex_core::prelude::*;
-    /// let html = Node::from(link().child("Download").href("/banner.png")).to_html();
-    /// assert_eq!(html, r#"<a class="fx-link" href="/banner.png">Download</a>"#);
+    /// use ferrex::prelude::*;
+    /// let page = ui! {
+    ///     link("About", href = "/about"),
+    ///     link("Rust", href = "https://www.rust-lang.org", external = true),
+    /// };
+    /// assert_eq!(
+    ///     page.to_html(),
+    ///     r#"<a class="fx-link" href="/about">About</a><a class="fx-link" href="https://www.rust-lang.org" target="_blank" rel="noopener noreferrer">Rust</a>"#
+    /// );
     /// ```
     link -> Link, "a", "fx-link"
 }
 component! {
-    /// A button. It never submits a form (`type="button"`) unless `submit = true`.
+    /// A button: `on_click` runs handlers or client actions, `variant` picks its look,
+    /// `disabled` greys it out. It never submits a form (`type="button"`) unless
+    /// `submit = true`.
     ///
     /// ```
-    /// use ferrex_core::prelude::*;
-    /// let html = Node::from(button().child("Go").disabled(true)).to_html();
-    /// assert_eq!(html, r#"<button class="fx-button fx-button-solid" type="button" disabled>Go</button>"#);
+    /// use ferrex::prelude::*;
+    ///
+    /// #[derive(Default, Serialize, Deserialize)]
+    /// struct Counter { count: i64 }
+    ///
+    /// #[event]
+    /// impl Counter {
+    ///     fn add(&mut self, by: i64) { self.count += by; }
+    /// }
+    ///
+    /// let page = ui! {
+    ///     button("+1", on_click = Counter::add(1)),
+    ///     button("Go", variant = Variant::Outline, disabled = true),
+    /// };
+    /// let html = page.to_html();
+    /// assert!(html.starts_with(r#"<button class="fx-button fx-button-solid" type="button" data-fx-click="[{&quot;t&quot;:&quot;event&quot;,&quot;h&quot;:&quot;Counter.add&quot;,&quot;args&quot;:[1]}]">+1</button>"#));
+    /// assert!(html.ends_with(r#"<button class="fx-button fx-button-outline" type="button" disabled>Go</button>"#));
     /// ```
     button -> Button, "button", "fx-button fx-button-solid", attrs = [("type", "button")]
 }
 component! {
-    /// A group of nodes with no element of its own.
+    /// A group of nodes with no element of its own (so the common props render nothing).
     ///
     /// ```
-    /// use ferrex_core::prelude::*;
-    /// assert_eq!(Node::from(fragment().child("a").child("b")).to_html(), "ab");
+    /// use ferrex::prelude::*;
+    /// let page = ui! { fragment("a", code("b")) };
+    /// assert_eq!(page.to_html(), r#"a<code class="fx-code">b</code>"#);
     /// ```
     fragment -> Fragment, "", ""
 }
 component! {
-    /// An image.
+    /// An image: `src`, `alt`, and `width`/`height` in CSS pixels. It takes no children.
     ///
     /// ```
-    /// use ferrex_core::prelude::*;
-    /// let html = Node::from(image().src("/a.png").alt("A").width(10)).to_html();
-    /// assert_eq!(html, r#"<img class="fx-image" src="/a.png" alt="A" width="10">"#);
+    /// use ferrex::prelude::*;
+    /// let page = ui! { image(src = "/a.png", alt = "A", width = 10) };
+    /// assert_eq!(page.to_html(), r#"<img class="fx-image" src="/a.png" alt="A" width="10">"#);
     /// ```
     image -> Image, "img", "fx-image", void = true
 }
 component! {
-    /// A text input. `on_input` runs on every keystroke, `on_change` when it is committed;
-    /// a bare `State::method` handler receives the value as its last argument.
+    /// A text input (or any other `kind`: `"email"`, `"checkbox"`, …). `on_input` runs on
+    /// every keystroke, `on_change` when the value is committed; a bare `State::method`
+    /// handler receives the value as its argument (a `String`, or a `bool` for a checkbox).
     ///
     /// ```
-    /// use ferrex_core::prelude::*;
-    /// let html = Node::from(input().value("a\"b").placeholder("Name")).to_html();
-    /// assert_eq!(html, r#"<input class="fx-input" type="text" value="a&quot;b" placeholder="Name">"#);
+    /// use ferrex::prelude::*;
+    ///
+    /// #[derive(Default, Serialize, Deserialize)]
+    /// struct Form { name: String }
+    ///
+    /// #[event]
+    /// impl Form {
+    ///     fn set_name(&mut self, name: String) { self.name = name; }
+    /// }
+    ///
+    /// let s = Form { name: "a\"b".into() };
+    /// let page = ui! { input(value = &s.name, placeholder = "Name", on_input = Form::set_name) };
+    /// assert!(page.to_html().starts_with(r#"<input class="fx-input" type="text" value="a&quot;b" placeholder="Name" data-fx-input="#));
     /// ```
     input -> Input, "input", "fx-input", void = true, attrs = [("type", "text")]
 }
 component! {
-    /// A progress bar (`value` out of `max`, default 100).
+    /// A progress bar (`value` out of `max`, default 100; any number type).
     ///
     /// ```
-    /// use ferrex_core::prelude::*;
-    /// let html = Node::from(progress().value(30)).to_html();
-    /// assert_eq!(html, r#"<progress class="fx-progress" max="100" value="30"></progress>"#);
+    /// use ferrex::prelude::*;
+    /// let done = 30.0;
+    /// let page = ui! { progress(value = done) };
+    /// assert_eq!(page.to_html(), r#"<progress class="fx-progress" max="100" value="30"></progress>"#);
     /// ```
     progress -> Progress, "progress", "fx-progress", attrs = [("max", "100")]
 }
 component! {
-    /// An icon from ferrex's built-in set: `icon("upload")`. See [`IconName`].
+    /// An icon from ferrex's built-in set, drawn in the colour of the text around it:
+    /// `icon("upload")`. In `ui!` a literal name is checked at compile time; the names are
+    /// those of [`IconName`].
     ///
     /// ```
-    /// use ferrex_core::prelude::*;
-    /// assert!(Node::from(icon().positional("upload")).to_html().contains("<svg"));
+    /// use ferrex::prelude::*;
+    /// let page = ui! { button(icon("download"), "Download") };
+    /// assert!(page.to_html().contains(r#"<span class="fx-icon" aria-hidden="true"><svg"#));
     /// ```
     icon -> Icon, "span", "fx-icon"
 }

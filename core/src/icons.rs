@@ -1,7 +1,14 @@
 //! ferrex's built-in icons: small inline SVGs drawn for ferrex, stroked with
 //! `currentColor` so they take the colour of the text around them.
 
-/// The icons `icon("…")` knows.
+/// The icons `icon("…")` knows: `upload`, `download`, `file`, `x`, `check`, `image`,
+/// `trash`, `folder`.
+///
+/// ```
+/// use ferrex::prelude::*;
+/// let page = ui! { hstack(icon("upload"), icon("trash"), class = "tools") };
+/// assert!(page.to_html().contains(r#"<span class="fx-icon" aria-hidden="true"><svg"#));
+/// ```
 ///
 /// ```
 /// use ferrex_core::icons::IconName;

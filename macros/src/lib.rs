@@ -7,14 +7,150 @@ mod ui;
 
 use proc_macro::TokenStream;
 
-/// Builds a page: `ui! { vstack(text("Hi"), button("Go", on_click = State::go)) }`.
-/// See the `ferrex` crate's documentation for the grammar.
+/// Writes a page: component calls, text, Rust expressions, `if` and `for`, as a `Node`.
+///
+/// ```
+/// use ferrex::prelude::*;
+///
+/// #[derive(Default, Serialize, Deserialize)]
+/// struct Counter { count: i64, history: Vec<i64> }
+///
+/// #[event]
+/// impl Counter {
+///     fn add(&mut self, by: i64) { self.count += by; self.history.push(by); }
+///     fn reset(&mut self) { self.count = 0; }
+/// }
+///
+/// fn index(s: &Counter) -> Node {
+///     ui! {
+///         vstack(
+///             heading("Counter", level = 1),
+///             text("Count: ", s.count, id = "count"),
+///             hstack(
+///                 button("+1", on_click = Counter::add(1)),
+///                 button("Reset", on_click = Counter::reset, variant = Variant::Outline),
+///             ),
+///             if s.history.is_empty() {
+///                 text("Nothing yet.")
+///             } else {
+///                 list(for step in &s.history { list_item(*step) })
+///             },
+///         )
+///     }
+/// }
+///
+/// let html = index(&Counter::default()).to_html();
+/// assert!(html.contains(r#"<p class="fx-text" id="count">Count: 0</p>"#));
+/// ```
+///
+/// The grammar:
+///
+/// ```text
+/// node   := NAME "(" [arg ("," arg)*] ")"      a component call
+///         | LITERAL                             text (strings, numbers)
+///         | "{" expr "}"                        any Rust expression
+///         | "if" expr "{" nodes "}" ["else" …]  plain Rust control flow
+///         | "for" pat "in" expr "{" nodes "}"
+///         | expr                                any other Rust expression
+/// arg    := node                                positional: a child (or an icon's name, …)
+///         | NAME "=" value                      a prop
+/// value  := NAME "(" … NAME "=" … ")"           a call with named args: download(url = …)
+///         | State::method ["(" value,* ")"]     a typed handler reference
+///         | "(" value "," value,* ")"           several actions, run in order
+///         | expr                                any Rust expression
+/// ```
+///
+/// `name(…)` calls a component: a built-in or any function without arguments returning a
+/// builder (props are its methods, positional arguments go through `Positional`). A
+/// function that takes arguments and returns a `Node` goes in braces: `{ row(item) }`.
+///
+/// Mistakes are compile errors at the token written: an unknown prop or one given twice,
+/// a prop of the wrong type, a child a component does not take, a handler given the
+/// wrong arguments, `download()` without `url` or `data`, a literal asset path (`href =
+/// "/logo.png"`) with no such file in the nearest `assets/` folder, a malformed `accept`
+/// rule, an unknown icon name.
+///
+/// The `ferrex` crate's `guide` module (`docs/guide/` in the repository) has the whole
+/// story: every built-in component and prop, states and events, downloads, uploads.
 #[proc_macro]
 pub fn ui(input: TokenStream) -> TokenStream {
     ui::ui(input.into(), assets_dir_for_call_site()).into()
 }
 
-/// Makes the `&mut self` methods of an `impl` block a state's event handlers.
+/// Makes the `&mut self` methods of an `impl` block a state's event handlers, callable
+/// from a page as `State::method` or `State::method(args…)`.
+///
+/// The state is a struct with `Default`, `Serialize` and `Deserialize`; each browser
+/// session has its own. Methods taking `&self` or no `self` are left alone.
+///
+/// ```
+/// use ferrex::prelude::*;
+///
+/// #[derive(Default, Serialize, Deserialize)]
+/// struct Files { names: Vec<String>, progress: f64, draft: String }
+///
+/// #[event]
+/// impl Files {
+///     /// No arguments: `on_click = Files::clear`.
+///     fn clear(&mut self) { self.names.clear(); }
+///
+///     /// A bound argument: `on_click = Files::remove(i)`.
+///     fn remove(&mut self, index: usize) -> Result<(), String> {
+///         if index >= self.names.len() {
+///             return Err(format!("there is no file {index}"));
+///         }
+///         self.names.remove(index);
+///         Ok(())
+///     }
+///
+///     /// The input's value: `on_input = Files::set_draft`.
+///     fn set_draft(&mut self, text: String) { self.draft = text; }
+///
+///     /// Uploaded files: `on_click = Files::save(upload_files("files"))`, or a zone's
+///     /// `on_drop = Files::save`.
+///     async fn save(&mut self, files: Vec<UploadFile>) -> Result<(), UploadError> {
+///         for file in files {
+///             self.names.push(file.persist_to_upload_dir().await?.name);
+///         }
+///         Ok(())
+///     }
+///
+///     /// Upload progress: `upload_files("files", on_upload_progress = Files::progress)`.
+///     fn progress(&mut self, p: UploadProgress) { self.progress = p.fraction; }
+///
+///     /// A file for the browser to download.
+///     fn export(&mut self) -> Download {
+///         Download::json(&self.names).filename("files.json")
+///     }
+/// }
+///
+/// fn index(s: &Files) -> Node {
+///     ui! {
+///         vstack(
+///             upload(text("Drop files here"), id = "files", multiple = true),
+///             button("Upload", on_click = Files::save(
+///                 upload_files("files", on_upload_progress = Files::progress))),
+///             progress(value = s.progress, max = 1),
+///             input(value = &s.draft, on_input = Files::set_draft),
+///             for (i, name) in s.names.iter().enumerate() {
+///                 hstack(text(name), button("Remove", on_click = Files::remove(i)), key = name)
+///             },
+///             button("Export", on_click = Files::export),
+///             button("Clear", on_click = Files::clear),
+///         )
+///     }
+/// }
+///
+/// let mut files = Files { names: vec!["a.txt".into()], ..Files::default() };
+/// assert!(index(&files).to_html().contains("Files.remove"));
+/// assert!(files.remove(3).is_err());
+/// ```
+///
+/// A handler takes owned arguments that are `Serialize + Deserialize` (they arrive as
+/// JSON), and returns `()`, a `Download`, a `ClientAction`, an `Action`, a `Vec` or an
+/// `Option` of those, or a `Result<_, E: Display>` whose `Err` the user sees. It may be
+/// `async` (its future must be `Send`). Generic handlers, references, `impl Trait` and
+/// patterns as arguments are compile errors.
 #[proc_macro_attribute]
 pub fn event(attr: TokenStream, item: TokenStream) -> TokenStream {
     event::event(attr.into(), item.into()).into()
