@@ -13,7 +13,7 @@ pub const MAX_DEPTH: usize = 16;
 /// bytes (the extension kept), never empty.
 ///
 /// ```
-/// use ferrex_core::upload::sanitize_file_name;
+/// use ferrex_core::path_safety::sanitize_file_name;
 /// assert_eq!(sanitize_file_name("../x"), "..x");
 /// assert_eq!(sanitize_file_name("a\u{202e}gnp.exe"), "agnp.exe");
 /// assert_eq!(sanitize_file_name(".."), "file");
@@ -64,7 +64,7 @@ fn is_windows_device(name: &str) -> bool {
 /// folders. The result joined to any folder stays inside it.
 ///
 /// ```
-/// use ferrex_core::upload::sanitize_relative_path;
+/// use ferrex_core::path_safety::sanitize_relative_path;
 /// assert_eq!(sanitize_relative_path("photos/../2024/a.png"), "photos/2024/a.png");
 /// assert_eq!(sanitize_relative_path("/etc/passwd"), "etc/passwd");
 /// assert_eq!(sanitize_relative_path("C:\\x"), "Cx");
@@ -88,8 +88,8 @@ pub fn sanitize_relative_path(path: &str) -> String {
 /// True if `relative` joined to a base folder stays inside it.
 ///
 /// ```
-/// assert!(ferrex_core::upload::stays_inside("a/b.png"));
-/// assert!(!ferrex_core::upload::stays_inside("../b.png"));
+/// assert!(ferrex_core::path_safety::stays_inside("a/b.png"));
+/// assert!(!ferrex_core::path_safety::stays_inside("../b.png"));
 /// ```
 pub fn stays_inside(relative: &str) -> bool {
     Path::new(relative)
