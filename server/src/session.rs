@@ -145,34 +145,27 @@ impl Session {
         let rev = self.next_rev();
         let fingerprint = fingerprint(html);
         let events = self.events;
+        if let Some(record) = self.pages.get_mut(page)
+            && record.fingerprint == fingerprint
+        {
+            record.manifest = manifest;
+            record.events = events;
+            return (rev, shown.is_some_and(|shown| shown < record.first_sent));
+        }
+        let record = PageRecord {
+            fingerprint,
+            first_sent: rev,
+            manifest,
+            events,
+        };
+        // Overwritten in place: a page key is allocated once per session, not per event.
         match self.pages.get_mut(page) {
-            Some(record) if record.fingerprint == fingerprint => {
-                record.manifest = manifest;
-                record.events = events;
-                (rev, shown.is_some_and(|shown| shown < record.first_sent))
-            }
-            Some(record) => {
-                *record = PageRecord {
-                    fingerprint,
-                    first_sent: rev,
-                    manifest,
-                    events,
-                };
-                (rev, true)
-            }
+            Some(slot) => *slot = record,
             None => {
-                self.pages.insert(
-                    page.to_owned(),
-                    PageRecord {
-                        fingerprint,
-                        first_sent: rev,
-                        manifest,
-                        events,
-                    },
-                );
-                (rev, true)
+                self.pages.insert(page.to_owned(), record);
             }
         }
+        (rev, true)
     }
 
     /// The session's `S`, created with `Default` if it has none yet.
