@@ -11,6 +11,7 @@ mod counter;
 
 use axum::response::Html;
 use axum::routing::get;
+use ferrex_wire as wire;
 use serde_json::Value;
 use support::{Browser, TestServer};
 
@@ -23,10 +24,68 @@ const BENCH_PATH: &str = "/runtime-unit";
 /// Fewer cases than this means the cases file stopped registering some of them.
 const MIN_CASES: usize = 50;
 
+/// The runtime as the server ships it.
+const RUNTIME_JS: &str = include_str!("../server/assets/runtime.js");
+
+/// The facts runtime.js shares with the server, by the names its `WIRE` block uses.
+const WIRE_FACTS: [(&str, &str); 7] = [
+    ("WS_PATH", wire::WS_PATH),
+    ("UPLOAD_PATH", wire::UPLOAD_PATH),
+    ("FILE_PATH", wire::FILE_PATH),
+    ("DOWNLOAD_PREFIX", wire::DOWNLOAD_PREFIX),
+    ("VALUE_MARKER", wire::VALUE_MARKER),
+    ("PROGRESS_MARKER", wire::PROGRESS_MARKER),
+    ("REJECTED_MARKER", wire::REJECTED_MARKER),
+];
+
+/// Rules and files for which the runtime must decide as `ferrex_wire::accepts` does: every
+/// rule list against every file, with the server's answer computed here.
+fn accept_cases() -> Value {
+    let rule_lists: [&[&str]; 9] = [
+        &["text/html"],
+        &[],
+        &[".png"],
+        &[".PNG", ".tar.gz"],
+        &["image/*"],
+        &["Image/*", "text/plain"],
+        &["application/pdf"],
+        &[" .md ", "text/*", ".jpg"],
+        &["video/*", ".Mp4"],
+    ];
+    let files = [
+        ("photo.png", "image/png"),
+        ("PHOTO.PNG", ""),
+        ("a.tar.gz", "application/gzip"),
+        ("png.txt", "text/plain"),
+        ("photopng", "image/png"),
+        ("notes.md", ""),
+        ("report.pdf", "application/pdf"),
+        ("report.pdfx", "application/pdfx"),
+        ("clip.mp4", "video/mp4"),
+        ("clip", "imagex/png"),
+        ("page.html", "text/html;charset=utf-8"),
+        ("x.exe", "application/x-msdownload"),
+    ];
+    let mut cases = Vec::new();
+    for rules in rule_lists {
+        for (name, type_) in files {
+            cases.push(serde_json::json!({
+                // As the drop zone renders them in its `accept` attribute.
+                "rules": rules.join(","),
+                "name": name,
+                "type": type_,
+                "expected": wire::accepts(rules, name, type_),
+            }));
+        }
+    }
+    Value::Array(cases)
+}
+
 /// The bench page: sets the runtime's test flag, loads the shipped runtime, runs the cases.
 /// Script errors (a syntax error in either file) are collected, so they fail the test
 /// by name instead of as a time-out.
 fn bench_page() -> String {
+    let accept_cases = accept_cases();
     format!(
         r#"<!doctype html>
 <html><head><meta charset="utf-8"><title>ferrex runtime unit cases</title>
@@ -34,6 +93,7 @@ fn bench_page() -> String {
 window.__pageErrors = [];
 window.addEventListener('error', (e) => window.__pageErrors.push(`${{e.filename}}:${{e.lineno}}: ${{e.message}}`));
 window.__ferrexTest = true;
+window.__wireAcceptCases = {accept_cases};
 </script>
 </head><body>
 <script src="/_ferrex/runtime.js"></script>
@@ -85,6 +145,51 @@ async fn runtime_unit_cases_all_pass_in_chromium() {
         "only {ran} runtime cases ran, expected at least {MIN_CASES}"
     );
     eprintln!("{ran} runtime cases passed");
+}
+
+#[tokio::test]
+async fn the_runtime_wire_block_holds_ferrex_wire_facts() {
+    let server = bench_server().await;
+    let browser = Browser::start().await;
+    browser.goto(&server.url(BENCH_PATH)).await;
+    browser
+        .wait_for_js("window.__results && window.__results.done")
+        .await;
+    let shipped = browser.js("return window.__ferrexTest.WIRE;").await;
+    let expected: serde_json::Map<String, Value> = WIRE_FACTS
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), Value::from(*value)))
+        .collect();
+    assert_eq!(shipped, Value::Object(expected));
+}
+
+/// A path or marker spelled outside the `WIRE` block would escape the check above.
+#[test]
+fn runtime_js_spells_paths_and_markers_only_in_its_wire_block() {
+    let block_start = RUNTIME_JS
+        .find("const WIRE = Object.freeze({")
+        .expect("runtime.js has a WIRE block");
+    let block_end = block_start
+        + RUNTIME_JS[block_start..]
+            .find("});")
+            .expect("the WIRE block ends");
+    let outside = format!("{}{}", &RUNTIME_JS[..block_start], &RUNTIME_JS[block_end..]);
+    let code_lines = outside
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("//"));
+    let strays: Vec<&str> = code_lines
+        .filter(|line| {
+            WIRE_FACTS
+                .iter()
+                .any(|(_, value)| line.contains(&format!("'{value}")))
+                || line.contains("'/_ferrex/")
+        })
+        .collect();
+    assert!(
+        strays.is_empty(),
+        "runtime.js spells wire facts outside its WIRE block:\n{}",
+        strays.join("\n")
+    );
 }
 
 #[tokio::test]

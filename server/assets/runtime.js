@@ -33,10 +33,18 @@
 (() => {
   'use strict';
 
-  const WS_PATH = '/_ferrex/ws';
-  const UPLOAD_PATH = '/_ferrex/upload';
-  const FILE_PATH = '/_ferrex/file';
-  const TOKEN_PREFIX = '/_ferrex/download/';
+  // The facts this file shares with the server and the macros, each defined in the
+  // ferrex-wire crate; a test checks this block against it, and that no other line here
+  // spells a path or a marker.
+  const WIRE = Object.freeze({
+    WS_PATH: '/_ferrex/ws',
+    UPLOAD_PATH: '/_ferrex/upload',
+    FILE_PATH: '/_ferrex/file',
+    DOWNLOAD_PREFIX: '/_ferrex/download/',
+    VALUE_MARKER: '$value',
+    PROGRESS_MARKER: '$progress',
+    REJECTED_MARKER: '$rejected',
+  });
   const BACKOFF_MIN = 200, BACKOFF_MAX = 5000;
   const TOAST_MS = 6000, PROGRESS_MS = 100;
 
@@ -85,9 +93,9 @@
     if (v === null || typeof v !== 'object') return v;
     const keys = Object.keys(v);
     if (keys.length === 1 && v[keys[0]] === true) {
-      if (keys[0] === '$value') return ctx.value();
-      if (keys[0] === '$rejected' && 'rejected' in ctx) return ctx.rejected;
-      if (keys[0] === '$progress' && 'progress' in ctx) return ctx.progress;
+      if (keys[0] === WIRE.VALUE_MARKER) return ctx.value();
+      if (keys[0] === WIRE.REJECTED_MARKER && 'rejected' in ctx) return ctx.rejected;
+      if (keys[0] === WIRE.PROGRESS_MARKER && 'progress' in ctx) return ctx.progress;
     }
     const out = {};
     for (const k of keys) out[k] = replaceMarkers(v[k], ctx);
@@ -176,7 +184,7 @@
   function connect() {
     const proto = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
     let sock;
-    try { sock = new WebSocket(`${proto}//${window.location.host}${own(WS_PATH)}`); } catch (e) {
+    try { sock = new WebSocket(`${proto}//${window.location.host}${own(WIRE.WS_PATH)}`); } catch (e) {
       scheduleReconnect();
       return;
     }
@@ -309,12 +317,12 @@
     }
     const u = new window.URL(a.url, window.location.href);
     if (u.origin !== window.location.origin) { clickLink(u.href, a.filename, true); return; }
-    if (u.pathname.startsWith(own(TOKEN_PREFIX))) { clickLink(u.href, a.filename, false); return; }
+    if (u.pathname.startsWith(own(WIRE.DOWNLOAD_PREFIX))) { clickLink(u.href, a.filename, false); return; }
     // /_ferrex/file asks the app itself, which sees paths without its mount path.
     const inApp = base && u.pathname.startsWith(`${base}/`) ? u.pathname.slice(base.length) : u.pathname;
     const path = inApp + u.search;
     const name = a.filename || lastSegment(u.pathname) || 'download';
-    const href = `${own(FILE_PATH)}?url=${encodeURIComponent(path)}&filename=${encodeURIComponent(name)}`;
+    const href = `${own(WIRE.FILE_PATH)}?url=${encodeURIComponent(path)}&filename=${encodeURIComponent(name)}`;
     clickLink(href, name, false);
   }
 
@@ -476,21 +484,22 @@
     return zone.querySelector('input[type=file].fx-upload-input');
   }
 
+  // A zone's rules as the server renders them (a comma-separated string) or a list.
   function acceptList(acc) {
     if (!acc) return [];
     if (Array.isArray(acc)) return acc;
-    if (typeof acc === 'string') return acc.split(',');
-    return Object.entries(acc).flat(2); // {"image/*": [".png"]} style
+    return String(acc).split(',');
   }
 
+  // The same reading of the rules as ferrex_wire::accepts on the server.
   function accepts(file, acc) {
     const list = acceptList(acc).map((a) => String(a).trim().toLowerCase()).filter(Boolean);
     if (!list.length) return true;
     const name = file.name.toLowerCase();
-    const type = (file.type || '').toLowerCase();
+    const type = (file.type || '').split(';')[0].trim().toLowerCase();
     return list.some((a) => {
       if (a.startsWith('.')) return name.endsWith(a);
-      if (a.endsWith('/*')) return type.startsWith(a.slice(0, -1));
+      if (a.endsWith('/*')) return type.split('/')[0] === a.slice(0, -2) && type.includes('/');
       return type === a;
     });
   }
@@ -673,7 +682,7 @@
     };
     xhr.onerror = () => { done(); toast('Upload failed: network error'); };
     xhr.onabort = () => { done(); };
-    xhr.open('POST', own(UPLOAD_PATH));
+    xhr.open('POST', own(WIRE.UPLOAD_PATH));
     xhr.send(form);
   }
 
@@ -819,7 +828,7 @@
     window.__ferrexTest = Object.freeze({
       morphRoot, morphChildren, morphNode, syncAttributes, syncInput, syncTextarea, syncSelect,
       keyOf, sameKind, acceptList, accepts, replaceMarkers, eventValue, humanSize, lastSegment,
-      sendEvent, applyReply,
+      sendEvent, applyReply, WIRE,
       // morphRoot morphs the page's #fx-root, which `init` would have looked up.
       useRoot(el) { root = el; },
     });
