@@ -2,6 +2,7 @@
 //! page manifest it collects, states and handlers with their per-event context, client
 //! actions, downloads and uploads. Knows nothing of HTTP.
 
+pub mod action;
 pub mod components;
 pub mod context;
 pub mod download;
@@ -15,8 +16,9 @@ mod render;
 pub mod state;
 pub mod upload;
 
+pub use action::{ClientAction, cancel_upload, clear_selected_files, redirect};
 pub use download::{Download, DownloadBuilder, download};
-pub use event::{ClientAction, EventRef, IntoEvent, cancel_upload, clear_selected_files, redirect};
+pub use event::{EventRef, IntoEvent};
 pub use manifest::PageManifest;
 pub use node::{Element, Node, Rendered};
 pub use state::{Action, EventError, HandlerError, IntoActions, State};
@@ -30,11 +32,10 @@ pub const STYLESHEET: &str = include_str!("../assets/ferrex.css");
 
 /// Everything a page module needs: components, actions, and the traits their props use.
 pub mod prelude {
+    pub use crate::action::{ClientAction, cancel_upload, clear_selected_files, redirect};
     pub use crate::components::*;
     pub use crate::download::{Download, download};
-    pub use crate::event::{
-        ClientAction, EventRef, IntoEvent, cancel_upload, clear_selected_files, redirect,
-    };
+    pub use crate::event::{EventRef, IntoEvent};
     pub use crate::node::Node;
     pub use crate::props::{Positional, Variant};
     pub use crate::state::{Action, IntoActions, State};

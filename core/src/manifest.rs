@@ -2,8 +2,7 @@
 //! drop zones with their limits, and which handler each zone uploads to — collected while
 //! the page renders, so the server never reads them back out of the HTML.
 
-use crate::event::ClientAction;
-use crate::node::{Element, Node};
+use crate::action::ClientAction;
 use crate::upload::UploadLimits;
 
 /// What the server needs to know about a rendered page.
@@ -65,12 +64,17 @@ impl PageManifest {
         self.zones.is_empty() && self.uploads.is_empty()
     }
 
-    /// Records what `el` tells the server: a drop zone, and the uploads its actions start.
-    pub(crate) fn note(&mut self, el: &Element) {
-        if let Some(zone) = el.drop_zone() {
+    /// Records what one element tells the server: the drop zone it is, if any, and the
+    /// uploads its actions start.
+    pub(crate) fn note<'a>(
+        &mut self,
+        zone: Option<&DropZone>,
+        actions: impl IntoIterator<Item = &'a ClientAction>,
+    ) {
+        if let Some(zone) = zone {
             self.zones.push(zone.clone());
         }
-        for action in el.all_actions() {
+        for action in actions {
             if let ClientAction::Upload { id, handler, .. } = action {
                 self.uploads.push(UploadTarget {
                     zone: id.clone(),
@@ -84,67 +88,5 @@ impl PageManifest {
     pub(crate) fn extend(&mut self, other: PageManifest) {
         self.zones.extend(other.zones);
         self.uploads.extend(other.uploads);
-    }
-}
-
-impl Node {
-    /// The page manifest of this node: its drop zones and uploads.
-    pub fn manifest(&self) -> PageManifest {
-        let mut manifest = PageManifest::default();
-        self.collect_manifest(&mut manifest);
-        manifest
-    }
-
-    fn collect_manifest(&self, manifest: &mut PageManifest) {
-        match self {
-            Node::Element(el) => {
-                manifest.note(el);
-                el.children()
-                    .iter()
-                    .for_each(|child| child.collect_manifest(manifest));
-            }
-            Node::Fragment(nodes) => nodes.iter().for_each(|n| n.collect_manifest(manifest)),
-            Node::Rendered(rendered) => manifest.extend(rendered.manifest.clone()),
-            Node::Empty | Node::Text(_) | Node::Trusted(_) => {}
-        }
-    }
-
-    /// The limits of drop zone `zone` on this page, if the page has it. The server reads
-    /// them from its own rendering, never from the browser.
-    ///
-    /// ```
-    /// use ferrex_core::prelude::*;
-    /// let page: Node = vstack().child(upload().id("f").max_files(2).multiple(true)).into();
-    /// assert_eq!(page.upload_limits("f").unwrap().file_count_limit(), 2);
-    /// assert!(page.upload_limits("g").is_none());
-    /// ```
-    pub fn upload_limits(&self, zone: &str) -> Option<UploadLimits> {
-        self.manifest().drop_zone(zone).cloned()
-    }
-
-    /// Whether this page sends the files of drop zone `zone` to `handler` (`State.method`);
-    /// see [`PageManifest::uploads_to`].
-    ///
-    /// ```
-    /// use ferrex_core::prelude::*;
-    /// let page: Node = vstack().child(upload().id("f")).into();
-    /// assert!(!page.uploads_to("f", "Files.handle"));
-    /// ```
-    pub fn uploads_to(&self, zone: &str, handler: &str) -> bool {
-        self.manifest().uploads_to(zone, handler)
-    }
-
-    /// The page's HTML and its manifest, without copying either for markup `ui!` wrote.
-    pub fn into_page(self) -> (String, PageManifest) {
-        match self {
-            Node::Rendered(rendered) => {
-                let crate::node::Rendered { html, manifest } = *rendered;
-                (html, manifest)
-            }
-            other => {
-                let manifest = other.manifest();
-                (other.into_html(), manifest)
-            }
-        }
     }
 }

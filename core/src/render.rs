@@ -94,7 +94,7 @@ impl Html {
         match node {
             Node::Element(el) => {
                 if el.has_manifest_facts() {
-                    self.manifest.note(el);
+                    self.manifest.note(el.drop_zone(), el.all_actions());
                 }
                 el.children().iter().for_each(|c| self.note_manifest(c));
             }
@@ -134,7 +134,7 @@ impl Html {
 
     #[cold]
     pub(crate) fn note(&mut self, el: &Element) {
-        self.manifest.note(el);
+        self.manifest.note(el.drop_zone(), el.all_actions());
     }
 
     /// The page as a node; remembers its size for the next render at this call site.

@@ -10,9 +10,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::action::ClientAction;
 use crate::context::{EventInput, ZoneFiles};
 use crate::download::Download;
-use crate::event::ClientAction;
 use crate::upload::UploadFile;
 
 /// A user struct that lives on the server, one instance per browser session.

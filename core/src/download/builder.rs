@@ -9,7 +9,8 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::payload::{Download, DownloadData, Source};
-use crate::event::{ClientAction, IntoEvent};
+use crate::action::ClientAction;
+use crate::event::IntoEvent;
 use crate::props::IntoText;
 use crate::state::{Action, HandlerResult, IntoActions};
 

@@ -7,20 +7,11 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Generics, Ident, Type};
 
-use super::check::Plan;
-use super::fallback;
 use super::parse::{EventBlock, Handler};
 
-pub fn expand(block: &EventBlock, plan: &Plan) -> TokenStream {
-    match plan {
-        Plan::Stub => fallback::stub(block),
-        Plan::Table(usable) => table(block, usable),
-    }
-}
-
 /// The full expansion. A handler that is not usable stays out of the dispatch table but
-/// keeps a placeholder companion method (see `fallback::placeholder_method`).
-fn table(block: &EventBlock, usable: &[bool]) -> TokenStream {
+/// keeps a placeholder companion method (see [`placeholder_method`]).
+pub fn table(block: &EventBlock, usable: &[bool]) -> TokenStream {
     let self_ty = &block.item.self_ty;
     let state_name = block.state_name();
     let events_ty = companion_name(block);
@@ -34,7 +25,7 @@ fn table(block: &EventBlock, usable: &[bool]) -> TokenStream {
         if ok {
             companion_method(&state_name, handler, self_ty)
         } else {
-            fallback::placeholder_method(&state_name, handler, self_ty)
+            placeholder_method(&state_name, handler, self_ty)
         }
     });
     let companion = companion(&events_ty, methods);
@@ -178,6 +169,29 @@ fn dispatch_arm(state_name: &str, handler: &Handler) -> TokenStream {
             ::ferrex::__private::Ok(::ferrex::__private::Box::pin(async move {
                 ::ferrex::__private::into_actions(#call)
             }))
+        }
+    }
+}
+
+/// The companion method for a handler left out of the dispatch table.
+///
+/// Without it, a page that uses the handler (`on_click = S::rename("x")`) would add "no
+/// method named `rename`" — wrong, and pointing at a name the user spelled right. So the
+/// method exists, with the handler's arity but no parameter types: whatever the page
+/// passes compiles, and the only error is the one at the handler's definition. Argument
+/// types are checked again once the handler is fixed.
+pub fn placeholder_method(state_name: &str, handler: &Handler, self_ty: &Type) -> TokenStream {
+    let name = &handler.name;
+    let full = format!("{state_name}.{name}");
+    let params = handler
+        .params
+        .iter()
+        .map(|param| quote_spanned!(param.ty.span()=> _: impl ::core::marker::Sized));
+    quote! {
+        #[doc(hidden)]
+        #[allow(clippy::too_many_arguments)]
+        pub fn #name(self, #(#params),*) -> ::ferrex::__private::EventRef<#self_ty> {
+            ::ferrex::__private::EventRef::new(#full, ::std::vec::Vec::new())
         }
     }
 }

@@ -1,37 +1,14 @@
-//! What `#[event]` emits beside its errors, so that one mistake is one error: placeholder
-//! companion methods for refused handlers, and a stub `State` impl for a refused block.
-//! None of it ever runs: it only exists in a build that fails on the macro's own error.
+//! What `#[event]` emits for a refused block beside its errors, so that one mistake is one
+//! error: a stub `State` impl with placeholder companion methods. None of it ever runs: it
+//! only exists in a build that fails on the macro's own error.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Type, parse_quote};
+use syn::parse_quote;
 
-use super::expand::{StateImpl, companion, companion_name};
-use super::parse::{EventBlock, Handler};
-
-/// The companion method for a handler left out of the dispatch table.
-///
-/// Without it, a page that uses the handler (`on_click = S::rename("x")`) would add "no
-/// method named `rename`" — wrong, and pointing at a name the user spelled right. So the
-/// method exists, with the handler's arity but no parameter types: whatever the page
-/// passes compiles, and the only error is the one at the handler's definition. Argument
-/// types are checked again once the handler is fixed.
-pub fn placeholder_method(state_name: &str, handler: &Handler, self_ty: &Type) -> TokenStream {
-    let name = &handler.name;
-    let full = format!("{state_name}.{name}");
-    let params = handler
-        .params
-        .iter()
-        .map(|param| quote_spanned!(param.ty.span()=> _: impl ::core::marker::Sized));
-    quote! {
-        #[doc(hidden)]
-        #[allow(clippy::too_many_arguments)]
-        pub fn #name(self, #(#params),*) -> ::ferrex::__private::EventRef<#self_ty> {
-            ::ferrex::__private::EventRef::new(#full, ::std::vec::Vec::new())
-        }
-    }
-}
+use super::expand::{StateImpl, companion, companion_name, placeholder_method};
+use super::parse::EventBlock;
 
 /// A `State` impl with no handlers (dispatch answers `UnknownHandler`), for a block that
 /// cannot be a handler table: pages that read the state, and `App::page` with them, still

@@ -29,7 +29,10 @@ pub fn event(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let plan = check::check(&block, &mut errors);
-    let generated = expand::expand(&block, &plan);
+    let generated = match &plan {
+        check::Plan::Stub => fallback::stub(&block),
+        check::Plan::Table(usable) => expand::table(&block, usable),
+    };
     let item = &block.item;
     let errors = errors.iter().map(syn::Error::to_compile_error);
     quote! {
