@@ -10,6 +10,7 @@ pub mod event;
 pub mod icons;
 pub mod manifest;
 pub mod node;
+mod page;
 pub mod path_safety;
 pub mod props;
 mod render;
