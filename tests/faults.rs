@@ -18,11 +18,10 @@ use serde_json::{Value, json};
 use support::disk::{listing, scratch, temp_files};
 use support::forms::{upload_event, upload_form_as};
 use support::http::{arrive, number_in, page, post_event, post_upload};
-use support::raw_http::{RawRequest, upload_body_start};
+use support::raw_http::start_large_upload;
 use support::run_log::{new_tag, ran, runs};
 use support::ws::{next_json, open_socket};
 use support::{PATIENCE, TestServer, wait_until};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::RwLock;
 use tokio_tungstenite::tungstenite::Message;
@@ -169,22 +168,8 @@ fn rss_kib() -> u64 {
 /// Opens a connection, sends the headers of an upload announcing 100 MB and `sent` bytes
 /// of its one file, and returns the still-open connection.
 async fn start_upload(server: &TestServer, cookie: &str, tag: u64, sent: &[u8]) -> TcpStream {
-    let boundary = "faultsBoundary";
     let event = upload_event("Fragile.store", "files", Some(tag));
-    let head = RawRequest::post("/_ferrex/upload", server.addr)
-        .header("Cookie", cookie)
-        .header(
-            "Content-Type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .header("Content-Length", 100_000_000)
-        .head()
-        + &upload_body_start(boundary, &event, "big.bin");
-    let mut stream = TcpStream::connect(server.addr).await.expect("connect");
-    stream.write_all(head.as_bytes()).await.expect("send");
-    stream.write_all(sent).await.expect("send part of the file");
-    stream.flush().await.expect("flush");
-    stream
+    start_large_upload(server.addr, cookie, &event, "big.bin", sent).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,10 +24,8 @@ use support::disk::{listing, scratch};
 // Short names: nearly every test builds its upload with these.
 use support::forms::{upload_event as event, upload_form as form};
 use support::http::{page, set_cookie, status_json, upload_response};
-use support::raw_http::{RawRequest, exchange, upload_body_start};
+use support::raw_http::{RawRequest, exchange, start_large_upload};
 use support::{PATIENCE, TestServer};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
 // ---------------------------------------------------------------------------------------
 // A test state whose handler records everything it receives.
@@ -1017,24 +1015,9 @@ async fn a_client_that_disconnects_mid_upload_leaves_no_temp_file() {
     let (_client, cookie) = session(&server).await;
     let tag = new_tag();
 
-    let boundary = "ferrexTestBoundary";
     let event_field = event("Up.handle", "any", Some(tag));
-    let request = RawRequest::post("/_ferrex/upload", server.addr)
-        .header("Cookie", &cookie)
-        .header(
-            "Content-Type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .header("Content-Length", 100_000_000)
-        .head()
-        + &upload_body_start(boundary, &event_field, "partial.bin");
-    let mut stream = TcpStream::connect(server.addr).await.expect("connect");
-    stream.write_all(request.as_bytes()).await.expect("send");
-    stream
-        .write_all(&pattern(2 * 1024 * 1024, 5))
-        .await
-        .expect("send part of the file");
-    stream.flush().await.expect("flush");
+    let sent = pattern(2 * 1024 * 1024, 5);
+    let stream = start_large_upload(server.addr, &cookie, &event_field, "partial.bin", &sent).await;
 
     // The server is streaming the file into a temp file in the folder…
     let deadline = Instant::now() + Duration::from_secs(10);

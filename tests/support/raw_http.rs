@@ -57,6 +57,37 @@ pub fn upload_body_end(boundary: &str) -> String {
     format!("\r\n--{boundary}--\r\n")
 }
 
+/// What an upload declares in its head when a test means to send only part of it.
+pub const LARGE_UPLOAD_LENGTH: u64 = 100_000_000;
+
+/// Starts an upload of one file named `file_name` that declares [`LARGE_UPLOAD_LENGTH`]
+/// bytes, sends the event field and `sent` of the file, and returns the connection still
+/// open: for tests of what the server does while an upload hangs, or when it drops.
+#[allow(dead_code)]
+pub async fn start_large_upload(
+    addr: SocketAddr,
+    cookie: &str,
+    event: &str,
+    file_name: &str,
+    sent: &[u8],
+) -> TcpStream {
+    let boundary = "ferrexLargeUpload";
+    let head = RawRequest::post("/_ferrex/upload", addr)
+        .header("Cookie", cookie)
+        .header(
+            "Content-Type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .header("Content-Length", LARGE_UPLOAD_LENGTH)
+        .head()
+        + &upload_body_start(boundary, event, file_name);
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("send");
+    stream.write_all(sent).await.expect("send part of the file");
+    stream.flush().await.expect("flush");
+    stream
+}
+
 /// Sends `request` whole on a new connection and reads the answer (see [`read_answer`]).
 pub async fn exchange(
     addr: SocketAddr,

@@ -4,8 +4,8 @@
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
-use syn::spanned::Spanned;
 use syn::parse_quote;
+use syn::spanned::Spanned;
 
 use super::expand::{StateImpl, companion, companion_name, placeholder_method};
 use super::parse::EventBlock;
