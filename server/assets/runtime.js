@@ -421,8 +421,24 @@
     if (tag === 'TEXTAREA') syncTextarea(old, nw, focused);
     syncAttributes(old, nw);
     if (tag === 'TEXTAREA') return; // its text is its value, handled above
+    // A focused select follows the rule of a focused input: the server's choice wins only
+    // when the server changed it and nothing the user did is in flight. Morphing the
+    // options' `selected` attributes would move the choice, so the user's is kept aside.
+    const kept = tag === 'SELECT' && focused ? focusedSelectChoice(old, nw) : null;
     morphChildren(old, nw);
-    if (tag === 'SELECT' && !focused) syncSelect(old, nw);
+    if (tag !== 'SELECT') return;
+    if (kept) Array.from(old.options).forEach((o) => { o.selected = kept.has(o.value); });
+    else syncSelect(old, nw);
+  }
+
+  // The values a focused select must keep through a morph, or null when the server may
+  // set its choice.
+  function focusedSelectChoice(old, nw) {
+    const before = Array.from(old.options, (o) => o.hasAttribute('selected'));
+    const after = Array.from(nw.querySelectorAll('option'), (o) => o.hasAttribute('selected'));
+    const changed = before.length !== after.length || before.some((s, i) => s !== after[i]);
+    if (focusedMayChange(changed)) return null;
+    return new Set(Array.from(old.selectedOptions, (o) => o.value));
   }
 
   function syncAttributes(old, nw) {

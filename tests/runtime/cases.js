@@ -485,6 +485,30 @@
     same(document.activeElement, sel, 'focus');
   });
 
+  test('a focused select takes a choice the server changed, as a focused input does', () => {
+    stage(SELECT('b'));
+    const sel = q('#s');
+    sel.focus();
+    sel.options[0].selected = true; // the user picks a
+    morph(SELECT('c'));
+    eq(sel.value, 'c', 'value');
+    same(document.activeElement, sel, 'focus');
+  });
+
+  test('a focused select keeps the user\'s choice while an event of theirs is in flight', () => {
+    stage(SELECT('b'));
+    const sel = q('#s');
+    sel.focus();
+    sel.options[0].selected = true; // the user picks a, and its event is on its way
+    const id = fx.sendEvent('Form.picked', ['a']);
+    try {
+      morph(SELECT('c'));
+      eq(sel.value, 'a', 'value while pending');
+    } finally {
+      fx.applyReply({ id, html: null });
+    }
+  });
+
   test('a multiple select takes every selected option', () => {
     stage('<select id="s" multiple><option selected>a</option><option>b</option><option selected>c</option></select>');
     const sel = q('#s');
