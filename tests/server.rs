@@ -1078,3 +1078,64 @@ async fn every_response_carries_nosniff() {
         );
     }
 }
+
+// ---------- a page asking after its session (reconnects, restarts) ----------
+
+/// `GET /_ferrex/session` with `cookie`, as the runtime asks before a reconnect.
+async fn presence(server: &TestServer, cookie: Option<&str>) -> Value {
+    let mut request = reqwest::Client::new().get(server.url("/_ferrex/session"));
+    if let Some(cookie) = cookie {
+        request = request.header(header::COOKIE, cookie);
+    }
+    let response = request.send().await.expect("GET /_ferrex/session");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+    response.json().await.expect("JSON")
+}
+
+/// The `data-fx-boot` a page was rendered with.
+fn boot_of(html: &str) -> String {
+    let start = html
+        .find("data-fx-boot=\"")
+        .expect("the page names its server start")
+        + 14;
+    html[start..]
+        .split('"')
+        .next()
+        .expect("a closing quote")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_session_probe_says_whether_the_session_is_known_and_which_start_answers() {
+    let store = SharedStore::default();
+    let first = TestServer::start(counter::app().store(store.clone())).await;
+    let visit = reqwest::Client::new()
+        .get(first.url("/"))
+        .send()
+        .await
+        .expect("GET /");
+    let cookie = support::http::set_cookie(&visit).expect("a session cookie");
+    let boot = boot_of(&visit.text().await.expect("page"));
+
+    let known = presence(&first, Some(&cookie)).await;
+    assert_eq!(known["known"], true);
+    assert_eq!(known["boot"], boot.as_str());
+    // Tests build in debug, where pages reload themselves after a restart.
+    assert_eq!(known["reload_on_restart"], cfg!(debug_assertions));
+
+    let stranger = presence(
+        &first,
+        Some("ferrex_session=0123456789abcdef0123456789abcdef"),
+    )
+    .await;
+    assert_eq!(stranger["known"], false);
+    assert_eq!(presence(&first, None).await["known"], false);
+
+    // Another start of the server over the same sessions: known, another boot.
+    let second = TestServer::start(counter::app().store(store).dev_reload(false)).await;
+    let after = presence(&second, Some(&cookie)).await;
+    assert_eq!(after["known"], true);
+    assert_ne!(after["boot"], boot.as_str(), "each start has its own id");
+    assert_eq!(after["reload_on_restart"], false);
+}

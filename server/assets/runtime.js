@@ -40,6 +40,7 @@
     WS_PATH: '/_ferrex/ws',
     UPLOAD_PATH: '/_ferrex/upload',
     FILE_PATH: '/_ferrex/file',
+    SESSION_PATH: '/_ferrex/session',
     DOWNLOAD_PREFIX: '/_ferrex/download/',
     VALUE_MARKER: '$value',
     PROGRESS_MARKER: '$progress',
@@ -47,6 +48,10 @@
   });
   const BACKOFF_MIN = 200, BACKOFF_MAX = 5000;
   const TOAST_MS = 6000, PROGRESS_MS = 100;
+  const AWAY_MS = 400;          // a shorter drop shows no "reconnecting" notice
+  const LOST_KEY = 'ferrex:lost'; // sessionStorage: actions a reload had to drop
+  const RELOADED_KEY = 'ferrex:reloaded'; // sessionStorage: when this tab last reloaded itself
+  const RELOAD_GAP_MS = 10000;  // a tab reloads itself at most this often (no reload loop)
 
   let root = null;             // #fx-root
   let base = '';               // the app's mount path (#fx-root's data-fx-base), e.g. '/app'
@@ -63,6 +68,10 @@
   const uploads = new Map();    // zone id -> {xhr, aborted}
   let morphFocus = null;        // element focused when the running morph began
   let shownRev = 0;             // the server's render revision of the HTML on screen
+  let boot = '';                // the server start that rendered this page (data-fx-boot)
+  let everConnected = false;
+  let awayTimer = null;
+  let reloadRefused = false;    // a self-reload was skipped (too soon after the last)
 
   // ---------- small helpers ----------
 
@@ -175,6 +184,76 @@
   function setConnected(on) {
     connected = on;
     document.documentElement.dataset.fxConnected = on ? 'true' : 'false';
+    clearTimeout(awayTimer);
+    if (on) showAway(false);
+    else if (everConnected) awayTimer = setTimeout(() => showAway(true), AWAY_MS);
+  }
+
+  // The small notice shown while the server is away; outside #fx-root, so morphs leave it.
+  function showAway(on) {
+    let note = document.getElementById('fx-away');
+    if (!on) {
+      if (note) note.hidden = true;
+      return;
+    }
+    if (!note) {
+      note = document.createElement('div');
+      note.id = 'fx-away';
+      note.className = 'fx-away';
+      note.setAttribute('role', 'status');
+      note.textContent = 'Reconnecting\u2026';
+      document.body.appendChild(note);
+    }
+    note.hidden = false;
+  }
+
+  // Reloads the page (same URL) into whatever session the server gives it; actions that
+  // never reached the server are named by a toast after the reload.
+  function reloadPage(why) {
+    const lost = queue.length;
+    try {
+      // A page that reloaded itself moments ago and still finds no session (cookies
+      // refused, say) would reload forever: it says so once and keeps trying instead.
+      const last = Number(sessionStorage.getItem(RELOADED_KEY)) || 0;
+      if (Date.now() - last < RELOAD_GAP_MS) {
+        if (!reloadRefused) toast(`${why.replace(/, so it was reloaded\.$/, '.')} Reload the page to go on.`);
+        reloadRefused = true;
+        scheduleReconnect();
+        return;
+      }
+      sessionStorage.setItem(RELOADED_KEY, String(Date.now()));
+      if (lost) sessionStorage.setItem(LOST_KEY, `${why} ${lost === 1 ? 'Your last action was' : `Your last ${lost} actions were`} not applied.`);
+    } catch (e) { /* storage refused: the reload still happens */ }
+    window.location.reload();
+  }
+
+  function toastLostActions() {
+    let note = null;
+    try {
+      note = sessionStorage.getItem(LOST_KEY);
+      sessionStorage.removeItem(LOST_KEY);
+    } catch (e) { return; }
+    if (note) toast(note);
+  }
+
+  // Before a reconnect: ask the server whether it still knows this page's session. A
+  // server that is away gets asked again later; one that forgot the session (it
+  // restarted with in-memory sessions, or the session expired) gets a reload into a fresh
+  // session; in development, a server started again since this page was rendered does
+  // too, so a rebuild shows up without a manual reload.
+  function probeThenConnect() {
+    fetch(own(WIRE.SESSION_PATH), { cache: 'no-store', credentials: 'same-origin' })
+      .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`status ${r.status}`))))
+      .then((answer) => {
+        if (!answer || answer.known !== true) {
+          reloadPage('The server no longer knew this page\u2019s session, so it was reloaded.');
+        } else if (answer.reload_on_restart && boot && answer.boot !== boot) {
+          reloadPage('The server was restarted, so the page was reloaded.');
+        } else {
+          connect();
+        }
+      })
+      .catch(() => scheduleReconnect());
   }
 
   function updateBusy() {
@@ -191,6 +270,7 @@
     ws = sock;
     sock.onopen = () => {
       backoff = BACKOFF_MIN;
+      everConnected = true;
       setConnected(true);
       flushQueue();
     };
@@ -217,7 +297,7 @@
   function scheduleReconnect() {
     const delay = backoff;
     backoff = Math.min(backoff * 2, BACKOFF_MAX);
-    setTimeout(connect, delay);
+    setTimeout(probeThenConnect, delay);
   }
 
   function flushQueue() {
@@ -856,6 +936,7 @@
     if (!root) return;
     base = (root.getAttribute('data-fx-base') || '').replace(/\/+$/, '');
     shownRev = Number(root.getAttribute('data-fx-rev')) || 0;
+    boot = root.getAttribute('data-fx-boot') || '';
     document.addEventListener('click', guard(onClick));
     document.addEventListener('input', guard(onInputOrChange));
     document.addEventListener('change', guard(onInputOrChange));
@@ -864,6 +945,7 @@
     for (const t of ['dragenter', 'dragover', 'dragleave', 'drop']) document.addEventListener(t, guard(onDrag));
     setConnected(false);
     renderAllSelections();
+    toastLostActions();
     connect();
   }
 

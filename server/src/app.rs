@@ -19,7 +19,7 @@ use crate::downloads::DownloadSlots;
 use crate::page::{ErasedPage, PageFn, Registry, erase};
 use crate::session::{MemoryStore, StateStore};
 use crate::settings::Settings;
-use crate::{assets, downloads, events, render, signing, uploads, wire};
+use crate::{assets, downloads, events, presence, render, signing, uploads, wire};
 
 /// A ferrex application: its pages and settings.
 ///
@@ -154,6 +154,15 @@ impl App {
         self
     }
 
+    /// Whether open pages reload themselves when the server was started again, so that
+    /// edit → save → `cargo run` shows the new page with no manual reload. On in debug
+    /// builds, off in release builds; a page whose session the server no longer knows
+    /// reloads into a fresh session either way.
+    pub fn dev_reload(mut self, on: bool) -> App {
+        self.settings.dev_reload = on;
+        self
+    }
+
     /// Serves uploaded files to anyone who has their URL, as a public folder. By default
     /// the URL `upload_url` makes while rendering for a session answers for that session
     /// only (404 for everyone else).
@@ -192,6 +201,7 @@ impl App {
             settings: self.settings.clone(),
             store: self.store,
             url_secret: self.url_secret.unwrap_or_else(signing::random_secret),
+            boot: crate::session::SessionId::random().as_str()[..16].to_owned(),
             downloads: DownloadSlots::new(
                 self.settings.max_pending_download_bytes,
                 self.settings.download_ttl,
@@ -205,6 +215,7 @@ impl App {
             .route(wire::RUNTIME_PATH, get(assets::runtime_js))
             .route(wire::STYLE_PATH, get(assets::stylesheet))
             .route(wire::WS_PATH, get(events::websocket))
+            .route(wire::SESSION_PATH, get(presence::presence))
             .route(
                 wire::EVENT_PATH,
                 post(events::post_event)

@@ -20,6 +20,9 @@ pub(crate) struct AppState {
     pub(crate) downloads: DownloadSlots,
     /// Signs session-bound URLs (`upload_url`).
     pub(crate) url_secret: [u8; 32],
+    /// This start of the server, random: pages carry it (`data-fx-boot`) so that in
+    /// development a page can tell that the server it talks to was started again.
+    pub(crate) boot: String,
     /// The assets folder's files, for what is not a page.
     pub(crate) assets: Router,
 }

@@ -80,7 +80,7 @@ async fn render_page(app: &AppState, path: &str, headers: &HeaderMap) -> Respons
                 script src={ (base) (wire::RUNTIME_PATH) } defer {}
             }
             body {
-                main #fx-root data-fx-page=(path) data-fx-base=[mount] data-fx-rev=(rev) { (PreEscaped(body)) }
+                main #fx-root data-fx-page=(path) data-fx-base=[mount] data-fx-rev=(rev) data-fx-boot=(app.boot) { (PreEscaped(body)) }
             }
         }
     };

@@ -32,6 +32,10 @@ pub struct Settings {
     /// How long a request body may stall (no bytes arriving) before the request fails
     /// with 408: slow or stuck clients do not hold a connection and a temporary file.
     pub body_timeout: Duration,
+    /// Whether an open page reloads itself when it finds the server was started again
+    /// (edit, save, `cargo run`, and the browser shows the new page). On by default in
+    /// debug builds, off in release builds.
+    pub dev_reload: bool,
 }
 
 impl Default for Settings {
@@ -48,6 +52,7 @@ impl Default for Settings {
             public_uploads: false,
             max_event_bytes: 1024 * 1024,
             body_timeout: Duration::from_secs(30),
+            dev_reload: cfg!(debug_assertions),
         }
     }
 }

@@ -16,6 +16,7 @@ pub use server::TestServer;
 pub mod disk;
 pub mod forms;
 pub mod http;
+pub mod process;
 pub mod raw_http;
 pub mod run_log;
 pub mod ws;

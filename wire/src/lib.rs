@@ -18,6 +18,9 @@ pub const UPLOAD_PATH: &str = "/_ferrex/upload";
 pub const UPLOADS_PATH: &str = "/_ferrex/uploads";
 /// Generated downloads, parked behind one-time tokens (`/_ferrex/download/<token>`).
 pub const DOWNLOAD_PREFIX: &str = "/_ferrex/download/";
+/// What a page whose socket dropped asks: is its session still known, and which start of
+/// the server answers (`GET`, JSON).
+pub const SESSION_PATH: &str = "/_ferrex/session";
 /// Any same-origin URL answered as an attachment (`/_ferrex/file?url=…&filename=…`).
 pub const FILE_PATH: &str = "/_ferrex/file";
 

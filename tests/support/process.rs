@@ -1,0 +1,98 @@
+//! An example app run as a process of its own on a loopback port, so a test can kill it
+//! and start it again the way a user's server goes away and comes back.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a started example may take to answer.
+const START_PATIENCE: Duration = Duration::from_secs(20);
+
+/// A running example binary; killed when dropped.
+pub struct AppProcess {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    example: String,
+    child: Option<Child>,
+}
+
+impl AppProcess {
+    /// Builds example `name` if needed and starts it on a free loopback port.
+    pub async fn start(name: &str) -> AppProcess {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port");
+        let mut app = AppProcess {
+            addr: port,
+            example: name.to_owned(),
+            child: None,
+        };
+        app.start_again().await;
+        app
+    }
+
+    /// `http://ADDR` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Kills the process (SIGKILL: no clean shut-down) and waits for it to be gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the example again on the same address (after [`kill`](Self::kill)), and
+    /// waits until it accepts connections.
+    pub async fn start_again(&mut self) {
+        self.kill();
+        let child = Command::new(example_binary(&self.example))
+            .env("FERREX_ADDR", self.addr.to_string())
+            .env("PORT", self.addr.port().to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start example {}: {e}", self.example));
+        self.child = Some(child);
+        let deadline = Instant::now() + START_PATIENCE;
+        while tokio::net::TcpStream::connect(self.addr).await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "example {} did not listen on {} within {START_PATIENCE:?}",
+                self.example,
+                self.addr
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for AppProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The example's binary, built first (cargo answers at once when it is up to date) into
+/// the target folder this test runs from.
+fn example_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    // target/<profile>/deps/<test> → target/<profile>
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test runs from target/<profile>/deps");
+    let target_dir = profile_dir.parent().expect("target/<profile> has a parent");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "--example", name])
+        .env("CARGO_TARGET_DIR", target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "cargo build --example {name} failed");
+    profile_dir.join("examples").join(name)
+}
