@@ -75,6 +75,9 @@ pub use ferrex_server::{
     App, EventMessage, MemoryStore, PageFn, Reply, ServerError, Session, SessionId, Settings,
     StateStore,
 };
+/// Stores shared by several ferrex processes (the `redis` feature).
+#[cfg(feature = "redis")]
+pub use ferrex_server::store;
 
 /// Everything a page module needs: `use ferrex::prelude::*;`.
 pub mod prelude {
