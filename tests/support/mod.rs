@@ -18,6 +18,7 @@ pub mod forms;
 pub mod http;
 pub mod raw_http;
 pub mod run_log;
+pub mod services;
 pub mod ws;
 
 /// How long any single wait on the server may take before it counts as a hang.
