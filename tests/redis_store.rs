@@ -56,15 +56,18 @@ async fn of_processes_racing_for_a_session_exactly_one_gets_the_lease() {
     let winners: Vec<_> = futures_util::future::join_all(tries)
         .await
         .into_iter()
-        .map(|result| result.expect("Redis answers"))
-        .flatten()
+        .filter_map(|result| result.expect("Redis answers"))
         .collect();
     assert_eq!(winners.len(), 1, "one holder at a time");
     let first = &winners[0];
     assert_eq!(first.fence(), 1);
 
     assert!(
-        processes[0].try_acquire(&sid).await.expect("answers").is_none(),
+        processes[0]
+            .try_acquire(&sid)
+            .await
+            .expect("answers")
+            .is_none(),
         "still held"
     );
     assert!(processes[1].release(first).await.expect("released"));
@@ -78,8 +81,7 @@ async fn of_processes_racing_for_a_session_exactly_one_gets_the_lease() {
 }
 
 #[tokio::test]
-async fn a_write_after_the_lease_passed_to_another_process_is_refused_and_the_newer_state_stands()
-{
+async fn a_write_after_the_lease_passed_to_another_process_is_refused_and_the_newer_state_stands() {
     let server = RedisServer::start().await;
     let slow = connect(&server, with_lease(Duration::from_millis(200))).await;
     let other = connect(&server, RedisStoreConfig::default()).await;
@@ -346,8 +348,7 @@ async fn a_one_time_value_is_taken_by_exactly_one_of_many_processes() {
     let taken: Vec<Vec<u8>> = futures_util::future::join_all(takes)
         .await
         .into_iter()
-        .map(|result| result.expect("Redis answers"))
-        .flatten()
+        .filter_map(|result| result.expect("Redis answers"))
         .collect();
     assert_eq!(taken, [b"payload".to_vec()]);
     assert_eq!(calls(&server, "getdel"), 6);

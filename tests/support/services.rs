@@ -201,7 +201,11 @@ impl S3Server {
                         return false;
                     }
                     use object_store::ObjectStore;
-                    store.list(None).next().await.is_none_or(|item| item.is_ok())
+                    store
+                        .list(None)
+                        .next()
+                        .await
+                        .is_none_or(|item| item.is_ok())
                 }
             };
             if wait_ready_async("weed mini", &mut child, listable).await {
@@ -323,7 +327,10 @@ fn spawn_weed(weed: &Path, ports: &WeedPorts, dir: &Path) -> Child {
             .arg(format!("-filer.port={}", ports.filer))
             .arg(format!("-s3.port={}", ports.s3))
             .arg(format!("-admin.port={}", ports.admin))
-            .arg(format!("-filer.localSocket={}", dir.join("filer.sock").display()))
+            .arg(format!(
+                "-filer.localSocket={}",
+                dir.join("filer.sock").display()
+            ))
             .arg(format!("-s3.localSocket={}", dir.join("s3.sock").display()))
             // Nothing else listens, and nothing reaches outside the machine.
             .args([
@@ -353,7 +360,10 @@ fn weed_binary() -> PathBuf {
         .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
         .unwrap_or_default();
     let pip_scripts = Command::new("python3")
-        .args(["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"])
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
         .output()
         .ok()
         .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));

@@ -623,7 +623,9 @@ fn random_token() -> String {
 
 /// Whole milliseconds, at least 1 (Redis refuses a 0 expiry).
 fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX).max(1)
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
 fn array(reply: Value, what: &'static str) -> Result<Vec<Value>, RedisStoreError> {
