@@ -52,6 +52,10 @@ async fn of_processes_racing_for_a_session_exactly_one_gets_the_lease() {
     for _ in 0..8 {
         processes.push(connect(&server, RedisStoreConfig::default()).await);
     }
+    let created = processes[0].create(&sid).await.expect("created");
+    assert_eq!(created.fence(), 1);
+    processes[0].release(&created).await.expect("released");
+
     let tries = processes.iter().map(|store| store.try_acquire(&sid));
     let winners: Vec<_> = futures_util::future::join_all(tries)
         .await
@@ -60,7 +64,7 @@ async fn of_processes_racing_for_a_session_exactly_one_gets_the_lease() {
         .collect();
     assert_eq!(winners.len(), 1, "one holder at a time");
     let first = &winners[0];
-    assert_eq!(first.fence(), 1);
+    assert_eq!(first.fence(), 2);
 
     assert!(
         processes[0]
@@ -76,7 +80,7 @@ async fn of_processes_racing_for_a_session_exactly_one_gets_the_lease() {
         .await
         .expect("answers")
         .expect("free after release");
-    assert_eq!(next.fence(), 2, "every acquire gets a larger fence");
+    assert_eq!(next.fence(), 3, "every acquire gets a larger fence");
     assert_ne!(next.token(), first.token());
 }
 
@@ -87,7 +91,7 @@ async fn a_write_after_the_lease_passed_to_another_process_is_refused_and_the_ne
     let other = connect(&server, RedisStoreConfig::default()).await;
     let sid = SessionId::random();
 
-    let (slow_lease, _) = slow.acquire_and_load(&sid, None).await.expect("acquired");
+    let slow_lease = slow.create(&sid).await.expect("created");
     // The slow process stalls (paused, swapping, cut off) until its lease runs out.
     let lease_key = slow.session_key(&sid, "lease");
     wait_until("the slow lease to expire", || {
@@ -128,7 +132,7 @@ async fn a_holder_whose_lease_ran_out_with_nobody_else_taking_it_may_still_write
     let server = RedisServer::start().await;
     let store = connect(&server, with_lease(Duration::from_millis(100))).await;
     let sid = SessionId::random();
-    let (lease, _) = store.acquire_and_load(&sid, None).await.expect("acquired");
+    let lease = store.create(&sid).await.expect("created");
     let lease_key = store.session_key(&sid, "lease");
     wait_until("the lease to expire", || {
         server.command(&["PTTL", &lease_key]) == ":-2"
@@ -157,7 +161,7 @@ async fn a_kept_alive_lease_outlasts_its_length_and_keeps_other_processes_out() 
     let other = connect(&server, RedisStoreConfig::default()).await;
     let sid = SessionId::random();
 
-    let (lease, _) = holder.acquire_and_load(&sid, None).await.expect("acquired");
+    let lease = holder.create(&sid).await.expect("created");
     let keeper = holder.keep_alive(&lease);
     // A handler that runs for several lease lengths.
     let started = Instant::now();
@@ -196,7 +200,7 @@ async fn a_busy_session_is_waited_for_within_the_bound_then_refused_with_a_sente
     let patient = connect(&server, RedisStoreConfig::default()).await;
     let sid = SessionId::random();
 
-    let lease = holder.acquire(&sid).await.expect("acquired");
+    let lease = holder.create(&sid).await.expect("created");
     let error = impatient.acquire(&sid).await.expect_err("busy");
     assert!(matches!(error, RedisStoreError::Busy(_)));
     assert!(error.to_string().contains("in use by another process"));
@@ -226,7 +230,7 @@ async fn commits_refresh_the_idle_expiry_and_keys_of_a_session_share_its_hash_ta
     )
     .await;
     let sid = SessionId::random();
-    let (lease, _) = store.acquire_and_load(&sid, None).await.expect("acquired");
+    let lease = store.create(&sid).await.expect("created");
     let write = SessionWrite::new()
         .set("Counter", b"1".to_vec())
         .set("Form", b"{}".to_vec());
@@ -295,7 +299,7 @@ async fn an_acquire_with_a_current_cache_does_not_ship_the_state_again() {
     let b = connect(&server, RedisStoreConfig::default()).await;
     let sid = SessionId::random();
 
-    let (lease, _) = a.acquire_and_load(&sid, None).await.expect("acquired");
+    let lease = a.create(&sid).await.expect("created");
     let write = SessionWrite::new().set("Counter", vec![7u8; 2048]);
     let Commit::Applied { rev, .. } = a
         .commit(&lease, &write, AfterCommit::Release)
@@ -361,7 +365,7 @@ async fn an_event_costs_one_script_call_to_acquire_and_load_and_one_to_write_and
     let sid = SessionId::random();
     let write = SessionWrite::new().set("Counter", b"{\"count\":1}".to_vec());
     // The first use loads the scripts into Redis; count the steady state after it.
-    let (lease, _) = store.acquire_and_load(&sid, None).await.expect("acquired");
+    let lease = store.create(&sid).await.expect("created");
     store
         .commit(&lease, &write, AfterCommit::Release)
         .await
@@ -412,7 +416,8 @@ async fn calls_fail_with_a_sentence_while_redis_is_down_and_work_again_when_it_i
     let deadline = Instant::now() + support::PATIENCE;
     let lease = loop {
         // The connection comes back by itself; the first calls may still see it down.
-        match store.acquire(&sid).await {
+        // A Redis that restarts without persistence has forgotten every session.
+        match store.create(&sid).await {
             Ok(lease) => break lease,
             Err(RedisStoreError::Redis(_)) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -428,4 +433,20 @@ async fn calls_fail_with_a_sentence_while_redis_is_down_and_work_again_when_it_i
             .expect("commit"),
         Commit::Applied { rev: 1, .. }
     ));
+}
+
+#[tokio::test]
+async fn an_unknown_session_is_refused_and_costs_redis_no_key() {
+    let server = RedisServer::start().await;
+    let store = connect(&server, RedisStoreConfig::default()).await;
+    let made_up = SessionId::random();
+    assert!(matches!(
+        store.acquire_and_load(&made_up, None).await,
+        Err(RedisStoreError::NoSuchSession)
+    ));
+    assert!(matches!(
+        store.try_acquire(&made_up).await,
+        Err(RedisStoreError::NoSuchSession)
+    ));
+    assert_eq!(server.command(&["DBSIZE"]), ":0", "nothing was created");
 }

@@ -2,6 +2,32 @@
 //! event, and every write is an atomic compare-and-set on that lease, so a stale process
 //! can never overwrite newer state.
 //!
+//! # An event, step by step
+//!
+//! ```no_run
+//! use ferrex_server::SessionId;
+//! use ferrex_server::store::redis::{
+//!     AfterCommit, Commit, RedisStore, RedisStoreConfig, SessionWrite,
+//! };
+//!
+//! # async fn event(sid: SessionId) -> Result<(), Box<dyn std::error::Error>> {
+//! let store = RedisStore::connect("redis://127.0.0.1:6379", RedisStoreConfig::default()).await?;
+//! // One round trip: the lease, and the session's fields.
+//! let (lease, loaded) = store.acquire_and_load(&sid, None).await?;
+//! // Renews the lease while the handler runs, however long it takes.
+//! let keeper = store.keep_alive(&lease);
+//! // … run the handler on the states in `loaded` …
+//! drop(keeper);
+//! // One round trip: the write, only if no other process took the session meanwhile, and
+//! // the lease given back.
+//! let write = SessionWrite::new().set("Counter", br#"{"count":2}"#.to_vec());
+//! match store.commit(&lease, &write, AfterCommit::Release).await? {
+//!     Commit::Applied { .. } => { /* answer the browser */ }
+//!     Commit::Stale => { /* newer state exists: the event was not applied */ }
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! # Keys
 //!
 //! A session's keys share the hash tag `{sid}`, so they live in one Redis Cluster slot and
@@ -21,7 +47,9 @@
 //! once any other process has acquired the session, the earlier holder's writes are refused,
 //! whether its lease expired while it was paused, slow or cut off. A holder whose lease
 //! expired while nobody else acquired may still write: nothing newer exists to overwrite.
-//! The token is 128 random bits, so this holds even after the session's keys expired and
+//! Only [`RedisStore::create`] makes keys; the other calls refuse a session id that Redis
+//! does not know ([`RedisStoreError::NoSuchSession`]), so ids a client makes up cost
+//! nothing. The token is 128 random bits, so this holds even after the session's keys expired and
 //! the fence counter restarted. Correctness rests on the scripts alone, never on clocks
 //! agreeing, pub/sub or keyspace events; the lease's expiry only bounds how long a dead
 //! process keeps others waiting.
@@ -88,6 +116,9 @@ pub enum RedisStoreError {
     /// Redis could not be reached or refused the command.
     #[error("the Redis session store is unavailable: {0}")]
     Redis(#[from] redis::RedisError),
+    /// The session never existed in this store, or expired after being idle.
+    #[error("the session does not exist or expired")]
+    NoSuchSession,
     /// Another process held the session for the whole wait.
     #[error("the session is in use by another process and was not released within {0:?}")]
     Busy(Duration),
@@ -229,10 +260,14 @@ struct Scripts {
     load: Script,
 }
 
-/// `KEYS`: lease, meta, state. `ARGV`: token, lease ms, idle ms, load (0/1), cached rev.
-/// Answers `{0, lease pttl}` when busy, else `{1, fence, rev}` plus the state's
+/// `KEYS`: lease, meta, state. `ARGV`: token, lease ms, idle ms, load (0/1), cached rev,
+/// create (0/1). Answers `{2}` for a session that does not exist when not creating (and
+/// creates nothing), `{0, lease pttl}` when busy, else `{1, fence, rev}` plus the state's
 /// `HGETALL` when asked to load and the rev differs from the cached one.
 const ACQUIRE_LUA: &str = r"
+if ARGV[6] == '0' and redis.call('EXISTS', KEYS[2]) == 0 then
+  return {2}
+end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {0, redis.call('PTTL', KEYS[1])}
 end
@@ -298,6 +333,16 @@ local meta = redis.call('HMGET', KEYS[1], 'fence', 'rev')
 return {tonumber(meta[1] or '0'), tonumber(meta[2] or '0'), redis.call('HGETALL', KEYS[2])}
 ";
 
+/// What one acquire asks for besides the lease.
+#[derive(Clone, Copy, Default)]
+struct Attempt {
+    /// Return the record (unless `cached_rev` is current).
+    load: bool,
+    cached_rev: Option<u64>,
+    /// Start the session if it does not exist (else answer that it does not).
+    create: bool,
+}
+
 /// The first wait between two tries of a busy lease; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(2);
 /// The longest wait between two tries of a busy lease.
@@ -341,18 +386,35 @@ impl RedisStore {
         format!("{}:{{{}}}:{part}", self.config.prefix, sid.as_str())
     }
 
-    /// Takes the session's lease, waiting with backoff while another process holds it, for
-    /// at most [`RedisStoreConfig::acquire_wait`].
-    pub async fn acquire(&self, sid: &SessionId) -> Result<Lease, RedisStoreError> {
-        self.acquire_waiting(sid, false, None)
+    /// Starts a session under `sid` and takes its lease: the only call that creates keys,
+    /// so ids a client makes up never cost Redis memory. An id in use (by a session that
+    /// did not expire) is waited for like [`RedisStore::acquire`]; callers pass fresh
+    /// random ids.
+    pub async fn create(&self, sid: &SessionId) -> Result<Lease, RedisStoreError> {
+        let attempt = Attempt {
+            load: false,
+            cached_rev: None,
+            create: true,
+        };
+        self.acquire_waiting(sid, attempt)
             .await
             .map(|(lease, _)| lease)
     }
 
-    /// Takes the session's lease once, without waiting: `None` if another process holds it.
+    /// Takes the lease of an existing session, waiting with backoff while another process
+    /// holds it, for at most [`RedisStoreConfig::acquire_wait`].
+    /// [`RedisStoreError::NoSuchSession`] if it never existed or expired.
+    pub async fn acquire(&self, sid: &SessionId) -> Result<Lease, RedisStoreError> {
+        self.acquire_waiting(sid, Attempt::default())
+            .await
+            .map(|(lease, _)| lease)
+    }
+
+    /// Takes the lease of an existing session once, without waiting: `None` if another
+    /// process holds it.
     pub async fn try_acquire(&self, sid: &SessionId) -> Result<Option<Lease>, RedisStoreError> {
         Ok(self
-            .acquire_once(sid, false, None)
+            .acquire_once(sid, Attempt::default())
             .await?
             .ok()
             .map(|(lease, _)| lease))
@@ -366,7 +428,12 @@ impl RedisStore {
         sid: &SessionId,
         cached_rev: Option<u64>,
     ) -> Result<(Lease, Loaded), RedisStoreError> {
-        let (lease, loaded) = self.acquire_waiting(sid, true, cached_rev).await?;
+        let attempt = Attempt {
+            load: true,
+            cached_rev,
+            create: false,
+        };
+        let (lease, loaded) = self.acquire_waiting(sid, attempt).await?;
         let loaded = loaded.ok_or(RedisStoreError::UnexpectedReply("acquire without a load"))?;
         Ok((lease, loaded))
     }
@@ -374,13 +441,12 @@ impl RedisStore {
     async fn acquire_waiting(
         &self,
         sid: &SessionId,
-        load: bool,
-        cached_rev: Option<u64>,
+        attempt: Attempt,
     ) -> Result<(Lease, Option<Loaded>), RedisStoreError> {
         let started = Instant::now();
         let mut backoff = FIRST_BACKOFF;
         loop {
-            match self.acquire_once(sid, load, cached_rev).await? {
+            match self.acquire_once(sid, attempt).await? {
                 Ok(acquired) => return Ok(acquired),
                 Err(lease_left) => {
                     let waited = started.elapsed();
@@ -399,14 +465,14 @@ impl RedisStore {
         }
     }
 
-    /// One try: the lease (and the record when `load`), or how long the current lease has
-    /// left.
+    /// One try: the lease (and the record when loading), or how long the current lease
+    /// has left.
     async fn acquire_once(
         &self,
         sid: &SessionId,
-        load: bool,
-        cached_rev: Option<u64>,
+        attempt: Attempt,
     ) -> Result<Result<(Lease, Option<Loaded>), Duration>, RedisStoreError> {
+        let flag = |on: bool| if on { "1" } else { "0" };
         let token = random_token();
         let reply: Value = self
             .scripts
@@ -417,14 +483,24 @@ impl RedisStore {
             .arg(&token)
             .arg(millis(self.config.lease))
             .arg(millis(self.config.idle))
-            .arg(if load { "1" } else { "0" })
-            .arg(cached_rev.map(|rev| rev.to_string()).unwrap_or_default())
+            .arg(flag(attempt.load))
+            .arg(
+                attempt
+                    .cached_rev
+                    .map(|rev| rev.to_string())
+                    .unwrap_or_default(),
+            )
+            .arg(flag(attempt.create))
             .invoke_async(&mut self.conn.clone())
             .await?;
         let items = array(reply, "acquire")?;
-        if int_at(&items, 0, "acquire")? == 0 {
-            let left = int_at(&items, 1, "acquire")?;
-            return Ok(Err(Duration::from_millis(left.max(0).unsigned_abs())));
+        match int_at(&items, 0, "acquire")? {
+            0 => {
+                let left = int_at(&items, 1, "acquire")?;
+                return Ok(Err(Duration::from_millis(left.max(0).unsigned_abs())));
+            }
+            2 => return Err(RedisStoreError::NoSuchSession),
+            _ => {}
         }
         let fence = int_at(&items, 1, "acquire")?.unsigned_abs();
         let rev = int_at(&items, 2, "acquire")?.unsigned_abs();
@@ -433,7 +509,7 @@ impl RedisStore {
             token,
             fence,
         };
-        let loaded = match (load, items.into_iter().nth(3)) {
+        let loaded = match (attempt.load, items.into_iter().nth(3)) {
             (false, _) => None,
             (true, None) => Some(Loaded::Unchanged { rev }),
             (true, Some(fields)) => Some(Loaded::Record(SessionRecord {
@@ -540,7 +616,7 @@ impl RedisStore {
         let store = self.clone();
         let lease = lease.clone();
         let flag = lost.clone();
-        let every = self.config.lease / 3;
+        let every = (self.config.lease / 3).max(Duration::from_millis(1));
         let task = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
