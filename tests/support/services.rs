@@ -353,7 +353,7 @@ fn spawn_weed(weed: &Path, ports: &WeedPorts, dir: &Path) -> Child {
 /// program rather than a wrapper script (a wrapper may start `weed` as its child, which
 /// killing the wrapper would leave running), else where pip puts scripts.
 fn weed_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("FERREX_WEED") {
+    if let Some(path) = std::env::var_os("FERREX_WEED").filter(|path| !path.is_empty()) {
         return PathBuf::from(path);
     }
     let on_path = std::env::var_os("PATH")
