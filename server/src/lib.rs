@@ -20,6 +20,8 @@ mod render;
 mod session;
 mod settings;
 mod signing;
+#[cfg(feature = "redis")]
+pub mod store;
 mod uploads;
 
 use ferrex_wire as wire;

@@ -19,6 +19,7 @@ pub mod http;
 pub mod process;
 pub mod raw_http;
 pub mod run_log;
+pub mod services;
 pub mod ws;
 
 /// How long any single wait on the server may take before it counts as a hang.

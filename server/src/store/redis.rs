@@ -1,0 +1,744 @@
+//! Sessions in Redis: a lease with a fencing counter decides which process runs a session's
+//! event, and every write is an atomic compare-and-set on that lease, so a stale process
+//! can never overwrite newer state.
+//!
+//! # An event, step by step
+//!
+//! ```no_run
+//! use ferrex_server::SessionId;
+//! use ferrex_server::store::redis::{
+//!     AfterCommit, Commit, RedisStore, RedisStoreConfig, SessionWrite,
+//! };
+//!
+//! # async fn event(sid: SessionId) -> Result<(), Box<dyn std::error::Error>> {
+//! let store = RedisStore::connect("redis://127.0.0.1:6379", RedisStoreConfig::default()).await?;
+//! // One round trip: the lease, and the session's fields.
+//! let (lease, loaded) = store.acquire_and_load(&sid, None).await?;
+//! // Renews the lease while the handler runs, however long it takes.
+//! let keeper = store.keep_alive(&lease);
+//! // … run the handler on the states in `loaded` …
+//! drop(keeper);
+//! // One round trip: the write, only if no other process took the session meanwhile, and
+//! // the lease given back.
+//! let write = SessionWrite::new().set("Counter", br#"{"count":2}"#.to_vec());
+//! match store.commit(&lease, &write, AfterCommit::Release).await? {
+//!     Commit::Applied { .. } => { /* answer the browser */ }
+//!     Commit::Stale => { /* newer state exists: the event was not applied */ }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Keys
+//!
+//! A session's keys share the hash tag `{sid}`, so they live in one Redis Cluster slot and
+//! one Lua script may touch them all:
+//!
+//! | key | type | holds | expiry |
+//! |---|---|---|---|
+//! | `ferrex:{sid}:lease` | string | the holder's random token | the lease ([`RedisStoreConfig::lease`]) |
+//! | `ferrex:{sid}:meta` | hash | `fence` (incremented on every acquire), `owner` (the last acquirer's token), `rev` (incremented on every applied write) | idle ([`RedisStoreConfig::idle`]) |
+//! | `ferrex:{sid}:state` | hash | the session's fields (e.g. one per state type), opaque bytes | idle |
+//! | `ferrex:once:KEY` | string | a one-time value ([`RedisStore::put_once`]) | its own |
+//!
+//! # Why a write cannot be stale
+//!
+//! Acquiring bumps `fence` and records the acquirer's token as `owner`, in the same script
+//! as `SET NX PX` of the lease. A write applies only if `owner` is still the writer's token:
+//! once any other process has acquired the session, the earlier holder's writes are refused,
+//! whether its lease expired while it was paused, slow or cut off. A holder whose lease
+//! expired while nobody else acquired may still write: nothing newer exists to overwrite.
+//! Only [`RedisStore::create`] makes keys; the other calls refuse a session id that Redis
+//! does not know ([`RedisStoreError::NoSuchSession`]), so ids a client makes up cost
+//! nothing. The token is 128 random bits, so this holds even after the session's keys expired and
+//! the fence counter restarted. Correctness rests on the scripts alone, never on clocks
+//! agreeing, pub/sub or keyspace events; the lease's expiry only bounds how long a dead
+//! process keeps others waiting.
+//!
+//! # Round trips per event
+//!
+//! Every operation is one `EVALSHA` (one round trip; the script is loaded once per Redis
+//! server on first use):
+//!
+//! | step | call | round trips |
+//! |---|---|---|
+//! | lease + state (the state's bytes only if they changed since the caller's cached `rev`) | [`RedisStore::acquire_and_load`] | 1 |
+//! | write + release | [`RedisStore::commit`] with [`AfterCommit::Release`] | 1 |
+//! | write, keep the lease for the next queued event | [`RedisStore::commit`] with [`AfterCommit::Keep`] | 1 |
+//!
+//! So an event costs two round trips when it is the only one in flight for its session (the
+//! usual case behind a round-robin balancer), and one when the process already holds the
+//! lease because more events of that session were queued behind it: a burst of `n` events
+//! costs `n + 1`. A long handler adds one [`RedisStore::renew`] per third of the lease
+//! ([`LeaseKeeper`]).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Script, Value};
+
+use crate::session::SessionId;
+
+/// Settings of a [`RedisStore`]; every one has a documented default.
+#[derive(Clone, Debug)]
+pub struct RedisStoreConfig {
+    /// The first part of every key (default `ferrex`): several apps can share one Redis.
+    pub prefix: String,
+    /// How long a lease lasts unless renewed (default 5 s): the longest a process that died
+    /// holding a session keeps other processes waiting for it.
+    pub lease: Duration,
+    /// How long a session's keys live after their last use (default 24 h): idle expiry.
+    pub idle: Duration,
+    /// How long [`RedisStore::acquire`] waits for a busy session before giving up
+    /// (default 10 s).
+    pub acquire_wait: Duration,
+    /// How long one Redis command may take before it fails (default 5 s).
+    pub response_timeout: Duration,
+}
+
+impl Default for RedisStoreConfig {
+    fn default() -> Self {
+        RedisStoreConfig {
+            prefix: "ferrex".to_owned(),
+            lease: Duration::from_secs(5),
+            idle: Duration::from_secs(24 * 60 * 60),
+            acquire_wait: Duration::from_secs(10),
+            response_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What went wrong talking to the Redis store.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisStoreError {
+    /// Redis could not be reached or refused the command.
+    #[error("the Redis session store is unavailable: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// The session never existed in this store, or expired after being idle.
+    #[error("the session does not exist or expired")]
+    NoSuchSession,
+    /// Another process held the session for the whole wait.
+    #[error("the session is in use by another process and was not released within {0:?}")]
+    Busy(Duration),
+    /// A script answered in a shape this code does not know (a different script under the
+    /// same name, or a Redis that is not Redis).
+    #[error("the Redis session store answered unexpectedly: {0}")]
+    UnexpectedReply(&'static str),
+}
+
+/// The right to run one session's events, held by one process at a time.
+///
+/// Obtained from [`RedisStore::acquire`] or [`RedisStore::acquire_and_load`]; pass it back to
+/// [`RedisStore::commit`], [`RedisStore::renew`] and [`RedisStore::release`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    sid: SessionId,
+    token: String,
+    fence: u64,
+}
+
+impl Lease {
+    /// The session this lease is for.
+    pub fn session(&self) -> &SessionId {
+        &self.sid
+    }
+
+    /// This holder's random token (never shared with clients).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The fencing number: every acquire of this session gets a larger one than the last.
+    pub fn fence(&self) -> u64 {
+        self.fence
+    }
+}
+
+/// A session's stored fields and the counters that come with them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The fence of the latest acquire (0: never acquired, or expired).
+    pub fence: u64,
+    /// How many writes were applied (0: nothing stored yet).
+    pub rev: u64,
+    /// The fields written so far, by name.
+    pub fields: BTreeMap<String, Vec<u8>>,
+}
+
+/// What [`RedisStore::acquire_and_load`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Loaded {
+    /// The stored `rev` is the one the caller has cached: its copy is current.
+    Unchanged {
+        /// The stored revision.
+        rev: u64,
+    },
+    /// The stored record (empty fields and `rev` 0 for a session never written).
+    Record(SessionRecord),
+}
+
+/// The fields one [`RedisStore::commit`] changes; fields it does not name keep their value.
+///
+/// ```
+/// use ferrex_server::store::redis::SessionWrite;
+/// let write = SessionWrite::new().set("Counter", b"{\"count\":1}".to_vec()).remove("Old");
+/// assert!(!write.is_empty());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionWrite {
+    set: Vec<(String, Vec<u8>)>,
+    remove: Vec<String>,
+}
+
+impl SessionWrite {
+    /// A write that changes nothing (committing it still refreshes the idle expiry).
+    pub fn new() -> SessionWrite {
+        SessionWrite::default()
+    }
+
+    /// Stores `value` under `field`.
+    pub fn set(mut self, field: impl Into<String>, value: impl Into<Vec<u8>>) -> SessionWrite {
+        self.set.push((field.into(), value.into()));
+        self
+    }
+
+    /// Deletes `field`.
+    pub fn remove(mut self, field: impl Into<String>) -> SessionWrite {
+        self.remove.push(field.into());
+        self
+    }
+
+    /// Whether it names no field.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.remove.is_empty()
+    }
+}
+
+/// What [`RedisStore::commit`] does with the lease once the write is applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterCommit {
+    /// Give it up: the next event of this session may run on any process.
+    Release,
+    /// Keep it, renewed to a full lease: this process has the session's next event queued.
+    Keep,
+}
+
+/// The outcome of a [`RedisStore::commit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Commit {
+    /// The write was applied.
+    Applied {
+        /// The session's revision after this write.
+        rev: u64,
+        /// Whether the caller still holds the lease (asked to keep it, and it had not
+        /// expired).
+        lease_held: bool,
+    },
+    /// Refused: another process acquired the session after this lease was taken, so this
+    /// write would overwrite newer state. Nothing was changed.
+    Stale,
+}
+
+/// A Redis connection (reconnecting by itself) and the scripts the store runs on it.
+///
+/// Cloning is cheap and shares the connection: Redis commands from many tasks are
+/// pipelined on it.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    config: Arc<RedisStoreConfig>,
+    scripts: Arc<Scripts>,
+}
+
+struct Scripts {
+    acquire: Script,
+    commit: Script,
+    renew: Script,
+    release: Script,
+    load: Script,
+}
+
+/// `KEYS`: lease, meta, state. `ARGV`: token, lease ms, idle ms, load (0/1), cached rev,
+/// create (0/1). Answers `{2}` for a session that does not exist when not creating (and
+/// creates nothing), `{0, lease pttl}` when busy, else `{1, fence, rev}` plus the state's
+/// `HGETALL` when asked to load and the rev differs from the cached one.
+const ACQUIRE_LUA: &str = r"
+if ARGV[6] == '0' and redis.call('EXISTS', KEYS[2]) == 0 then
+  return {2}
+end
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {0, redis.call('PTTL', KEYS[1])}
+end
+local fence = redis.call('HINCRBY', KEYS[2], 'fence', 1)
+redis.call('HSET', KEYS[2], 'owner', ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
+local rev = tonumber(redis.call('HGET', KEYS[2], 'rev') or '0')
+if ARGV[4] == '0' or ARGV[5] == tostring(rev) then
+  return {1, fence, rev}
+end
+return {1, fence, rev, redis.call('HGETALL', KEYS[3])}
+";
+
+/// `KEYS`: lease, meta, state. `ARGV`: token, idle ms, release (1) or keep (0), lease ms,
+/// number of fields set, then field/value pairs, then the fields to delete.
+/// Answers `{0}` when the caller is no longer the owner, else `{1, rev, lease held}`.
+const COMMIT_LUA: &str = r"
+if redis.call('HGET', KEYS[2], 'owner') ~= ARGV[1] then
+  return {0}
+end
+local set_end = 5 + 2 * tonumber(ARGV[5])
+for i = 6, set_end, 2 do
+  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+end
+for i = set_end + 1, #ARGV do
+  redis.call('HDEL', KEYS[3], ARGV[i])
+end
+local rev = redis.call('HINCRBY', KEYS[2], 'rev', 1)
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
+local held = 0
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  if ARGV[3] == '1' then
+    redis.call('DEL', KEYS[1])
+  else
+    redis.call('PEXPIRE', KEYS[1], ARGV[4])
+    held = 1
+  end
+end
+return {1, rev, held}
+";
+
+/// `KEYS`: lease. `ARGV`: token, lease ms. Extends the lease only for its holder.
+const RENEW_LUA: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+";
+
+/// `KEYS`: lease. `ARGV`: token. Deletes the lease only for its holder.
+const RELEASE_LUA: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+/// `KEYS`: meta, state. Answers `{fence, rev, HGETALL state}` read at one instant.
+const LOAD_LUA: &str = r"
+local meta = redis.call('HMGET', KEYS[1], 'fence', 'rev')
+return {tonumber(meta[1] or '0'), tonumber(meta[2] or '0'), redis.call('HGETALL', KEYS[2])}
+";
+
+/// What one acquire asks for besides the lease.
+#[derive(Clone, Copy, Default)]
+struct Attempt {
+    /// Return the record (unless `cached_rev` is current).
+    load: bool,
+    cached_rev: Option<u64>,
+    /// Start the session if it does not exist (else answer that it does not).
+    create: bool,
+}
+
+/// The first wait between two tries of a busy lease; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(2);
+/// The longest wait between two tries of a busy lease.
+const MAX_BACKOFF: Duration = Duration::from_millis(64);
+
+impl RedisStore {
+    /// Connects to `url` (`redis://host:port/db`, `rediss://…` with TLS if the `redis` crate
+    /// was built with it).
+    ///
+    /// Fails if Redis cannot be reached now; later outages make single calls fail with
+    /// [`RedisStoreError::Redis`] while the connection keeps trying to come back.
+    pub async fn connect(
+        url: &str,
+        config: RedisStoreConfig,
+    ) -> Result<RedisStore, RedisStoreError> {
+        let client = redis::Client::open(url)?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(config.response_timeout))
+            .set_connection_timeout(Some(config.response_timeout));
+        let conn = ConnectionManager::new_with_config(client, manager_config).await?;
+        Ok(RedisStore {
+            conn,
+            config: Arc::new(config),
+            scripts: Arc::new(Scripts {
+                acquire: Script::new(ACQUIRE_LUA),
+                commit: Script::new(COMMIT_LUA),
+                renew: Script::new(RENEW_LUA),
+                release: Script::new(RELEASE_LUA),
+                load: Script::new(LOAD_LUA),
+            }),
+        })
+    }
+
+    /// The settings this store runs with.
+    pub fn config(&self) -> &RedisStoreConfig {
+        &self.config
+    }
+
+    /// The key of one of a session's parts (`lease`, `meta`, `state`), under its hash tag.
+    pub fn session_key(&self, sid: &SessionId, part: &str) -> String {
+        format!("{}:{{{}}}:{part}", self.config.prefix, sid.as_str())
+    }
+
+    /// Starts a session under `sid` and takes its lease: the only call that creates keys,
+    /// so ids a client makes up never cost Redis memory. An id in use (by a session that
+    /// did not expire) is waited for like [`RedisStore::acquire`]; callers pass fresh
+    /// random ids.
+    pub async fn create(&self, sid: &SessionId) -> Result<Lease, RedisStoreError> {
+        let attempt = Attempt {
+            load: false,
+            cached_rev: None,
+            create: true,
+        };
+        self.acquire_waiting(sid, attempt)
+            .await
+            .map(|(lease, _)| lease)
+    }
+
+    /// Takes the lease of an existing session, waiting with backoff while another process
+    /// holds it, for at most [`RedisStoreConfig::acquire_wait`].
+    /// [`RedisStoreError::NoSuchSession`] if it never existed or expired.
+    pub async fn acquire(&self, sid: &SessionId) -> Result<Lease, RedisStoreError> {
+        self.acquire_waiting(sid, Attempt::default())
+            .await
+            .map(|(lease, _)| lease)
+    }
+
+    /// Takes the lease of an existing session once, without waiting: `None` if another
+    /// process holds it.
+    pub async fn try_acquire(&self, sid: &SessionId) -> Result<Option<Lease>, RedisStoreError> {
+        Ok(self
+            .acquire_once(sid, Attempt::default())
+            .await?
+            .ok()
+            .map(|(lease, _)| lease))
+    }
+
+    /// Takes the session's lease (waiting as [`RedisStore::acquire`] does) and reads its
+    /// record in the same round trip. When `cached_rev` is the stored revision the bytes
+    /// are not sent again and [`Loaded::Unchanged`] says the caller's copy is current.
+    pub async fn acquire_and_load(
+        &self,
+        sid: &SessionId,
+        cached_rev: Option<u64>,
+    ) -> Result<(Lease, Loaded), RedisStoreError> {
+        let attempt = Attempt {
+            load: true,
+            cached_rev,
+            create: false,
+        };
+        let (lease, loaded) = self.acquire_waiting(sid, attempt).await?;
+        let loaded = loaded.ok_or(RedisStoreError::UnexpectedReply("acquire without a load"))?;
+        Ok((lease, loaded))
+    }
+
+    async fn acquire_waiting(
+        &self,
+        sid: &SessionId,
+        attempt: Attempt,
+    ) -> Result<(Lease, Option<Loaded>), RedisStoreError> {
+        let started = Instant::now();
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            match self.acquire_once(sid, attempt).await? {
+                Ok(acquired) => return Ok(acquired),
+                Err(lease_left) => {
+                    let waited = started.elapsed();
+                    if waited >= self.config.acquire_wait {
+                        return Err(RedisStoreError::Busy(self.config.acquire_wait));
+                    }
+                    // Never sleep past the lease's end (it may be freed by expiry) nor
+                    // past the caller's patience.
+                    let pause = backoff
+                        .min(lease_left.max(Duration::from_millis(1)))
+                        .min(self.config.acquire_wait - waited);
+                    tokio::time::sleep(pause).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// One try: the lease (and the record when loading), or how long the current lease
+    /// has left.
+    async fn acquire_once(
+        &self,
+        sid: &SessionId,
+        attempt: Attempt,
+    ) -> Result<Result<(Lease, Option<Loaded>), Duration>, RedisStoreError> {
+        let flag = |on: bool| if on { "1" } else { "0" };
+        let token = random_token();
+        let reply: Value = self
+            .scripts
+            .acquire
+            .key(self.session_key(sid, "lease"))
+            .key(self.session_key(sid, "meta"))
+            .key(self.session_key(sid, "state"))
+            .arg(&token)
+            .arg(millis(self.config.lease))
+            .arg(millis(self.config.idle))
+            .arg(flag(attempt.load))
+            .arg(
+                attempt
+                    .cached_rev
+                    .map(|rev| rev.to_string())
+                    .unwrap_or_default(),
+            )
+            .arg(flag(attempt.create))
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        let items = array(reply, "acquire")?;
+        match int_at(&items, 0, "acquire")? {
+            0 => {
+                let left = int_at(&items, 1, "acquire")?;
+                return Ok(Err(Duration::from_millis(left.max(0).unsigned_abs())));
+            }
+            2 => return Err(RedisStoreError::NoSuchSession),
+            _ => {}
+        }
+        let fence = int_at(&items, 1, "acquire")?.unsigned_abs();
+        let rev = int_at(&items, 2, "acquire")?.unsigned_abs();
+        let lease = Lease {
+            sid: sid.clone(),
+            token,
+            fence,
+        };
+        let loaded = match (attempt.load, items.into_iter().nth(3)) {
+            (false, _) => None,
+            (true, None) => Some(Loaded::Unchanged { rev }),
+            (true, Some(fields)) => Some(Loaded::Record(SessionRecord {
+                fence,
+                rev,
+                fields: field_map(fields)?,
+            })),
+        };
+        Ok(Ok((lease, loaded)))
+    }
+
+    /// Applies `write` to the session's record if `lease` is still the latest acquire
+    /// ([`Commit::Stale`] otherwise, changing nothing), refreshes the idle expiry, and
+    /// releases or keeps the lease as `then` says — all in one atomic script.
+    pub async fn commit(
+        &self,
+        lease: &Lease,
+        write: &SessionWrite,
+        then: AfterCommit,
+    ) -> Result<Commit, RedisStoreError> {
+        let sid = &lease.sid;
+        let mut invocation = self.scripts.commit.prepare_invoke();
+        invocation
+            .key(self.session_key(sid, "lease"))
+            .key(self.session_key(sid, "meta"))
+            .key(self.session_key(sid, "state"))
+            .arg(&lease.token)
+            .arg(millis(self.config.idle))
+            .arg(match then {
+                AfterCommit::Release => "1",
+                AfterCommit::Keep => "0",
+            })
+            .arg(millis(self.config.lease))
+            .arg(write.set.len());
+        for (field, value) in &write.set {
+            invocation.arg(field).arg(value.as_slice());
+        }
+        for field in &write.remove {
+            invocation.arg(field);
+        }
+        let reply: Value = invocation.invoke_async(&mut self.conn.clone()).await?;
+        let items = array(reply, "commit")?;
+        if int_at(&items, 0, "commit")? == 0 {
+            return Ok(Commit::Stale);
+        }
+        Ok(Commit::Applied {
+            rev: int_at(&items, 1, "commit")?.unsigned_abs(),
+            lease_held: int_at(&items, 2, "commit")? == 1,
+        })
+    }
+
+    /// Extends `lease` to a full [`RedisStoreConfig::lease`] from now; `false` if it is no
+    /// longer held (it expired, or was released).
+    pub async fn renew(&self, lease: &Lease) -> Result<bool, RedisStoreError> {
+        let renewed: i64 = self
+            .scripts
+            .renew
+            .key(self.session_key(&lease.sid, "lease"))
+            .arg(&lease.token)
+            .arg(millis(self.config.lease))
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(renewed == 1)
+    }
+
+    /// Gives `lease` up without writing; `false` if it was no longer held.
+    pub async fn release(&self, lease: &Lease) -> Result<bool, RedisStoreError> {
+        let released: i64 = self
+            .scripts
+            .release
+            .key(self.session_key(&lease.sid, "lease"))
+            .arg(&lease.token)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(released == 1)
+    }
+
+    /// Reads a session's record without taking its lease (one round trip).
+    pub async fn load(&self, sid: &SessionId) -> Result<SessionRecord, RedisStoreError> {
+        let reply: Value = self
+            .scripts
+            .load
+            .key(self.session_key(sid, "meta"))
+            .key(self.session_key(sid, "state"))
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        let mut items = array(reply, "load")?;
+        let fence = int_at(&items, 0, "load")?.unsigned_abs();
+        let rev = int_at(&items, 1, "load")?.unsigned_abs();
+        let fields = items
+            .pop()
+            .ok_or(RedisStoreError::UnexpectedReply("load without fields"))?;
+        Ok(SessionRecord {
+            fence,
+            rev,
+            fields: field_map(fields)?,
+        })
+    }
+
+    /// Renews `lease` every third of [`RedisStoreConfig::lease`] until the returned keeper
+    /// is dropped, so a handler that runs longer than a lease keeps its session.
+    pub fn keep_alive(&self, lease: &Lease) -> LeaseKeeper {
+        let lost = Arc::new(AtomicBool::new(false));
+        let store = self.clone();
+        let lease = lease.clone();
+        let flag = lost.clone();
+        let every = (self.config.lease / 3).max(Duration::from_millis(1));
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match store.renew(&lease).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        flag.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                    // A failed renewal is retried at the next tick; the lease may still
+                    // outlive a short Redis hiccup.
+                    Err(error) => tracing::warn!(%error, "renewing a session lease failed"),
+                }
+            }
+        });
+        LeaseKeeper { lost, task }
+    }
+
+    /// Stores a value that [`RedisStore::take_once`] hands out exactly once, for at most
+    /// `ttl`. `false` (and nothing stored) if `key` is already in use.
+    pub async fn put_once(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, RedisStoreError> {
+        let stored: Option<String> = redis::cmd("SET")
+            .arg(self.once_key(key))
+            .arg(value)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(stored.is_some())
+    }
+
+    /// Takes the value stored under `key` by [`RedisStore::put_once`] and deletes it in the
+    /// same command (`GETDEL`): of all processes asking, exactly one gets it.
+    pub async fn take_once(&self, key: &str) -> Result<Option<Vec<u8>>, RedisStoreError> {
+        Ok(redis::cmd("GETDEL")
+            .arg(self.once_key(key))
+            .query_async(&mut self.conn.clone())
+            .await?)
+    }
+
+    fn once_key(&self, key: &str) -> String {
+        format!("{}:once:{key}", self.config.prefix)
+    }
+}
+
+/// Keeps a lease renewed in the background; stops when dropped (see
+/// [`RedisStore::keep_alive`]).
+pub struct LeaseKeeper {
+    lost: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LeaseKeeper {
+    /// Whether a renewal found the lease gone: the handler's write will be refused if
+    /// another process took the session since.
+    pub fn lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for LeaseKeeper {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// 128 random bits as hex: a lease token no other acquire will ever share.
+fn random_token() -> String {
+    let mut bytes = [0u8; 16];
+    // The OS random source failing is not something a web server can go on without.
+    getrandom::fill(&mut bytes).expect("the OS random source is unavailable");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whole milliseconds, at least 1 (Redis refuses a 0 expiry).
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+fn array(reply: Value, what: &'static str) -> Result<Vec<Value>, RedisStoreError> {
+    match reply {
+        Value::Array(items) => Ok(items),
+        _ => Err(RedisStoreError::UnexpectedReply(what)),
+    }
+}
+
+fn int_at(items: &[Value], index: usize, what: &'static str) -> Result<i64, RedisStoreError> {
+    match items.get(index) {
+        Some(Value::Int(n)) => Ok(*n),
+        _ => Err(RedisStoreError::UnexpectedReply(what)),
+    }
+}
+
+/// An `HGETALL` reply (a flat array of name, value, … or a map under RESP3) as a map.
+fn field_map(reply: Value) -> Result<BTreeMap<String, Vec<u8>>, RedisStoreError> {
+    let pairs: Vec<(Value, Value)> = match reply {
+        Value::Array(flat) => {
+            let mut pairs = Vec::with_capacity(flat.len() / 2);
+            let mut flat = flat.into_iter();
+            while let (Some(name), Some(value)) = (flat.next(), flat.next()) {
+                pairs.push((name, value));
+            }
+            pairs
+        }
+        Value::Map(pairs) => pairs,
+        _ => return Err(RedisStoreError::UnexpectedReply("fields")),
+    };
+    pairs
+        .into_iter()
+        .map(|(name, value)| match (name, value) {
+            (Value::BulkString(name), Value::BulkString(value)) => String::from_utf8(name)
+                .map(|name| (name, value))
+                .map_err(|_| RedisStoreError::UnexpectedReply("a field name that is not UTF-8")),
+            _ => Err(RedisStoreError::UnexpectedReply("fields")),
+        })
+        .collect()
+}

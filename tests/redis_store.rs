@@ -1,0 +1,452 @@
+//! The Redis session-store primitives against a real Redis: one holder per session, stale
+//! writes refused, renewal, idle expiry, one-time values and the commands an event costs.
+
+#[allow(unused_imports)] // the browser half of the helpers is unused here
+mod support;
+
+use std::time::{Duration, Instant};
+
+use ferrex::SessionId;
+use ferrex::store::redis::{
+    AfterCommit, Commit, Loaded, RedisStore, RedisStoreConfig, RedisStoreError, SessionWrite,
+};
+use support::services::RedisServer;
+use support::wait_until;
+
+async fn connect(server: &RedisServer, config: RedisStoreConfig) -> RedisStore {
+    RedisStore::connect(&server.url(), config)
+        .await
+        .expect("connect to the test Redis")
+}
+
+fn with_lease(lease: Duration) -> RedisStoreConfig {
+    RedisStoreConfig {
+        lease,
+        ..RedisStoreConfig::default()
+    }
+}
+
+/// The `calls=` of one command in `INFO commandstats` (0 if it never ran).
+fn calls(server: &RedisServer, command: &str) -> u64 {
+    let stats = server.command(&["INFO", "commandstats"]);
+    stats
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("cmdstat_{command}:calls=")))
+        .and_then(|rest| rest.split(',').next())
+        .map(|n| n.parse().expect("a call count"))
+        .unwrap_or(0)
+}
+
+fn field(loaded: &Loaded, name: &str) -> Option<Vec<u8>> {
+    match loaded {
+        Loaded::Record(record) => record.fields.get(name).cloned(),
+        Loaded::Unchanged { .. } => panic!("expected the record, got {loaded:?}"),
+    }
+}
+
+#[tokio::test]
+async fn of_processes_racing_for_a_session_exactly_one_gets_the_lease() {
+    let server = RedisServer::start().await;
+    let sid = SessionId::random();
+    let mut processes = Vec::new();
+    for _ in 0..8 {
+        processes.push(connect(&server, RedisStoreConfig::default()).await);
+    }
+    let created = processes[0].create(&sid).await.expect("created");
+    assert_eq!(created.fence(), 1);
+    processes[0].release(&created).await.expect("released");
+
+    let tries = processes.iter().map(|store| store.try_acquire(&sid));
+    let winners: Vec<_> = futures_util::future::join_all(tries)
+        .await
+        .into_iter()
+        .filter_map(|result| result.expect("Redis answers"))
+        .collect();
+    assert_eq!(winners.len(), 1, "one holder at a time");
+    let first = &winners[0];
+    assert_eq!(first.fence(), 2);
+
+    assert!(
+        processes[0]
+            .try_acquire(&sid)
+            .await
+            .expect("answers")
+            .is_none(),
+        "still held"
+    );
+    assert!(processes[1].release(first).await.expect("released"));
+    let next = processes[2]
+        .try_acquire(&sid)
+        .await
+        .expect("answers")
+        .expect("free after release");
+    assert_eq!(next.fence(), 3, "every acquire gets a larger fence");
+    assert_ne!(next.token(), first.token());
+}
+
+#[tokio::test]
+async fn a_write_after_the_lease_passed_to_another_process_is_refused_and_the_newer_state_stands() {
+    let server = RedisServer::start().await;
+    let slow = connect(&server, with_lease(Duration::from_millis(200))).await;
+    let other = connect(&server, RedisStoreConfig::default()).await;
+    let sid = SessionId::random();
+
+    let slow_lease = slow.create(&sid).await.expect("created");
+    // The slow process stalls (paused, swapping, cut off) until its lease runs out.
+    let lease_key = slow.session_key(&sid, "lease");
+    wait_until("the slow lease to expire", || {
+        server.command(&["PTTL", &lease_key]) == ":-2"
+    })
+    .await;
+
+    let (lease, loaded) = other.acquire_and_load(&sid, None).await.expect("acquired");
+    assert!(lease.fence() > slow_lease.fence());
+    assert_eq!(field(&loaded, "Counter"), None);
+    let newer = SessionWrite::new().set("Counter", b"from the other process".to_vec());
+    assert!(matches!(
+        other
+            .commit(&lease, &newer, AfterCommit::Release)
+            .await
+            .expect("commit"),
+        Commit::Applied { rev: 1, .. }
+    ));
+
+    let late = SessionWrite::new().set("Counter", b"from the slow process".to_vec());
+    let outcome = slow
+        .commit(&slow_lease, &late, AfterCommit::Release)
+        .await
+        .expect("commit answered");
+    assert_eq!(outcome, Commit::Stale);
+
+    let record = other.load(&sid).await.expect("load");
+    assert_eq!(
+        record.fields.get("Counter").map(Vec::as_slice),
+        Some(&b"from the other process"[..])
+    );
+    assert_eq!(record.rev, 1, "the refused write changed nothing");
+    assert_eq!(record.fence, lease.fence());
+}
+
+#[tokio::test]
+async fn a_holder_whose_lease_ran_out_with_nobody_else_taking_it_may_still_write() {
+    let server = RedisServer::start().await;
+    let store = connect(&server, with_lease(Duration::from_millis(100))).await;
+    let sid = SessionId::random();
+    let lease = store.create(&sid).await.expect("created");
+    let lease_key = store.session_key(&sid, "lease");
+    wait_until("the lease to expire", || {
+        server.command(&["PTTL", &lease_key]) == ":-2"
+    })
+    .await;
+
+    let write = SessionWrite::new().set("Counter", b"1".to_vec());
+    assert_eq!(
+        store
+            .commit(&lease, &write, AfterCommit::Keep)
+            .await
+            .expect("commit"),
+        Commit::Applied {
+            rev: 1,
+            lease_held: false
+        },
+        "nothing newer exists, so the write is safe; the caller learns the lease is gone"
+    );
+}
+
+#[tokio::test]
+async fn a_kept_alive_lease_outlasts_its_length_and_keeps_other_processes_out() {
+    let server = RedisServer::start().await;
+    let lease_length = Duration::from_millis(300);
+    let holder = connect(&server, with_lease(lease_length)).await;
+    let other = connect(&server, RedisStoreConfig::default()).await;
+    let sid = SessionId::random();
+
+    let lease = holder.create(&sid).await.expect("created");
+    let keeper = holder.keep_alive(&lease);
+    // A handler that runs for several lease lengths.
+    let started = Instant::now();
+    while started.elapsed() < lease_length * 4 {
+        assert!(
+            other.try_acquire(&sid).await.expect("answers").is_none(),
+            "the session stays with its holder while it is renewed"
+        );
+        tokio::time::sleep(lease_length / 4).await;
+    }
+    assert!(!keeper.lost());
+    let write = SessionWrite::new().set("Counter", b"done".to_vec());
+    assert!(matches!(
+        holder
+            .commit(&lease, &write, AfterCommit::Release)
+            .await
+            .expect("commit"),
+        Commit::Applied { .. }
+    ));
+    drop(keeper);
+    assert!(other.try_acquire(&sid).await.expect("answers").is_some());
+}
+
+#[tokio::test]
+async fn a_busy_session_is_waited_for_within_the_bound_then_refused_with_a_sentence() {
+    let server = RedisServer::start().await;
+    let holder = connect(&server, RedisStoreConfig::default()).await;
+    let impatient = connect(
+        &server,
+        RedisStoreConfig {
+            acquire_wait: Duration::from_millis(100),
+            ..RedisStoreConfig::default()
+        },
+    )
+    .await;
+    let patient = connect(&server, RedisStoreConfig::default()).await;
+    let sid = SessionId::random();
+
+    let lease = holder.create(&sid).await.expect("created");
+    let error = impatient.acquire(&sid).await.expect_err("busy");
+    assert!(matches!(error, RedisStoreError::Busy(_)));
+    assert!(error.to_string().contains("in use by another process"));
+
+    let waiting = tokio::spawn({
+        let sid = sid.clone();
+        async move { patient.acquire(&sid).await }
+    });
+    holder.release(&lease).await.expect("released");
+    let next = waiting
+        .await
+        .expect("the waiter ran")
+        .expect("acquired once released");
+    assert!(next.fence() > lease.fence());
+}
+
+#[tokio::test]
+async fn commits_refresh_the_idle_expiry_and_keys_of_a_session_share_its_hash_tag() {
+    let server = RedisServer::start().await;
+    let idle = Duration::from_secs(600);
+    let store = connect(
+        &server,
+        RedisStoreConfig {
+            idle,
+            ..RedisStoreConfig::default()
+        },
+    )
+    .await;
+    let sid = SessionId::random();
+    let lease = store.create(&sid).await.expect("created");
+    let write = SessionWrite::new()
+        .set("Counter", b"1".to_vec())
+        .set("Form", b"{}".to_vec());
+    let outcome = store
+        .commit(&lease, &write, AfterCommit::Keep)
+        .await
+        .expect("commit");
+    assert_eq!(
+        outcome,
+        Commit::Applied {
+            rev: 1,
+            lease_held: true
+        }
+    );
+
+    let tag = format!("{{{}}}", sid.as_str());
+    let mut keys: Vec<String> = server
+        .command(&["KEYS", "ferrex:*"])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            format!("ferrex:{tag}:lease"),
+            format!("ferrex:{tag}:meta"),
+            format!("ferrex:{tag}:state"),
+        ]
+    );
+    for part in ["meta", "state"] {
+        let ttl: i64 = server
+            .command(&["PTTL", &store.session_key(&sid, part)])
+            .trim_start_matches(':')
+            .parse()
+            .expect("a PTTL");
+        assert!(
+            ttl > 0 && ttl <= 600_000,
+            "{part} expires when idle: {ttl} ms"
+        );
+    }
+
+    let removal = SessionWrite::new().remove("Form");
+    store
+        .commit(&lease, &removal, AfterCommit::Release)
+        .await
+        .expect("commit");
+    let record = store.load(&sid).await.expect("load");
+    assert_eq!(record.rev, 2);
+    assert_eq!(
+        record.fields.keys().collect::<Vec<_>>(),
+        ["Counter"],
+        "a removed field is gone, the others stay"
+    );
+    assert_eq!(
+        server.command(&["EXISTS", &store.session_key(&sid, "lease")]),
+        ":0",
+        "released with the write"
+    );
+}
+
+#[tokio::test]
+async fn an_acquire_with_a_current_cache_does_not_ship_the_state_again() {
+    let server = RedisServer::start().await;
+    let a = connect(&server, RedisStoreConfig::default()).await;
+    let b = connect(&server, RedisStoreConfig::default()).await;
+    let sid = SessionId::random();
+
+    let lease = a.create(&sid).await.expect("created");
+    let write = SessionWrite::new().set("Counter", vec![7u8; 2048]);
+    let Commit::Applied { rev, .. } = a
+        .commit(&lease, &write, AfterCommit::Release)
+        .await
+        .expect("commit")
+    else {
+        panic!("the holder's write applies");
+    };
+
+    let (lease, loaded) = a.acquire_and_load(&sid, Some(rev)).await.expect("acquired");
+    assert_eq!(loaded, Loaded::Unchanged { rev });
+    a.release(&lease).await.expect("released");
+
+    let (lease, _) = b.acquire_and_load(&sid, Some(rev)).await.expect("acquired");
+    let write = SessionWrite::new().set("Counter", vec![8u8; 16]);
+    b.commit(&lease, &write, AfterCommit::Release)
+        .await
+        .expect("commit");
+
+    let (_, loaded) = a.acquire_and_load(&sid, Some(rev)).await.expect("acquired");
+    assert_eq!(
+        field(&loaded, "Counter"),
+        Some(vec![8u8; 16]),
+        "a cache older than the store is replaced"
+    );
+}
+
+#[tokio::test]
+async fn a_one_time_value_is_taken_by_exactly_one_of_many_processes() {
+    let server = RedisServer::start().await;
+    let mut processes = Vec::new();
+    for _ in 0..6 {
+        processes.push(connect(&server, RedisStoreConfig::default()).await);
+    }
+    let key = "download:3f9a";
+    assert!(
+        processes[0]
+            .put_once(key, b"payload", Duration::from_secs(60))
+            .await
+            .expect("stored")
+    );
+    assert!(
+        !processes[1]
+            .put_once(key, b"other", Duration::from_secs(60))
+            .await
+            .expect("answered"),
+        "a key in use is not overwritten"
+    );
+    let takes = processes.iter().map(|store| store.take_once(key));
+    let taken: Vec<Vec<u8>> = futures_util::future::join_all(takes)
+        .await
+        .into_iter()
+        .filter_map(|result| result.expect("Redis answers"))
+        .collect();
+    assert_eq!(taken, [b"payload".to_vec()]);
+    assert_eq!(calls(&server, "getdel"), 6);
+}
+
+#[tokio::test]
+async fn an_event_costs_one_script_call_to_acquire_and_load_and_one_to_write_and_release() {
+    let server = RedisServer::start().await;
+    let store = connect(&server, RedisStoreConfig::default()).await;
+    let sid = SessionId::random();
+    let write = SessionWrite::new().set("Counter", b"{\"count\":1}".to_vec());
+    // The first use loads the scripts into Redis; count the steady state after it.
+    let lease = store.create(&sid).await.expect("created");
+    store
+        .commit(&lease, &write, AfterCommit::Release)
+        .await
+        .expect("commit");
+    server.command(&["CONFIG", "RESETSTAT"]);
+
+    let (lease, _) = store.acquire_and_load(&sid, None).await.expect("acquired");
+    store
+        .commit(&lease, &write, AfterCommit::Release)
+        .await
+        .expect("commit");
+    assert_eq!(calls(&server, "evalsha"), 2, "one event");
+    assert_eq!(calls(&server, "eval"), 0, "the scripts were not sent again");
+
+    // A burst of three events on the process that holds the lease: the lease is kept
+    // between them, so each costs only its write.
+    server.command(&["CONFIG", "RESETSTAT"]);
+    let (lease, _) = store.acquire_and_load(&sid, None).await.expect("acquired");
+    for then in [AfterCommit::Keep, AfterCommit::Keep, AfterCommit::Release] {
+        let outcome = store.commit(&lease, &write, then).await.expect("commit");
+        assert!(matches!(outcome, Commit::Applied { .. }));
+    }
+    assert_eq!(calls(&server, "evalsha"), 4, "three events in a burst");
+}
+
+#[tokio::test]
+async fn calls_fail_with_a_sentence_while_redis_is_down_and_work_again_when_it_is_back() {
+    let mut server = RedisServer::start().await;
+    let store = connect(
+        &server,
+        RedisStoreConfig {
+            response_timeout: Duration::from_secs(1),
+            ..RedisStoreConfig::default()
+        },
+    )
+    .await;
+    let sid = SessionId::random();
+    server.stop();
+    let error = store.acquire(&sid).await.expect_err("Redis is down");
+    assert!(matches!(error, RedisStoreError::Redis(_)), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("the Redis session store is unavailable")
+    );
+
+    server.start_again().await;
+    let deadline = Instant::now() + support::PATIENCE;
+    let lease = loop {
+        // The connection comes back by itself; the first calls may still see it down.
+        // A Redis that restarts without persistence has forgotten every session.
+        match store.create(&sid).await {
+            Ok(lease) => break lease,
+            Err(RedisStoreError::Redis(_)) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(error) => panic!("Redis did not come back: {error}"),
+        }
+    };
+    let write = SessionWrite::new().set("Counter", b"1".to_vec());
+    assert!(matches!(
+        store
+            .commit(&lease, &write, AfterCommit::Release)
+            .await
+            .expect("commit"),
+        Commit::Applied { rev: 1, .. }
+    ));
+}
+
+#[tokio::test]
+async fn an_unknown_session_is_refused_and_costs_redis_no_key() {
+    let server = RedisServer::start().await;
+    let store = connect(&server, RedisStoreConfig::default()).await;
+    let made_up = SessionId::random();
+    assert!(matches!(
+        store.acquire_and_load(&made_up, None).await,
+        Err(RedisStoreError::NoSuchSession)
+    ));
+    assert!(matches!(
+        store.try_acquire(&made_up).await,
+        Err(RedisStoreError::NoSuchSession)
+    ));
+    assert_eq!(server.command(&["DBSIZE"]), ":0", "nothing was created");
+}
