@@ -32,6 +32,12 @@ pub struct Settings {
     /// How long a request body may stall (no bytes arriving) before the request fails
     /// with 408: slow or stuck clients do not hold a connection and a temporary file.
     pub body_timeout: Duration,
+    /// The most bytes of generated downloads held for one session; past it, that
+    /// session's oldest are dropped. At most [`Settings::max_pending_download_bytes`].
+    pub max_pending_download_bytes_per_session: u64,
+    /// The most sessions the default in-memory store keeps; past it, the least recently
+    /// seen session that never ran an event, opened a socket or uploaded goes first.
+    pub max_sessions: usize,
 }
 
 impl Default for Settings {
@@ -48,6 +54,8 @@ impl Default for Settings {
             public_uploads: false,
             max_event_bytes: 1024 * 1024,
             body_timeout: Duration::from_secs(30),
+            max_pending_download_bytes_per_session: 64 * 1024 * 1024,
+            max_sessions: 100_000,
         }
     }
 }
