@@ -19,6 +19,7 @@ mod render;
 mod session;
 mod settings;
 mod signing;
+mod upload_body;
 mod uploads;
 
 use ferrex_wire as wire;
