@@ -105,6 +105,27 @@ async fn a_flood_of_cookie_less_page_loads_stays_under_the_cap_and_a_working_ses
     assert_eq!(number_in::<i64>(&page(&server, &cookie).await, "count"), 16);
 }
 
+#[tokio::test]
+async fn app_max_sessions_pushes_out_sessions_that_only_loaded_a_page() {
+    let server = TestServer::start(counter::app().max_sessions(50)).await;
+    let worker = arrive(&server).await;
+    let (status, _) = post_event(&server, Some(&worker), None, "Counter.add", json!([2])).await;
+    assert_eq!(status, StatusCode::OK);
+    let reader = arrive(&server).await;
+    for _ in 0..200 {
+        arrive(&server).await;
+    }
+    let (status, reply) = post_event(&server, Some(&reader), None, "Counter.add", json!([1])).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a page-only session was pushed out: {reply}"
+    );
+    let (status, reply) = post_event(&server, Some(&worker), None, "Counter.add", json!([1])).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(number_in::<i64>(&page(&server, &worker).await, "count"), 3);
+}
+
 // ---------------------------------------------------------------------------------------
 // Parked downloads.
 
