@@ -287,10 +287,6 @@ fn client_file_name(field: &Field<'_>) -> Option<String> {
 
 /// The decoded `filename*` parameter of a `Content-Disposition` value, if it has a UTF-8
 /// one (the only charset browsers send); its language tag is ignored.
-///
-/// ```
-/// # // crate-private; exercised by the unit tests below and by tests/hostile_state.rs
-/// ```
 fn extended_file_name(disposition: &str) -> Option<String> {
     let value = disposition_params(disposition)
         .find(|(name, _)| name.eq_ignore_ascii_case("filename*"))?
@@ -334,7 +330,9 @@ fn disposition_params(disposition: &str) -> impl Iterator<Item = (&str, String)>
             rest = r;
             value.trim().to_owned()
         };
-        Some((name.trim(), value))
+        // A parameter without a value (`form-data; x; filename=…`) is skipped.
+        let name = name.rsplit(';').next().unwrap_or(name).trim();
+        Some((name, value))
     })
 }
 
@@ -617,6 +615,10 @@ mod tests {
             "a `;` in a quoted value and a language tag"
         );
         assert_eq!(name("form-data; filename=\"plain.txt\""), None);
+        assert_eq!(
+            name("form-data; odd; filename*=UTF-8''x%20y.txt").as_deref(),
+            Some("x y.txt")
+        );
         assert_eq!(name("form-data; filename*=ISO-8859-1''%E9.txt"), None);
         assert_eq!(
             name("form-data; filename*=UTF-8''%FF.txt"),
