@@ -666,7 +666,8 @@ async fn an_expired_token_is_404() {
 
 #[tokio::test]
 async fn pending_payloads_are_bounded_oldest_dropped_first() {
-    let (server, _tmp) = start(|app| app.max_pending_download_bytes(1000)).await;
+    // Each 600-byte payload is charged about 1 KiB with its bookkeeping: one fits, not two.
+    let (server, _tmp) = start(|app| app.max_pending_download_bytes(1600)).await;
     let client = session(&server).await;
     let mut urls = Vec::new();
     for fill in 1..=3u8 {
@@ -685,7 +686,7 @@ async fn pending_payloads_are_bounded_oldest_dropped_first() {
     assert_eq!(got.body, vec![3u8; 600], "the newest payload is kept");
     assert_eq!(got.disposition, Some(disposition("payload-3.bin")));
 
-    // Fetching released its bytes: two more fit again (600 + 600 > 1000 drops only one).
+    // Fetching released its bytes: two more fit again (two payloads > 1600 drop only one).
     let a = token_url(&trigger(&client, &server, "Kinds.payload", json!([4])).await);
     let got = fetch_ok(&client, &server, &a).await;
     assert_eq!(got.body, vec![4u8; 600]);
@@ -695,7 +696,8 @@ async fn pending_payloads_are_bounded_oldest_dropped_first() {
 
 #[tokio::test]
 async fn the_budget_is_shared_across_sessions_but_tokens_stay_private() {
-    let (server, _tmp) = start(|app| app.max_pending_download_bytes(1000)).await;
+    // Room for one payload in all: of two equal holders, the older payload goes.
+    let (server, _tmp) = start(|app| app.max_pending_download_bytes(1600)).await;
     let alice = session(&server).await;
     let bob = session(&server).await;
     let a = token_url(&trigger(&alice, &server, "Kinds.payload", json!([1])).await);

@@ -37,7 +37,8 @@ pub struct App {
     pages: HashMap<String, ErasedPage>,
     registry: Registry,
     settings: Settings,
-    store: Arc<dyn StateStore>,
+    /// `None` for the in-memory store, made with the settings' cap.
+    store: Option<Arc<dyn StateStore>>,
     url_secret: Option<[u8; 32]>,
 }
 
@@ -54,7 +55,7 @@ impl App {
             pages: HashMap::new(),
             registry: Registry::default(),
             settings: Settings::default(),
-            store: Arc::new(MemoryStore::default()),
+            store: None,
             url_secret: None,
         }
     }
@@ -103,8 +104,9 @@ impl App {
         self
     }
 
-    /// The most bytes of generated downloads kept waiting for the browser (default 512 MiB);
-    /// the oldest are dropped past it.
+    /// The most bytes of generated downloads kept waiting for the browser, all sessions
+    /// together (default 512 MiB); past it, the oldest of the session holding the most are
+    /// dropped. Each payload is counted with its bookkeeping (a few hundred bytes).
     pub fn max_pending_download_bytes(mut self, bytes: u64) -> App {
         self.settings.max_pending_download_bytes = bytes;
         self
@@ -181,7 +183,26 @@ impl App {
 
     /// Keeps sessions in another store (e.g. one shared by several processes).
     pub fn store(mut self, store: impl StateStore) -> App {
-        self.store = Arc::new(store);
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// The most bytes of generated downloads kept waiting for one session (default 64 MiB,
+    /// at most [`App::max_pending_download_bytes`]); past it, that session's oldest are
+    /// dropped, so a session that never fetches what it asks for cannot push out another
+    /// session's downloads.
+    pub fn max_pending_download_bytes_per_session(mut self, bytes: u64) -> App {
+        self.settings.max_pending_download_bytes_per_session = bytes;
+        self
+    }
+
+    /// The most sessions the in-memory store keeps (default 100,000). Past it, a new
+    /// session first pushes out the least recently seen session that only loaded a page
+    /// (no event, socket or upload yet), so a flood of cookie-less page loads replaces only
+    /// its own kind; a used session goes only when every kept session is used, the one
+    /// idle longest first. A store given with [`App::store`] keeps its own bound.
+    pub fn max_sessions(mut self, sessions: usize) -> App {
+        self.settings.max_sessions = sessions;
         self
     }
 
@@ -199,11 +220,14 @@ impl App {
             pages: self.pages,
             registry: self.registry,
             settings: self.settings.clone(),
-            store: self.store,
+            store: self.store.unwrap_or_else(|| {
+                Arc::new(MemoryStore::with_max_sessions(self.settings.max_sessions))
+            }),
             url_secret: self.url_secret.unwrap_or_else(signing::random_secret),
             boot: crate::session::SessionId::random().as_str()[..16].to_owned(),
             downloads: DownloadSlots::new(
                 self.settings.max_pending_download_bytes,
+                self.settings.max_pending_download_bytes_per_session,
                 self.settings.download_ttl,
             ),
         });

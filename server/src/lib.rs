@@ -4,8 +4,8 @@
 //!
 //! Modules, from the router down: `app` (the builder and its routes) uses the request
 //! handlers (`render`, `events`, `uploads`, `downloads`, `assets`); they use `guards`
-//! (extractors), `app_state`, `session`, `signing`, `page` and `error`. No module imports
-//! one above it.
+//! (extractors), `app_state`, `session`, `signing`, `page` and `error`; `uploads` reads
+//! its body through `upload_body`. No module imports one above it.
 
 mod app;
 mod app_state;
@@ -22,6 +22,7 @@ mod settings;
 mod signing;
 #[cfg(feature = "redis")]
 pub mod store;
+mod upload_body;
 mod uploads;
 
 use ferrex_wire as wire;

@@ -54,7 +54,7 @@ pub(crate) fn normalize_page(path: &str) -> std::borrow::Cow<'_, str> {
 async fn render_page(app: &AppState, path: &str, headers: &HeaderMap) -> Response {
     let idle = app.settings.session_idle;
     let existing =
-        SessionId::from_headers(headers).and_then(|id| app.store.open(&id, idle).map(|s| (id, s)));
+        SessionId::from_headers(headers).and_then(|id| app.store.view(&id, idle).map(|s| (id, s)));
     let (id, session, fresh) = match existing {
         Some((id, session)) => (id, session, false),
         None => {

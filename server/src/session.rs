@@ -1,7 +1,7 @@
 //! Sessions: an unguessable id in an `HttpOnly; SameSite=Lax` cookie, the states one
 //! browser session owns, and the `StateStore` that keeps them (in memory by default).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use tokio::sync::Mutex;
 pub const COOKIE_NAME: &str = "ferrex_session";
 
 /// A session id: 128 bits from the operating system's random source, as 32 hex digits.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionId(String);
 
 impl SessionId {
@@ -223,12 +223,23 @@ fn fingerprint(html: &str) -> u64 {
 pub type SharedSession = Arc<Mutex<Session>>;
 
 /// Where sessions live. The default, [`MemoryStore`], keeps them in this process.
+///
+/// A store tells two kinds of session apart: one that only loaded a page (made by
+/// [`StateStore::create`], seen again through [`StateStore::view`]) and one that is used —
+/// opened by an event, a socket or an upload through [`StateStore::open`]. Every
+/// cookie-less page load makes a session, so a store must be able to drop unused ones
+/// first (or not keep them at all) without touching the sessions people work in.
 pub trait StateStore: Send + Sync + 'static {
-    /// The session with this id, if it exists and was used within `idle`; marks it as
-    /// used now. A session idle for longer is gone even before [`StateStore::expire_idle`]
-    /// drops it.
+    /// The session with this id, if it exists and was used within `idle`, for a request
+    /// that uses it (an event, a socket, an upload); marks it as used now. A session idle
+    /// for longer is gone even before [`StateStore::expire_idle`] drops it.
     fn open(&self, id: &SessionId, idle: Duration) -> Option<SharedSession>;
-    /// A new, empty session.
+    /// Like [`StateStore::open`] for a page load, which shows the session but does not
+    /// count as using it. By default the same as `open`.
+    fn view(&self, id: &SessionId, idle: Duration) -> Option<SharedSession> {
+        self.open(id, idle)
+    }
+    /// A new, empty session, not used yet.
     fn create(&self) -> (SessionId, SharedSession);
     /// Drops sessions unused for longer than `idle`; returns how many.
     fn expire_idle(&self, idle: Duration) -> usize;
@@ -240,16 +251,138 @@ pub trait StateStore: Send + Sync + 'static {
     }
 }
 
-/// Sessions in this process's memory.
-#[derive(Default)]
+/// Sessions in this process's memory, at most a fixed number of them
+/// ([`MemoryStore::with_max_sessions`]; 100,000 by default).
+///
+/// Past the cap, a new session pushes out the least recently seen session that was never
+/// used (only a page load), so a flood of cookie-less page loads replaces only sessions of
+/// its own kind; a used session is pushed out only when every kept session is used, the
+/// one idle longest first. Every operation is a hash lookup and a B-tree update under the
+/// lock: O(log n), whatever the number of sessions.
+///
+/// ```
+/// use std::time::Duration;
+/// use ferrex_server::{MemoryStore, StateStore};
+///
+/// let store = MemoryStore::with_max_sessions(2);
+/// let (worker, _) = store.create();
+/// assert!(store.open(&worker, Duration::from_secs(60)).is_some()); // an event: used
+/// for _ in 0..10 {
+///     store.create(); // page loads that never come back
+/// }
+/// assert_eq!(store.len(), 2);
+/// assert!(store.open(&worker, Duration::from_secs(60)).is_some());
+/// ```
 pub struct MemoryStore {
-    sessions: StdMutex<HashMap<SessionId, (SharedSession, Instant)>>,
+    sessions: StdMutex<Sessions>,
+    max_sessions: usize,
+}
+
+/// What the store's lock guards.
+#[derive(Default)]
+struct Sessions {
+    map: HashMap<SessionId, Entry>,
+    /// Sessions never used, least recently seen first, by [`Entry::stamp`].
+    unused: BTreeMap<u64, SessionId>,
+    /// Used sessions, least recently used first.
+    used: BTreeMap<u64, SessionId>,
+    /// The next stamp: stamps grow with time, so both lists are also in idle order.
+    clock: u64,
+}
+
+struct Entry {
+    session: SharedSession,
+    last: Instant,
+    stamp: u64,
+    used: bool,
+}
+
+impl Sessions {
+    fn list(&mut self, used: bool) -> &mut BTreeMap<u64, SessionId> {
+        if used {
+            &mut self.used
+        } else {
+            &mut self.unused
+        }
+    }
+
+    /// Marks `id` as seen now (and used, if `used`); returns its session, or `None` if it
+    /// does not exist or was idle for `idle` and nothing holds it.
+    fn touch(&mut self, id: &SessionId, idle: Duration, used: bool) -> Option<SharedSession> {
+        let entry = self.map.get(id)?;
+        let (stamp, was_used) = (entry.stamp, entry.used);
+        if entry.last.elapsed() >= idle && Arc::strong_count(&entry.session) == 1 {
+            self.remove(id);
+            return None;
+        }
+        let now = self.clock;
+        self.clock += 1;
+        self.list(was_used).remove(&stamp);
+        let used = used || was_used;
+        self.list(used).insert(now, id.clone());
+        let entry = self.map.get_mut(id)?;
+        entry.stamp = now;
+        entry.used = used;
+        entry.last = Instant::now();
+        Some(entry.session.clone())
+    }
+
+    fn remove(&mut self, id: &SessionId) {
+        if let Some(entry) = self.map.remove(id) {
+            self.list(entry.used).remove(&entry.stamp);
+        }
+    }
+
+    /// Pushes out one session to make room: the least recently seen unused one, else the
+    /// used one idle longest. `false` if there is none.
+    fn evict_one(&mut self) -> bool {
+        let victim = self
+            .unused
+            .first_key_value()
+            .or_else(|| self.used.first_key_value())
+            .map(|(_, id)| id.clone());
+        victim.map(|id| self.remove(&id)).is_some()
+    }
+
+    /// Drops the sessions of `list` idle for `idle` that nothing holds: walks from the
+    /// idlest and stops at the first one seen within `idle`.
+    fn expire(&mut self, used: bool, idle: Duration) -> usize {
+        let list = if used { &self.used } else { &self.unused };
+        let stale: Vec<SessionId> = list
+            .values()
+            .map_while(|id| {
+                let entry = self.map.get(id)?;
+                (entry.last.elapsed() >= idle).then_some((id, entry))
+            })
+            // A session in use (an event running) is never dropped under it.
+            .filter(|(_, entry)| Arc::strong_count(&entry.session) == 1)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &stale {
+            self.remove(id);
+        }
+        stale.len()
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::with_max_sessions(crate::Settings::default().max_sessions)
+    }
 }
 
 impl MemoryStore {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, (SharedSession, Instant)>> {
-        // A panic while holding this lock cannot leave the map inconsistent (every
-        // operation is a single insert/remove/get), so a poisoned lock is still usable.
+    /// A store that keeps at most `max_sessions` sessions (at least one).
+    pub fn with_max_sessions(max_sessions: usize) -> MemoryStore {
+        MemoryStore {
+            sessions: StdMutex::new(Sessions::default()),
+            max_sessions: max_sessions.max(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Sessions> {
+        // Every operation updates the map and its list together before anything that can
+        // panic, so a poisoned lock is still consistent.
         self.sessions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -258,36 +391,40 @@ impl MemoryStore {
 
 impl StateStore for MemoryStore {
     fn open(&self, id: &SessionId, idle: Duration) -> Option<SharedSession> {
-        let mut map = self.lock();
-        let entry = map.get_mut(id)?;
-        if entry.1.elapsed() >= idle && Arc::strong_count(&entry.0) == 1 {
-            map.remove(id);
-            return None;
-        }
-        entry.1 = Instant::now();
-        Some(entry.0.clone())
+        self.lock().touch(id, idle, true)
+    }
+
+    fn view(&self, id: &SessionId, idle: Duration) -> Option<SharedSession> {
+        self.lock().touch(id, idle, false)
     }
 
     fn create(&self) -> (SessionId, SharedSession) {
         let id = SessionId::random();
         let session = SharedSession::default();
-        self.lock()
-            .insert(id.clone(), (session.clone(), Instant::now()));
+        let mut sessions = self.lock();
+        while sessions.map.len() >= self.max_sessions && sessions.evict_one() {}
+        let stamp = sessions.clock;
+        sessions.clock += 1;
+        sessions.unused.insert(stamp, id.clone());
+        sessions.map.insert(
+            id.clone(),
+            Entry {
+                session: session.clone(),
+                last: Instant::now(),
+                stamp,
+                used: false,
+            },
+        );
         (id, session)
     }
 
     fn expire_idle(&self, idle: Duration) -> usize {
-        let mut map = self.lock();
-        let before = map.len();
-        map.retain(|_, (session, last)| {
-            // A session in use (an event running) is never dropped under it.
-            last.elapsed() < idle || Arc::strong_count(session) > 1
-        });
-        before - map.len()
+        let mut sessions = self.lock();
+        sessions.expire(false, idle) + sessions.expire(true, idle)
     }
 
     fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().map.len()
     }
 }
 
@@ -338,6 +475,60 @@ mod tests {
                 .record_render("/other", "<p>1</p>", PageManifest::default(), None)
                 .1
         );
+    }
+
+    #[test]
+    fn a_flood_of_new_sessions_replaces_only_unused_ones() {
+        let store = MemoryStore::with_max_sessions(3);
+        let hour = Duration::from_secs(3600);
+        let (worker, _) = store.create();
+        assert!(store.open(&worker, hour).is_some());
+        let (reader, _) = store.create();
+        for _ in 0..1000 {
+            store.create();
+            assert!(store.len() <= 3);
+        }
+        assert!(
+            store.open(&worker, hour).is_some(),
+            "the used session stays"
+        );
+        assert!(
+            store.view(&reader, hour).is_none(),
+            "a page load alone does not protect a session"
+        );
+        // A page load of a used session keeps it used.
+        assert!(store.view(&worker, hour).is_some());
+        store.create();
+        store.create();
+        assert!(store.view(&worker, hour).is_some());
+    }
+
+    #[test]
+    fn when_every_session_is_used_the_idlest_goes() {
+        let store = MemoryStore::with_max_sessions(2);
+        let hour = Duration::from_secs(3600);
+        let (a, _) = store.create();
+        let (b, _) = store.create();
+        assert!(store.open(&a, hour).is_some());
+        assert!(store.open(&b, hour).is_some());
+        assert!(store.open(&a, hour).is_some(), "a is now the more recent");
+        store.create();
+        assert_eq!(store.len(), 2);
+        assert!(store.open(&a, hour).is_some());
+        assert!(store.open(&b, hour).is_none());
+    }
+
+    #[test]
+    fn expiry_drops_idle_sessions_of_both_kinds_and_keeps_fresh_ones() {
+        let store = MemoryStore::with_max_sessions(100);
+        let (used, _) = store.create();
+        assert!(store.open(&used, Duration::from_secs(60)).is_some());
+        store.create();
+        std::thread::sleep(Duration::from_millis(30));
+        let (recent, _) = store.create();
+        assert_eq!(store.expire_idle(Duration::from_millis(20)), 2);
+        assert_eq!(store.len(), 1);
+        assert!(store.view(&recent, Duration::from_secs(60)).is_some());
     }
 
     #[test]

@@ -36,6 +36,12 @@ pub struct Settings {
     /// (edit, save, `cargo run`, and the browser shows the new page). On by default in
     /// debug builds, off in release builds.
     pub dev_reload: bool,
+    /// The most bytes of generated downloads held for one session; past it, that
+    /// session's oldest are dropped. At most [`Settings::max_pending_download_bytes`].
+    pub max_pending_download_bytes_per_session: u64,
+    /// The most sessions the default in-memory store keeps; past it, the least recently
+    /// seen session that never ran an event, opened a socket or uploaded goes first.
+    pub max_sessions: usize,
 }
 
 impl Default for Settings {
@@ -53,6 +59,8 @@ impl Default for Settings {
             max_event_bytes: 1024 * 1024,
             body_timeout: Duration::from_secs(30),
             dev_reload: cfg!(debug_assertions),
+            max_pending_download_bytes_per_session: 64 * 1024 * 1024,
+            max_sessions: 100_000,
         }
     }
 }

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
-use axum::extract::{Multipart, Path, Request, State};
+use axum::extract::multipart::{Field, MultipartError};
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ferrex_core::UploadFile;
@@ -22,6 +22,7 @@ use crate::app_state::AppState;
 use crate::events::{EventMessage, Reply, ZoneUpload, run_event};
 use crate::guards::{CurrentSession, DeclaredLength, SameOrigin};
 use crate::render::render_node;
+use crate::upload_body::{PartHeadTooLong, PartHeads};
 
 /// How the temporary files of uploads in progress are named in the upload folder.
 const TEMP_PREFIX: &str = ".ferrex-upload-";
@@ -46,9 +47,9 @@ pub(crate) async fn upload(
     _: SameOrigin,
     current: CurrentSession,
     length: DeclaredLength,
-    multipart: Result<Multipart, MultipartRejection>,
+    request: Request,
 ) -> Response {
-    match receive(&app, &current, &length, multipart).await {
+    match receive(&app, &current, &length, request).await {
         // Like `POST /_ferrex/event`: a handler that failed answers 422 with its reply (the
         // runtime keeps the files for another try); a failure after a handler that ran
         // (the re-render, a download too large to keep) is reported with 200.
@@ -64,7 +65,7 @@ async fn receive(
     app: &AppState,
     current: &CurrentSession,
     length: &DeclaredLength,
-    multipart: Result<Multipart, MultipartRejection>,
+    request: Request,
 ) -> Result<Reply, ServerError> {
     let max_total = app.settings.max_upload_bytes;
     if length.at_most(max_total).is_err() {
@@ -74,7 +75,7 @@ async fn receive(
             format!("the upload is larger than the server's limit of {max_total} bytes"),
         ));
     }
-    let mut multipart = multipart.map_err(|e| ServerError::MalformedUpload(e.body_text()))?;
+    let mut multipart = guarded_multipart(request, max_total).await?;
     let timeout = app.settings.body_timeout;
 
     let first = multipart
@@ -87,7 +88,7 @@ async fn receive(
             "the first field must be `event`".into(),
         ));
     }
-    let event_bytes = read_small(first, 64 * 1024, timeout).await?;
+    let event_bytes = read_small(first, 64 * 1024, timeout, max_total).await?;
     let event: UploadEvent = serde_json::from_slice(&event_bytes)
         .map_err(|e| ServerError::MalformedEvent(e.to_string()))?;
 
@@ -154,7 +155,7 @@ async fn receive(
             )));
         }
         if files.len() as u64 >= limits.file_count_limit() {
-            let name = field.file_name().unwrap_or("").to_owned();
+            let name = client_file_name(&field).unwrap_or_default();
             return Err(rejected(
                 StatusCode::BAD_REQUEST,
                 &name,
@@ -190,7 +191,8 @@ async fn stream_file(
     max_total: u64,
     timeout: std::time::Duration,
 ) -> Result<UploadFile, ServerError> {
-    let relative = sanitize_relative_path(field.file_name().unwrap_or("file"));
+    let relative =
+        sanitize_relative_path(&client_file_name(&field).unwrap_or_else(|| "file".into()));
     let declared = field
         .content_type()
         .map(str::to_owned)
@@ -220,10 +222,22 @@ async fn stream_file(
     let (std_file, temp_path) = temp.into_parts();
     let mut out = ChunkWriter::new(std_file);
     let mut size: u64 = 0;
-    while let Some(chunk) = field
-        .chunk()
-        .await
-        .map_err(|e| broken(e, timeout, max_total))?
+    let over_total = || {
+        rejected(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &relative,
+            format!("the upload is larger than the server's limit of {max_total} bytes"),
+        )
+    };
+    while let Some(chunk) =
+        field
+            .chunk()
+            .await
+            .map_err(|e| match broken(e, timeout, max_total) {
+                // The whole body (part heads included) passed the limit during this file.
+                ServerError::TooLarge(_) => over_total(),
+                other => other,
+            })?
     {
         size += chunk.len() as u64;
         *total += chunk.len() as u64;
@@ -235,11 +249,7 @@ async fn stream_file(
             ));
         }
         if *total > max_total {
-            return Err(rejected(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &relative,
-                format!("the upload is larger than the server's limit of {max_total} bytes"),
-            ));
+            return Err(over_total());
         }
         out.push(chunk)
             .await
@@ -262,6 +272,68 @@ async fn stream_file(
         temp_path,
         dir.to_path_buf(),
     ))
+}
+
+/// The file name a part gives, unsanitized: its `filename*` (RFC 7578 / 5987
+/// `UTF-8''percent-encoded`) when it has one that decodes, else its `filename`.
+fn client_file_name(field: &Field<'_>) -> Option<String> {
+    field
+        .headers()
+        .get(header::CONTENT_DISPOSITION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(extended_file_name)
+        .or_else(|| field.file_name().map(str::to_owned))
+}
+
+/// The decoded `filename*` parameter of a `Content-Disposition` value, if it has a UTF-8
+/// one (the only charset browsers send); its language tag is ignored.
+fn extended_file_name(disposition: &str) -> Option<String> {
+    let value = disposition_params(disposition)
+        .find(|(name, _)| name.eq_ignore_ascii_case("filename*"))?
+        .1;
+    let (charset, rest) = value.split_once('\'')?;
+    let (_language, encoded) = rest.split_once('\'')?;
+    if !charset.eq_ignore_ascii_case("utf-8") {
+        return None;
+    }
+    percent_encoding::percent_decode_str(encoded)
+        .decode_utf8()
+        .ok()
+        .map(|name| name.into_owned())
+}
+
+/// The `name=value` parameters after a `Content-Disposition`'s type, with quoted values
+/// unquoted; a `;` inside quotes does not split.
+fn disposition_params(disposition: &str) -> impl Iterator<Item = (&str, String)> {
+    let mut rest = disposition.split_once(';').map_or("", |(_, params)| params);
+    std::iter::from_fn(move || {
+        let (name, after) = rest.split_once('=')?;
+        let after = after.trim_start();
+        let value = if let Some(quoted) = after.strip_prefix('"') {
+            let mut value = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = quoted.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next().map(|(_, c)| c)),
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    c => value.push(c),
+                }
+            }
+            rest = quoted[end..].split_once(';').map_or("", |(_, r)| r);
+            value
+        } else {
+            let (value, r) = after.split_once(';').unwrap_or((after, ""));
+            rest = r;
+            value.trim().to_owned()
+        };
+        // A parameter without a value (`form-data; x; filename=…`) is skipped.
+        let name = name.rsplit(';').next().unwrap_or(name).trim();
+        Some((name, value))
+    })
 }
 
 /// Bytes gathered before they are written out together.
@@ -364,12 +436,13 @@ async fn read_small(
     mut field: Field<'_>,
     max: usize,
     timeout: std::time::Duration,
+    max_total: u64,
 ) -> Result<Vec<u8>, ServerError> {
     let mut out = Vec::new();
     while let Some(chunk) = field
         .chunk()
         .await
-        .map_err(|e| broken(e, timeout, max as u64))?
+        .map_err(|e| broken(e, timeout, max_total))?
     {
         out.extend_from_slice(&chunk);
         if out.len() > max {
@@ -381,9 +454,41 @@ async fn read_small(
     Ok(out)
 }
 
-/// A multipart body that could not be read: stalled past the body timeout (408), or
-/// malformed or cut off (400).
+/// The request's multipart body, read through [`PartHeads`]: the whole body bounded by
+/// `max_total` (a chunked body included), the preamble and each part's head by
+/// [`crate::upload_body::MAX_PART_HEAD`].
+async fn guarded_multipart(request: Request, max_total: u64) -> Result<Multipart, ServerError> {
+    let (parts, body) = request.into_parts();
+    let boundary = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| multer::parse_boundary(ct).ok())
+        .ok_or_else(|| {
+            ServerError::MalformedUpload(
+                "the request is not `multipart/form-data` with a boundary".into(),
+            )
+        })?;
+    let limited =
+        http_body_util::Limited::new(body, usize::try_from(max_total).unwrap_or(usize::MAX));
+    let checked = PartHeads::new(Body::new(limited).into_data_stream(), &boundary);
+    let request = Request::from_parts(parts, Body::from_stream(checked));
+    Multipart::from_request(request, &())
+        .await
+        .map_err(|e| ServerError::MalformedUpload(e.body_text()))
+}
+
+/// A multipart body that could not be read: stalled past the body timeout (408), larger
+/// than the server takes (413), or malformed, with an over-long part head, or cut off
+/// (400).
 fn broken(err: MultipartError, timeout: std::time::Duration, limit: u64) -> ServerError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    while let Some(e) = cause {
+        if let Some(too_long) = e.downcast_ref::<PartHeadTooLong>() {
+            return ServerError::MalformedUpload(too_long.to_string());
+        }
+        cause = e.source();
+    }
     let text = err.body_text();
     crate::error::body_failure(&err, timeout, limit, |_| ServerError::MalformedUpload(text))
 }
@@ -490,4 +595,39 @@ fn safe_inline(content_type: &str) -> bool {
 /// The 404 for an uploaded file that is not there, or not this session's.
 fn not_found(path: &str) -> Response {
     ServerError::NotFound(format!("{}/{path}", crate::wire::UPLOADS_PATH)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filename_star_is_decoded_from_utf8_percent_encoding() {
+        let name = |d: &str| extended_file_name(d);
+        assert_eq!(
+            name("form-data; name=\"file\"; filename*=UTF-8''na%C3%AFve%20r%C3%A9sum%C3%A9.txt")
+                .as_deref(),
+            Some("naïve résumé.txt")
+        );
+        assert_eq!(
+            name("form-data; filename=\"a;b.txt\"; filename*=utf-8'fr'%E2%82%AC.txt").as_deref(),
+            Some("€.txt"),
+            "a `;` in a quoted value and a language tag"
+        );
+        assert_eq!(name("form-data; filename=\"plain.txt\""), None);
+        assert_eq!(
+            name("form-data; odd; filename*=UTF-8''x%20y.txt").as_deref(),
+            Some("x y.txt")
+        );
+        assert_eq!(name("form-data; filename*=ISO-8859-1''%E9.txt"), None);
+        assert_eq!(
+            name("form-data; filename*=UTF-8''%FF.txt"),
+            None,
+            "not UTF-8"
+        );
+        assert_eq!(
+            name("form-data; filename*=UTF-8''%2e%2e%2fx"),
+            Some("../x".into())
+        );
+    }
 }
