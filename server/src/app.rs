@@ -15,8 +15,8 @@ use axum::routing::{get, post};
 use tower_http::services::ServeDir;
 
 use crate::app_state::AppState;
-use crate::downloads::DownloadSlots;
 use crate::page::{ErasedPage, PageFn, Registry, erase};
+use crate::parked::DownloadSlots;
 use crate::session::{MemoryStore, StateStore};
 use crate::settings::Settings;
 use crate::{assets, downloads, events, presence, render, signing, uploads, wire};

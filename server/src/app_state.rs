@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use axum::Router;
 use ferrex_core::context::SessionScope;
 
-use crate::downloads::DownloadSlots;
 use crate::page::{ErasedPage, Registry};
+use crate::parked::DownloadSlots;
 use crate::session::{Session, SessionId, StateStore};
 use crate::settings::Settings;
 

@@ -193,9 +193,9 @@ fn client_action(app: &AppState, session: &SessionId, action: Action) -> Result<
         Action::Download(download) => {
             let filename = Some(download.suggested_filename());
             let url = match app.downloads.park(session, download)? {
-                crate::downloads::Parked::Url(url) => url,
+                crate::parked::Parked::Url(url) => url,
                 // The token route is the app's own: under the app's base path when mounted.
-                crate::downloads::Parked::Token(path) => {
+                crate::parked::Parked::Token(path) => {
                     format!("{}{path}", app.settings.base_path)
                 }
             };

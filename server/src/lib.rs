@@ -15,6 +15,7 @@ mod error;
 mod events;
 mod guards;
 mod page;
+mod parked;
 mod presence;
 mod render;
 mod session;
