@@ -14,8 +14,10 @@ mod downloads;
 mod error;
 mod events;
 mod guards;
+mod listen;
 mod page;
 mod render;
+mod request_log;
 mod session;
 mod settings;
 mod signing;
@@ -24,6 +26,8 @@ mod uploads;
 use ferrex_wire as wire;
 
 pub use app::App;
+#[doc(hidden)]
+pub use app::run_main;
 pub use assets::RUNTIME_JS;
 pub use error::ServerError;
 pub use events::{EventMessage, Reply};
