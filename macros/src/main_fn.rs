@@ -41,18 +41,22 @@ pub fn main(attr: TokenStream, item: TokenStream, assets_dir: &str) -> TokenStre
     let output = match &sig.output {
         ReturnType::Type(_, ty) => quote!(#ty),
         ReturnType::Default => {
-            errors.push(syn::Error::new(
-                sig.paren_token.span.close(),
+            errors.push(syn::Error::new_spanned(
+                sig,
                 "`#[ferrex::main]` serves the app `main` returns: write `fn main() -> App` and return the app",
             ));
             quote!(::ferrex::App)
         }
     };
+    if !errors.is_empty() {
+        // The function as written, beside the errors: one mistake, one error.
+        let errors = errors.iter().map(syn::Error::to_compile_error);
+        return quote!(#(#errors)* #function);
+    }
     let attrs = &function.attrs;
     let vis = &function.vis;
     let name = &sig.ident;
     let body = &function.block;
-    let errors = errors.iter().map(syn::Error::to_compile_error);
     // The body runs inside the runtime, so an `async fn main` may await before it returns
     // the app; a plain one runs there unchanged.
     let run = quote_spanned! {output.span()=>
@@ -62,7 +66,6 @@ pub fn main(attr: TokenStream, item: TokenStream, assets_dir: &str) -> TokenStre
         })
     };
     quote! {
-        #(#errors)*
         #(#attrs)*
         #vis fn #name() {
             #run
