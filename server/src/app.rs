@@ -322,11 +322,10 @@ impl App {
     /// printing why; the process then exits with status 1.
     ///
     /// ```no_run
-    /// use ferrex::prelude::*;
+    /// use ferrex_core::prelude::*;
+    /// use ferrex_server::App;
     ///
-    /// fn index() -> Node {
-    ///     ui! { text("Hello") }
-    /// }
+    /// fn index() -> Node { text().child("Hello").into() }
     ///
     /// fn main() {
     ///     App::new().page("/", index).run();
