@@ -113,7 +113,6 @@ impl ServerError {
                 body style="font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;line-height:1.5" {
                     h1 { (title) }
                     p { (self.to_string()) }
-                    p { a href="/" { "Go to the start page" } }
                 }
             }
         };

@@ -4,8 +4,9 @@
 //!
 //! Modules, from the router down: `app` (the builder and its routes) uses the request
 //! handlers (`render`, `events`, `uploads`, `downloads`, `assets`); they use `guards`
-//! (extractors), `app_state`, `session`, `signing`, `page` and `error`. No module imports
-//! one above it.
+//! (extractors), `app_state`, `session`, `signing`, `page` and `error`. `App::serve` binds
+//! through `listen` (address, friendly bind errors, the start-up line) and logs requests
+//! through `request_log`. No module imports one above it.
 
 mod app;
 mod app_state;
