@@ -318,8 +318,8 @@ impl App {
 
     /// Serves the app on a tokio runtime of its own, for a plain `fn main` (what
     /// `#[ferrex::main]` calls): on `127.0.0.1:3000` unless `FERREX_ADDR` or `PORT` says
-    /// otherwise, as [`App::serve`]. Returns only if the server cannot start, after
-    /// printing why; the process then exits with status 1.
+    /// otherwise, as [`App::serve`]. If the server cannot start (a busy port), it prints
+    /// why in one sentence and exits the process with status 1.
     ///
     /// ```no_run
     /// use ferrex_core::prelude::*;
