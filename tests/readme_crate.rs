@@ -4,8 +4,9 @@
 //! with the crate's own `assets/` (or a warning naming it), and logs requests with
 //! `FERREX_LOG`.
 //!
-//! The crate builds in `<target>/readme-crate` (kept between runs, so only the first run
-//! compiles ferrex's dependencies), with the workspace's `Cargo.lock` and `--offline`.
+//! The crate builds in `<target>/readme-crate/<checkout>` (kept between runs, so only the
+//! first run compiles ferrex's dependencies), with the workspace's `Cargo.lock` and
+//! `--offline`.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -39,7 +40,15 @@ fn quick_start_block(lang: &str) -> String {
 fn built_crate() -> &'static (PathBuf, PathBuf) {
     static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let target = target_dir().join("readme-crate");
+        // One folder per checkout: two clones sharing a target folder do not build into
+        // each other's crate.
+        let checkout = {
+            use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+            BuildHasherDefault::<DefaultHasher>::default().hash_one(ROOT)
+        };
+        let target = target_dir()
+            .join("readme-crate")
+            .join(format!("{checkout:016x}"));
         let dir = target.join("hello");
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("src")).expect("create the crate's folder");
