@@ -1,8 +1,10 @@
 //! A counter, a text input bound to state, and a list: `cargo run --example counter`.
+//! Copied into a crate of its own, it needs only `ferrex` in `[dependencies]`.
 
 use ferrex::prelude::*;
 
-#[derive(Default, Serialize, Deserialize)]
+#[state]
+#[derive(Default)]
 struct Counter {
     count: i64,
     draft: String,
@@ -78,13 +80,7 @@ pub fn app() -> App {
 }
 
 #[allow(dead_code)]
-#[tokio::main]
-async fn main() -> std::io::Result<()> {
-    tracing_subscriber::fmt().with_env_filter("info").init();
-    let addr = std::env::var("FERREX_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
-    App::new()
-        .title("ferrex · Counter")
-        .page("/", index)
-        .serve(&addr)
-        .await
+#[ferrex::main]
+fn main() -> App {
+    app()
 }

@@ -2,11 +2,14 @@
 //! by handlers (CSV, a PNG image, JSON of the page's state), and uploads with a drop zone,
 //! progress, cancel and the list of uploaded files.
 //!
-//! Run it with `cargo run --example files` and open http://127.0.0.1:3000.
+//! Run it with `cargo run --example files` and open http://127.0.0.1:3000. Copied into a
+//! crate of its own (with `assets/reflex_banner.png` beside it), it needs only `ferrex` in
+//! `[dependencies]`.
 
 use ferrex::prelude::*;
 
-#[derive(Default, Serialize, Deserialize)]
+#[state]
+#[derive(Default)]
 struct DownloadState {
     /// Files uploaded so far (names under the upload folder).
     saved: Vec<String>,
@@ -20,8 +23,11 @@ struct DownloadState {
 impl DownloadState {
     /// Ten random numbers from 0 to 100, as a CSV file.
     fn download_random_data(&mut self) -> Download {
+        // Std's hasher keys are random per process: random enough for a demo, no crate needed.
+        use std::hash::BuildHasher;
+        let random = std::hash::RandomState::new();
         let csv = (0..10)
-            .map(|_| fastrand::u8(0..=100).to_string())
+            .map(|i| (random.hash_one(i) % 101).to_string())
             .collect::<Vec<_>>()
             .join(",");
         Download::data(csv).filename("random_numbers.csv")
@@ -29,9 +35,9 @@ impl DownloadState {
 
     /// A PNG drawn on the server.
     fn download_image(&mut self) -> Download {
-        let img = image::RgbImage::from_fn(64, 64, |x, y| {
+        let img = ferrex::image::RgbImage::from_fn(64, 64, |x, y| {
             let band = if (x / 8 + y / 8) % 2 == 0 { 255 } else { 180 };
-            image::Rgb([(x * 4) as u8, (y * 4) as u8, band])
+            ferrex::image::Rgb([(x * 4) as u8, (y * 4) as u8, band])
         });
         Download::data(img).filename("checkerboard.png")
     }
@@ -159,7 +165,8 @@ fn index(s: &DownloadState) -> Node {
 }
 
 /// The app: the page, the assets folder beside this file (the same one `ui!` checks
-/// `href = "/reflex_banner.png"` against at compile time).
+/// `href = "/reflex_banner.png"` against at compile time; `#[ferrex::main]` would pick it
+/// too, but the tests build the app without `main`).
 pub fn app() -> App {
     App::new()
         .title("ferrex · Files")
@@ -168,14 +175,7 @@ pub fn app() -> App {
 }
 
 #[allow(dead_code)]
-#[tokio::main]
-async fn main() -> std::io::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,ferrex_server=info".into()),
-        )
-        .init();
-    let addr = std::env::var("FERREX_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
-    app().serve(&addr).await
+#[ferrex::main]
+fn main() -> App {
+    app()
 }

@@ -7,7 +7,8 @@
 //! ```
 //! use ferrex::prelude::*;
 //!
-//! #[derive(Default, Serialize, Deserialize)]
+//! #[state]
+//! #[derive(Default)]
 //! struct Counter { count: i64 }
 //!
 //! #[event]
@@ -66,7 +67,17 @@ pub use ferrex_core::{
     components, context, download, event as events, icons, manifest, node, path_safety, props,
     upload,
 };
-pub use ferrex_macros::{assets_dir, event, ui};
+pub use ferrex_macros::{assets_dir, event, main, state, ui};
+
+/// The serde that [`#[state]`](macro@state) derives through, so an app needs no serde
+/// dependency of its own; derive other types that travel as JSON with
+/// `#[serde(crate = "ferrex::serde")]`.
+pub use serde;
+
+/// The image crate whose `RgbImage`, `RgbaImage` and `DynamicImage` a
+/// [`Download::data`] encodes as PNG, re-exported so an app draws them with the same
+/// version.
+pub use image;
 
 /// The icon names `ui!` checks `icon("…")` against (a test compares them with [`icons::ICON_NAMES`]).
 #[doc(hidden)]
@@ -82,13 +93,14 @@ pub use ferrex_server::{
 /// Everything a page module needs: `use ferrex::prelude::*;`.
 pub mod prelude {
     pub use ferrex_core::prelude::*;
-    pub use ferrex_macros::{event, ui};
+    pub use ferrex_macros::{event, state, ui};
     pub use ferrex_server::App;
 }
 
 #[doc(hidden)]
 pub mod __private {
     pub use ferrex_core::__private::*;
+    pub use ferrex_server::run_main;
 }
 
 /// The user guide, one module per chapter (the same text as `docs/guide/` in the

@@ -21,7 +21,7 @@ use crate::upload::UploadFile;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a UI state type",
     label = "not a state",
-    note = "put `#[event]` on an `impl {Self}` block whose `&mut self` methods are its handlers, and derive `Default, Serialize, Deserialize`"
+    note = "put `#[event]` on an `impl {Self}` block whose `&mut self` methods are its handlers, and put `#[state]` and `#[derive(Default)]` on the type"
 )]
 pub trait State: Default + Serialize + DeserializeOwned + Send + 'static {
     /// The type's name as events spell it (`"Counter"`).

@@ -1,8 +1,10 @@
-//! ferrex-macros: `ui!` (pages as component calls) and `#[event]` (state handlers).
-//! Each macro is a pipeline: parse (syntax → model), check (semantic errors, spanned),
+//! ferrex-macros: `ui!` (pages as component calls), `#[event]` (state handlers),
+//! `#[state]` (a state's serde derives) and `#[ferrex::main]` (the entry point). Each macro is a pipeline: parse (syntax → model), check (semantic errors, spanned),
 //! expand (model → builder calls spanned on the user's tokens).
 
 mod event;
+mod main_fn;
+mod state;
 mod ui;
 
 use proc_macro::TokenStream;
@@ -12,7 +14,8 @@ use proc_macro::TokenStream;
 /// ```
 /// use ferrex::prelude::*;
 ///
-/// #[derive(Default, Serialize, Deserialize)]
+/// #[state]
+/// #[derive(Default)]
 /// struct Counter { count: i64, history: Vec<i64> }
 ///
 /// #[event]
@@ -86,7 +89,8 @@ pub fn ui(input: TokenStream) -> TokenStream {
 /// ```
 /// use ferrex::prelude::*;
 ///
-/// #[derive(Default, Serialize, Deserialize)]
+/// #[state]
+/// #[derive(Default)]
 /// struct Files { names: Vec<String>, progress: f64, draft: String }
 ///
 /// #[event]
@@ -154,6 +158,72 @@ pub fn ui(input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn event(attr: TokenStream, item: TokenStream) -> TokenStream {
     event::event(attr.into(), item.into()).into()
+}
+
+/// Makes a struct or enum a state: derives `Serialize` and `Deserialize` through the serde
+/// that ferrex re-exports (`ferrex::serde`), so the crate needs no serde dependency of its
+/// own. Put it above the type's other attributes; derive `Default` beside it.
+///
+/// ```
+/// use ferrex::prelude::*;
+///
+/// #[state]
+/// #[derive(Default)]
+/// struct Counter { count: i64 }
+///
+/// #[event]
+/// impl Counter {
+///     fn add(&mut self, by: i64) { self.count += by; }
+/// }
+///
+/// fn travels_as_json<T: Serialize + for<'de> Deserialize<'de>>() {}
+/// travels_as_json::<Counter>();
+/// ```
+///
+/// Other types that travel as JSON (a handler's argument of your own type) derive the
+/// traits from the prelude and name the crate:
+///
+/// ```
+/// use ferrex::prelude::*;
+///
+/// #[derive(Serialize, Deserialize)]
+/// #[serde(crate = "ferrex::serde")]
+/// struct Filter { tag: String }
+/// # let _ = Filter { tag: String::new() };
+/// ```
+#[proc_macro_attribute]
+pub fn state(attr: TokenStream, item: TokenStream) -> TokenStream {
+    state::state(attr.into(), item.into()).into()
+}
+
+/// The entry point: `main` builds and returns the `App`, ferrex serves it until the
+/// process is stopped, on a tokio runtime of its own (no `#[tokio::main]` needed).
+///
+/// It listens on `127.0.0.1:3000`, or on `FERREX_ADDR` (`0.0.0.0:8080`) or `PORT`
+/// (`8080`) when set, prints `ferrex serving on http://…`, and serves static files from
+/// the folder `ui!` checks asset URLs against for this file (the nearest `assets/` beside
+/// it, up to the crate root), wherever the program is started from. If that folder is
+/// gone at run time (the binary was copied elsewhere), `assets/` in the working folder is
+/// served instead. A failure to start (a busy port) is printed as one sentence and the
+/// process exits with status 1. `main` may be `async` to await set-up before it returns
+/// the app.
+///
+/// ```no_run
+/// use ferrex::prelude::*;
+///
+/// fn index() -> Node {
+///     ui! { text("Hello") }
+/// }
+///
+/// #[ferrex::main]
+/// fn main() -> App {
+///     App::new().page("/", index)
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let dir = assets_dir_for_call_site().display().to_string();
+    main_fn::main(attr.into(), item.into(), &dir).into()
 }
 
 /// The assets folder `ui!` checks literal asset URLs against, for the file this is called

@@ -3,6 +3,7 @@
 //! assets. The router uses the handlers; nothing imports it back.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +20,9 @@ use crate::page::{ErasedPage, PageFn, Registry, erase};
 use crate::parked::DownloadSlots;
 use crate::session::{MemoryStore, StateStore};
 use crate::settings::Settings;
-use crate::{assets, downloads, events, presence, render, signing, uploads, wire};
+use crate::{
+    assets, downloads, events, listen, presence, render, request_log, signing, uploads, wire,
+};
 
 /// A ferrex application: its pages and settings.
 ///
@@ -40,6 +43,17 @@ pub struct App {
     /// `None` for the in-memory store, made with the settings' cap.
     store: Option<Arc<dyn StateStore>>,
     url_secret: Option<[u8; 32]>,
+    assets: AssetsChoice,
+}
+
+/// Where the assets folder comes from: `App::assets_dir`, the folder `ui!` checked (told by
+/// `#[ferrex::main]`), or else `assets/` in the working folder.
+#[derive(Default)]
+enum AssetsChoice {
+    #[default]
+    WorkingFolder,
+    CheckedByUi(PathBuf),
+    Chosen,
 }
 
 impl Default for App {
@@ -49,7 +63,9 @@ impl Default for App {
 }
 
 impl App {
-    /// An app with no pages, assets from `assets/`, uploads in `uploaded_files/`.
+    /// An app with no pages, uploads in `uploaded_files/`, assets from `assets/` in the
+    /// working folder (under `#[ferrex::main]`, from the folder `ui!` checked, wherever the
+    /// program starts).
     pub fn new() -> App {
         App {
             pages: HashMap::new(),
@@ -57,6 +73,7 @@ impl App {
             settings: Settings::default(),
             store: None,
             url_secret: None,
+            assets: AssetsChoice::default(),
         }
     }
 
@@ -74,10 +91,50 @@ impl App {
         self
     }
 
-    /// The folder served at `/` (default `assets`).
+    /// The folder served at `/` (default: see [`App::new`]). `ferrex::assets_dir!()` names
+    /// the folder `ui!` checks asset URLs against for the file it is written in.
     pub fn assets_dir(mut self, dir: impl Into<PathBuf>) -> App {
         self.settings.assets_dir = dir.into();
+        self.assets = AssetsChoice::Chosen;
         self
+    }
+
+    /// The default assets folder becomes `dir` (the folder `ui!` checked) when it exists at
+    /// run time; an explicit `assets_dir` still wins.
+    pub(crate) fn assets_checked_by_ui(mut self, dir: PathBuf) -> App {
+        if !matches!(self.assets, AssetsChoice::Chosen) {
+            self.assets = AssetsChoice::CheckedByUi(dir);
+        }
+        self
+    }
+
+    /// Settles the assets folder; a warning naming it when it does not exist.
+    fn settle_assets_dir(&mut self) -> Option<String> {
+        let working = PathBuf::from("assets");
+        let dir = match std::mem::take(&mut self.assets) {
+            AssetsChoice::Chosen => self.settings.assets_dir.clone(),
+            AssetsChoice::CheckedByUi(checked) if checked.is_dir() => checked,
+            // The binary was moved away from its sources: ship the folder beside it.
+            AssetsChoice::CheckedByUi(_) if working.is_dir() => working,
+            AssetsChoice::CheckedByUi(checked) => {
+                self.settings.assets_dir = checked.clone();
+                return Some(format!(
+                    "there is no assets folder: neither {} (the one `ui!` checked) nor {} exists, so every file URL answers 404; create one, or choose it with `App::assets_dir`",
+                    checked.display(),
+                    shown(&working)
+                ));
+            }
+            AssetsChoice::WorkingFolder => working,
+        };
+        self.settings.assets_dir = dir;
+        self.assets = AssetsChoice::Chosen;
+        let dir = &self.settings.assets_dir;
+        (!dir.is_dir()).then(|| {
+            format!(
+                "the assets folder {} does not exist, so every file URL answers 404; create it, or choose another with `App::assets_dir`",
+                shown(dir)
+            )
+        })
     }
 
     /// Where uploads go (default `uploaded_files`).
@@ -208,7 +265,14 @@ impl App {
 
     /// The app as an axum `Router`, to serve or to mount in a larger app
     /// (`Router::new().merge(app.into_router())`).
-    pub fn into_router(self) -> Router {
+    pub fn into_router(mut self) -> Router {
+        if let Some(warning) = self.settle_assets_dir() {
+            tracing::warn!("{warning}");
+        }
+        self.router()
+    }
+
+    fn router(self) -> Router {
         let assets = ServeDir::new(&self.settings.assets_dir)
             .with_buf_chunk_size(256 * 1024)
             .not_found_service(axum::routing::any(render::not_found));
@@ -272,12 +336,62 @@ impl App {
             .layer(tower::layer::layer_fn(NoSniff))
     }
 
-    /// Serves the app on `addr` until the process is stopped.
-    pub async fn serve(self, addr: &str) -> std::io::Result<()> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        tracing::info!("ferrex serving on http://{}", listener.local_addr()?);
-        axum::serve(listener, self.into_router()).await
+    /// Serves the app until the process is stopped, on `addr` unless the environment says
+    /// otherwise: `FERREX_ADDR` (`0.0.0.0:8080`) replaces it, `PORT` (`8080`) replaces its
+    /// port. Prints `ferrex serving on http://…` and a warning when the assets folder is
+    /// missing; `FERREX_LOG=1` logs every request. A port in use fails with an error that
+    /// names it and how to choose another.
+    pub async fn serve(mut self, addr: &str) -> std::io::Result<()> {
+        let addr = listen::address_from_env(addr)?;
+        let listener = listen::bind(&addr).await?;
+        let warnings: Vec<String> = self.settle_assets_dir().into_iter().collect();
+        let (router, log_warning) = request_log::from_env(self.router());
+        listen::announce(
+            &listener,
+            &[warnings, log_warning.into_iter().collect()].concat(),
+        )?;
+        axum::serve(listener, router).await
     }
+
+    /// Serves the app on a tokio runtime of its own, for a plain `fn main` (what
+    /// `#[ferrex::main]` calls): on `127.0.0.1:3000` unless `FERREX_ADDR` or `PORT` says
+    /// otherwise, as [`App::serve`]. If the server cannot start (a busy port), it prints
+    /// why in one sentence and exits the process with status 1.
+    ///
+    /// ```no_run
+    /// use ferrex_core::prelude::*;
+    /// use ferrex_server::App;
+    ///
+    /// fn index() -> Node { text().child("Hello").into() }
+    ///
+    /// fn main() {
+    ///     App::new().page("/", index).run();
+    /// }
+    /// ```
+    pub fn run(self) {
+        listen::run(self.serve(listen::DEFAULT_ADDR));
+    }
+}
+
+/// What `#[ferrex::main]` expands to: builds the app on a new runtime, with the assets
+/// folder `ui!` checked as its default, and serves it as [`App::run`] does.
+#[doc(hidden)]
+pub fn run_main(assets_checked_by_ui: &str, app: impl Future<Output = App>) {
+    let dir = PathBuf::from(assets_checked_by_ui);
+    listen::run(async move {
+        app.await
+            .assets_checked_by_ui(dir)
+            .serve(listen::DEFAULT_ADDR)
+            .await
+    });
+}
+
+/// A path as the user would type it: absolute when the working folder is known.
+fn shown(path: &std::path::Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 fn spawn_sweeper(shared: &Arc<AppState>) {

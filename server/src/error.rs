@@ -1,8 +1,8 @@
 //! Every way a request can fail, each a sentence the client can act on, and the one place
 //! that maps them to HTTP status codes.
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
 
 /// A request ferrex refused or could not serve.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +82,44 @@ impl ServerError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         }
+    }
+}
+
+impl ServerError {
+    /// The error as the client reads it: a small HTML page for a browser navigating to a
+    /// URL (its `Accept` names `text/html`), the JSON of [`IntoResponse`] for a program.
+    pub fn answer(self, request: &HeaderMap) -> Response {
+        let wants_html = request
+            .get(header::ACCEPT)
+            .and_then(|accept| accept.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"));
+        if !wants_html {
+            return self.into_response();
+        }
+        let status = self.status();
+        let title = match status {
+            StatusCode::NOT_FOUND => "Not found",
+            s if s.is_server_error() => "Something went wrong",
+            _ => "This request was refused",
+        };
+        let page = maud::html! {
+            (maud::DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (status.as_u16()) " · " (title) }
+                }
+                body style="font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;line-height:1.5" {
+                    h1 { (title) }
+                    p { (self.to_string()) }
+                }
+            }
+        };
+        if status.is_server_error() {
+            tracing::warn!(error = %self, "request failed");
+        }
+        (status, Html(page.into_string())).into_response()
     }
 }
 

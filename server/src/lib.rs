@@ -5,7 +5,9 @@
 //! Modules, from the router down: `app` (the builder and its routes) uses the request
 //! handlers (`render`, `events`, `uploads`, `downloads`, `assets`); they use `guards`
 //! (extractors), `app_state`, `session`, `signing`, `page` and `error`; `uploads` reads
-//! its body through `upload_body`. No module imports one above it.
+//! its body through `upload_body`. `App::serve` binds through `listen` (address, friendly
+//! bind errors, the start-up line) and logs requests through `request_log`. No module
+//! imports one above it.
 
 mod app;
 mod app_state;
@@ -14,10 +16,12 @@ mod downloads;
 mod error;
 mod events;
 mod guards;
+mod listen;
 mod page;
 mod parked;
 mod presence;
 mod render;
+mod request_log;
 mod session;
 mod settings;
 mod signing;
@@ -29,6 +33,8 @@ mod uploads;
 use ferrex_wire as wire;
 
 pub use app::App;
+#[doc(hidden)]
+pub use app::run_main;
 pub use assets::RUNTIME_JS;
 pub use error::ServerError;
 pub use events::{EventMessage, Reply};

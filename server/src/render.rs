@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{Html, IntoResponse, Response};
 use ferrex_core::PageManifest;
 use maud::{DOCTYPE, PreEscaped, html};
@@ -18,8 +18,13 @@ use crate::{assets, wire};
 /// A page if one is registered at the path, else a file from the assets folder.
 pub(crate) async fn page_or_asset(State(app): State<Arc<AppState>>, request: Request) -> Response {
     let path = normalize_page(request.uri().path());
-    if app.pages.contains_key(path.as_ref()) && request.method() == axum::http::Method::GET {
-        return render_page(&app, &path, request.headers()).await;
+    if app.pages.contains_key(path.as_ref()) {
+        if request.method() == Method::GET {
+            return render_page(&app, &path, request.headers()).await;
+        }
+        if request.method() == Method::HEAD {
+            return page_head();
+        }
     }
     use tower::ServiceExt;
     let whole_file = assets::whole_file_request(&request);
@@ -33,9 +38,23 @@ pub(crate) async fn page_or_asset(State(app): State<Arc<AppState>>, request: Req
     }
 }
 
-/// The 404 for a path that is neither a page nor an asset.
+/// The 404 for a path that is neither a page nor an asset: a page for a browser, JSON for
+/// a program.
 pub(crate) async fn not_found(request: Request) -> Response {
-    ServerError::NotFound(request.uri().path().to_owned()).into_response()
+    ServerError::NotFound(request.uri().path().to_owned()).answer(request.headers())
+}
+
+/// `HEAD` of a page: that it exists and is HTML, without rendering it or starting a session
+/// (a monitor's probe every few seconds would otherwise fill the session store).
+fn page_head() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        (),
+    )
+        .into_response()
 }
 
 /// A page path as pages are registered: with a leading `/`, without a trailing one.
@@ -64,8 +83,8 @@ async fn render_page(app: &AppState, path: &str, headers: &HeaderMap) -> Respons
     };
     let (body, rev) = match render_body(app, &id, &session, path).await {
         Some(Ok(rendered)) => rendered,
-        Some(Err(failed)) => return failed.into_response(),
-        None => return ServerError::UnknownPage(path.to_owned()).into_response(),
+        Some(Err(failed)) => return failed.answer(headers),
+        None => return ServerError::UnknownPage(path.to_owned()).answer(headers),
     };
     let base = &app.settings.base_path;
     let mount = (!base.is_empty()).then_some(base);

@@ -181,7 +181,15 @@ fn check_asset(lit: &LitStr, cx: &Context, errors: &mut Vec<syn::Error>) {
         return;
     }
     let file = cx.assets_dir.join(decoded.as_ref());
-    if !file.is_file() {
+    if !cx.assets_dir.is_dir() {
+        errors.push(syn::Error::new(
+            lit.span(),
+            format!(
+                "`{url}` names a file, but this crate has no assets folder: create `{}` and put `{decoded}` in it, or fix the path",
+                cx.assets_dir.display()
+            ),
+        ));
+    } else if !file.is_file() {
         errors.push(syn::Error::new(
             lit.span(),
             format!(
@@ -253,6 +261,29 @@ pub fn find_assets_dir(source_file: Option<&Path>, manifest_dir: &Path) -> PathB
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_asset_url_in_a_crate_without_an_assets_folder_says_to_create_it() {
+        let nodes =
+            super::super::parse::parse_root(quote::quote!(link("Logo", href = "/logo.png")))
+                .expect("parses");
+        let cx = Context {
+            assets_dir: std::env::temp_dir().join("ferrex-no-such-folder/assets"),
+        };
+        let mut errors = Vec::new();
+        check(&nodes, &cx, &mut errors);
+        assert_eq!(errors.len(), 1);
+        let message = errors[0].to_string();
+        assert!(
+            message.contains("this crate has no assets folder: create"),
+            "{message}"
+        );
+        assert!(
+            message.contains("ferrex-no-such-folder/assets"),
+            "{message}"
+        );
+        assert!(message.contains("put `logo.png` in it"), "{message}");
+    }
 
     #[test]
     fn assets_dir_is_found_beside_the_source_file() {

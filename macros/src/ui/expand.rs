@@ -143,7 +143,11 @@ fn expand_call(call: &Call) -> TokenStream {
                 let name = &prop.name;
                 let value = expand_value(&prop.value, Some(&name.to_string()), None);
                 let args = paren_group(value, name.span());
-                props.push(quote!(let #b = #b.#name #args;));
+                // The receiver sits at the prop too: rustc underlines the whole method call
+                // for a prop the builder lacks, and a receiver spanned on the macro would
+                // stretch that from `ui! {` down to the prop.
+                let receiver = local("__fx_b", name.span());
+                props.push(quote!(let #b = #receiver.#name #args;));
             }
         }
     }
@@ -275,7 +279,8 @@ fn build_call(call: &Call) -> TokenStream {
                 let name = &prop.name;
                 let value = expand_value(&prop.value, Some(&name.to_string()), None);
                 let args = paren_group(value, name.span());
-                props.push(quote!(let #c = #c.#name #args;));
+                let receiver = local("__fx_c", name.span());
+                props.push(quote!(let #c = #receiver.#name #args;));
             }
         }
     }
