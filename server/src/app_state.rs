@@ -22,6 +22,8 @@ pub(crate) struct AppState {
     pub(crate) url_secret: [u8; 32],
     /// The assets folder's files, for what is not a page.
     pub(crate) assets: Router,
+    /// The event WebSockets open, by session.
+    pub(crate) sockets: crate::sockets::SessionSockets,
 }
 
 impl AppState {

@@ -10,15 +10,18 @@
 mod app;
 mod app_state;
 mod assets;
+mod connections;
 mod downloads;
 mod error;
 mod events;
 mod guards;
 mod page;
 mod render;
+mod request_target;
 mod session;
 mod settings;
 mod signing;
+mod sockets;
 mod uploads;
 
 use ferrex_wire as wire;

@@ -35,7 +35,7 @@ pub(crate) async fn page_or_asset(State(app): State<Arc<AppState>>, request: Req
 
 /// The 404 for a path that is neither a page nor an asset.
 pub(crate) async fn not_found(request: Request) -> Response {
-    ServerError::NotFound(request.uri().path().to_owned()).into_response()
+    ServerError::NotFound(crate::error::quoted(request.uri().path())).into_response()
 }
 
 /// A page path as pages are registered: with a leading `/`, without a trailing one.
