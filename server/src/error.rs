@@ -72,15 +72,32 @@ const MESSAGE_CHARS: usize = 300;
 
 /// `text` cut to at most `max_chars` characters, with `…` where it was cut.
 pub(crate) fn clip(text: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
-    match text.char_indices().nth(max_chars) {
-        Some((end, _)) => format!("{}…", &text[..end]).into(),
-        None => text.into(),
+    if text.char_indices().nth(max_chars).is_none() {
+        return text.into();
     }
+    let end = text
+        .char_indices()
+        .nth(max_chars.saturating_sub(1))
+        .map_or(text.len(), |(end, _)| end);
+    format!("{}…", &text[..end]).into()
 }
 
 /// A client's input as an error message quotes it: at most [`QUOTED_INPUT_CHARS`].
 pub(crate) fn quoted(input: &str) -> String {
     clip(input, QUOTED_INPUT_CHARS).into_owned()
+}
+
+/// A dispatch error with what it quotes of the event (the handler's name, a JSON parser's
+/// account of the arguments) clipped to [`QUOTED_INPUT_CHARS`].
+pub(crate) fn quoted_event_error(err: ferrex_core::EventError) -> ServerError {
+    use ferrex_core::EventError;
+    ServerError::Event(match err {
+        EventError::UnknownHandler(name) => EventError::UnknownHandler(quoted(&name)),
+        EventError::BadArguments { handler, reason } => EventError::BadArguments {
+            handler: quoted(&handler),
+            reason: quoted(&reason),
+        },
+    })
 }
 
 impl ServerError {
@@ -89,7 +106,7 @@ impl ServerError {
     ///
     /// ```
     /// let long = ferrex_server::ServerError::NotFound("a".repeat(1 << 20));
-    /// assert!(long.client_message().chars().count() <= 301);
+    /// assert!(long.client_message().chars().count() <= 300);
     /// ```
     pub fn client_message(&self) -> String {
         clip(&self.to_string(), MESSAGE_CHARS).into_owned()

@@ -122,7 +122,10 @@ pub(crate) async fn run_event(
     };
     guard.note_event();
     // Files no argument took are dropped with the input here, which deletes them.
-    let dispatched = guard.erased(name, create).dispatch_dyn(method, input)?;
+    let dispatched = guard
+        .erased(name, create)
+        .dispatch_dyn(method, input)
+        .map_err(crate::error::quoted_event_error)?;
     let outcome = AssertUnwindSafe(scope.run(dispatched)).catch_unwind().await;
     let (actions, error): (Vec<Action>, Option<String>) = match outcome {
         Ok(Ok(actions)) => (actions, None),
