@@ -44,7 +44,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 /// The child process serves when this variable is set.
 const CHILD_ENV: &str = "FERREX_WS_IDLE_BENCH_CHILD";
 /// Idle sessions per source address (of the ~28k ports loopback gives each).
-const PER_SOURCE: usize = 20_000;
+const PER_SOURCE: usize = 10_000;
 /// Active clients measuring the round trip.
 const ACTIVE: usize = 16;
 /// How often each active client sends an event.
@@ -151,8 +151,9 @@ impl Drop for Server {
     }
 }
 
-/// Raises this process's open-files limit (soft and, as root, hard) to fit `files`;
-/// returns the limit in force, which the child inherits.
+/// Raises this process's open-files limit (soft and, where allowed, hard) to fit `files`;
+/// returns the limit in force, which the child inherits (the bench and the server each
+/// need one descriptor per idle session).
 fn raise_open_files(files: u64) -> u64 {
     let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap_or((1024, 1024));
     let ceiling = std::fs::read_to_string("/proc/sys/fs/nr_open")
@@ -331,9 +332,22 @@ async fn run(full: bool) -> Result<bool, String> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(if full { TARGET_HELD } else { 200 });
-    let files = raise_open_files(2 * top as u64 + 4096);
-    println!("  open-files limit {files} (bench and server)");
-    let top = top.min((files as usize).saturating_sub(4096) / 2).max(1);
+    let files = raise_open_files(top as u64 + 4096) as usize;
+    // The server's connection cap (its default: the limit less an eighth) must take the
+    // idle sessions, the active clients and a margin; the bench needs as many descriptors.
+    let fitting = files
+        .saturating_sub((files / 8).max(64))
+        .saturating_sub(ACTIVE + 256)
+        .max(1);
+    println!("  open-files limit {files} (each of the bench and the server)");
+    if top > fitting {
+        println!(
+            "  at most {fitting} idle sessions fit under that limit (the server's default \
+             connection cap is the limit less an eighth): the hard limit stops there \
+             unless raised (root with CAP_SYS_RESOURCE)"
+        );
+    }
+    let top = top.min(fitting);
     let steps: Vec<usize> = if full {
         [0, 1_000, 5_000, 10_000, 25_000, 50_000, 75_000, 100_000]
             .into_iter()
@@ -354,7 +368,7 @@ async fn run(full: bool) -> Result<bool, String> {
     for _ in 0..ACTIVE {
         active.push(open_session(addr, Ipv4Addr::LOCALHOST).await?);
     }
-    let mut next_ids = vec![0u64; ACTIVE];
+    let mut next_ids = [0u64; ACTIVE];
     let open = Arc::new(AtomicUsize::new(0));
     let mut results: Vec<Step> = Vec::new();
     let mut opened = 0;

@@ -22,6 +22,8 @@ use tokio_tungstenite::tungstenite::Message;
 #[derive(Default, Serialize, Deserialize)]
 struct Tally {
     count: u64,
+    /// Characters of filler on the page, to make its HTML as large as a test needs.
+    filler: usize,
 }
 
 #[event]
@@ -29,10 +31,19 @@ impl Tally {
     fn add(&mut self, by: u64) {
         self.count += by;
     }
+
+    fn fill(&mut self, chars: usize) {
+        self.filler = chars;
+    }
 }
 
 fn tally_page(s: &Tally) -> Node {
-    ui! { text(s.count, id = "count") }
+    ui! {
+        vstack(
+            text(s.count, id = "count"),
+            text("x".repeat(s.filler)),
+        )
+    }
 }
 
 fn app() -> App {
@@ -233,4 +244,30 @@ async fn a_megabyte_handler_name_gets_a_short_error_on_the_socket() {
         assert!(!error.contains(&"x".repeat(101)), "{error}");
     }
     an_event_goes_through(&mut socket, 3).await;
+}
+
+#[tokio::test]
+async fn a_reply_larger_than_the_write_buffer_is_an_error_and_the_socket_stays() {
+    let _turn = one_at_a_time().await;
+    let server = TestServer::start(app().socket_max_write_buffer(16 * 1024)).await;
+    let cookie = arrive(&server).await;
+    let mut socket = open_socket(&server, &cookie).await;
+    let event = json!({ "id": 1, "page": "/", "h": "Tally.fill", "args": [64 * 1024] });
+    socket
+        .send(Message::text(event.to_string()))
+        .await
+        .expect("sent");
+    let reply = next_reply(&mut socket).await;
+    assert_eq!(reply.id, Some(1));
+    assert_eq!(reply.html, None);
+    let error = reply.error.expect("an error");
+    assert!(error.contains("larger than"), "{error}");
+    let event = json!({ "id": 2, "page": "/", "h": "Tally.fill", "args": [0] });
+    socket
+        .send(Message::text(event.to_string()))
+        .await
+        .expect("sent");
+    let reply = next_reply(&mut socket).await;
+    assert_eq!(reply.error, None);
+    assert!(reply.html.is_some_and(|html| html.len() < 16 * 1024));
 }

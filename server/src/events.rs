@@ -288,7 +288,8 @@ async fn serve_socket(app: Arc<AppState>, current: CurrentSession, mut socket: W
         .open(&current.id, settings.max_sockets_per_session);
     let idle = settings.socket_idle_timeout;
     let every = settings.socket_ping_interval;
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let first = tokio::time::Instant::now() + every + every.mul_f64(ticket.phase());
+    let mut ping = tokio::time::interval_at(first, every);
     let quiet = tokio::time::sleep(idle);
     tokio::pin!(quiet);
     loop {

@@ -57,6 +57,14 @@ pub(crate) struct SocketTicket {
 }
 
 impl SocketTicket {
+    /// A fraction in [0, 1), different for sockets opened one after another: where in its
+    /// ping interval a socket pings, so that sockets opened together do not all ping at
+    /// once.
+    pub(crate) fn phase(&self) -> f64 {
+        // Fibonacci hashing spreads consecutive ids evenly.
+        (self.id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
     /// Resolves when a newer socket of the session has taken this one's place.
     pub(crate) async fn superseded(&self) {
         self.close.notified().await;
