@@ -52,9 +52,12 @@ fn refusal(path: &str) -> Option<Response> {
         let body = serde_json::json!({ "error": message, "html": null, "actions": [] });
         return Some((StatusCode::URI_TOO_LONG, axum::Json(body)).into_response());
     }
-    if path
-        .split('/')
-        .any(|segment| decoded_len(segment) > MAX_SEGMENT_BYTES)
+    // A download token is looked up, never opened as a file: its own 404 says more.
+    let names_files = !path.starts_with(crate::wire::DOWNLOAD_PREFIX);
+    if names_files
+        && path
+            .split('/')
+            .any(|segment| decoded_len(segment) > MAX_SEGMENT_BYTES)
     {
         return Some(ServerError::NotFound(quoted(path)).into_response());
     }
