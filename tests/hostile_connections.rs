@@ -40,8 +40,9 @@ fn app() -> App {
 }
 
 /// A user's visit: a fresh connection, a page, a cookie.
-async fn a_user_is_served(server: &TestServer) {
-    let response = tokio::time::timeout(PATIENCE, reqwest::get(server.url("/")))
+async fn a_user_is_served(server: impl Into<std::net::SocketAddr>) {
+    let url = format!("http://{}/", server.into());
+    let response = tokio::time::timeout(PATIENCE, reqwest::get(url))
         .await
         .expect("the user is answered in time")
         .expect("the user's request goes through");
@@ -74,7 +75,7 @@ async fn silent_and_slow_connections_are_closed_while_a_user_is_served() {
             .expect("send");
         slow.push(stream);
     }
-    a_user_is_served(&server).await;
+    a_user_is_served(server.addr).await;
     // The slow ones keep trickling a byte at a time; each must still be cut off.
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
@@ -97,7 +98,7 @@ async fn silent_and_slow_connections_are_closed_while_a_user_is_served() {
         silent.iter().all(closed)
     })
     .await;
-    a_user_is_served(&server).await;
+    a_user_is_served(server.addr).await;
 }
 
 #[tokio::test]
@@ -127,13 +128,92 @@ async fn connections_past_the_cap_do_not_stop_a_user() {
         held.push(TcpStream::connect(server.addr).await.expect("connect"));
     }
     for _ in 0..5 {
-        a_user_is_served(&server).await;
+        a_user_is_served(server.addr).await;
     }
     wait_until("at most the cap of connections stay open", || {
         held.iter().filter(|s| !closed(s)).count() <= CAP
     })
     .await;
-    a_user_is_served(&server).await;
+    a_user_is_served(server.addr).await;
+}
+
+/// Set in the server process [`a_user_is_served_past_the_open_files_limit`] starts: the
+/// open-files limit that process runs under.
+const LIMIT_CHILD_ENV: &str = "FERREX_HOSTILE_FILES_LIMIT";
+
+/// The server of [`a_user_is_served_past_the_open_files_limit`], run in a process of its
+/// own (this test binary, filtered to this test) so that the open-files limit it lowers is
+/// its alone; does nothing otherwise. Serves until its standard input closes.
+#[test]
+fn serve_under_a_low_open_files_limit() {
+    let Some(limit) = std::env::var(LIMIT_CHILD_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return;
+    };
+    rlimit::setrlimit(rlimit::Resource::NOFILE, limit, limit).expect("lower the limit");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        println!("LISTENING {}", listener.local_addr().expect("an address"));
+        let stdin_closed = tokio::task::spawn_blocking(|| {
+            let mut sink = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+        });
+        let app = app().header_timeout(Duration::from_secs(60));
+        tokio::select! {
+            served = app.serve_on(listener) => served.expect("the server runs"),
+            _ = stdin_closed => {}
+        }
+    });
+}
+
+#[tokio::test]
+async fn a_user_is_served_past_the_open_files_limit() {
+    use std::io::BufRead;
+    const LIMIT: u64 = 256;
+    let mut child = std::process::Command::new(std::env::current_exe().expect("this test"))
+        .args([
+            "serve_under_a_low_open_files_limit",
+            "--exact",
+            "--nocapture",
+        ])
+        .env(LIMIT_CHILD_ENV, LIMIT.to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the server process");
+    let stdout = child.stdout.take().expect("its output");
+    let addr = tokio::task::spawn_blocking(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| line.strip_prefix("LISTENING ")?.parse().ok())
+    });
+    let addr: std::net::SocketAddr = tokio::time::timeout(PATIENCE, addr)
+        .await
+        .expect("the server starts in time")
+        .expect("the reader runs")
+        .expect("the server says where it listens");
+    // Far more silent connections than the server has files for.
+    let mut held = Vec::new();
+    for _ in 0..LIMIT * 3 {
+        held.push(TcpStream::connect(addr).await.expect("connect"));
+    }
+    for _ in 0..5 {
+        a_user_is_served(addr).await;
+    }
+    wait_until("the server holds fewer connections than its files", || {
+        held.iter().filter(|s| !closed(s)).count() < LIMIT as usize
+    })
+    .await;
+    a_user_is_served(addr).await;
+    drop(child.stdin.take());
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[tokio::test]
@@ -158,7 +238,7 @@ async fn a_connection_with_a_request_in_progress_is_not_closed_for_a_newcomer() 
     let mut idle = Vec::new();
     for _ in 0..CAP * 3 {
         idle.push(TcpStream::connect(server.addr).await.expect("connect"));
-        a_user_is_served(&server).await;
+        a_user_is_served(server.addr).await;
     }
     assert!(!closed(&busy), "the busy connection was closed");
     busy.write_all(b"\"x\":1}   ").await.expect("send");
