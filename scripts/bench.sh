@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs every benchmark (see BENCHMARKS.md): the render comparison (criterion), pages and
 # events over HTTP (wrk), uploads, downloads and static files (curl), cold start, and
-# the incremental rebuild of an example, and the mixed load (events and uploads at once).
+# the incremental rebuild of an example, the mixed load (events and uploads at once), and
+# idle WebSockets (memory per idle socket, how many are held).
 # Needs curl and wrk (`apt-get install curl wrk`). Each bench is bounded in time; the whole
 # run takes about seven minutes on 2 cores.
 # Other work on the machine skews the figures: each bench prints the load average, and
 # every comparison is against a limit measured in the same run.
 #
 #   scripts/bench.sh              all of them
-#   scripts/bench.sh http upload  only those (render http upload download cold rebuild load)
+#   scripts/bench.sh http upload  only those (render http upload download cold rebuild load ws_idle)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +23,7 @@ for tool in curl wrk; do
 done
 
 wanted=("$@")
-[ ${#wanted[@]} -eq 0 ] && wanted=(render http upload download cold rebuild load)
+[ ${#wanted[@]} -eq 0 ] && wanted=(render http upload download cold rebuild load ws_idle)
 
 for what in "${wanted[@]}"; do
     case "$what" in
@@ -64,8 +65,12 @@ for what in "${wanted[@]}"; do
         step "mixed load: cargo bench --bench load"
         cargo bench --bench load
         ;;
+    ws_idle)
+        step "idle WebSockets: cargo bench --bench ws_idle"
+        cargo bench --bench ws_idle
+        ;;
     *)
-        echo "error: unknown bench '$what' (render http upload download cold rebuild load)" >&2
+        echo "error: unknown bench '$what' (render http upload download cold rebuild load ws_idle)" >&2
         exit 1
         ;;
     esac

@@ -16,10 +16,13 @@ use axum::routing::{get, post};
 use tower_http::services::ServeDir;
 
 use crate::app_state::AppState;
+use crate::connections::{self, ConnectionLimits};
 use crate::page::{ErasedPage, PageFn, Registry, erase};
 use crate::parked::DownloadSlots;
+use crate::request_target::BoundedTarget;
 use crate::session::{MemoryStore, StateStore};
 use crate::settings::Settings;
+use crate::sockets::SessionSockets;
 use crate::{
     assets, downloads, events, listen, presence, render, request_log, signing, uploads, wire,
 };
@@ -238,6 +241,59 @@ impl App {
         self
     }
 
+    /// How long a connection may take to send a request's head (default 20 s), counted
+    /// from when the server starts waiting for one: after the connection opens, and after
+    /// each response on a kept-alive connection, so it also closes idle connections. A
+    /// client that trickles its head (slowloris) or opens connections and sends nothing
+    /// holds them no longer than this.
+    pub fn header_timeout(mut self, timeout: Duration) -> App {
+        self.settings.header_timeout = timeout;
+        self
+    }
+
+    /// The most connections open at once, WebSockets included (default: the open-files
+    /// limit, which [`App::serve`] first raises to its hard limit, less an eighth of it and
+    /// at least 64, kept for files). Past it, a new connection closes the connection that has
+    /// waited longest with no request in progress, or is itself closed when every connection
+    /// is busy; the server never stops accepting. A value above what the open-files limit
+    /// allows is lowered to it.
+    pub fn max_connections(mut self, connections: usize) -> App {
+        self.settings.max_connections = Some(connections);
+        self
+    }
+
+    /// The most event WebSockets one session may have open (default 16: a browser opens
+    /// one per tab); a new one closes the session's oldest.
+    pub fn max_sockets_per_session(mut self, sockets: usize) -> App {
+        self.settings.max_sockets_per_session = sockets;
+        self
+    }
+
+    /// How often the server pings each event WebSocket (default 30 s), so that a socket
+    /// whose client is gone, or that does not read, is found and closed.
+    pub fn socket_ping_interval(mut self, every: Duration) -> App {
+        self.settings.socket_ping_interval = every;
+        self
+    }
+
+    /// How long an event WebSocket may stay silent (no message, not even a pong) before
+    /// it is closed, and how long a reply or ping may wait to be taken by the client
+    /// (default 75 s). Browsers answer pings by themselves, so an open page stays
+    /// connected.
+    pub fn socket_idle_timeout(mut self, timeout: Duration) -> App {
+        self.settings.socket_idle_timeout = timeout;
+        self
+    }
+
+    /// The most bytes waiting to be written to one event WebSocket (default 4 MiB): what
+    /// a client sends for but does not read (pongs to its pings, replies) stops there, and
+    /// the socket is closed at the next ping. A single reply larger than this is answered
+    /// with an error instead.
+    pub fn socket_max_write_buffer(mut self, bytes: usize) -> App {
+        self.settings.socket_max_write_buffer = bytes;
+        self
+    }
+
     /// Keeps sessions in another store (e.g. one shared by several processes).
     pub fn store(mut self, store: impl StateStore) -> App {
         self.store = Some(Arc::new(store));
@@ -294,6 +350,7 @@ impl App {
                 self.settings.max_pending_download_bytes_per_session,
                 self.settings.download_ttl,
             ),
+            sockets: SessionSockets::default(),
         });
         spawn_sweeper(&shared);
         // Only these two routes read a request body; the rest need no per-request wrapper.
@@ -325,7 +382,8 @@ impl App {
                     .layer(body_timeout),
             )
             .fallback(render::page_or_asset)
-            .with_state(shared.clone());
+            .with_state(shared.clone())
+            .layer(tower::layer::layer_fn(BoundedTarget));
         // `/_ferrex/file` answers any same-origin URL as an attachment by asking the app
         // itself for it, so it needs the finished router.
         let file_route = Router::new()
@@ -340,17 +398,34 @@ impl App {
     /// otherwise: `FERREX_ADDR` (`0.0.0.0:8080`) replaces it, `PORT` (`8080`) replaces its
     /// port. Prints `ferrex serving on http://…` and a warning when the assets folder is
     /// missing; `FERREX_LOG=1` logs every request. A port in use fails with an error that
-    /// names it and how to choose another.
+    /// names it and how to choose another. Connections are served as by [`App::serve_on`].
     pub async fn serve(mut self, addr: &str) -> std::io::Result<()> {
         let addr = listen::address_from_env(addr)?;
         let listener = listen::bind(&addr).await?;
         let warnings: Vec<String> = self.settle_assets_dir().into_iter().collect();
+        let limits = ConnectionLimits::from_settings(&self.settings);
         let (router, log_warning) = request_log::from_env(self.router());
         listen::announce(
             &listener,
             &[warnings, log_warning.into_iter().collect()].concat(),
         )?;
-        axum::serve(listener, router).await
+        connections::serve(listener, router, limits).await
+    }
+
+    /// Serves the app on a listener the caller bound, until the process is stopped: HTTP/1.1
+    /// and WebSocket upgrades, with the connection bounds of [`App::header_timeout`] and
+    /// [`App::max_connections`]. Raises the process's soft open-files limit to its hard limit.
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// println!("serving on {}", listener.local_addr()?);
+    /// ferrex_server::App::new().serve_on(listener).await
+    /// # }
+    /// ```
+    pub async fn serve_on(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        let limits = ConnectionLimits::from_settings(&self.settings);
+        connections::serve(listener, self.into_router(), limits).await
     }
 
     /// Serves the app on a tokio runtime of its own, for a plain `fn main` (what

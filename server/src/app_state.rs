@@ -25,6 +25,8 @@ pub(crate) struct AppState {
     pub(crate) boot: String,
     /// The assets folder's files, for what is not a page.
     pub(crate) assets: Router,
+    /// The event WebSockets open, by session.
+    pub(crate) sockets: crate::sockets::SessionSockets,
 }
 
 impl AppState {

@@ -62,7 +62,56 @@ pub enum ServerError {
     PageFailed(String),
 }
 
+/// The most characters of a client's input an error message quotes back.
+pub(crate) const QUOTED_INPUT_CHARS: usize = 100;
+
+/// The most characters of an error message sent to a client: what it quotes of the input
+/// is clipped where it is built, and this catches what comes whole from elsewhere (a JSON
+/// parser's message, another layer's error).
+const MESSAGE_CHARS: usize = 300;
+
+/// `text` cut to at most `max_chars` characters, with `…` where it was cut.
+pub(crate) fn clip(text: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
+    if text.char_indices().nth(max_chars).is_none() {
+        return text.into();
+    }
+    let end = text
+        .char_indices()
+        .nth(max_chars.saturating_sub(1))
+        .map_or(text.len(), |(end, _)| end);
+    format!("{}…", &text[..end]).into()
+}
+
+/// A client's input as an error message quotes it: at most [`QUOTED_INPUT_CHARS`].
+pub(crate) fn quoted(input: &str) -> String {
+    clip(input, QUOTED_INPUT_CHARS).into_owned()
+}
+
+/// A dispatch error with what it quotes of the event (the handler's name, a JSON parser's
+/// account of the arguments) clipped to [`QUOTED_INPUT_CHARS`].
+pub(crate) fn quoted_event_error(err: ferrex_core::EventError) -> ServerError {
+    use ferrex_core::EventError;
+    ServerError::Event(match err {
+        EventError::UnknownHandler(name) => EventError::UnknownHandler(quoted(&name)),
+        EventError::BadArguments { handler, reason } => EventError::BadArguments {
+            handler: quoted(&handler),
+            reason: quoted(&reason),
+        },
+    })
+}
+
 impl ServerError {
+    /// The message sent to the client: the error's sentence, never longer than a few
+    /// hundred characters whatever the input it quotes.
+    ///
+    /// ```
+    /// let long = ferrex_server::ServerError::NotFound("a".repeat(1 << 20));
+    /// assert!(long.client_message().chars().count() <= 300);
+    /// ```
+    pub fn client_message(&self) -> String {
+        clip(&self.to_string(), MESSAGE_CHARS).into_owned()
+    }
+
     /// The HTTP status for this error.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -147,16 +196,17 @@ pub(crate) fn body_failure(
 impl IntoResponse for ServerError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let message = self.client_message();
         if status.is_server_error() {
-            tracing::warn!(error = %self, "request failed");
+            tracing::warn!(error = %message, "request failed");
         } else {
-            tracing::debug!(error = %self, %status, "request refused");
+            tracing::debug!(error = %message, %status, "request refused");
         }
         let body = match &self {
             ServerError::UploadRejected { file, reason, .. } => serde_json::json!({
-                "error": self.to_string(), "file": file, "reason": reason,
+                "error": message, "file": quoted(file), "reason": clip(reason, MESSAGE_CHARS),
             }),
-            _ => serde_json::json!({ "error": self.to_string(), "html": null, "actions": [] }),
+            _ => serde_json::json!({ "error": message, "html": null, "actions": [] }),
         };
         (status, axum::Json(body)).into_response()
     }

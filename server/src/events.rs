@@ -4,6 +4,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -18,6 +19,7 @@ use serde_json::Value;
 
 use crate::ServerError;
 use crate::app_state::AppState;
+use crate::error::quoted;
 use crate::guards::{CurrentSession, DeclaredLength, SameOrigin};
 use crate::render::render_node;
 use crate::session::SessionId;
@@ -62,7 +64,8 @@ impl EventMessage {
                 "an event is a JSON object: {\"page\": …, \"h\": …, \"args\": […]}".into(),
             ));
         }
-        serde_json::from_slice(bytes).map_err(|e| ServerError::MalformedEvent(e.to_string()))
+        serde_json::from_slice(bytes)
+            .map_err(|e| ServerError::MalformedEvent(quoted(&e.to_string())))
     }
 }
 
@@ -104,16 +107,11 @@ pub(crate) async fn run_event(
     upload: Option<ZoneUpload>,
 ) -> Result<Reply, ServerError> {
     let session_id = &current.id;
-    let (state_name, method) = event
-        .handler
-        .split_once('.')
-        .ok_or_else(|| ferrex_core::EventError::UnknownHandler(event.handler.clone()))?;
-    let (name, create) = app
-        .registry
-        .find(state_name)
-        .ok_or_else(|| ferrex_core::EventError::UnknownHandler(event.handler.clone()))?;
+    let unknown = || ferrex_core::EventError::UnknownHandler(quoted(&event.handler));
+    let (state_name, method) = event.handler.split_once('.').ok_or_else(unknown)?;
+    let (name, create) = app.registry.find(state_name).ok_or_else(unknown)?;
     if !app.pages.contains_key(&event.page) {
-        return Err(ServerError::UnknownPage(event.page));
+        return Err(ServerError::UnknownPage(quoted(&event.page)));
     }
     let mut guard = current.session.lock().await;
     // Upload URLs the handler makes are bound to this session, however it runs.
@@ -124,7 +122,10 @@ pub(crate) async fn run_event(
     };
     guard.note_event();
     // Files no argument took are dropped with the input here, which deletes them.
-    let dispatched = guard.erased(name, create).dispatch_dyn(method, input)?;
+    let dispatched = guard
+        .erased(name, create)
+        .dispatch_dyn(method, input)
+        .map_err(crate::error::quoted_event_error)?;
     let outcome = AssertUnwindSafe(scope.run(dispatched)).catch_unwind().await;
     let (actions, error): (Vec<Action>, Option<String>) = match outcome {
         Ok(Ok(actions)) => (actions, None),
@@ -253,6 +254,10 @@ async fn read_event_body(
     })
 }
 
+/// The read buffer of an event WebSocket: events are small, and an idle socket should
+/// cost little (a larger message still arrives whole, up to `max_event_bytes`).
+const SOCKET_READ_BUFFER: usize = 4 * 1024;
+
 /// `GET /_ferrex/ws`: the browser's event channel.
 pub(crate) async fn websocket(
     State(app): State<Arc<AppState>>,
@@ -260,15 +265,51 @@ pub(crate) async fn websocket(
     current: CurrentSession,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let limit = app.settings.max_event_bytes;
+    let settings = &app.settings;
+    let limit = settings.max_event_bytes;
     upgrade
+        .read_buffer_size(SOCKET_READ_BUFFER)
+        // Every reply is flushed as it is sent; a buffer would only hold what the client
+        // does not read.
+        .write_buffer_size(0)
+        .max_write_buffer_size(settings.socket_max_write_buffer.max(1))
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| serve_socket(app, current, socket))
 }
 
+/// Runs a session's events from one socket until the client leaves, goes quiet for
+/// `socket_idle_timeout`, stops reading what is sent to it, or a newer socket of the same
+/// session takes this one's place past `max_sockets_per_session`.
 async fn serve_socket(app: Arc<AppState>, current: CurrentSession, mut socket: WebSocket) {
-    while let Some(Ok(message)) = socket.recv().await {
+    let settings = &app.settings;
+    let ticket = app
+        .sockets
+        .open(&current.id, settings.max_sockets_per_session);
+    let idle = settings.socket_idle_timeout;
+    let every = settings.socket_ping_interval;
+    let first = tokio::time::Instant::now() + every + every.mul_f64(ticket.phase());
+    let mut ping = tokio::time::interval_at(first, every);
+    let quiet = tokio::time::sleep(idle);
+    tokio::pin!(quiet);
+    loop {
+        let message = tokio::select! {
+            received = socket.recv() => match received {
+                Some(Ok(message)) => message,
+                _ => break,
+            },
+            _ = ping.tick() => {
+                // A ping that cannot be written (the write buffer is full of pongs or
+                // replies the client never read) or is not taken in time ends the socket.
+                if !send_within(&mut socket, Message::Ping(Default::default()), idle).await {
+                    break;
+                }
+                continue;
+            }
+            () = &mut quiet => break,
+            () = ticket.superseded() => break,
+        };
+        quiet.as_mut().reset(tokio::time::Instant::now() + idle);
         let bytes = match &message {
             Message::Text(text) => text.as_bytes().to_vec(),
             Message::Binary(bytes) => bytes.to_vec(),
@@ -282,7 +323,7 @@ async fn serve_socket(app: Arc<AppState>, current: CurrentSession, mut socket: W
                     .await
                     .unwrap_or_else(|err| Reply {
                         id: event_id,
-                        error: Some(err.to_string()),
+                        error: Some(err.client_message()),
                         ..Reply::default()
                     })
             }
@@ -290,15 +331,44 @@ async fn serve_socket(app: Arc<AppState>, current: CurrentSession, mut socket: W
                 id: serde_json::from_slice::<Value>(&bytes)
                     .ok()
                     .and_then(|v| v.get("id").and_then(Value::as_u64)),
-                error: Some(err.to_string()),
+                error: Some(err.client_message()),
                 ..Reply::default()
             },
         };
-        let Ok(text) = serde_json::to_string(&reply) else {
+        let Some(text) = reply_text(&reply, settings.socket_max_write_buffer) else {
             continue;
         };
-        if socket.send(Message::Text(text.into())).await.is_err() {
+        if !send_within(&mut socket, Message::Text(text.into()), idle).await {
             break;
         }
     }
+}
+
+/// The reply as sent, or, when it is larger than the socket may buffer, an error in its
+/// place (the page then shows what it showed before).
+fn reply_text(reply: &Reply, max_write_buffer: usize) -> Option<String> {
+    let text = serde_json::to_string(reply).ok()?;
+    // Room for the frame's own header.
+    if text.len() + 16 <= max_write_buffer {
+        return Some(text);
+    }
+    let refused = Reply {
+        id: reply.id,
+        rev: reply.rev,
+        error: Some(format!(
+            "the reply ({} bytes) is larger than the event socket's limit of {max_write_buffer} bytes",
+            text.len()
+        )),
+        ..Reply::default()
+    };
+    serde_json::to_string(&refused).ok()
+}
+
+/// Sends one message and waits until it is written; false if the socket failed, its write
+/// buffer is full, or the client did not take it within `patience`.
+async fn send_within(socket: &mut WebSocket, message: Message, patience: Duration) -> bool {
+    matches!(
+        tokio::time::timeout(patience, socket.send(message)).await,
+        Ok(Ok(()))
+    )
 }

@@ -6,23 +6,25 @@ use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Uri, header};
+use axum::http::{HeaderMap, Uri, Version, header};
 
 use crate::ServerError;
 use crate::app_state::AppState;
 use crate::session::{SessionId, SharedSession};
 
 /// The request comes from this site: its `Origin` (sent by every browser on cross-origin
-/// and POST requests) names the host the request was sent to — the `Host` header, or the
-/// URI's authority where there is none (HTTP/2). Clients without an `Origin` (curl, tests,
-/// other servers) pass; they cannot carry a victim's cookie. Refused with 403.
+/// and POST requests) names the host the request was sent to — the `Host` header in
+/// HTTP/1.x (required there: an absolute-form target's authority does not stand in for
+/// it), the URI's authority in HTTP/2 and later, which have no `Host`. Clients without an
+/// `Origin` (curl, tests, other servers) pass; they cannot carry a victim's cookie.
+/// Refused with 403.
 pub(crate) struct SameOrigin;
 
 impl<S: Send + Sync> FromRequestParts<S> for SameOrigin {
     type Rejection = ServerError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ServerError> {
-        if same_origin(&parts.headers, &parts.uri) {
+        if same_origin(&parts.headers, &parts.uri, parts.version) {
             Ok(SameOrigin)
         } else {
             Err(ServerError::CrossSite)
@@ -31,14 +33,15 @@ impl<S: Send + Sync> FromRequestParts<S> for SameOrigin {
 }
 
 /// See [`SameOrigin`].
-fn same_origin(headers: &HeaderMap, uri: &Uri) -> bool {
+fn same_origin(headers: &HeaderMap, uri: &Uri, version: Version) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| uri.authority().map(|a| a.as_str()));
+    let host = if version <= Version::HTTP_11 {
+        headers.get(header::HOST).and_then(|v| v.to_str().ok())
+    } else {
+        uri.authority().map(|a| a.as_str())
+    };
     let Some(host) = host else {
         return false;
     };
@@ -135,23 +138,37 @@ mod tests {
             (header::HOST, "app.example:8080"),
             (header::ORIGIN, "http://app.example:8080"),
         ]);
-        assert!(same_origin(&ok, &uri));
+        assert!(same_origin(&ok, &uri, Version::HTTP_11));
         let foreign = headers(&[
             (header::HOST, "app.example:8080"),
             (header::ORIGIN, "http://evil.example"),
         ]);
-        assert!(!same_origin(&foreign, &uri));
-        assert!(same_origin(&headers(&[]), &uri), "no Origin: not a browser");
+        assert!(!same_origin(&foreign, &uri, Version::HTTP_11));
+        assert!(
+            same_origin(&headers(&[]), &uri, Version::HTTP_11),
+            "no Origin: not a browser"
+        );
     }
 
     #[test]
-    fn without_a_host_header_the_uri_authority_stands_in_http2() {
+    fn http2_names_its_host_in_the_uri_authority() {
         let uri = Uri::from_static("https://app.example/_ferrex/event");
         let ok = headers(&[(header::ORIGIN, "https://app.example")]);
-        assert!(same_origin(&ok, &uri));
+        assert!(same_origin(&ok, &uri, Version::HTTP_2));
         let foreign = headers(&[(header::ORIGIN, "https://evil.example")]);
-        assert!(!same_origin(&foreign, &uri));
+        assert!(!same_origin(&foreign, &uri, Version::HTTP_2));
         let nowhere = Uri::from_static("/_ferrex/event");
-        assert!(!same_origin(&ok, &nowhere), "no host at all: refused");
+        assert!(
+            !same_origin(&ok, &nowhere, Version::HTTP_2),
+            "no host at all: refused"
+        );
+    }
+
+    #[test]
+    fn http1_without_a_host_header_is_refused_whatever_the_target_says() {
+        let absolute = Uri::from_static("http://evil.example/_ferrex/event");
+        let matching = headers(&[(header::ORIGIN, "http://evil.example")]);
+        assert!(!same_origin(&matching, &absolute, Version::HTTP_11));
+        assert!(!same_origin(&matching, &absolute, Version::HTTP_10));
     }
 }

@@ -12,6 +12,7 @@
 mod app;
 mod app_state;
 mod assets;
+mod connections;
 mod downloads;
 mod error;
 mod events;
@@ -22,9 +23,11 @@ mod parked;
 mod presence;
 mod render;
 mod request_log;
+mod request_target;
 mod session;
 mod settings;
 mod signing;
+mod sockets;
 #[cfg(feature = "redis")]
 pub mod store;
 mod upload_body;

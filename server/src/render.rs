@@ -41,7 +41,7 @@ pub(crate) async fn page_or_asset(State(app): State<Arc<AppState>>, request: Req
 /// The 404 for a path that is neither a page nor an asset: a page for a browser, JSON for
 /// a program.
 pub(crate) async fn not_found(request: Request) -> Response {
-    ServerError::NotFound(request.uri().path().to_owned()).answer(request.headers())
+    ServerError::NotFound(crate::error::quoted(request.uri().path())).answer(request.headers())
 }
 
 /// `HEAD` of a page: that it exists and is HTML, without rendering it or starting a session

@@ -42,6 +42,26 @@ pub struct Settings {
     /// The most sessions the default in-memory store keeps; past it, the least recently
     /// seen session that never ran an event, opened a socket or uploaded goes first.
     pub max_sessions: usize,
+    /// How long a connection may take to send a request's head, counted from when the
+    /// server starts waiting for it: after the connection opens and after each response
+    /// on a kept-alive connection, so it is also how long an idle connection stays open.
+    pub header_timeout: Duration,
+    /// The most connections open at once (WebSockets included); `None` picks the
+    /// open-files limit less an eighth of it (at least 64) kept for files. Past it, the
+    /// connection idle the longest is closed for a new one, or the new one is refused
+    /// when none is idle.
+    pub max_connections: Option<usize>,
+    /// The most event WebSockets one session may have open; a new one closes the oldest.
+    pub max_sockets_per_session: usize,
+    /// How often the server pings an event WebSocket.
+    pub socket_ping_interval: Duration,
+    /// An event WebSocket from which nothing (not even a pong) arrives for this long is
+    /// closed, and so is one whose writes make no progress for this long.
+    pub socket_idle_timeout: Duration,
+    /// The most bytes waiting to be written on an event WebSocket (replies and pongs the
+    /// client has not read); a reply that does not fit is answered with an error, and the
+    /// socket is closed when even a ping does not fit.
+    pub socket_max_write_buffer: usize,
 }
 
 impl Default for Settings {
@@ -61,6 +81,12 @@ impl Default for Settings {
             dev_reload: cfg!(debug_assertions),
             max_pending_download_bytes_per_session: 64 * 1024 * 1024,
             max_sessions: 100_000,
+            header_timeout: Duration::from_secs(20),
+            max_connections: None,
+            max_sockets_per_session: 16,
+            socket_ping_interval: Duration::from_secs(30),
+            socket_idle_timeout: Duration::from_secs(75),
+            socket_max_write_buffer: 4 * 1024 * 1024,
         }
     }
 }

@@ -10,9 +10,17 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Serves `app` on a fresh port.
+    /// Serves `app` on a fresh port, as `App::serve` does (hyper with ferrex's connection
+    /// bounds).
     pub async fn start(app: ferrex::App) -> TestServer {
-        TestServer::start_router(app.into_router()).await
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let task = tokio::spawn(async move {
+            app.serve_on(listener).await.expect("server runs");
+        });
+        TestServer { addr, task }
     }
 
     /// Serves a router (e.g. a ferrex app mounted in a larger axum app).
