@@ -41,8 +41,8 @@ pub mod prelude {
     pub use crate::props::{Positional, Variant};
     pub use crate::state::{Action, IntoActions, State};
     pub use crate::upload::{
-        PersistedFile, RejectedFile, UploadError, UploadFile, UploadProgress, selected_files,
-        upload, upload_files, upload_url,
+        Capture, PersistedFile, RejectedFile, UploadError, UploadFile, UploadProgress,
+        selected_files, upload, upload_files, upload_url,
     };
     pub use serde::{Deserialize, Serialize};
 }

@@ -834,7 +834,7 @@
     if (t && t.classList && t.classList.contains('fx-upload-input')) {
       const zone = zoneOf(t);
       if (ev.type === 'change' && zone && t.files) {
-        const files = Array.from(t.files);
+        const files = keepPickedPaths(Array.from(t.files));
         t.value = ''; // so choosing the same file again fires change
         if (!zoneOptions(zone).disabled) addFiles(zone, files);
       }
@@ -842,6 +842,22 @@
     }
     const el = closestAttr(t, ev.type);
     if (el) fire(el, ev.type, ev);
+  }
+
+  // A folder chosen with the picker (`directory`): each file's path inside it, kept as a
+  // dropped folder's paths are.
+  function keepPickedPaths(files) {
+    for (const f of files) if (f.webkitRelativePath && !relPaths.has(f)) relPaths.set(f, f.webkitRelativePath);
+    return files;
+  }
+
+  // Files pasted (Ctrl/Cmd+V) while a drop zone, or something in it, has the focus.
+  function onPaste(ev) {
+    const zone = zoneOf(ev.target);
+    const files = ev.clipboardData ? Array.from(ev.clipboardData.files || []) : [];
+    if (!zone || !files.length || zoneOptions(zone).disabled) return;
+    ev.preventDefault();
+    addFiles(zone, files);
   }
 
   function onSubmit(ev) {
@@ -924,6 +940,7 @@
     window.__ferrexTest = Object.freeze({
       morphRoot, morphChildren, morphNode, syncAttributes, syncInput, syncTextarea, syncSelect,
       keyOf, sameKind, acceptList, accepts, replaceMarkers, eventValue, humanSize, lastSegment,
+      keepPickedPaths,
       sendEvent, applyReply, WIRE,
       // morphRoot morphs the page's #fx-root, which `init` would have looked up.
       useRoot(el) { root = el; },
@@ -942,6 +959,7 @@
     document.addEventListener('change', guard(onInputOrChange));
     document.addEventListener('submit', guard(onSubmit));
     document.addEventListener('keydown', guard(onKeydown));
+    document.addEventListener('paste', guard(onPaste));
     for (const t of ['dragenter', 'dragover', 'dragleave', 'drop']) document.addEventListener(t, guard(onDrag));
     setConnected(false);
     renderAllSelections();

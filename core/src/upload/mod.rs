@@ -11,4 +11,4 @@ mod zone;
 pub use args::{RejectedFile, UploadFiles, UploadProgress, upload_files};
 pub use file::{PersistedFile, UploadError, UploadFile};
 pub use url::upload_url;
-pub use zone::{IntoAccept, SelectedFiles, Upload, UploadLimits, selected_files, upload};
+pub use zone::{Capture, IntoAccept, SelectedFiles, Upload, UploadLimits, selected_files, upload};

@@ -79,6 +79,29 @@ pub struct Upload {
     el: Element,
     id: Option<String>,
     limits: UploadLimits,
+    /// The picker chooses a folder, whose files keep their paths inside it.
+    directory: bool,
+    /// Phones open this camera instead of the file picker.
+    capture: Option<Capture>,
+}
+
+/// Which camera a phone opens for a drop zone's picker (`capture = Capture::Environment`);
+/// desktop browsers ignore it and show the file picker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capture {
+    /// The camera facing the user (a selfie).
+    User,
+    /// The camera facing away from the user.
+    Environment,
+}
+
+impl Capture {
+    fn as_str(self) -> &'static str {
+        match self {
+            Capture::User => "user",
+            Capture::Environment => "environment",
+        }
+    }
 }
 
 /// A keyboard-accessible drop zone over a hidden file input.
@@ -98,6 +121,8 @@ pub fn upload() -> Upload {
         el,
         id: None,
         limits: UploadLimits::default(),
+        directory: false,
+        capture: None,
     }
 }
 
@@ -186,6 +211,29 @@ impl Upload {
         self.limits.no_keyboard = no_keyboard;
         self
     }
+    /// The picker chooses a whole folder; each file keeps its path inside it
+    /// (`photos/2024/a.jpg`), made safe on the server as dropped folders are.
+    ///
+    /// ```
+    /// use ferrex_core::prelude::*;
+    /// let html = Node::from(upload().id("f").directory(true)).to_html();
+    /// assert!(html.contains("webkitdirectory"));
+    /// ```
+    pub fn directory(mut self, directory: bool) -> Self {
+        self.directory = directory;
+        self
+    }
+    /// On phones, opens a camera instead of the file picker.
+    ///
+    /// ```
+    /// use ferrex_core::prelude::*;
+    /// let html = Node::from(upload().id("f").capture(Capture::Environment)).to_html();
+    /// assert!(html.contains(r#"capture="environment""#));
+    /// ```
+    pub fn capture(mut self, camera: Capture) -> Self {
+        self.capture = Some(camera);
+        self
+    }
     /// Runs when files are dropped or chosen; a bare `State::method` uploads them at once
     /// to a handler taking `Vec<UploadFile>`.
     pub fn on_drop(mut self, handler: impl IntoEvent) -> Self {
@@ -202,7 +250,13 @@ impl Upload {
     crate::components::element_props!();
 
     fn into_node(self) -> Node {
-        let Upload { mut el, id, limits } = self;
+        let Upload {
+            mut el,
+            id,
+            limits,
+            directory,
+            capture,
+        } = self;
         let id = id.unwrap_or_else(|| "default".to_owned());
         for action in el.events_mut() {
             bind_upload_zone(action, &id);
@@ -221,6 +275,12 @@ impl Upload {
         input.flag("multiple", limits.multiple);
         if !limits.accept.is_empty() {
             input.attr("accept", limits.accept.join(","));
+        }
+        // Every current browser reads the prefixed name; `directory` is the standard one.
+        input.flag("webkitdirectory", directory);
+        input.flag("directory", directory);
+        if let Some(camera) = capture {
+            input.attr("capture", camera.as_str());
         }
         // The browser reads the limits from the attribute; the server reads them, typed,
         // from the page manifest (`Element::set_drop_zone`). Serialising plain data cannot
