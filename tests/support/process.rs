@@ -88,7 +88,7 @@ fn example_binary(name: &str) -> PathBuf {
     let target_dir = profile_dir.parent().expect("target/<profile> has a parent");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--quiet", "--example", name])
+        .args(["build", "--quiet", "-p", "ferrex-examples", "--example", name])
         .env("CARGO_TARGET_DIR", target_dir)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
