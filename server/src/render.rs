@@ -28,10 +28,17 @@ pub(crate) async fn page_or_asset(State(app): State<Arc<AppState>>, request: Req
     }
     use tower::ServiceExt;
     let whole_file = assets::whole_file_request(&request);
+    // Every browser asks for `/favicon.ico`: ferrex's own icon answers it unless the assets
+    // folder has one (a 404 would log an error in the console on every page).
+    let favicon = request.uri().path() == assets::FAVICON_PATH
+        && matches!(*request.method(), Method::GET | Method::HEAD);
     let response = match app.assets.clone().oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
     };
+    if favicon && response.status() == axum::http::StatusCode::NOT_FOUND {
+        return assets::default_favicon();
+    }
     match whole_file {
         Some(path) => assets::read_ahead(&app.settings.assets_dir, &path, response).await,
         None => response,
