@@ -220,7 +220,7 @@ fn an_icon_name_only_known_at_run_time_may_be_unknown_and_shows_a_square() {
 fn image_is_a_void_element_with_its_attributes() {
     assert_eq!(
         html(ui! { image(src = "/a.png", alt = "A", width = 10, height = 20) }),
-        r#"<img class="fx-image" src="/a.png" alt="A" width="10" height="20">"#
+        r#"<img class="fx-image" src="/a.png" alt="A" width="10" height="20" style="aspect-ratio:10/20">"#
     );
 }
 
