@@ -485,6 +485,18 @@ async fn favicon_is_ferrex_s_own_unless_the_assets_have_one() {
     let decoded = image::load_from_memory(&icon).expect("a PNG");
     assert_eq!((decoded.width(), decoded.height()), (32, 32));
 
+    // The page names it, so a mounted app's icon is asked for under its mount path.
+    let page = reqwest::get(plain.url("/"))
+        .await
+        .expect("GET /")
+        .text()
+        .await
+        .expect("the page");
+    assert!(
+        page.contains(r#"<link rel="icon" href="/favicon.ico">"#),
+        "{page}"
+    );
+
     // The app's own icon wins.
     std::fs::write(scratch.assets().join("favicon.ico"), b"the app's icon").expect("an icon");
     let own = TestServer::start(

@@ -103,6 +103,9 @@ async fn render_page(app: &AppState, path: &str, headers: &HeaderMap) -> Respons
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (app.settings.title) }
                 link rel="stylesheet" href={ (base) (wire::STYLE_PATH) };
+                // Named, so an app mounted under a path gets its icon (the assets folder's,
+                // else ferrex's) rather than the site root's.
+                link rel="icon" href={ (base) (assets::FAVICON_PATH) };
                 script src={ (base) (wire::RUNTIME_PATH) } defer {}
             }
             body {
