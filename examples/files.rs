@@ -141,9 +141,7 @@ fn index(s: &DownloadState) -> Node {
                         for name in &s.saved {
                             list_item(
                                 if is_image(name) {
-                                    image(src = upload_url(name), alt = name, width = 48, height = 48,
-                                          // `.fx-image` sets `height: auto`: keep a square.
-                                          style = "height:48px;object-fit:cover;vertical-align:middle;margin-right:0.5rem")
+                                    image(src = upload_url(name), alt = name, width = 48, height = 48)
                                 },
                                 link(name, href = upload_url(name)),
                                 " ",

@@ -220,7 +220,7 @@ fn an_icon_name_only_known_at_run_time_may_be_unknown_and_shows_a_square() {
 fn image_is_a_void_element_with_its_attributes() {
     assert_eq!(
         html(ui! { image(src = "/a.png", alt = "A", width = 10, height = 20) }),
-        r#"<img class="fx-image" src="/a.png" alt="A" width="10" height="20">"#
+        r#"<img class="fx-image" src="/a.png" alt="A" width="10" height="20" style="aspect-ratio:10/20">"#
     );
 }
 
@@ -242,12 +242,31 @@ fn input_is_a_text_input_with_its_attributes() {
 fn progress_has_a_max_of_100_unless_told() {
     assert_eq!(
         html(ui! { progress(value = 30) }),
-        r#"<progress class="fx-progress" max="100" value="30"></progress>"#
+        r#"<progress class="fx-progress" max="100" value="30" data-fx-percent="30%"></progress>"#
     );
     assert_eq!(
         html(ui! { progress(value = 0.25, max = 1) }),
-        r#"<progress class="fx-progress" max="1" value="0.25"></progress>"#
+        r#"<progress class="fx-progress" max="1" value="0.25" data-fx-percent="25%"></progress>"#
     );
+}
+
+#[test]
+fn progress_labels_its_percentage_whatever_the_order_of_its_props() {
+    assert!(html(ui! { progress(max = 8, value = 2) }).contains(r#"data-fx-percent="25%""#));
+    assert!(html(ui! { progress(value = 0) }).contains(r#"data-fx-percent="0%""#));
+    // Out of range is clamped as the bar is; without a value the bar is indeterminate.
+    assert!(html(ui! { progress(value = 250) }).contains(r#"data-fx-percent="100%""#));
+    assert!(html(ui! { progress(value = -3, max = 0) }).contains(r#"data-fx-percent="0%""#));
+    assert!(!html(ui! { progress(max = 10) }).contains("data-fx-percent"));
+}
+
+#[test]
+fn an_image_with_both_sizes_keeps_their_ratio() {
+    assert_eq!(
+        html(ui! { image(src = "/a.png", width = 120, height = 90) }),
+        r#"<img class="fx-image" src="/a.png" width="120" height="90" style="aspect-ratio:120/90">"#
+    );
+    assert!(!html(ui! { image(src = "/a.png", height = 90) }).contains("aspect-ratio"));
 }
 
 #[test]

@@ -320,11 +320,16 @@ component! {
 }
 component! {
     /// An image: `src`, `alt`, and `width`/`height` in CSS pixels. It takes no children.
+    /// With one size the other follows the picture's own proportions; with both, the image
+    /// fills that box (cropped, not stretched: `object-fit: cover`) and keeps its ratio when
+    /// a narrow column shrinks it.
     ///
     /// ```
     /// use ferrex::prelude::*;
     /// let page = ui! { image(src = "/a.png", alt = "A", width = 10) };
     /// assert_eq!(page.to_html(), r#"<img class="fx-image" src="/a.png" alt="A" width="10">"#);
+    /// let square = ui! { image(src = "/a.png", width = 48, height = 48) };
+    /// assert!(square.to_html().ends_with(r#"width="48" height="48" style="aspect-ratio:48/48">"#));
     /// ```
     image -> Image, "img", "fx-image", void = true
 }
@@ -351,13 +356,14 @@ component! {
     input -> Input, "input", "fx-input", void = true, attrs = [("type", "text")]
 }
 component! {
-    /// A progress bar (`value` out of `max`, default 100; any number type).
+    /// A progress bar (`value` out of `max`, default 100; any number type), with its
+    /// percentage beside it (`data-fx-percent`, which the stylesheet shows after the bar).
     ///
     /// ```
     /// use ferrex::prelude::*;
     /// let done = 30.0;
     /// let page = ui! { progress(value = done) };
-    /// assert_eq!(page.to_html(), r#"<progress class="fx-progress" max="100" value="30"></progress>"#);
+    /// assert_eq!(page.to_html(), r#"<progress class="fx-progress" max="100" value="30" data-fx-percent="30%"></progress>"#);
     /// ```
     progress -> Progress, "progress", "fx-progress", attrs = [("max", "100")]
 }
@@ -559,12 +565,23 @@ impl Image {
     /// Width in CSS pixels.
     pub fn width(mut self, width: u32) -> Self {
         self.el.attr("width", width.to_string());
+        self.keep_ratio();
         self
     }
     /// Height in CSS pixels.
     pub fn height(mut self, height: u32) -> Self {
         self.el.attr("height", height.to_string());
+        self.keep_ratio();
         self
+    }
+    /// Once both sizes are given, their ratio is the box's: the stylesheet's `height: auto`
+    /// (which lets a wide image shrink with its column) would otherwise take the picture's
+    /// own ratio and turn a 120×120 box into 120×90.
+    fn keep_ratio(&mut self) {
+        if let (Some(w), Some(h)) = (self.el.get_attr("width"), self.el.get_attr("height")) {
+            let ratio = format!("aspect-ratio:{w}/{h}");
+            self.el.add_style(ratio);
+        }
     }
     fn into_node(self) -> Node {
         self.el.into()
@@ -616,12 +633,30 @@ impl Progress {
     /// How far along, out of `max`.
     pub fn value(mut self, value: impl IntoNumber) -> Self {
         self.el.attr("value", value.into_number().to_string());
+        self.label_percent();
         self
     }
     /// The value that means done (default 100).
     pub fn max(mut self, max: impl IntoNumber) -> Self {
         self.el.attr("max", max.into_number().to_string());
+        self.label_percent();
         self
+    }
+    /// Writes `value` as a whole percentage of `max` (clamped to 0–100, as the bar is) for
+    /// the stylesheet to show; a bar without a value is indeterminate and gets none.
+    fn label_percent(&mut self) {
+        let number = |name| self.el.get_attr(name).and_then(|v| v.parse::<f64>().ok());
+        let Some(value) = number("value") else {
+            return;
+        };
+        let max = number("max").filter(|m| *m > 0.0).unwrap_or(100.0);
+        let percent = (value / max * 100.0).clamp(0.0, 100.0);
+        let percent = if percent.is_nan() {
+            0.0
+        } else {
+            percent.round()
+        };
+        self.el.attr("data-fx-percent", format!("{percent}%"));
     }
     fn into_node(self) -> Node {
         self.el.into()

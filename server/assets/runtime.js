@@ -155,7 +155,8 @@
 
   // ---------- toasts ----------
 
-  function toast(message) {
+  // `kind` 'info' is news (an upload cancelled), not a failure: calmer, and a status.
+  function toast(message, kind) {
     let box = document.getElementById('fx-toasts');
     if (!box) {
       box = document.createElement('div');
@@ -163,8 +164,9 @@
       document.body.appendChild(box);
     }
     const t = document.createElement('div');
-    t.className = 'fx-toast fx-toast-error';
-    t.setAttribute('role', 'alert');
+    const info = kind === 'info';
+    t.className = info ? 'fx-toast' : 'fx-toast fx-toast-error';
+    t.setAttribute('role', info ? 'status' : 'alert');
     const text = document.createElement('span');
     text.className = 'fx-toast-message';
     text.textContent = String(message); // never HTML: messages may echo user input
@@ -451,6 +453,7 @@
       const zone = document.getElementById(id);
       if (zone) zone.setAttribute('data-fx-uploading', '');
     }
+    syncAllZonesBusy();
     renderAllSelections();
   }
 
@@ -640,7 +643,24 @@
       if (list !== undefined) runActions(list, { el: zone, ev: null, rejected });
       return;
     }
-    for (const r of rejected) toast(`${r.name}: ${r.reason}`);
+    const o = zoneOptions(zone);
+    for (const r of rejected) toast(rejectionMessage(r, o));
+  }
+
+  // What the user reads about a refused file: its name, the reason, and the zone's limit
+  // it broke, so they know what would pass.
+  function rejectionMessage(r, o) {
+    const head = `${r.name}: ${r.reason}`;
+    switch (r.reason) {
+      case 'too large': return `${head} (${humanSize(r.size)}; the limit is ${humanSize(o.max_size)})`;
+      case 'too small': return `${head} (${humanSize(r.size)}; the minimum is ${humanSize(o.min_size)})`;
+      case 'too many files': return `${head} (at most ${o.multiple ? o.max_files : 1} at a time)`;
+      case 'type not accepted': {
+        const list = acceptList(o.accept).map((a) => String(a).trim()).filter(Boolean);
+        return list.length ? `${head} (accepted: ${list.join(', ')})` : head;
+      }
+      default: return head;
+    }
   }
 
   function setSelection(id, files) {
@@ -789,11 +809,65 @@
     uploads.delete(id);
     setUploading(id, false);
     state.xhr.abort();
+    toast('Upload cancelled', 'info');
   }
 
   function setUploading(id, on) {
     const zone = document.getElementById(id);
     if (zone) zone.toggleAttribute('data-fx-uploading', on);
+    setZoneBusy(id, on);
+  }
+
+  // While zone `id` uploads, it and the buttons that start its upload are busy (aria-busy,
+  // and those buttons disabled); while it does not, the buttons that cancel it are disabled.
+  // The server's HTML carries none of this: `afterMorph` puts it back after each update.
+  function setZoneBusy(id, on) {
+    const zone = document.getElementById(id);
+    if (zone) {
+      if (on) zone.setAttribute('aria-busy', 'true'); else zone.removeAttribute('aria-busy');
+    }
+    for (const [el, action] of uploadControls(id)) {
+      if (action === 'upload') {
+        if (on) el.setAttribute('aria-busy', 'true'); else el.removeAttribute('aria-busy');
+        setRuntimeDisabled(el, on);
+      } else {
+        setRuntimeDisabled(el, !on);
+      }
+    }
+  }
+
+  // The controls whose click starts ('upload') or cancels ('cancel_upload') zone `id`.
+  function uploadControls(id) {
+    const out = [];
+    for (const el of document.querySelectorAll('[data-fx-click]')) {
+      const raw = el.getAttribute('data-fx-click');
+      if (!raw.includes('upload')) continue;
+      let list;
+      try { list = JSON.parse(raw); } catch (e) { continue; }
+      if (!Array.isArray(list)) continue;
+      const a = list.find((x) => x && (x.t === 'upload' || x.t === 'cancel_upload') && x.id === id);
+      if (a) out.push([el, a.t]);
+    }
+    return out;
+  }
+
+  // Disables a control for the runtime's reasons, and enables again only what it disabled
+  // itself: a button the page renders disabled stays so.
+  function setRuntimeDisabled(el, off) {
+    if (!('disabled' in el)) return;
+    if (off && !el.disabled) {
+      el.disabled = true;
+      el.setAttribute('data-fx-runtime-disabled', '');
+    } else if (!off && el.hasAttribute('data-fx-runtime-disabled')) {
+      el.disabled = false;
+      el.removeAttribute('data-fx-runtime-disabled');
+    }
+  }
+
+  function syncAllZonesBusy() {
+    for (const zone of document.querySelectorAll('.fx-upload[data-fx-upload]')) {
+      if (zone.id) setZoneBusy(zone.id, uploads.has(zone.id));
+    }
   }
 
   // ---------- DOM event delegation ----------
@@ -940,7 +1014,7 @@
     window.__ferrexTest = Object.freeze({
       morphRoot, morphChildren, morphNode, syncAttributes, syncInput, syncTextarea, syncSelect,
       keyOf, sameKind, acceptList, accepts, replaceMarkers, eventValue, humanSize, lastSegment,
-      keepPickedPaths,
+      keepPickedPaths, rejectionMessage,
       sendEvent, applyReply, WIRE,
       // morphRoot morphs the page's #fx-root, which `init` would have looked up.
       useRoot(el) { root = el; },
@@ -962,6 +1036,7 @@
     document.addEventListener('paste', guard(onPaste));
     for (const t of ['dragenter', 'dragover', 'dragleave', 'drop']) document.addEventListener(t, guard(onDrag));
     setConnected(false);
+    syncAllZonesBusy();
     renderAllSelections();
     toastLostActions();
     connect();

@@ -18,7 +18,19 @@ pub(crate) async fn stylesheet() -> Response {
     embedded(ferrex_core::STYLESHEET, "text/css; charset=utf-8")
 }
 
-fn embedded(body: &'static str, content_type: &'static str) -> Response {
+/// The icon a browser shows in its tab when the app's assets folder has no `favicon.ico`
+/// (browsers ask for it on every page; without an answer each page logs a 404 in the
+/// console): ferrex's mark, a 32×32 PNG, which browsers take whatever the path's extension.
+pub(crate) const DEFAULT_FAVICON: &[u8] = include_bytes!("../assets/favicon.png");
+
+/// The path browsers ask for an icon when the page names none.
+pub(crate) const FAVICON_PATH: &str = "/favicon.ico";
+
+pub(crate) fn default_favicon() -> Response {
+    embedded(DEFAULT_FAVICON, "image/png")
+}
+
+fn embedded(body: impl IntoResponse, content_type: &'static str) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

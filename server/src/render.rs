@@ -28,10 +28,17 @@ pub(crate) async fn page_or_asset(State(app): State<Arc<AppState>>, request: Req
     }
     use tower::ServiceExt;
     let whole_file = assets::whole_file_request(&request);
+    // Every browser asks for `/favicon.ico`: ferrex's own icon answers it unless the assets
+    // folder has one (a 404 would log an error in the console on every page).
+    let favicon = request.uri().path() == assets::FAVICON_PATH
+        && matches!(*request.method(), Method::GET | Method::HEAD);
     let response = match app.assets.clone().oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
     };
+    if favicon && response.status() == axum::http::StatusCode::NOT_FOUND {
+        return assets::default_favicon();
+    }
     match whole_file {
         Some(path) => assets::read_ahead(&app.settings.assets_dir, &path, response).await,
         None => response,
@@ -96,6 +103,9 @@ async fn render_page(app: &AppState, path: &str, headers: &HeaderMap) -> Respons
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (app.settings.title) }
                 link rel="stylesheet" href={ (base) (wire::STYLE_PATH) };
+                // Named, so an app mounted under a path gets its icon (the assets folder's,
+                // else ferrex's) rather than the site root's.
+                link rel="icon" href={ (base) (assets::FAVICON_PATH) };
                 script src={ (base) (wire::RUNTIME_PATH) } defer {}
             }
             body {

@@ -568,6 +568,20 @@
     document.getElementById('fx-toasts').remove();
   });
 
+  test('a refused file\'s message names it, the reason and the limit it broke', () => {
+    const o = { multiple: true, max_files: 2, max_size: 2 * 1024 * 1024 * 1024, min_size: 1, accept: '.txt,image/*' };
+    eq(fx.rejectionMessage({ name: 'big.iso', size: 3 * 1024 * 1024 * 1024, reason: 'too large' }, o),
+      'big.iso: too large (3.0 GB; the limit is 2.0 GB)', 'too large');
+    eq(fx.rejectionMessage({ name: 'e.txt', size: 0, reason: 'too small' }, o),
+      'e.txt: too small (0 B; the minimum is 1 B)', 'too small');
+    eq(fx.rejectionMessage({ name: 'c.txt', size: 5, reason: 'too many files' }, o),
+      'c.txt: too many files (at most 2 at a time)', 'too many');
+    eq(fx.rejectionMessage({ name: 'c.txt', size: 5, reason: 'too many files' }, {}),
+      'c.txt: too many files (at most 1 at a time)', 'a single-file zone');
+    eq(fx.rejectionMessage({ name: 't.exe', size: 5, reason: 'type not accepted' }, o),
+      't.exe: type not accepted (accepted: .txt, image/*)', 'type');
+  });
+
   // ---------- accept rules ----------
 
   test('acceptList reads the rendered string and lists', () => {

@@ -70,6 +70,16 @@ impl Browser {
     /// Panics (failing the test, never skipping it) when `chromedriver` is not
     /// installed, does not come up within 10 s, or refuses the session.
     pub async fn start() -> Browser {
+        Browser::start_with(&[]).await
+    }
+
+    /// [`Browser::start`] with more Chromium flags; a `--name=value` flag replaces the
+    /// default of the same name (e.g. `--window-size=720,1100`).
+    ///
+    /// # Panics
+    ///
+    /// As [`Browser::start`].
+    pub async fn start_with(extra_args: &[&str]) -> Browser {
         // Declared before `driver`, so on a panic below it is dropped (and
         // kept for inspection) after ChromeDriver has been killed.
         let scratch = ScratchDir::new();
@@ -86,7 +96,7 @@ impl Browser {
         };
         driver.wait_until_ready().await;
 
-        let capabilities = capabilities(&profile_dir, &download_dir);
+        let capabilities = capabilities(&profile_dir, &download_dir, extra_args);
         let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(capabilities)
             .connect(&driver.url())
@@ -460,7 +470,11 @@ impl Drop for ScratchDir {
 }
 
 /// The WebDriver capabilities and Chrome prefs from `BROWSER_TESTS.md`.
-fn capabilities(profile_dir: &Path, download_dir: &Path) -> serde_json::Map<String, Value> {
+fn capabilities(
+    profile_dir: &Path,
+    download_dir: &Path,
+    extra_args: &[&str],
+) -> serde_json::Map<String, Value> {
     let caps = json!({
         "browserName": "chrome",
         "goog:chromeOptions": {
@@ -493,6 +507,14 @@ fn capabilities(profile_dir: &Path, download_dir: &Path) -> serde_json::Map<Stri
             },
         },
     });
+    let mut caps = caps;
+    if let Some(Value::Array(args)) = caps.pointer_mut("/goog:chromeOptions/args") {
+        for extra in extra_args {
+            let name = extra.split_once('=').map_or(*extra, |(name, _)| name);
+            args.retain(|arg| arg.as_str().and_then(|a| a.split('=').next()) != Some(name));
+            args.push(Value::String((*extra).to_owned()));
+        }
+    }
     match caps {
         Value::Object(map) => map,
         _ => unreachable!("a JSON object literal"),
