@@ -182,6 +182,30 @@ async fn drop_on(browser: &Browser, id: &str, paths: &[&Path]) {
     drag_step(browser, "drop", at, paths).await;
 }
 
+/// A point level with `#id`, at the right edge of the window, on no zone.
+async fn beside(browser: &Browser, id: &str) -> (f64, f64) {
+    let (_, y) = middle_of(browser, id).await;
+    let point = (1250.0, y);
+    let off_zones = browser
+        .js(&format!(
+            "return document.elementFromPoint({}, {}).closest('.fx-upload') === null;",
+            point.0, point.1
+        ))
+        .await;
+    assert_eq!(off_zones, true, "the point beside #{id} is on no zone");
+    point
+}
+
+/// Moves the mouse to `(x, y)`, as a person pointing at something.
+async fn point_at(browser: &Browser, (x, y): (f64, f64)) {
+    browser
+        .cdp(
+            "Input.dispatchMouseEvent",
+            json!({ "type": "mouseMoved", "x": x, "y": y }),
+        )
+        .await;
+}
+
 /// Whether `#id` shows the drag-over highlight.
 async fn highlighted(browser: &Browser, id: &str) -> bool {
     browser
@@ -241,14 +265,7 @@ async fn files_dropped_on_a_zone_are_uploaded_and_the_highlight_follows_the_drag
     drag_step(&browser, "dragEnter", at, &[&a, &b]).await;
     drag_step(&browser, "dragOver", at, &[&a, &b]).await;
     assert!(highlighted(&browser, "plain").await, "dragged over");
-    let beside = (1250.0, at.1);
-    let off_zones = browser
-        .js(&format!(
-            "return document.elementFromPoint({}, {}).closest('.fx-upload') === null;",
-            beside.0, beside.1
-        ))
-        .await;
-    assert_eq!(off_zones, true, "the point beside the zone is on no zone");
+    let beside = beside(&browser, "plain").await;
     drag_step(&browser, "dragOver", beside, &[&a, &b]).await;
     drag_step(&browser, "dragCancel", beside, &[&a, &b]).await;
     browser
@@ -389,6 +406,40 @@ async fn no_click_and_no_keyboard_zones_still_take_drops() {
     assert_eq!(got(&browser).await, ["one.txt:1", "two.txt:2"]);
 }
 
+#[tokio::test]
+async fn text_dragged_over_a_zone_is_not_offered_to_it() {
+    let scratch = Scratch::new();
+    let (_server, browser) = open_zones(&scratch).await;
+    let at = middle_of(&browser, "plain").await;
+    let text = json!({
+        "items": [{ "mimeType": "text/plain", "data": "just words" }],
+        "dragOperationsMask": 1,
+    });
+    for step in ["dragEnter", "dragOver"] {
+        browser
+            .cdp(
+                "Input.dispatchDragEvent",
+                json!({ "type": step, "x": at.0, "y": at.1, "data": text }),
+            )
+            .await;
+    }
+    assert!(!highlighted(&browser, "plain").await, "text is no file");
+    browser
+        .cdp(
+            "Input.dispatchDragEvent",
+            json!({ "type": "drop", "x": at.0, "y": at.1, "data": text }),
+        )
+        .await;
+    // Files dragged the same way are: the text drag had its turn before them.
+    let file = scratch.file("file.txt", b"file");
+    drag_step(&browser, "dragEnter", at, &[&file]).await;
+    drag_step(&browser, "dragOver", at, &[&file]).await;
+    assert!(highlighted(&browser, "plain").await, "a file is offered");
+    drag_step(&browser, "drop", at, &[&file]).await;
+    wait_for_got(&browser, 1).await;
+    assert_eq!(got(&browser).await, ["file.txt:4"]);
+}
+
 // ---------------------------------------------------------------------------------------
 // Opening the picker.
 
@@ -460,6 +511,29 @@ async fn a_disabled_zone_looks_disabled_and_ignores_chosen_files() {
         looks,
         json!([["true", "0.5", "not-allowed"], [null, "1", "pointer"]])
     );
+
+    // Pointing at it does not light it up as pointing at a zone that takes files does
+    // (read without the border's transition, which would show the colour it comes from).
+    browser
+        .js("const s = document.createElement('style'); \
+             s.textContent = '.fx-upload { transition: none !important; }'; \
+             document.head.appendChild(s); return null;")
+        .await;
+    let resting = browser
+        .js("return getComputedStyle(document.getElementById('off')).borderTopColor;")
+        .await;
+    point_at(&browser, middle_of(&browser, "plain").await).await;
+    browser
+        .wait_for_js(&format!(
+            "getComputedStyle(document.getElementById('plain')).borderTopColor !== {resting}"
+        ))
+        .await;
+    point_at(&browser, middle_of(&browser, "off").await).await;
+    let hovered = browser
+        .js("return [document.getElementById('off').matches(':hover'), \
+                     getComputedStyle(document.getElementById('off')).borderTopColor];")
+        .await;
+    assert_eq!(hovered, json!([true, resting]), "the disabled zone under the pointer");
 
     // Files that reach its input anyway (a script, a stale picker) are not taken.
     let path = scratch.file("sneaky.txt", b"sneaky");
