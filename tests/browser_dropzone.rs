@@ -134,7 +134,9 @@ async fn pickers(browser: &Browser) -> Vec<String> {
 async fn wait_for_pickers(browser: &Browser, expected: &[&str]) {
     let expected = serde_json::to_string(expected).expect("JSON");
     browser
-        .wait_for_js(&format!("JSON.stringify(window.__pickers) === '{expected}'"))
+        .wait_for_js(&format!(
+            "JSON.stringify(window.__pickers) === '{expected}'"
+        ))
         .await;
 }
 
@@ -533,7 +535,11 @@ async fn a_disabled_zone_looks_disabled_and_ignores_chosen_files() {
         .js("return [document.getElementById('off').matches(':hover'), \
                      getComputedStyle(document.getElementById('off')).borderTopColor];")
         .await;
-    assert_eq!(hovered, json!([true, resting]), "the disabled zone under the pointer");
+    assert_eq!(
+        hovered,
+        json!([true, resting]),
+        "the disabled zone under the pointer"
+    );
 
     // Files that reach its input anyway (a script, a stale picker) are not taken.
     let path = scratch.file("sneaky.txt", b"sneaky");
@@ -551,7 +557,9 @@ async fn a_disabled_zone_looks_disabled_and_ignores_chosen_files() {
     wait_for_got(&browser, 1).await;
     assert_eq!(got(&browser).await, ["later.txt:5"]);
     assert_eq!(
-        browser.js("return window.ferrex.selected('off').length;").await,
+        browser
+            .js("return window.ferrex.selected('off').length;")
+            .await,
         0
     );
 }

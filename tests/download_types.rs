@@ -59,7 +59,9 @@ impl Typed {
 
     /// A URL download, where the override has nothing to act on.
     fn url_with_override(&mut self) -> Download {
-        Download::url("/").filename("page.html").content_type_override("text/plain")
+        Download::url("/")
+            .filename("page.html")
+            .content_type_override("text/plain")
     }
 }
 
@@ -119,7 +121,11 @@ async fn fetched_type(server: &TestServer, h: &str) -> (Option<String>, Vec<u8>)
     assert_eq!(head.status(), StatusCode::OK, "HEAD of {h}");
     let get = client.get(server.url(url)).send().await.expect("GET");
     assert_eq!(get.status(), StatusCode::OK, "GET of {h}");
-    assert_eq!(content_type(&head), content_type(&get), "HEAD and GET of {h}");
+    assert_eq!(
+        content_type(&head),
+        content_type(&get),
+        "HEAD and GET of {h}"
+    );
     let declared = content_type(&get);
     (declared, get.bytes().await.expect("the body").to_vec())
 }
@@ -151,7 +157,10 @@ async fn an_override_that_is_no_header_value_becomes_octet_stream() {
     let url = action["url"].as_str().expect("a download URL");
     let got = client.get(server.url(url)).send().await.expect("GET");
     assert_eq!(got.status(), StatusCode::OK);
-    assert!(got.headers().get("x-injected").is_none(), "no header smuggled in");
+    assert!(
+        got.headers().get("x-injected").is_none(),
+        "no header smuggled in"
+    );
     // Still typed (never left to sniffing) and still an attachment.
     assert_eq!(
         content_type(&got).as_deref(),

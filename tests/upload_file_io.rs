@@ -23,8 +23,16 @@ use support::http::{status_json, upload_response};
 // ---------------------------------------------------------------------------------------
 // A state whose handlers persist and stream what they get.
 
-/// What `Io::read_in_chunks` read, by tag: the size of each chunk and the bytes.
-static READS: Mutex<Vec<(u64, Vec<usize>, Vec<u8>)>> = Mutex::new(Vec::new());
+/// One file as `Io::read_in_chunks` read it.
+struct Read {
+    tag: u64,
+    /// The length of each chunk, in order.
+    chunks: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+/// Every file `Io::read_in_chunks` read.
+static READS: Mutex<Vec<Read>> = Mutex::new(Vec::new());
 
 static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
 
@@ -52,7 +60,11 @@ impl Io {
     }
 
     /// Reads every file through `stream()`, recording the chunks under `tag`.
-    async fn read_in_chunks(&mut self, files: Vec<UploadFile>, tag: u64) -> Result<(), UploadError> {
+    async fn read_in_chunks(
+        &mut self,
+        files: Vec<UploadFile>,
+        tag: u64,
+    ) -> Result<(), UploadError> {
         for file in files {
             let mut stream = std::pin::pin!(file.stream().await?);
             let mut sizes = Vec::new();
@@ -65,10 +77,11 @@ impl Io {
                 sizes.push(chunk.len());
                 bytes.extend_from_slice(&chunk);
             }
-            READS
-                .lock()
-                .expect("the read log is poisoned")
-                .push((tag, sizes, bytes));
+            READS.lock().expect("the read log is poisoned").push(Read {
+                tag,
+                chunks: sizes,
+                bytes,
+            });
         }
         Ok(())
     }
@@ -113,9 +126,12 @@ struct Setup {
 impl Setup {
     async fn new() -> Setup {
         let tmp = scratch("upload-io-");
-        let server =
-            TestServer::start(App::new().page("/", io_page).upload_dir(tmp.path().join("uploads")))
-                .await;
+        let server = TestServer::start(
+            App::new()
+                .page("/", io_page)
+                .upload_dir(tmp.path().join("uploads")),
+        )
+        .await;
         let client = Client::builder()
             .cookie_store(true)
             .build()
@@ -190,7 +206,10 @@ async fn persist_moves_each_file_to_its_destination_creating_folders() {
         .upload(
             "Io.persist_into",
             json!([kept.display().to_string(), false]),
-            &[("report.pdf", &report), ("album/2024/cover.png", b"png bytes")],
+            &[
+                ("report.pdf", &report),
+                ("album/2024/cover.png", b"png bytes"),
+            ],
         )
         .await;
     let (status, reply) = status_json(response).await;
@@ -200,7 +219,10 @@ async fn persist_moves_each_file_to_its_destination_creating_folders() {
         listing(&kept),
         ["album", "album/2024", "album/2024/cover.png", "report.pdf"]
     );
-    assert_eq!(std::fs::read(kept.join("report.pdf")).expect("kept"), report);
+    assert_eq!(
+        std::fs::read(kept.join("report.pdf")).expect("kept"),
+        report
+    );
     assert_eq!(
         std::fs::read(kept.join("album/2024/cover.png")).expect("kept"),
         b"png bytes"
@@ -276,8 +298,8 @@ async fn stream_reads_a_file_whole_in_order_and_in_pieces() {
         .lock()
         .expect("the read log is poisoned")
         .iter()
-        .filter(|(t, _, _)| *t == tag)
-        .map(|(_, sizes, bytes)| (sizes.clone(), bytes.clone()))
+        .filter(|read| read.tag == tag)
+        .map(|read| (read.chunks.clone(), read.bytes.clone()))
         .collect();
     assert_eq!(reads.len(), 3, "one read per file");
     let (sizes, bytes) = &reads[0];
@@ -288,7 +310,11 @@ async fn stream_reads_a_file_whole_in_order_and_in_pieces() {
         sizes.iter().all(|&n| n > 0 && n < big.len() / 2),
         "chunk sizes {sizes:?}"
     );
-    assert_eq!(reads[1], (vec![], vec![]), "an empty file is an empty stream");
+    assert_eq!(
+        reads[1],
+        (vec![], vec![]),
+        "an empty file is an empty stream"
+    );
     assert_eq!(reads[2].1, b"hi");
     // Reading does not keep: the files are gone with the handler.
     assert_eq!(listing(&setup.uploads()), Vec::<String>::new());

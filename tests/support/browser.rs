@@ -197,7 +197,10 @@ impl Browser {
             .json()
             .await
             .unwrap_or_else(|e| panic!("{method}: chromedriver's answer is not JSON: {e}"));
-        assert!(status.is_success(), "{method} was refused ({status}): {body}");
+        assert!(
+            status.is_success(),
+            "{method} was refused ({status}): {body}"
+        );
         body["value"].clone()
     }
 
