@@ -68,9 +68,11 @@ pub(crate) async fn fetch_slot(
 fn attachment(body: Body, content_type: &str, len: Option<u64>, filename: &str) -> Response {
     let mut response = Response::new(body);
     let headers = response.headers_mut();
-    if let Ok(ct) = HeaderValue::from_str(content_type) {
-        headers.insert(header::CONTENT_TYPE, ct);
-    }
+    // A type that is no header value (a handler's override with a line break) still
+    // leaves the download typed: never without a type, which would say nothing of it.
+    let ct = HeaderValue::from_str(content_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CONTENT_TYPE, ct);
     if let Some(len) = len {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     }

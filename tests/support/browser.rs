@@ -183,6 +183,37 @@ impl Browser {
             .unwrap_or_else(|e| panic!("running {script:?}: {e}"))
     }
 
+    /// Sends the Chrome DevTools protocol command `method` with `params` through
+    /// ChromeDriver (`POST /session/{id}/goog/cdp/execute`) and returns its result, for
+    /// input WebDriver has no command for (a drag of files from the desktop, say).
+    ///
+    /// # Panics
+    ///
+    /// Panics naming the command when ChromeDriver or Chromium refuses it.
+    pub async fn cdp(&self, method: &str, params: Value) -> Value {
+        let id = self
+            .session_id
+            .as_deref()
+            .unwrap_or_else(|| panic!("no WebDriver session to send {method} through"));
+        let url = format!("{}/session/{id}/goog/cdp/execute", self.driver.url());
+        let response = reqwest::Client::new()
+            .post(&url)
+            .json(&json!({ "cmd": method, "params": params }))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("sending {method} to chromedriver: {e}"));
+        let status = response.status();
+        let body: Value = response
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{method}: chromedriver's answer is not JSON: {e}"));
+        assert!(
+            status.is_success(),
+            "{method} was refused ({status}): {body}"
+        );
+        body["value"].clone()
+    }
+
     /// Clicks the element matching the CSS selector `css`.
     ///
     /// # Panics

@@ -143,7 +143,9 @@ impl Download {
         self
     }
 
-    /// Overrides the media type.
+    /// Overrides the media type of generated data (`data`, `json`, `stream`): the
+    /// `Content-Type` its download is served with. A `Download::url` is served with the
+    /// type its URL answers with.
     ///
     /// ```
     /// # use ferrex_core::Download;
