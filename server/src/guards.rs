@@ -59,7 +59,27 @@ pub(crate) struct CurrentSession {
 }
 
 impl CurrentSession {
-    /// The session the `Cookie` header names, if it is live.
+    /// The session the `Cookie` header names, if it is live here or, for a shared store,
+    /// in the store (another process made it).
+    pub(crate) async fn resolve(
+        app: &AppState,
+        headers: &HeaderMap,
+    ) -> Result<CurrentSession, ServerError> {
+        let id = SessionId::from_headers(headers).ok_or(ServerError::NoSession)?;
+        let idle = app.settings.session_idle;
+        if let Some(session) = app.store.open(&id, idle) {
+            return Ok(CurrentSession { id, session });
+        }
+        let session = app
+            .store
+            .find(&id, idle)
+            .await?
+            .ok_or(ServerError::NoSession)?;
+        Ok(CurrentSession { id, session })
+    }
+
+    /// The session the `Cookie` header names, if this process has it (for a shared
+    /// store, [`CurrentSession::resolve`] also finds the sessions of other processes).
     pub(crate) fn from_headers(
         app: &AppState,
         headers: &HeaderMap,
@@ -80,7 +100,7 @@ impl FromRequestParts<Arc<AppState>> for CurrentSession {
         parts: &mut Parts,
         app: &Arc<AppState>,
     ) -> Result<Self, ServerError> {
-        CurrentSession::from_headers(app, &parts.headers)
+        CurrentSession::resolve(app, &parts.headers).await
     }
 }
 
