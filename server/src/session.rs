@@ -100,6 +100,8 @@ pub struct Session {
     pub(crate) scope: Option<SessionScope>,
     /// For a session a shared store keeps: the store's write count this copy reflects, or
     /// `None` when this copy may be behind (never loaded, or an event here failed).
+    // Used by the shared stores (the `redis` feature).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) stored: Option<u64>,
     /// Whether a shared store keeps the session: then only events advance [`Session::rev`]
     /// (a page load shows the current one), since a page load on one process is never
@@ -109,6 +111,8 @@ pub struct Session {
 
 /// The field under which a shared store keeps a session's render revision, beside its
 /// states (no Rust type is named this).
+// Used by the shared stores (the `redis` feature).
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) const REV_FIELD: &str = "~rev";
 
 /// What a session last rendered of one page.
@@ -221,6 +225,8 @@ impl Session {
     /// name, and its render revision under [`REV_FIELD`]) at write count `stored`. What
     /// this process remembered of its pages is forgotten: another process may have sent
     /// other HTML since.
+    // Used by the shared stores (the `redis` feature).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn load_saved(&mut self, mut fields: BTreeMap<String, Vec<u8>>, stored: u64) {
         self.rev = fields
             .remove(REV_FIELD)
@@ -234,6 +240,8 @@ impl Session {
 
     /// The state named `name` as JSON, as a shared store saves it: `None` if the session
     /// never had one.
+    // Used by the shared stores (the `redis` feature).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn saved_bytes(&self, name: &str) -> Option<Vec<u8>> {
         match self.states.get(name) {
             Some(state) => Some(state.to_json_bytes()),
@@ -574,6 +582,8 @@ impl MemoryStore {
 
     /// A copy of session `id`, which exists elsewhere (a shared store's), kept here as a
     /// session seen now; `used` as for [`StateStore::open`].
+    // Used by the shared stores (the `redis` feature).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn adopt(&self, id: &SessionId, used: bool) -> SharedSession {
         let mut sessions = self.lock();
         if let Some(session) = sessions.touch(id, Duration::MAX, used) {
