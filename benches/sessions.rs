@@ -219,11 +219,20 @@ async fn run() -> Result<bool, String> {
     };
     let redis = Redis::start()?;
     let memory = common::serve(App::new().page("/", index).into_router()).await;
-    let shared = common::serve(App::new().redis(&redis.url()).page("/", index).into_router()).await;
+    let shared = common::serve(
+        App::new()
+            .redis(&redis.url())
+            .page("/", index)
+            .into_router(),
+    )
+    .await;
 
     let mut at_16 = [0.0f64; 2];
     for clients in [1, 16] {
-        for (i, (name, addr)) in [("in memory", memory), ("Redis", shared)].iter().enumerate() {
+        for (i, (name, addr)) in [("in memory", memory), ("Redis", shared)]
+            .iter()
+            .enumerate()
+        {
             // Rounds alternate with nothing else running; the best is printed (other work
             // on the machine only slows a round down).
             let mut best: Option<Run> = None;
@@ -254,8 +263,13 @@ async fn run() -> Result<bool, String> {
 
     // The steady state: sessions that exist, one event at a time each.
     let before = redis.calls().await?;
-    let steady = events(shared, 1, if full { 2.0 } else { 0.3 }, if full { 2000 } else { 100 })
-        .await?;
+    let steady = events(
+        shared,
+        1,
+        if full { 2.0 } else { 0.3 },
+        if full { 2000 } else { 100 },
+    )
+    .await?;
     let after = redis.calls().await?;
     let mut per_command: Vec<(String, f64)> = after
         .iter()

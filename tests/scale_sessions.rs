@@ -265,7 +265,11 @@ async fn sixteen_sessions_of_fifty_concurrent_events_over_two_processes_all_coun
     for cookie in &cookies {
         assert_eq!(count_at(&client, &base, cookie).await, 50);
     }
-    assert_eq!(monitor.event_clients().len(), 2, "both processes ran events");
+    assert_eq!(
+        monitor.event_clients().len(),
+        2,
+        "both processes ran events"
+    );
 }
 
 #[tokio::test]
@@ -395,7 +399,16 @@ async fn a_process_paused_past_its_lease_cannot_overwrite_the_newer_state() {
     let lease_key = format!("ferrex:{{{}}}:lease", session_id(&cookie));
     let slow = tokio::spawn({
         let (client, base_a, cookie) = (client.clone(), base_a.clone(), cookie.clone());
-        async move { event_at(&client, &base_a, &cookie, "Probe.slow_add", json!([100, 1500])).await }
+        async move {
+            event_at(
+                &client,
+                &base_a,
+                &cookie,
+                "Probe.slow_add",
+                json!([100, 1500]),
+            )
+            .await
+        }
     });
     // A holds the lease, in the middle of its handler: pause the whole process…
     wait_until("A to take the lease", || {
@@ -410,7 +423,10 @@ async fn a_process_paused_past_its_lease_cannot_overwrite_the_newer_state() {
     .await;
     let (status, body) = event_at(&client, &base_b, &cookie, "Probe.add", json!([1])).await;
     assert_eq!(status, StatusCode::OK, "B goes on: {body}");
-    assert_eq!(number_in::<i64>(body["html"].as_str().unwrap_or(""), "count"), 2);
+    assert_eq!(
+        number_in::<i64>(body["html"].as_str().unwrap_or(""), "count"),
+        2
+    );
 
     a.signal("CONT");
     let (status, body) = tokio::time::timeout(PATIENCE, slow)
@@ -423,8 +439,16 @@ async fn a_process_paused_past_its_lease_cannot_overwrite_the_newer_state() {
         error.contains("another server process took over the session"),
         "{error}"
     );
-    assert_eq!(count_at(&client, &base_b, &cookie).await, 2, "B's state stands");
-    assert_eq!(count_at(&client, &base_a, &cookie).await, 2, "A forgot its own");
+    assert_eq!(
+        count_at(&client, &base_b, &cookie).await,
+        2,
+        "B's state stands"
+    );
+    assert_eq!(
+        count_at(&client, &base_a, &cookie).await,
+        2,
+        "A forgot its own"
+    );
     let stored = redis.command(&[
         "HGET",
         &format!("ferrex:{{{}}}:state", session_id(&cookie)),

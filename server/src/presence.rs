@@ -11,8 +11,8 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::app_state::AppState;
 use crate::ServerError;
+use crate::app_state::AppState;
 use crate::guards::CurrentSession;
 use crate::session::StoreError;
 

@@ -188,7 +188,12 @@ impl Session {
 
     /// Records a page load's render of `page` and returns its revision: a page load shows
     /// nothing yet, so it always gets the HTML.
-    pub(crate) fn record_page_load(&mut self, page: &str, html: &str, manifest: PageManifest) -> u64 {
+    pub(crate) fn record_page_load(
+        &mut self,
+        page: &str,
+        html: &str,
+        manifest: PageManifest,
+    ) -> u64 {
         if self.replicated {
             let rev = self.rev;
             self.record_at(page, html, manifest, rev);
@@ -410,7 +415,11 @@ pub trait StateStore: Send + Sync + 'static {
     }
     /// A session this process has no copy of but the store has (made by another process),
     /// now copied here; `None` if there is no such session.
-    fn find<'a>(&'a self, id: &'a SessionId, idle: Duration) -> StoreFuture<'a, Option<SharedSession>> {
+    fn find<'a>(
+        &'a self,
+        id: &'a SessionId,
+        idle: Duration,
+    ) -> StoreFuture<'a, Option<SharedSession>> {
         let _ = (id, idle);
         Box::pin(std::future::ready(Ok(None)))
     }
@@ -428,7 +437,11 @@ pub trait StateStore: Send + Sync + 'static {
     }
     /// Takes the right to change a session for one event (across every process sharing
     /// the store) and brings this process's copy up to date.
-    fn begin<'a>(&'a self, id: &'a SessionId, session: &'a mut Session) -> StoreFuture<'a, EventClaim> {
+    fn begin<'a>(
+        &'a self,
+        id: &'a SessionId,
+        session: &'a mut Session,
+    ) -> StoreFuture<'a, EventClaim> {
         let _ = (id, session);
         Box::pin(std::future::ready(Ok(EventClaim::default())))
     }

@@ -105,7 +105,13 @@ impl AppProcess {
             Some(test) => {
                 let mut command =
                     Command::new(std::env::current_exe().expect("the test's own path"));
-                command.args(["--exact", test, "--ignored", "--nocapture", "--test-threads=1"]);
+                command.args([
+                    "--exact",
+                    test,
+                    "--ignored",
+                    "--nocapture",
+                    "--test-threads=1",
+                ]);
                 command
             }
             None => Command::new(example_binary(&self.example)),

@@ -672,9 +672,9 @@ impl RedisStore {
         if items.len() < 3 {
             return Ok(Some(Loaded::Unchanged { rev }));
         }
-        let fields = items
-            .pop()
-            .ok_or(RedisStoreError::UnexpectedReply("load_changed without fields"))?;
+        let fields = items.pop().ok_or(RedisStoreError::UnexpectedReply(
+            "load_changed without fields",
+        ))?;
         Ok(Some(Loaded::Record(SessionRecord {
             fence: 0,
             rev,
@@ -697,13 +697,17 @@ impl RedisStore {
         let hex = earlier.unwrap_or(mine);
         let mut secret = [0u8; 32];
         if hex.len() != 64 {
-            return Err(RedisStoreError::UnexpectedReply("a URL secret of the wrong length"));
+            return Err(RedisStoreError::UnexpectedReply(
+                "a URL secret of the wrong length",
+            ));
         }
         for (i, byte) in secret.iter_mut().enumerate() {
             *byte = hex
                 .get(2 * i..2 * i + 2)
                 .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-                .ok_or(RedisStoreError::UnexpectedReply("a URL secret that is not hex"))?;
+                .ok_or(RedisStoreError::UnexpectedReply(
+                    "a URL secret that is not hex",
+                ))?;
         }
         Ok(secret)
     }

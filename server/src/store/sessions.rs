@@ -13,12 +13,12 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 
 use super::redis::{
-    AfterCommit, Commit, Lease, LeaseKeeper, Loaded, RedisStore, RedisStoreConfig,
-    RedisStoreError, SessionWrite,
+    AfterCommit, Commit, Lease, LeaseKeeper, Loaded, RedisStore, RedisStoreConfig, RedisStoreError,
+    SessionWrite,
 };
 use crate::session::{
-    EventClaim, MemoryStore, REV_FIELD, Session, SessionId, SharedSession, StateStore,
-    StoreError, StoreFuture,
+    EventClaim, MemoryStore, REV_FIELD, Session, SessionId, SharedSession, StateStore, StoreError,
+    StoreFuture,
 };
 
 /// Sessions kept in Redis and shared by every process that uses the same Redis (and key
