@@ -682,6 +682,85 @@ mod tests {
         assert!(store.open(&id, Duration::from_secs(60)).is_none());
     }
 
+    #[derive(Default, serde::Serialize, serde::Deserialize)]
+    struct Tally {
+        n: i64,
+    }
+
+    impl State for Tally {
+        const NAME: &'static str = "Tally";
+        const HANDLERS: &'static [&'static str] = &[];
+        type Events = ();
+        fn dispatch<'a>(
+            &'a mut self,
+            method: &str,
+            _: ferrex_core::context::EventInput,
+        ) -> Result<ferrex_core::state::HandlerFuture<'a>, ferrex_core::EventError> {
+            Err(ferrex_core::EventError::UnknownHandler(method.into()))
+        }
+    }
+
+    fn saved(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
+        pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn saved_states_come_back_on_first_use_with_their_revision() {
+        let mut session = Session::default();
+        session.load_saved(saved(&[("Tally", r#"{"n":7}"#), (REV_FIELD, "12")]), 3);
+        assert_eq!((session.rev, session.stored), (12, Some(3)));
+        assert_eq!(
+            session.saved_bytes("Tally").as_deref(),
+            Some(&br#"{"n":7}"#[..])
+        );
+        assert_eq!(session.state::<Tally>().n, 7);
+        assert_eq!(session.saved_bytes("Nothing"), None);
+        // A saved state that no longer decodes starts over instead of failing the session.
+        session.load_saved(saved(&[("Tally", "not json")]), 4);
+        assert_eq!((session.state::<Tally>().n, session.rev), (0, 0));
+    }
+
+    #[test]
+    fn a_replicated_session_counts_revisions_only_for_events_and_forgets_pages_on_reload() {
+        let mut session = Session {
+            replicated: true,
+            rev: 5,
+            ..Session::default()
+        };
+        assert_eq!(
+            session.record_page_load("/", "<p>0</p>", PageManifest::default()),
+            5
+        );
+        assert_eq!(
+            session.record_page_load("/", "<p>0</p>", PageManifest::default()),
+            5
+        );
+        assert!(session.current_manifest("/").is_some());
+        let (rev, _) = session.record_render("/", "<p>1</p>", PageManifest::default(), Some(5));
+        assert_eq!(
+            rev, 6,
+            "an event's reply is newer than any page loaded before it"
+        );
+        session.load_saved(saved(&[(REV_FIELD, "9")]), 2);
+        assert!(
+            session.current_manifest("/").is_none(),
+            "another process may have sent other HTML"
+        );
+        // A session of this process alone counts page loads too, as before.
+        let mut local = Session::default();
+        assert_eq!(
+            local.record_page_load("/", "<p>0</p>", PageManifest::default()),
+            1
+        );
+        assert_eq!(
+            local.record_page_load("/", "<p>0</p>", PageManifest::default()),
+            2
+        );
+    }
+
     #[test]
     fn unchanged_html_is_sent_only_to_a_client_that_lacks_it() {
         let mut session = Session::default();
