@@ -16,10 +16,10 @@ use ferrex::prelude::*;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE};
 use serde_json::{Value, json};
-use support::Browser;
 use support::http::{number_in, set_cookie};
 use support::process::AppProcess;
 use support::services::{Proxy, RedisServer};
+use support::{Browser, TestServer};
 use support::{PATIENCE, wait_until};
 
 /// Two counter example processes sharing `redis`, behind a round-robin proxy.
@@ -458,4 +458,88 @@ async fn a_process_paused_past_its_lease_cannot_overwrite_the_newer_state() {
     let (status, body) = event_at(&client, &base_a, &cookie, "Probe.add", json!([1])).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(count_at(&client, &base_b, &cookie).await, 3);
+}
+
+/// A drop zone that opens by an event, for the upload test's two in-process apps.
+#[derive(Default, Serialize, Deserialize)]
+struct Gate {
+    open: bool,
+    taken: u64,
+}
+
+#[event]
+impl Gate {
+    fn open(&mut self) {
+        self.open = true;
+    }
+
+    fn take(&mut self, files: Vec<UploadFile>) {
+        self.taken += files.len() as u64;
+    }
+}
+
+fn gate_page(gate: &Gate) -> Node {
+    ui! {
+        vstack(
+            text(gate.taken, id = "taken"),
+            upload(text("Drop"), id = "z", disabled = !gate.open),
+            button("Send", on_click = Gate::take(upload_files("z"))),
+        )
+    }
+}
+
+#[tokio::test]
+async fn an_upload_checks_the_drop_zone_as_another_process_last_left_it() {
+    use support::forms::{upload_event, upload_form};
+    let redis = RedisServer::start().await;
+    let folder = tempfile::tempdir().expect("a scratch folder");
+    let app = || {
+        App::new()
+            .redis(&redis.url())
+            .upload_dir(folder.path().join("uploads"))
+            .page("/", gate_page)
+    };
+    let (a, b) = (
+        TestServer::start(app()).await,
+        TestServer::start(app()).await,
+    );
+    let (base_a, base_b) = (a.url(""), b.url(""));
+    let client = reqwest::Client::new();
+    let cookie = arrive_at(&client, &format!("{base_a}/")).await;
+    let upload = |base: String| {
+        let (client, cookie) = (client.clone(), cookie.clone());
+        async move {
+            let form = upload_form(
+                upload_event("Gate.take", "z", None),
+                &[("a.txt", "text/plain", b"a")],
+            );
+            let response = client
+                .post(format!("{base}/_ferrex/upload"))
+                .header(COOKIE, cookie)
+                .multipart(form)
+                .send()
+                .await
+                .expect("POST /_ferrex/upload");
+            response.status()
+        }
+    };
+    assert_eq!(
+        upload(base_a.clone()).await,
+        StatusCode::BAD_REQUEST,
+        "closed"
+    );
+    let (status, body) = event_at(&client, &base_b, &cookie, "Gate.open", json!([])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A rendered the page closed and ran no event since; the zone is open now all the same.
+    assert_eq!(upload(base_a.clone()).await, StatusCode::OK);
+    let page = client
+        .get(format!("{base_b}/"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .expect("GET /")
+        .text()
+        .await
+        .expect("the page");
+    assert_eq!(number_in::<u64>(&page, "taken"), 1);
 }
