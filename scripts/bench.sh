@@ -9,7 +9,7 @@
 # every comparison is against a limit measured in the same run.
 #
 #   scripts/bench.sh              all of them
-#   scripts/bench.sh http upload  only those (render http upload download cold rebuild load ws_idle)
+#   scripts/bench.sh http upload  only those (render http upload download cold rebuild load ws_idle sessions)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,7 +23,7 @@ for tool in curl wrk; do
 done
 
 wanted=("$@")
-[ ${#wanted[@]} -eq 0 ] && wanted=(render http upload download cold rebuild load ws_idle)
+[ ${#wanted[@]} -eq 0 ] && wanted=(render http upload download cold rebuild load ws_idle sessions)
 
 for what in "${wanted[@]}"; do
     case "$what" in
@@ -34,6 +34,10 @@ for what in "${wanted[@]}"; do
     http)
         step "pages and events: cargo bench --bench http"
         cargo bench --bench http
+        ;;
+    sessions)
+        step "sessions in Redis vs in memory: cargo bench --bench sessions --features redis"
+        cargo bench --bench sessions --features redis
         ;;
     upload)
         step "uploads: cargo bench --bench upload_memory"

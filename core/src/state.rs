@@ -250,6 +250,12 @@ pub trait AnyState: Send {
     ) -> Result<HandlerFuture<'a>, EventError>;
     /// The state as JSON (for `StateStore`s that serialise).
     fn to_json(&self) -> Value;
+    /// The state serialized as JSON bytes, as a store that keeps sessions outside the
+    /// process saves it.
+    fn to_json_bytes(&self) -> Vec<u8>;
+    /// Replaces the state with one a store saved with [`AnyState::to_json_bytes`]; on an
+    /// error (the type changed since it was saved) the state is left as it was.
+    fn replace_from_json(&mut self, bytes: &[u8]) -> Result<(), serde_json::Error>;
 }
 
 impl<S: State> AnyState for S {
@@ -265,5 +271,14 @@ impl<S: State> AnyState for S {
     }
     fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+    fn to_json_bytes(&self) -> Vec<u8> {
+        // A state whose `Serialize` fails (a map with non-string keys) is saved as `null`,
+        // which loads back as an error and so as its `Default`.
+        serde_json::to_vec(self).unwrap_or_else(|_| b"null".to_vec())
+    }
+    fn replace_from_json(&mut self, bytes: &[u8]) -> Result<(), serde_json::Error> {
+        *self = serde_json::from_slice(bytes)?;
+        Ok(())
     }
 }

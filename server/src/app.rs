@@ -47,6 +47,9 @@ pub struct App {
     store: Option<Arc<dyn StateStore>>,
     url_secret: Option<[u8; 32]>,
     assets: AssetsChoice,
+    /// Sessions in this Redis (`App::redis`), made at start with the settings then known.
+    #[cfg(feature = "redis")]
+    redis_url: Option<String>,
 }
 
 /// Where the assets folder comes from: `App::assets_dir`, the folder `ui!` checked (told by
@@ -77,6 +80,8 @@ impl App {
             store: None,
             url_secret: None,
             assets: AssetsChoice::default(),
+            #[cfg(feature = "redis")]
+            redis_url: None,
         }
     }
 
@@ -234,8 +239,8 @@ impl App {
     }
 
     /// The secret that signs session-bound URLs (`upload_url`); random per process by
-    /// default. Set the same secret in every process behind a load balancer that share a
-    /// session store, so a URL made by one is honoured by all.
+    /// default, or shared through the store when sessions are kept in Redis
+    /// ([`App::redis`]), so a URL made by one process is honoured by all.
     pub fn url_secret(mut self, secret: [u8; 32]) -> App {
         self.url_secret = Some(secret);
         self
@@ -319,6 +324,46 @@ impl App {
         self
     }
 
+    /// Keeps sessions in the Redis at `url` (`redis://host:port/db`), shared by every
+    /// process of the app that uses it, so any of them may serve any request and any may
+    /// die without losing an answered event (`store::RedisSessions`). Without this call,
+    /// the `FERREX_REDIS_URL` environment variable, when set, does the same. The first
+    /// request that needs Redis connects; while Redis is unreachable, events and page loads
+    /// answer 503 and change nothing.
+    ///
+    /// ```no_run
+    /// let app = ferrex_server::App::new().redis("redis://127.0.0.1:6379");
+    /// # drop(app);
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn redis(mut self, url: &str) -> App {
+        self.redis_url = Some(url.to_owned());
+        self
+    }
+
+    /// The store sessions live in: the one given, else Redis when configured, else memory.
+    fn session_store(&mut self) -> Arc<dyn StateStore> {
+        if let Some(store) = self.store.take() {
+            return store;
+        }
+        #[cfg(feature = "redis")]
+        {
+            let url = self.redis_url.take().or_else(|| {
+                std::env::var("FERREX_REDIS_URL")
+                    .ok()
+                    .filter(|url| !url.trim().is_empty())
+            });
+            if let Some(url) = url {
+                return Arc::new(crate::store::RedisSessions::new(
+                    &url,
+                    self.settings.session_idle,
+                    self.settings.max_sessions,
+                ));
+            }
+        }
+        Arc::new(MemoryStore::with_max_sessions(self.settings.max_sessions))
+    }
+
     /// The app as an axum `Router`, to serve or to mount in a larger app
     /// (`Router::new().merge(app.into_router())`).
     pub fn into_router(mut self) -> Router {
@@ -328,7 +373,8 @@ impl App {
         self.router()
     }
 
-    fn router(self) -> Router {
+    fn router(mut self) -> Router {
+        let store = self.session_store();
         let assets = ServeDir::new(&self.settings.assets_dir)
             .with_buf_chunk_size(256 * 1024)
             .not_found_service(axum::routing::any(render::not_found));
@@ -340,10 +386,12 @@ impl App {
             pages: self.pages,
             registry: self.registry,
             settings: self.settings.clone(),
-            store: self.store.unwrap_or_else(|| {
-                Arc::new(MemoryStore::with_max_sessions(self.settings.max_sessions))
-            }),
-            url_secret: self.url_secret.unwrap_or_else(signing::random_secret),
+            url_secret: crate::app_state::UrlSecret {
+                own: self.url_secret.unwrap_or_else(signing::random_secret),
+                given: self.url_secret.is_some(),
+                store: store.clone(),
+            },
+            store,
             boot: crate::session::SessionId::random().as_str()[..16].to_owned(),
             downloads: DownloadSlots::new(
                 self.settings.max_pending_download_bytes,

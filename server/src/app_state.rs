@@ -19,7 +19,7 @@ pub(crate) struct AppState {
     pub(crate) store: std::sync::Arc<dyn StateStore>,
     pub(crate) downloads: DownloadSlots,
     /// Signs session-bound URLs (`upload_url`).
-    pub(crate) url_secret: [u8; 32],
+    pub(crate) url_secret: UrlSecret,
     /// This start of the server, random: pages carry it (`data-fx-boot`) so that in
     /// development a page can tell that the server it talks to was started again.
     pub(crate) boot: String,
@@ -37,5 +37,28 @@ impl AppState {
             .scope
             .get_or_insert_with(|| crate::signing::session_scope(&self.url_secret, id))
             .clone()
+    }
+}
+
+/// The secret that signs session-bound URLs: the one the app was given, else the one a
+/// shared store agreed on with the other processes (known from the store's first use on,
+/// which comes before any request signs), else this process's own random one.
+pub(crate) struct UrlSecret {
+    pub(crate) own: [u8; 32],
+    /// Whether `own` was given by the app (then it is used even with a shared store).
+    pub(crate) given: bool,
+    pub(crate) store: std::sync::Arc<dyn StateStore>,
+}
+
+impl std::ops::Deref for UrlSecret {
+    type Target = [u8; 32];
+
+    fn deref(&self) -> &[u8; 32] {
+        if !self.given
+            && let Some(shared) = self.store.url_secret()
+        {
+            return shared;
+        }
+        &self.own
     }
 }

@@ -60,6 +60,28 @@ pub enum ServerError {
     /// A page's render function panicked.
     #[error("the page `{0}` could not be shown: the server hit an internal error")]
     PageFailed(String),
+    /// The store that keeps sessions (Redis) could not be reached; nothing was changed.
+    #[error("the session store is unreachable, so nothing was changed: try again in a moment")]
+    StoreUnavailable,
+    /// Another server process held the session for longer than the server waits.
+    #[error("this session is busy in another server process: try again in a moment")]
+    SessionBusy,
+    /// Another server process took the session while the event ran: the event's changes
+    /// were refused, and the newer state stands.
+    #[error("the event was not applied: another server process took over the session while it ran")]
+    SessionTakenOver,
+}
+
+impl From<crate::session::StoreError> for ServerError {
+    fn from(error: crate::session::StoreError) -> ServerError {
+        use crate::session::StoreError;
+        match error {
+            StoreError::Unavailable(_) => ServerError::StoreUnavailable,
+            StoreError::NoSession => ServerError::NoSession,
+            StoreError::Busy => ServerError::SessionBusy,
+            StoreError::Stale => ServerError::SessionTakenOver,
+        }
+    }
 }
 
 /// The most characters of a client's input an error message quotes back.
@@ -130,6 +152,10 @@ impl ServerError {
             ServerError::Storage(_) | ServerError::PageFailed(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
+            ServerError::StoreUnavailable | ServerError::SessionBusy => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ServerError::SessionTakenOver => StatusCode::CONFLICT,
         }
     }
 }

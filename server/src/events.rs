@@ -114,6 +114,8 @@ pub(crate) async fn run_event(
         return Err(ServerError::UnknownPage(quoted(&event.page)));
     }
     let mut guard = current.session.lock().await;
+    // Exclusive across every process sharing the store, with this copy brought up to date.
+    let claim = app.store.begin(session_id, &mut guard).await?;
     // Upload URLs the handler makes are bound to this session, however it runs.
     let scope = app.session_scope(session_id, &mut guard);
     let input = match upload {
@@ -162,6 +164,8 @@ pub(crate) async fn run_event(
         }
         None => (guard.next_rev(), None),
     };
+    // Written before the reply goes out: an answered event survives this process.
+    app.store.commit(claim, &mut guard, name).await?;
     drop(guard);
     let mut error = error;
     let actions = actions

@@ -62,7 +62,27 @@ pub(crate) struct CurrentSession {
 }
 
 impl CurrentSession {
-    /// The session the `Cookie` header names, if it is live.
+    /// The session the `Cookie` header names, if it is live here or, for a shared store,
+    /// in the store (another process made it).
+    pub(crate) async fn resolve(
+        app: &AppState,
+        headers: &HeaderMap,
+    ) -> Result<CurrentSession, ServerError> {
+        let id = SessionId::from_headers(headers).ok_or(ServerError::NoSession)?;
+        let idle = app.settings.session_idle;
+        if let Some(session) = app.store.open(&id, idle) {
+            return Ok(CurrentSession { id, session });
+        }
+        let session = app
+            .store
+            .find(&id, idle)
+            .await?
+            .ok_or(ServerError::NoSession)?;
+        Ok(CurrentSession { id, session })
+    }
+
+    /// The session the `Cookie` header names, if this process has it (for a shared
+    /// store, [`CurrentSession::resolve`] also finds the sessions of other processes).
     pub(crate) fn from_headers(
         app: &AppState,
         headers: &HeaderMap,
@@ -83,7 +103,15 @@ impl FromRequestParts<Arc<AppState>> for CurrentSession {
         parts: &mut Parts,
         app: &Arc<AppState>,
     ) -> Result<Self, ServerError> {
-        CurrentSession::from_headers(app, &parts.headers)
+        let current = CurrentSession::resolve(app, &parts.headers).await?;
+        // An upload checks its files against the page's manifest before its event begins
+        // (which is what brings a shared store's copy up to date): bring it up to date
+        // first, so the limits are those of the page as the session is now.
+        if app.store.is_shared() && parts.uri.path().ends_with(crate::wire::UPLOAD_PATH) {
+            let mut session = current.session.lock().await;
+            app.store.refresh(&current.id, &mut session).await?;
+        }
+        Ok(current)
     }
 }
 

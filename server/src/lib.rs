@@ -42,5 +42,8 @@ pub use assets::RUNTIME_JS;
 pub use error::ServerError;
 pub use events::{EventMessage, Reply};
 pub use page::{PageFn, Registry};
-pub use session::{COOKIE_NAME, MemoryStore, Session, SessionId, SharedSession, StateStore};
+pub use session::{
+    COOKIE_NAME, EventClaim, MemoryStore, Session, SessionId, SharedSession, StateStore,
+    StoreError, StoreFuture,
+};
 pub use settings::Settings;

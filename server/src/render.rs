@@ -79,19 +79,28 @@ pub(crate) fn normalize_page(path: &str) -> std::borrow::Cow<'_, str> {
 /// Renders a page for the request's session, creating the session if needed.
 async fn render_page(app: &AppState, path: &str, headers: &HeaderMap) -> Response {
     let idle = app.settings.session_idle;
-    let existing =
-        SessionId::from_headers(headers).and_then(|id| app.store.view(&id, idle).map(|s| (id, s)));
-    let (id, session, fresh) = match existing {
-        Some((id, session)) => (id, session, false),
-        None => {
-            let (id, session) = app.store.create();
-            (id, session, true)
-        }
+    let mut existing = None;
+    if let Some(id) = SessionId::from_headers(headers) {
+        existing = match app.store.view(&id, idle) {
+            Some(session) => Some((id, session)),
+            None => match app.store.find(&id, idle).await {
+                Ok(found) => found.map(|session| (id, session)),
+                Err(error) => return ServerError::from(error).answer(headers),
+            },
+        };
+    }
+    let rendered = match existing {
+        Some((id, session)) => match render_body(app, &id, &session, path, true).await {
+            // Gone from the shared store since this process last saw it: a fresh one.
+            Err(ServerError::NoSession) => render_new(app, path).await,
+            rendered => rendered.map(|body| (id, body, false)),
+        },
+        None => render_new(app, path).await,
     };
-    let (body, rev) = match render_body(app, &id, &session, path).await {
-        Some(Ok(rendered)) => rendered,
-        Some(Err(failed)) => return failed.answer(headers),
-        None => return ServerError::UnknownPage(path.to_owned()).answer(headers),
+    let (id, (body, rev), fresh) = match rendered {
+        Ok((id, Some(body), fresh)) => (id, body, fresh),
+        Ok((_, None, _)) => return ServerError::UnknownPage(path.to_owned()).answer(headers),
+        Err(failed) => return failed.answer(headers),
     };
     let base = &app.settings.base_path;
     let mount = (!base.is_empty()).then_some(base);
@@ -125,22 +134,38 @@ async fn render_page(app: &AppState, path: &str, headers: &HeaderMap) -> Respons
     response
 }
 
+/// A page rendered for a new session, made known to every process sharing the store
+/// before its cookie goes out.
+async fn render_new(
+    app: &AppState,
+    path: &str,
+) -> Result<(SessionId, Option<(String, u64)>, bool), ServerError> {
+    let (id, session) = app.store.create();
+    app.store.publish(&id).await?;
+    // Nobody else has seen it yet: nothing to refresh.
+    let body = render_body(app, &id, &session, path, false).await?;
+    Ok((id, body, true))
+}
+
 /// The HTML inside `#fx-root` for a page and its revision, or `None` if there is no such
-/// page.
+/// page. With `refresh`, a shared store first brings the session up to date.
 async fn render_body(
     app: &AppState,
     id: &SessionId,
     session: &SharedSession,
     path: &str,
-) -> Option<Result<(String, u64), ServerError>> {
+    refresh: bool,
+) -> Result<Option<(String, u64)>, ServerError> {
     let mut session = lock_for_render(session).await;
-    let (html, manifest) = match render_node(app, id, &mut session, path)? {
-        Ok(rendered) => rendered,
-        Err(failed) => return Some(Err(failed)),
+    if refresh && app.store.is_shared() {
+        app.store.refresh(id, &mut session).await?;
+    }
+    let Some(rendered) = render_node(app, id, &mut session, path) else {
+        return Ok(None);
     };
-    // A page load shows nothing yet: it always gets the HTML.
-    let (rev, _) = session.record_render(path, &html, manifest, Some(0));
-    Some(Ok((html, rev)))
+    let (html, manifest) = rendered?;
+    let rev = session.record_page_load(path, &html, manifest);
+    Ok(Some((html, rev)))
 }
 
 /// Locks a session for a page render, which holds it for a few microseconds. When another

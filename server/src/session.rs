@@ -83,6 +83,9 @@ impl fmt::Debug for SessionId {
 #[derive(Default)]
 pub struct Session {
     states: HashMap<&'static str, Box<dyn AnyState>>,
+    /// States a shared store loaded, by name, as JSON: each is decoded when first used, so
+    /// an event pays only for the states it touches.
+    saved: HashMap<String, Vec<u8>>,
     /// What the session last rendered of each page.
     pages: HashMap<String, PageRecord>,
     /// How many times any page of this session was rendered: the revision a page or a
@@ -95,7 +98,22 @@ pub struct Session {
     /// The scope its renders and handlers run in (upload URLs signed with its key), made
     /// on first use.
     pub(crate) scope: Option<SessionScope>,
+    /// For a session a shared store keeps: the store's write count this copy reflects, or
+    /// `None` when this copy may be behind (never loaded, or an event here failed).
+    // Used by the shared stores (the `redis` feature).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) stored: Option<u64>,
+    /// Whether a shared store keeps the session: then only events advance [`Session::rev`]
+    /// (a page load shows the current one), since a page load on one process is never
+    /// written where the next event, on another, would see it.
+    pub(crate) replicated: bool,
 }
+
+/// The field under which a shared store keeps a session's render revision, beside its
+/// states (no Rust type is named this).
+// Used by the shared stores (the `redis` feature).
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) const REV_FIELD: &str = "~rev";
 
 /// What a session last rendered of one page.
 struct PageRecord {
@@ -168,6 +186,74 @@ impl Session {
         (rev, true)
     }
 
+    /// Records a page load's render of `page` and returns its revision: a page load shows
+    /// nothing yet, so it always gets the HTML.
+    pub(crate) fn record_page_load(
+        &mut self,
+        page: &str,
+        html: &str,
+        manifest: PageManifest,
+    ) -> u64 {
+        if self.replicated {
+            let rev = self.rev;
+            self.record_at(page, html, manifest, rev);
+            rev
+        } else {
+            self.record_render(page, html, manifest, Some(0)).0
+        }
+    }
+
+    /// Keeps `page`'s record at revision `rev` without counting a render.
+    fn record_at(&mut self, page: &str, html: &str, manifest: PageManifest, rev: u64) {
+        let fingerprint = fingerprint(html);
+        let events = self.events;
+        match self.pages.get_mut(page) {
+            Some(record) if record.fingerprint == fingerprint => {
+                record.manifest = manifest;
+                record.events = events;
+            }
+            _ => {
+                self.pages.insert(
+                    page.to_owned(),
+                    PageRecord {
+                        fingerprint,
+                        first_sent: rev,
+                        manifest,
+                        events,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Replaces the session's states with those a shared store saved (`fields`, by state
+    /// name, and its render revision under [`REV_FIELD`]) at write count `stored`. What
+    /// this process remembered of its pages is forgotten: another process may have sent
+    /// other HTML since.
+    // Used by the shared stores (the `redis` feature).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn load_saved(&mut self, mut fields: BTreeMap<String, Vec<u8>>, stored: u64) {
+        self.rev = fields
+            .remove(REV_FIELD)
+            .and_then(|rev| std::str::from_utf8(&rev).ok()?.parse().ok())
+            .unwrap_or(0);
+        self.states.clear();
+        self.pages.clear();
+        self.saved = fields.into_iter().collect();
+        self.stored = Some(stored);
+    }
+
+    /// The state named `name` as JSON, as a shared store saves it: `None` if the session
+    /// never had one.
+    // Used by the shared stores (the `redis` feature).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn saved_bytes(&self, name: &str) -> Option<Vec<u8>> {
+        match self.states.get(name) {
+            Some(state) => Some(state.to_json_bytes()),
+            None => self.saved.get(name).cloned(),
+        }
+    }
+
     /// The session's `S`, created with `Default` if it has none yet.
     pub fn state<S: State>(&mut self) -> &S {
         self.ensure::<S>();
@@ -176,9 +262,7 @@ impl Session {
 
     /// Makes sure the session has an `S`.
     pub fn ensure<S: State>(&mut self) {
-        self.states
-            .entry(S::NAME)
-            .or_insert_with(|| Box::new(S::default()));
+        self.erased(S::NAME, || Box::new(S::default()));
     }
 
     /// The session's `S`; panics if [`Session::ensure`] was not called first.
@@ -193,19 +277,45 @@ impl Session {
     pub(crate) fn erased(
         &mut self,
         name: &'static str,
-        create: fn() -> Box<dyn AnyState>,
+        create: impl FnOnce() -> Box<dyn AnyState>,
     ) -> &mut Box<dyn AnyState> {
-        self.states.entry(name).or_insert_with(create)
+        let saved = &mut self.saved;
+        self.states
+            .entry(name)
+            .or_insert_with(|| restore(saved, name, create))
     }
 
     /// The session's states as JSON, by name.
     pub fn to_json(&self) -> serde_json::Value {
+        let saved = self.saved.iter().map(|(name, bytes)| {
+            let value = serde_json::from_slice(bytes).unwrap_or(serde_json::Value::Null);
+            (name.clone(), value)
+        });
         self.states
             .iter()
             .map(|(name, s)| ((*name).to_owned(), s.to_json()))
+            .chain(saved)
             .collect::<serde_json::Map<_, _>>()
             .into()
     }
+}
+
+/// The state named `name` as a store saved it (taken out of `saved`), or a new one from
+/// `create`.
+fn restore(
+    saved: &mut HashMap<String, Vec<u8>>,
+    name: &str,
+    create: impl FnOnce() -> Box<dyn AnyState>,
+) -> Box<dyn AnyState> {
+    let mut state = create();
+    if let Some(bytes) = saved.remove(name)
+        && let Err(error) = state.replace_from_json(&bytes)
+    {
+        // A state type changed since the session was saved: it starts over rather than
+        // failing every request of the session.
+        tracing::warn!(state = name, %error, "a saved state no longer decodes; it starts from Default");
+    }
+    state
 }
 
 /// A fingerprint of a render, to tell whether a page changed: FxHash (rustc-hash), made for
@@ -222,13 +332,62 @@ fn fingerprint(html: &str) -> u64 {
 /// what makes one session's events run one at a time, in arrival order.
 pub type SharedSession = Arc<Mutex<Session>>;
 
-/// Where sessions live. The default, [`MemoryStore`], keeps them in this process.
+/// What a [`StateStore`]'s calls to a store outside the process return.
+pub type StoreFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Why a store that keeps sessions outside the process could not serve a request.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached or failed the command; nothing was changed.
+    #[error("the session store is unavailable: {0}")]
+    Unavailable(String),
+    /// The session does not exist (never made, or expired) in the store.
+    #[error("the session does not exist or expired")]
+    NoSession,
+    /// Another process held the session for longer than the store waits.
+    #[error("the session is in use by another process")]
+    Busy,
+    /// Another process took the session while this event ran, so its write was refused
+    /// and the newer state stands.
+    #[error("another process took the session while the event ran")]
+    Stale,
+}
+
+/// The right to change one session, from [`StateStore::begin`] until
+/// [`StateStore::commit`]; what it holds is the store's own (for a shared store, its lease).
+/// Dropped without a commit, it gives the right up.
+#[derive(Default)]
+pub struct EventClaim(Option<Box<dyn std::any::Any + Send + Sync>>);
+
+impl EventClaim {
+    /// A claim carrying a store's own value.
+    pub fn new(held: impl std::any::Any + Send + Sync) -> EventClaim {
+        EventClaim(Some(Box::new(held)))
+    }
+
+    /// The store's own value, if it is a `T`.
+    pub fn take<T: std::any::Any>(self) -> Option<T> {
+        self.0?.downcast::<T>().ok().map(|held| *held)
+    }
+}
+
+/// Where sessions live. The default, [`MemoryStore`], keeps them in this process; a shared
+/// store (`store::redis::RedisSessions`, the `redis` feature) keeps them where every
+/// process of the app finds them, with this process's copies as a cache.
 ///
 /// A store tells two kinds of session apart: one that only loaded a page (made by
 /// [`StateStore::create`], seen again through [`StateStore::view`]) and one that is used —
 /// opened by an event, a socket or an upload through [`StateStore::open`]. Every
 /// cookie-less page load makes a session, so a store must be able to drop unused ones
 /// first (or not keep them at all) without touching the sessions people work in.
+///
+/// The synchronous calls are about this process's copies. The asynchronous ones
+/// (defaults: nothing to do) are how a shared store keeps those copies right:
+/// an event runs as [`StateStore::begin`] (exclusive across processes, the copy brought up
+/// to date) → the handler and the render → [`StateStore::commit`] (written before the reply
+/// goes out), with the session's lock held throughout; a page load runs
+/// [`StateStore::refresh`] without taking the session.
 pub trait StateStore: Send + Sync + 'static {
     /// The session with this id, if it exists and was used within `idle`, for a request
     /// that uses it (an event, a socket, an upload); marks it as used now. A session idle
@@ -248,6 +407,60 @@ pub trait StateStore: Send + Sync + 'static {
     /// Whether no session exists.
     fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Whether other processes share this store's sessions.
+    fn is_shared(&self) -> bool {
+        false
+    }
+    /// A session this process has no copy of but the store has (made by another process),
+    /// now copied here; `None` if there is no such session.
+    fn find<'a>(
+        &'a self,
+        id: &'a SessionId,
+        idle: Duration,
+    ) -> StoreFuture<'a, Option<SharedSession>> {
+        let _ = (id, idle);
+        Box::pin(std::future::ready(Ok(None)))
+    }
+    /// Makes a session [`StateStore::create`] just made known to the other processes,
+    /// before its cookie goes out.
+    fn publish<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()> {
+        let _ = id;
+        Box::pin(std::future::ready(Ok(())))
+    }
+    /// Brings this process's copy of a session up to date for a page load, without
+    /// taking the session. [`StoreError::NoSession`] if it is gone.
+    fn refresh<'a>(&'a self, id: &'a SessionId, session: &'a mut Session) -> StoreFuture<'a, ()> {
+        let _ = (id, session);
+        Box::pin(std::future::ready(Ok(())))
+    }
+    /// Takes the right to change a session for one event (across every process sharing
+    /// the store) and brings this process's copy up to date.
+    fn begin<'a>(
+        &'a self,
+        id: &'a SessionId,
+        session: &'a mut Session,
+    ) -> StoreFuture<'a, EventClaim> {
+        let _ = (id, session);
+        Box::pin(std::future::ready(Ok(EventClaim::default())))
+    }
+    /// Writes what the event changed (the state named `changed` and the render revision)
+    /// and gives the right up. [`StoreError::Stale`] if another process took the session
+    /// meanwhile: nothing is written, and the copy here is reloaded before its next use.
+    fn commit<'a>(
+        &'a self,
+        claim: EventClaim,
+        session: &'a mut Session,
+        changed: &'a str,
+    ) -> StoreFuture<'a, ()> {
+        let _ = (claim, session, changed);
+        Box::pin(std::future::ready(Ok(())))
+    }
+    /// The secret every process sharing the store signs session-bound URLs with, once the
+    /// store has agreed on it; `None` for a store of this process alone.
+    fn url_secret(&self) -> Option<&[u8; 32]> {
+        None
     }
 }
 
@@ -380,6 +593,32 @@ impl MemoryStore {
         }
     }
 
+    /// A copy of session `id`, which exists elsewhere (a shared store's), kept here as a
+    /// session seen now; `used` as for [`StateStore::open`].
+    // Used by the shared stores (the `redis` feature).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn adopt(&self, id: &SessionId, used: bool) -> SharedSession {
+        let mut sessions = self.lock();
+        if let Some(session) = sessions.touch(id, Duration::MAX, used) {
+            return session;
+        }
+        while sessions.map.len() >= self.max_sessions && sessions.evict_one() {}
+        let stamp = sessions.clock;
+        sessions.clock += 1;
+        sessions.list(used).insert(stamp, id.clone());
+        let session = SharedSession::default();
+        sessions.map.insert(
+            id.clone(),
+            Entry {
+                session: session.clone(),
+                last: Instant::now(),
+                stamp,
+                used,
+            },
+        );
+        session
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Sessions> {
         // Every operation updates the map and its list together before anything that can
         // panic, so a poisoned lock is still consistent.
@@ -441,6 +680,85 @@ mod tests {
         assert!(store.open(&id, Duration::from_millis(10)).is_none());
         assert_eq!(store.len(), 0, "the stale session is dropped, not kept");
         assert!(store.open(&id, Duration::from_secs(60)).is_none());
+    }
+
+    #[derive(Default, serde::Serialize, serde::Deserialize)]
+    struct Tally {
+        n: i64,
+    }
+
+    impl State for Tally {
+        const NAME: &'static str = "Tally";
+        const HANDLERS: &'static [&'static str] = &[];
+        type Events = ();
+        fn dispatch<'a>(
+            &'a mut self,
+            method: &str,
+            _: ferrex_core::context::EventInput,
+        ) -> Result<ferrex_core::state::HandlerFuture<'a>, ferrex_core::EventError> {
+            Err(ferrex_core::EventError::UnknownHandler(method.into()))
+        }
+    }
+
+    fn saved(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
+        pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn saved_states_come_back_on_first_use_with_their_revision() {
+        let mut session = Session::default();
+        session.load_saved(saved(&[("Tally", r#"{"n":7}"#), (REV_FIELD, "12")]), 3);
+        assert_eq!((session.rev, session.stored), (12, Some(3)));
+        assert_eq!(
+            session.saved_bytes("Tally").as_deref(),
+            Some(&br#"{"n":7}"#[..])
+        );
+        assert_eq!(session.state::<Tally>().n, 7);
+        assert_eq!(session.saved_bytes("Nothing"), None);
+        // A saved state that no longer decodes starts over instead of failing the session.
+        session.load_saved(saved(&[("Tally", "not json")]), 4);
+        assert_eq!((session.state::<Tally>().n, session.rev), (0, 0));
+    }
+
+    #[test]
+    fn a_replicated_session_counts_revisions_only_for_events_and_forgets_pages_on_reload() {
+        let mut session = Session {
+            replicated: true,
+            rev: 5,
+            ..Session::default()
+        };
+        assert_eq!(
+            session.record_page_load("/", "<p>0</p>", PageManifest::default()),
+            5
+        );
+        assert_eq!(
+            session.record_page_load("/", "<p>0</p>", PageManifest::default()),
+            5
+        );
+        assert!(session.current_manifest("/").is_some());
+        let (rev, _) = session.record_render("/", "<p>1</p>", PageManifest::default(), Some(5));
+        assert_eq!(
+            rev, 6,
+            "an event's reply is newer than any page loaded before it"
+        );
+        session.load_saved(saved(&[(REV_FIELD, "9")]), 2);
+        assert!(
+            session.current_manifest("/").is_none(),
+            "another process may have sent other HTML"
+        );
+        // A session of this process alone counts page loads too, as before.
+        let mut local = Session::default();
+        assert_eq!(
+            local.record_page_load("/", "<p>0</p>", PageManifest::default()),
+            1
+        );
+        assert_eq!(
+            local.record_page_load("/", "<p>0</p>", PageManifest::default()),
+            2
+        );
     }
 
     #[test]

@@ -469,7 +469,9 @@ fn nginx_config(dir: &Path, port: u16, backends: &[SocketAddr], balance: &str) -
     let dir = dir.display();
     let servers: String = backends
         .iter()
-        .map(|addr| format!("        server {addr};\n"))
+        // `max_fails=0`: a backend a test killed and started again is tried again at once,
+        // not shunned for nginx's default 10 s.
+        .map(|addr| format!("        server {addr} max_fails=0;\n"))
         .collect();
     // One process, in the foreground: killing the child stops it all. Every path nginx
     // writes is in the scratch folder, so it needs no root and touches nothing else.

@@ -258,6 +258,8 @@ struct Scripts {
     renew: Script,
     release: Script,
     load: Script,
+    register: Script,
+    load_changed: Script,
 }
 
 /// `KEYS`: lease, meta, state. `ARGV`: token, lease ms, idle ms, load (0/1), cached rev,
@@ -333,6 +335,27 @@ local meta = redis.call('HMGET', KEYS[1], 'fence', 'rev')
 return {tonumber(meta[1] or '0'), tonumber(meta[2] or '0'), redis.call('HGETALL', KEYS[2])}
 ";
 
+/// `KEYS`: meta. `ARGV`: idle ms. Makes the session's record (fence and rev 0) unless it
+/// exists, and refreshes its idle expiry.
+const REGISTER_LUA: &str = r"
+redis.call('HSETNX', KEYS[1], 'rev', 0)
+redis.call('HSETNX', KEYS[1], 'fence', 0)
+return redis.call('PEXPIRE', KEYS[1], ARGV[1])
+";
+
+/// `KEYS`: meta, state. `ARGV`: cached rev. Answers `{0}` for a session that does not
+/// exist, `{1, rev}` when the rev is the cached one, else `{1, rev, HGETALL state}`.
+const LOAD_CHANGED_LUA: &str = r"
+local rev = redis.call('HGET', KEYS[1], 'rev')
+if not rev then
+  return {0}
+end
+if ARGV[1] == rev then
+  return {1, tonumber(rev)}
+end
+return {1, tonumber(rev), redis.call('HGETALL', KEYS[2])}
+";
+
 /// What one acquire asks for besides the lease.
 #[derive(Clone, Copy, Default)]
 struct Attempt {
@@ -372,6 +395,8 @@ impl RedisStore {
                 renew: Script::new(RENEW_LUA),
                 release: Script::new(RELEASE_LUA),
                 load: Script::new(LOAD_LUA),
+                register: Script::new(REGISTER_LUA),
+                load_changed: Script::new(LOAD_CHANGED_LUA),
             }),
         })
     }
@@ -607,6 +632,84 @@ impl RedisStore {
             rev,
             fields: field_map(fields)?,
         })
+    }
+
+    /// Makes an empty record for `sid` without taking its lease (one round trip), so that
+    /// every process knows the session from now on; a session that exists is only kept
+    /// from expiring. Only a caller that made `sid` itself, fresh and random, calls it.
+    pub async fn register(&self, sid: &SessionId) -> Result<(), RedisStoreError> {
+        let _: i64 = self
+            .scripts
+            .register
+            .key(self.session_key(sid, "meta"))
+            .arg(millis(self.config.idle))
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
+    /// Reads a session's record without taking its lease (one round trip), sending the
+    /// fields only when the stored revision is not `cached_rev`. `None` if the session
+    /// does not exist.
+    pub async fn load_changed(
+        &self,
+        sid: &SessionId,
+        cached_rev: Option<u64>,
+    ) -> Result<Option<Loaded>, RedisStoreError> {
+        let reply: Value = self
+            .scripts
+            .load_changed
+            .key(self.session_key(sid, "meta"))
+            .key(self.session_key(sid, "state"))
+            .arg(cached_rev.map(|rev| rev.to_string()).unwrap_or_default())
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        let mut items = array(reply, "load_changed")?;
+        if int_at(&items, 0, "load_changed")? == 0 {
+            return Ok(None);
+        }
+        let rev = int_at(&items, 1, "load_changed")?.unsigned_abs();
+        if items.len() < 3 {
+            return Ok(Some(Loaded::Unchanged { rev }));
+        }
+        let fields = items.pop().ok_or(RedisStoreError::UnexpectedReply(
+            "load_changed without fields",
+        ))?;
+        Ok(Some(Loaded::Record(SessionRecord {
+            fence: 0,
+            rev,
+            fields: field_map(fields)?,
+        })))
+    }
+
+    /// The secret every process using this Redis (and prefix) signs session-bound URLs
+    /// with: made by the first process to ask (`SET NX`), read by the others, in one
+    /// round trip. It never expires.
+    pub async fn shared_secret(&self) -> Result<[u8; 32], RedisStoreError> {
+        let mine = random_token() + &random_token();
+        let earlier: Option<String> = redis::cmd("SET")
+            .arg(format!("{}:secret", self.config.prefix))
+            .arg(&mine)
+            .arg("NX")
+            .arg("GET")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        let hex = earlier.unwrap_or(mine);
+        let mut secret = [0u8; 32];
+        if hex.len() != 64 {
+            return Err(RedisStoreError::UnexpectedReply(
+                "a URL secret of the wrong length",
+            ));
+        }
+        for (i, byte) in secret.iter_mut().enumerate() {
+            *byte = hex
+                .get(2 * i..2 * i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                .ok_or(RedisStoreError::UnexpectedReply(
+                    "a URL secret that is not hex",
+                ))?;
+        }
+        Ok(secret)
     }
 
     /// Renews `lease` every third of [`RedisStoreConfig::lease`] until the returned keeper
