@@ -17,11 +17,25 @@ use crate::state::{Action, HandlerResult, IntoActions};
 /// Starts a download action; give it exactly one source, `url` or `data`.
 ///
 /// ```
-/// use ferrex_core::prelude::*;
-/// let click = download().url("/banner.png").filename("logo.png");
-/// let node: Node = button().child("Download").on_click(click).into();
-/// assert!(node.to_html().contains("logo.png"));
+/// use ferrex::prelude::*;
+///
+/// fn page(csv: &str) -> Node {
+///     ui! {
+///         hstack(
+///             // Bytes carried in the page, saved under this name: no round trip.
+///             button("Export", on_click = download(data = csv.to_owned(), filename = "table.csv")),
+///             // Any same-origin URL, always as a download, under the name given.
+///             button("Manual", on_click = download(url = "/_ferrex/style.css", filename = "manual.css")),
+///         )
+///     }
+/// }
+/// let html = page("a,b\n1,2\n").to_html();
+/// assert!(html.contains("table.csv") && html.contains("manual.css"));
 /// ```
+///
+/// Without `ui!`, the same action is a builder:
+/// `download().url("/report.pdf").filename("report.pdf")`. A handler that makes the file
+/// returns a [`Download`](crate::Download) instead.
 pub fn download() -> DownloadBuilder<NoSource> {
     DownloadBuilder {
         url: None,

@@ -12,9 +12,39 @@ use super::UploadFile;
 /// `on_click = State::handle_upload(upload_files("files"))`.
 ///
 /// ```
-/// use ferrex_core::prelude::*;
-/// let files = upload_files("files");
-/// assert_eq!(files.zone(), "files");
+/// use ferrex::prelude::*;
+///
+/// #[state]
+/// #[derive(Default)]
+/// struct Inbox {
+///     received: usize,
+///     progress: f64,
+/// }
+///
+/// #[event]
+/// impl Inbox {
+///     async fn handle(&mut self, files: Vec<UploadFile>, folder: String) {
+///         self.received += files.len();
+///         let _ = folder;
+///     }
+///     fn follow(&mut self, progress: UploadProgress) {
+///         self.progress = progress.fraction;
+///     }
+/// }
+///
+/// fn page(_: &Inbox) -> Node {
+///     ui! {
+///         vstack(
+///             upload(text("Drop files"), id = "files", multiple = true),
+///             // The files of zone "files", then a bound argument of the handler's own.
+///             button("Upload", on_click = Inbox::handle(
+///                 upload_files("files", on_upload_progress = Inbox::follow),
+///                 "inbox".to_owned(),
+///             )),
+///         )
+///     }
+/// }
+/// assert!(page(&Inbox::default()).to_html().contains("Inbox.handle"));
 /// ```
 pub fn upload_files(id: impl Into<String>) -> UploadFiles {
     UploadFiles {

@@ -104,13 +104,48 @@ impl Capture {
     }
 }
 
-/// A keyboard-accessible drop zone over a hidden file input.
+/// A keyboard-accessible drop zone over a hidden file input: click, drop, paste, or press
+/// Enter or Space on it to choose files. Its limits are checked in the browser and again by
+/// the server while the files stream in.
 ///
 /// ```
-/// use ferrex_core::prelude::*;
-/// let zone = upload().id("files").multiple(true).accept([".png", "image/*"]).max_size(1024u32);
-/// let html = Node::from(zone.positional(text().child("Drop files here"))).to_html();
-/// assert!(html.contains(r#"id="files""#));
+/// use ferrex::prelude::*;
+///
+/// #[state]
+/// #[derive(Default)]
+/// struct Photos {
+///     names: Vec<String>,
+/// }
+///
+/// #[event]
+/// impl Photos {
+///     // A bare handler on `on_drop` uploads the files as soon as they are chosen.
+///     async fn keep(&mut self, files: Vec<UploadFile>) -> Result<(), UploadError> {
+///         for file in files {
+///             self.names.push(file.persist_to_upload_dir().await?.name);
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// fn page(s: &Photos) -> Node {
+///     ui! {
+///         vstack(
+///             upload(
+///                 text("Drop photos here"),
+///                 id = "photos",
+///                 multiple = true,
+///                 accept = [".png", "image/*"],
+///                 max_size = 10_000_000u32,
+///                 on_drop = Photos::keep,
+///             ),
+///             text(s.names.join(", ")),
+///         )
+///     }
+/// }
+///
+/// let html = page(&Photos::default()).to_html();
+/// assert!(html.contains(r#"id="photos""#));
 /// assert!(html.contains(r#"accept=".png,image/*""#));
 /// ```
 pub fn upload() -> Upload {
@@ -308,9 +343,19 @@ impl From<Upload> for Node {
 /// date by the browser.
 ///
 /// ```
-/// use ferrex_core::prelude::*;
-/// let html = Node::from(selected_files().positional("files")).to_html();
-/// assert_eq!(html, r#"<div class="fx-selected-files" data-fx-selected-files="files" aria-live="polite"></div>"#);
+/// use ferrex::prelude::*;
+///
+/// fn page() -> Node {
+///     ui! {
+///         vstack(
+///             upload(text("Choose files"), id = "files", multiple = true),
+///             selected_files("files"),
+///             button("Clear", on_click = clear_selected_files("files")),
+///         )
+///     }
+/// }
+/// let html = page().to_html();
+/// assert!(html.contains(r#"<div class="fx-selected-files" data-fx-selected-files="files" aria-live="polite"></div>"#));
 /// ```
 pub fn selected_files() -> SelectedFiles {
     SelectedFiles { id: String::new() }
