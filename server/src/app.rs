@@ -30,14 +30,30 @@ use crate::{
 /// A ferrex application: its pages and settings.
 ///
 /// ```no_run
-/// use ferrex_core::prelude::*;
-/// use ferrex_server::App;
+/// use ferrex::prelude::*;
 ///
-/// fn index() -> Node { text().child("Hello").into() }
+/// #[state]
+/// #[derive(Default)]
+/// struct Counter {
+///     count: i64,
+/// }
 ///
-/// # async fn run() -> std::io::Result<()> {
-/// App::new().page("/", index).serve("127.0.0.1:3000").await
-/// # }
+/// #[event]
+/// impl Counter {
+///     fn add(&mut self, by: i64) {
+///         self.count += by;
+///     }
+/// }
+///
+/// fn index(s: &Counter) -> Node {
+///     ui! { vstack(heading("Counter"), text(s.count), button("+1", on_click = Counter::add(1))) }
+/// }
+///
+/// // Serves on 127.0.0.1:3000 (or `PORT` / `FERREX_ADDR`), and prints where.
+/// #[ferrex::main]
+/// fn main() -> App {
+///     App::new().title("Counter").page("/", index)
+/// }
 /// ```
 pub struct App {
     pages: HashMap<String, ErasedPage>,
@@ -191,7 +207,7 @@ impl App {
     /// (`link(href = …)`, `upload_url`) are not rewritten.
     ///
     /// ```
-    /// let app = ferrex_server::App::new().base_path("/app/");
+    /// let app = ferrex::App::new().base_path("/app/");
     /// let router = axum::Router::new().nest("/app", app.into_router());
     /// # drop(router);
     /// ```
@@ -332,7 +348,7 @@ impl App {
     /// answer 503 and change nothing.
     ///
     /// ```no_run
-    /// let app = ferrex_server::App::new().redis("redis://127.0.0.1:6379");
+    /// let app = ferrex::App::new().redis("redis://127.0.0.1:6379");
     /// # drop(app);
     /// ```
     #[cfg(feature = "redis")]
@@ -468,7 +484,7 @@ impl App {
     /// # async fn run() -> std::io::Result<()> {
     /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     /// println!("serving on {}", listener.local_addr()?);
-    /// ferrex_server::App::new().serve_on(listener).await
+    /// ferrex::App::new().serve_on(listener).await
     /// # }
     /// ```
     pub async fn serve_on(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
@@ -483,7 +499,7 @@ impl App {
     ///
     /// ```no_run
     /// use ferrex_core::prelude::*;
-    /// use ferrex_server::App;
+    /// use ferrex::App;
     ///
     /// fn index() -> Node { text().child("Hello").into() }
     ///
