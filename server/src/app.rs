@@ -11,7 +11,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, head, patch, post};
 use tower_http::services::ServeDir;
 
 use crate::app_state::AppState;
@@ -19,7 +19,7 @@ use crate::page::{ErasedPage, PageFn, Registry, erase};
 use crate::parked::DownloadSlots;
 use crate::session::{MemoryStore, StateStore};
 use crate::settings::Settings;
-use crate::{assets, downloads, events, presence, render, signing, uploads, wire};
+use crate::{assets, downloads, events, presence, render, signing, tus, uploads, wire};
 
 /// A ferrex application: its pages and settings.
 ///
@@ -206,6 +206,27 @@ impl App {
         self
     }
 
+    /// How long a resumable (tus) upload may go untouched before it is removed with its
+    /// partial file (default one hour); each chunk that arrives restarts the clock.
+    pub fn tus_expiry(mut self, expiry: Duration) -> App {
+        self.settings.tus_expiry = expiry;
+        self
+    }
+
+    /// The most resumable uploads one session may hold, in progress or finished but not
+    /// yet handed to a handler (default 32); past it, creating one answers 429.
+    pub fn max_tus_uploads_per_session(mut self, uploads: usize) -> App {
+        self.settings.max_tus_uploads_per_session = uploads;
+        self
+    }
+
+    /// The most resumable uploads the process holds, all sessions together (default
+    /// 1024); past it, creating one answers 503.
+    pub fn max_tus_uploads(mut self, uploads: usize) -> App {
+        self.settings.max_tus_uploads = uploads;
+        self
+    }
+
     /// The app as an axum `Router`, to serve or to mount in a larger app
     /// (`Router::new().merge(app.into_router())`).
     pub fn into_router(self) -> Router {
@@ -230,6 +251,7 @@ impl App {
                 self.settings.max_pending_download_bytes_per_session,
                 self.settings.download_ttl,
             ),
+            tus: crate::tus::TusUploads::new(),
         });
         spawn_sweeper(&shared);
         // Only these two routes read a request body; the rest need no per-request wrapper.
@@ -258,7 +280,23 @@ impl App {
                 wire::UPLOAD_PATH,
                 post(uploads::upload)
                     .layer::<_, std::convert::Infallible>(DefaultBodyLimit::disable())
-                    .layer(body_timeout),
+                    .layer(body_timeout.clone()),
+            )
+            .route(wire::TUS_PATH, post(tus::create).options(tus::options))
+            .route(
+                &format!("{}/{{id}}", wire::TUS_PATH),
+                head(tus::head)
+                    .delete(tus::terminate)
+                    .options(tus::options)
+                    .merge(
+                        patch(tus::patch)
+                            .layer::<_, std::convert::Infallible>(DefaultBodyLimit::disable())
+                            .layer(body_timeout.clone()),
+                    ),
+            )
+            .route(
+                wire::UPLOAD_FINISH_PATH,
+                post(tus::finish).layer(body_timeout),
             )
             .fallback(render::page_or_asset)
             .with_state(shared.clone());
@@ -285,7 +323,7 @@ fn spawn_sweeper(shared: &Arc<AppState>) {
         return;
     };
     let weak = Arc::downgrade(shared);
-    let every = (shared.settings.session_idle / 4)
+    let every = (shared.settings.session_idle.min(shared.settings.tus_expiry) / 4)
         .clamp(Duration::from_millis(50), Duration::from_secs(60));
     runtime.spawn(async move {
         let mut tick = tokio::time::interval(every);
@@ -297,6 +335,10 @@ fn spawn_sweeper(shared: &Arc<AppState>) {
                 tracing::debug!(dropped, "expired idle sessions");
             }
             shared.downloads.expire();
+            let expired = shared.tus.expire();
+            if expired > 0 {
+                tracing::debug!(expired, "removed expired tus uploads");
+            }
         }
     });
 }

@@ -25,6 +25,8 @@ pub(crate) struct AppState {
     pub(crate) boot: String,
     /// The assets folder's files, for what is not a page.
     pub(crate) assets: Router,
+    /// Resumable uploads not handed to a handler yet.
+    pub(crate) tus: crate::tus::TusUploads,
 }
 
 impl AppState {

@@ -23,7 +23,9 @@ mod settings;
 mod signing;
 #[cfg(feature = "redis")]
 pub mod store;
+mod tus;
 mod upload_body;
+mod upload_write;
 mod uploads;
 
 use ferrex_wire as wire;

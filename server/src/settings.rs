@@ -42,6 +42,13 @@ pub struct Settings {
     /// The most sessions the default in-memory store keeps; past it, the least recently
     /// seen session that never ran an event, opened a socket or uploaded goes first.
     pub max_sessions: usize,
+    /// How long a resumable (tus) upload may go untouched before it is removed with its
+    /// partial file (`Upload-Expires`).
+    pub tus_expiry: Duration,
+    /// The most tus uploads one session may hold before they are finished or deleted.
+    pub max_tus_uploads_per_session: usize,
+    /// The most tus uploads the process holds, all sessions together.
+    pub max_tus_uploads: usize,
 }
 
 impl Default for Settings {
@@ -61,6 +68,9 @@ impl Default for Settings {
             dev_reload: cfg!(debug_assertions),
             max_pending_download_bytes_per_session: 64 * 1024 * 1024,
             max_sessions: 100_000,
+            tus_expiry: Duration::from_secs(60 * 60),
+            max_tus_uploads_per_session: 32,
+            max_tus_uploads: 1024,
         }
     }
 }
