@@ -779,8 +779,11 @@
         sent += f.size;
         progress(sent);
       }
-      const xhr = await xhrSend(state, 'POST', own(WIRE.UPLOAD_FINISH_PATH), { 'Content-Type': 'application/json' },
-        JSON.stringify({ page: pagePath(), h: a.h, args, zone: id, rev: shownRev, uploads: state.locations }), null, false);
+      // Sent again only when it never got an answer: a finish that ran answers a second
+      // try with 404 (its uploads are gone), which is then reported.
+      const finish = JSON.stringify({ page: pagePath(), h: a.h, args, zone: id, rev: shownRev, uploads: state.locations });
+      const xhr = await tusRetrying(state, () => xhrSend(state, 'POST', own(WIRE.UPLOAD_FINISH_PATH),
+        { 'Content-Type': 'application/json' }, finish, null, false), true);
       if (state.aborted) return;
       if (!xhr) { refused(null); return; }
       done();
@@ -835,11 +838,13 @@
     }
   }
 
-  // Runs `send` again after a network failure or a 5xx/423 answer, with backoff.
-  async function tusRetrying(state, send) {
+  // Runs `send` again after a network failure or a retryable answer (`networkOnly`: only
+  // after a network failure), with backoff.
+  async function tusRetrying(state, send, networkOnly = false) {
     for (let failures = 0; ; failures++) {
       const xhr = await send();
-      if (state.aborted || (xhr && !tusRetryable(xhr.status)) || failures >= UPLOAD_RETRIES) return xhr;
+      const again = !xhr || (!networkOnly && tusRetryable(xhr.status));
+      if (state.aborted || !again || failures >= UPLOAD_RETRIES) return xhr;
       await sleep(Math.min(BACKOFF_MIN * 2 ** failures, BACKOFF_MAX));
     }
   }
