@@ -8,7 +8,7 @@
 # every comparison is against a limit measured in the same run.
 #
 #   scripts/bench.sh              all of them
-#   scripts/bench.sh http upload  only those (render http upload download cold rebuild load)
+#   scripts/bench.sh http upload  only those (render http upload tus download cold rebuild load)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +22,7 @@ for tool in curl wrk; do
 done
 
 wanted=("$@")
-[ ${#wanted[@]} -eq 0 ] && wanted=(render http upload download cold rebuild load)
+[ ${#wanted[@]} -eq 0 ] && wanted=(render http upload tus download cold rebuild load)
 
 for what in "${wanted[@]}"; do
     case "$what" in
@@ -37,6 +37,10 @@ for what in "${wanted[@]}"; do
     upload)
         step "uploads: cargo bench --bench upload_memory"
         cargo bench --bench upload_memory
+        ;;
+    tus)
+        step "resumable uploads: cargo bench --bench tus_upload"
+        cargo bench --bench tus_upload
         ;;
     download)
         step "downloads and static files: cargo bench --bench download_memory"
@@ -65,7 +69,7 @@ for what in "${wanted[@]}"; do
         cargo bench --bench load
         ;;
     *)
-        echo "error: unknown bench '$what' (render http upload download cold rebuild load)" >&2
+        echo "error: unknown bench '$what' (render http upload tus download cold rebuild load)" >&2
         exit 1
         ;;
     esac

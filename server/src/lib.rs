@@ -3,9 +3,10 @@
 //! embedded browser runtime.
 //!
 //! Modules, from the router down: `app` (the builder and its routes) uses the request
-//! handlers (`render`, `events`, `uploads`, `downloads`, `assets`); they use `guards`
+//! handlers (`render`, `events`, `uploads`, `tus`, `downloads`, `assets`); they use `guards`
 //! (extractors), `app_state`, `session`, `signing`, `page` and `error`; `uploads` reads
-//! its body through `upload_body`. No module imports one above it.
+//! its body through `upload_body`; `tus` (resumable uploads) uses `uploads`' zone checks;
+//! both write through `upload_write`. No module imports one above it.
 
 mod app;
 mod app_state;
