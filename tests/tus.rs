@@ -992,3 +992,174 @@ async fn tus_js_client_uploads_and_the_handler_gets_the_file() {
     assert!(file.bytes == bytes);
     assert_eq!(file.sha256, Some(sha256(&bytes)));
 }
+
+// ---------------------------------------------------------------------------------------
+// The app's writer (`App::upload_writer`).
+
+/// Every byte each writer saw, by file name, and whether it was closed.
+static SEEN: Mutex<Vec<(String, Vec<u8>, bool)>> = Mutex::new(Vec::new());
+
+/// Keeps what it sees; refuses a file containing `EICAR`.
+struct Recorder {
+    index: usize,
+}
+
+impl ferrex::core::upload::UploadWriter for Recorder {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let mut seen = SEEN.lock().expect("the writer log");
+        let entry = &mut seen[self.index].1;
+        entry.extend_from_slice(bytes);
+        if entry.windows(5).any(|w| w == b"EICAR") {
+            return Err(std::io::Error::other("the file looks infected"));
+        }
+        Ok(())
+    }
+
+    fn close(&mut self) -> std::io::Result<()> {
+        SEEN.lock().expect("the writer log")[self.index].2 = true;
+        Ok(())
+    }
+}
+
+async fn setup_with_writer() -> Setup {
+    setup_with(|app| {
+        app.upload_writer(|target: &ferrex::core::upload::UploadTarget<'_>| {
+            let mut seen = SEEN.lock().expect("the writer log");
+            seen.push((target.name.to_owned(), Vec::new(), false));
+            Recorder {
+                index: seen.len() - 1,
+            }
+        })
+    })
+    .await
+}
+
+/// What the writer made for `name` saw, and whether it was closed.
+fn seen(name: &str) -> (Vec<u8>, bool) {
+    let seen = SEEN.lock().expect("the writer log");
+    let (_, bytes, closed) = seen
+        .iter()
+        .find(|(n, _, _)| n == name)
+        .unwrap_or_else(|| panic!("no writer was made for {name}"));
+    (bytes.clone(), *closed)
+}
+
+#[tokio::test]
+async fn the_apps_writer_sees_every_kept_byte_in_order_and_nothing_refused() {
+    let s = setup_with_writer().await;
+    let bytes = pattern(400_000, 11);
+    let location = s.created(400_000, "any", "Up.handle", "w-tus.bin").await;
+    assert_eq!(
+        s.patch(&location, 0, &bytes[..150_000]).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    // A corrupted chunk with a checksum: refused, and the writer never sees it.
+    let chunk = &bytes[150_000..300_000];
+    let mut corrupted = chunk.to_vec();
+    corrupted[10] ^= 1;
+    let response = s
+        .patch_with(
+            &location,
+            150_000,
+            &corrupted,
+            Some(&sha1_checksum(chunk)),
+            &s.cookie,
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 460);
+    let response = s
+        .patch_with(
+            &location,
+            150_000,
+            chunk,
+            Some(&sha1_checksum(chunk)),
+            &s.cookie,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        s.patch(&location, 300_000, &bytes[300_000..])
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(seen("w-tus.bin").1, false, "closed only at finish");
+    let (status, reply) = s.finish("any", "Up.handle", &[&location]).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let (got, closed) = seen("w-tus.bin");
+    assert!(
+        got == bytes,
+        "the writer saw the file's bytes, in order, once"
+    );
+    assert!(closed);
+
+    // The multipart upload goes through the same writer.
+    let form = reqwest::multipart::Form::new()
+        .text(
+            "event",
+            json!({"page": "/", "h": "Up.handle", "zone": "any",
+                   "args": [{"$upload": "any"}, s.tag]})
+            .to_string(),
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes.clone()).file_name("w-multi.bin"),
+        );
+    let response = s
+        .http
+        .post(s.url("/_ferrex/upload"))
+        .header(COOKIE, &s.cookie)
+        .multipart(form)
+        .send()
+        .await
+        .expect("POST /_ferrex/upload");
+    assert_eq!(response.status(), StatusCode::OK);
+    let (got, closed) = seen("w-multi.bin");
+    assert!(got == bytes && closed);
+    assert_eq!(calls(s.tag).len(), 2);
+}
+
+#[tokio::test]
+async fn a_file_the_apps_writer_refuses_is_removed_and_never_handled() {
+    let s = setup_with_writer().await;
+    let mut bytes = pattern(100_000, 12);
+    bytes[60_000..60_005].copy_from_slice(b"EICAR");
+    let location = s.created(100_000, "any", "Up.handle", "bad-tus.bin").await;
+    let response = s.patch(&location, 0, &bytes).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = response.json().await.expect("JSON");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("infected")),
+        "{body}"
+    );
+    assert_eq!(
+        s.head_as(&location, &s.cookie).await.status(),
+        StatusCode::NOT_FOUND,
+        "the upload is gone"
+    );
+    let form = reqwest::multipart::Form::new()
+        .text(
+            "event",
+            json!({"page": "/", "h": "Up.handle", "zone": "any",
+                   "args": [{"$upload": "any"}, s.tag]})
+            .to_string(),
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes.clone()).file_name("bad-multi.bin"),
+        );
+    let response = s
+        .http
+        .post(s.url("/_ferrex/upload"))
+        .header(COOKIE, &s.cookie)
+        .multipart(form)
+        .send()
+        .await
+        .expect("POST /_ferrex/upload");
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(calls(s.tag).is_empty());
+    let dir = s.dir.clone();
+    wait_until("the refused files to go", || listing(&dir).is_empty()).await;
+}

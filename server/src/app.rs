@@ -40,6 +40,7 @@ pub struct App {
     /// `None` for the in-memory store, made with the settings' cap.
     store: Option<Arc<dyn StateStore>>,
     url_secret: Option<[u8; 32]>,
+    upload_writer: Option<crate::app_state::MakeWriter>,
 }
 
 impl Default for App {
@@ -57,6 +58,7 @@ impl App {
             settings: Settings::default(),
             store: None,
             url_secret: None,
+            upload_writer: None,
         }
     }
 
@@ -227,6 +229,32 @@ impl App {
         self
     }
 
+    /// Plugs a writer that sees each uploaded file's bytes as they arrive (to hash, scan
+    /// or forward them): `make` is called once per file, multipart or tus, and its writer
+    /// is given every byte in order; an error from it refuses the file (422). Without one,
+    /// files only stream to their temporary files, as they always do.
+    ///
+    /// ```
+    /// use ferrex_core::upload::{UploadTarget, UploadWriter};
+    ///
+    /// struct Count(u64);
+    /// impl UploadWriter for Count {
+    ///     fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    ///         self.0 += bytes.len() as u64;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let app = ferrex_server::App::new().upload_writer(|_: &UploadTarget<'_>| Count(0));
+    /// # drop(app);
+    /// ```
+    pub fn upload_writer<W: ferrex_core::upload::UploadWriter>(
+        mut self,
+        make: impl Fn(&ferrex_core::upload::UploadTarget<'_>) -> W + Send + Sync + 'static,
+    ) -> App {
+        self.upload_writer = Some(Arc::new(move |target| Box::new(make(target))));
+        self
+    }
+
     /// The app as an axum `Router`, to serve or to mount in a larger app
     /// (`Router::new().merge(app.into_router())`).
     pub fn into_router(self) -> Router {
@@ -252,6 +280,7 @@ impl App {
                 self.settings.download_ttl,
             ),
             tus: crate::tus::TusUploads::new(),
+            upload_writer: self.upload_writer,
         });
         spawn_sweeper(&shared);
         // Only these two routes read a request body; the rest need no per-request wrapper.

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use ferrex_core::UploadFile;
 use ferrex_core::path_safety::sanitize_relative_path;
-use ferrex_core::upload::UploadLimits;
+use ferrex_core::upload::{UploadLimits, UploadTarget, UploadWriter};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::Value;
@@ -29,7 +29,9 @@ use crate::app_state::AppState;
 use crate::events::{EventMessage, ZoneUpload, run_event};
 use crate::guards::{CurrentSession, DeclaredLength, SameOrigin};
 use crate::session::SessionId;
-use crate::upload_write::{ChunkDigest, ChunkWriter, Taps, sha256_of};
+use crate::upload_write::{
+    ChunkDigest, ChunkWriter, Taps, close_writer, is_refusal, replay, sha256_of, write_error,
+};
 use crate::uploads::{TEMP_PREFIX, file_content_type, rejected, upload_dir, zone_limits};
 
 /// The protocol version ferrex speaks.
@@ -77,6 +79,8 @@ struct Partial {
     /// Dropped (with the upload, or taken at finish), the temporary file is deleted.
     temp: Option<tempfile::TempPath>,
     hash: sha2::Sha256,
+    /// The app's writer (`App::upload_writer`), given the bytes that are kept.
+    writer: Option<Box<dyn UploadWriter>>,
 }
 
 impl TusUploads {
@@ -367,6 +371,12 @@ async fn create_upload(
 
     let id = SessionId::random().as_str().to_owned();
     let expiry = app.settings.tus_expiry;
+    let writer = app.writer_for(&UploadTarget {
+        zone: &zone,
+        name: &relative,
+        content_type: &content_type,
+        size: Some(length),
+    });
     let upload = Arc::new(TusUpload {
         session: current.id.clone(),
         page,
@@ -381,6 +391,7 @@ async fn create_upload(
         data: tokio::sync::Mutex::new(Partial {
             temp: Some(temp),
             hash: <sha2::Sha256 as sha2::Digest>::new(),
+            writer,
         }),
         turn: tokio::sync::watch::Sender::new(0),
     });
@@ -526,7 +537,7 @@ pub(crate) async fn patch(
             .get("upload-checksum")
             .map(|v| parse_checksum(v.to_str().unwrap_or("")))
             .transpose()?;
-        write_chunk(&app, &upload, offset, length.0, checksum, body).await?;
+        write_chunk(&app, &id, &upload, offset, length.0, checksum, body).await?;
         let mut response = StatusCode::NO_CONTENT.into_response();
         let out = response.headers_mut();
         out.insert(
@@ -561,6 +572,7 @@ fn parse_checksum(value: &str) -> Result<(ChunkDigest, Vec<u8>), Refusal> {
 /// kept. Every byte is checked against the declared length as it arrives.
 async fn write_chunk(
     app: &AppState,
+    id: &str,
     upload: &TusUpload,
     offset: u64,
     declared: Option<u64>,
@@ -607,11 +619,15 @@ async fn write_chunk(
         None => (None, Vec::new()),
     };
     let verify = expects_checksum.is_some();
+    // The app's writer sees bytes as they are written only when they cannot be taken
+    // back: a chunk with a checksum, or of no declared length, may be refused whole.
+    let deferred = verify || declared.is_none();
     let mut writer = ChunkWriter::new(
         file,
         Taps {
             file: data.hash.clone(),
             chunk: expects_checksum,
+            app: if deferred { None } else { data.writer.take() },
         },
     );
     let mut stream = body.into_data_stream();
@@ -664,12 +680,20 @@ async fn write_chunk(
             .into());
         }
         if let Err(e) = writer.push(chunk).await {
-            cut = Some(ServerError::Storage(e.to_string()).into());
+            if is_refusal(&e) {
+                app.tus.remove(id);
+            }
+            cut = Some(write_error(e, &upload.relative).into());
             break;
         }
     }
     let (file, taps) = match writer.finish().await {
         Ok(done) => done,
+        Err(e) if is_refusal(&e) => {
+            // The app refused the file: the upload goes, with its file.
+            app.tus.remove(id);
+            return Err(write_error(e, &upload.relative).into());
+        }
         Err(e) => {
             // What reached the disk is unknown: keep nothing of this chunk.
             if let Some(path) = data.temp.as_ref().map(|t| t.to_path_buf()) {
@@ -684,6 +708,9 @@ async fn write_chunk(
             return Err(ServerError::Storage(e.to_string()).into());
         }
     };
+    if taps.app.is_some() {
+        data.writer = taps.app;
+    }
     let keep = match (&cut, taps.chunk) {
         // A checksum covers the whole chunk: part of one cannot be verified.
         (Some(_), Some(_)) => false,
@@ -701,6 +728,20 @@ async fn write_chunk(
     };
     if keep {
         data.hash = taps.file;
+        if deferred
+            && received > 0
+            && let (Some(app_writer), Some(path)) = (
+                data.writer.take(),
+                data.temp.as_ref().map(|t| t.to_path_buf()),
+            )
+        {
+            let (app_writer, fed) = replay(app_writer, path, start, received).await;
+            data.writer = Some(app_writer);
+            if let Err(e) = fed {
+                app.tus.remove(id);
+                return Err(write_error(e, &upload.relative).into());
+            }
+        }
         upload.offset.store(start + received, Ordering::Release);
     } else {
         truncate(file, start).await?;
@@ -781,6 +822,7 @@ pub(crate) async fn finish(
                 ServerError::MalformedUpload(format!("`{}` is already finished", upload.relative))
             })?;
             let hash = std::mem::replace(&mut data.hash, <sha2::Sha256 as sha2::Digest>::new());
+            close_writer(data.writer.take(), &upload.relative).await?;
             files.push(
                 UploadFile::new(
                     upload.relative.clone(),

@@ -3,7 +3,10 @@
 //! with the file's SHA-256 (and a tus chunk's checksum) computed on the same thread from
 //! the same bytes, so nothing is read twice.
 
+use ferrex_core::upload::UploadWriter;
 use sha1::Digest;
+
+use crate::ServerError;
 
 /// Bytes gathered before they are written out together.
 const WRITE_BATCH: usize = 1024 * 1024;
@@ -14,6 +17,8 @@ pub(crate) struct Taps {
     pub(crate) file: sha2::Sha256,
     /// The checksum a tus `PATCH` declared for its own bytes (`Upload-Checksum`).
     pub(crate) chunk: Option<ChunkDigest>,
+    /// The app's writer (`App::upload_writer`), if it plugged one.
+    pub(crate) app: Option<Box<dyn UploadWriter>>,
 }
 
 impl Taps {
@@ -22,13 +27,18 @@ impl Taps {
         Taps {
             file: sha2::Sha256::new(),
             chunk: None,
+            app: None,
         }
     }
 
-    fn update(&mut self, bytes: &[u8]) {
+    fn update(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.file.update(bytes);
         if let Some(chunk) = &mut self.chunk {
             chunk.update(bytes);
+        }
+        match &mut self.app {
+            Some(app) => app.write(bytes).map_err(refusal),
+            None => Ok(()),
         }
     }
 }
@@ -115,10 +125,10 @@ impl ChunkWriter {
         let batch = std::mem::take(&mut self.batch);
         self.batched = 0;
         self.running = Some(tokio::task::spawn_blocking(move || {
-            for chunk in &batch {
-                taps.update(chunk);
-            }
-            let written = write_chunks(&mut file, &batch);
+            let written = batch
+                .iter()
+                .try_for_each(|chunk| taps.update(chunk))
+                .and_then(|()| write_chunks(&mut file, &batch));
             (file, taps, written)
         }));
         Ok(())
@@ -173,4 +183,101 @@ fn write_chunks(file: &mut std::fs::File, chunks: &[bytes::Bytes]) -> std::io::R
 /// A SHA-256 state's digest as the bytes [`ferrex_core::UploadFile::with_sha256`] takes.
 pub(crate) fn sha256_of(hasher: sha2::Sha256) -> [u8; 32] {
     hasher.finalize().into()
+}
+
+/// An app writer's error, told apart from the server's own IO errors.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+fn refusal(err: std::io::Error) -> std::io::Error {
+    std::io::Error::other(Refused(err.to_string()))
+}
+
+/// Whether an error of writing a file is the app's writer refusing it.
+pub(crate) fn is_refusal(err: &std::io::Error) -> bool {
+    err.get_ref().is_some_and(|inner| inner.is::<Refused>())
+}
+
+/// What a client is told when writing `file` failed: the app's writer refused it (422,
+/// with its reason), or the server could not store it (500).
+pub(crate) fn write_error(err: std::io::Error, file: &str) -> ServerError {
+    match err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<Refused>())
+    {
+        Some(Refused(reason)) => ServerError::UploadRejected {
+            status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            file: file.to_owned(),
+            reason: reason.clone(),
+        },
+        None => ServerError::Storage(err.to_string()),
+    }
+}
+
+/// Tells the app's writer, if any, that all bytes have arrived (on a blocking thread).
+pub(crate) async fn close_writer(
+    writer: Option<Box<dyn UploadWriter>>,
+    file: &str,
+) -> Result<(), ServerError> {
+    let Some(mut writer) = writer else {
+        return Ok(());
+    };
+    tokio::task::spawn_blocking(move || writer.close().map_err(refusal))
+        .await
+        .map_err(|e| ServerError::Storage(e.to_string()))?
+        .map_err(|e| write_error(e, file))
+}
+
+/// Gives the app's writer bytes `[from, from + len)` of the file at `path`, read back:
+/// for tus chunks it may only see once they are verified and kept.
+pub(crate) async fn replay(
+    writer: Box<dyn UploadWriter>,
+    path: std::path::PathBuf,
+    from: u64,
+    len: u64,
+) -> (Box<dyn UploadWriter>, std::io::Result<()>) {
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut writer = writer;
+        let fed = (|| {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut file = std::fs::File::open(&path)?;
+            file.seek(SeekFrom::Start(from))?;
+            let mut left = len;
+            let mut buf = vec![0u8; WRITE_BATCH];
+            while left > 0 {
+                let want = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+                file.read_exact(&mut buf[..want])?;
+                writer.write(&buf[..want]).map_err(refusal)?;
+                left -= want as u64;
+            }
+            Ok(())
+        })();
+        (writer, fed)
+    })
+    .await;
+    match outcome {
+        Ok(done) => done,
+        // The task panicked with the writer: nothing to hand back but a refusal.
+        Err(e) => (
+            Box::new(Gone) as Box<dyn UploadWriter>,
+            Err(refusal(std::io::Error::other(e.to_string()))),
+        ),
+    }
+}
+
+/// Stands for a writer lost to a panic: it refuses everything.
+struct Gone;
+
+impl UploadWriter for Gone {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<()> {
+        Err(std::io::Error::other("the upload's writer failed"))
+    }
 }

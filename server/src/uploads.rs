@@ -12,7 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ferrex_core::UploadFile;
 use ferrex_core::path_safety::{sanitize_relative_path, stays_inside};
-use ferrex_core::upload::UploadLimits;
+use ferrex_core::upload::{UploadLimits, UploadTarget};
 use serde::Deserialize;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -23,7 +23,7 @@ use crate::events::{EventMessage, Reply, ZoneUpload, run_event};
 use crate::guards::{CurrentSession, DeclaredLength, SameOrigin};
 use crate::render::render_node;
 use crate::upload_body::{PartHeadTooLong, PartHeads};
-use crate::upload_write::{ChunkWriter, Taps, sha256_of};
+use crate::upload_write::{ChunkWriter, Taps, close_writer, sha256_of, write_error};
 
 /// How the temporary files of uploads in progress are named in the upload folder.
 pub(crate) const TEMP_PREFIX: &str = ".ferrex-upload-";
@@ -117,7 +117,7 @@ async fn receive(
                 "too many files".into(),
             ));
         }
-        let file = stream_file(field, &limits, &dir, &mut total, max_total, timeout).await?;
+        let file = stream_file(field, &limits, &dir, &mut total, app, &event.zone).await?;
         files.push(file);
     }
     tracing::debug!(count = files.len(), bytes = total, "upload received");
@@ -216,9 +216,10 @@ async fn stream_file(
     limits: &UploadLimits,
     dir: &std::path::Path,
     total: &mut u64,
-    max_total: u64,
-    timeout: std::time::Duration,
+    app: &AppState,
+    zone: &str,
 ) -> Result<UploadFile, ServerError> {
+    let (max_total, timeout) = (app.settings.max_upload_bytes, app.settings.body_timeout);
     let relative =
         sanitize_relative_path(&client_file_name(&field).unwrap_or_else(|| "file".into()));
     let content_type = file_content_type(&relative, field.content_type());
@@ -239,7 +240,14 @@ async fn stream_file(
     .map_err(|e| ServerError::Storage(e.to_string()))?
     .map_err(|e| ServerError::Storage(format!("cannot write to the upload folder: {e}")))?;
     let (std_file, temp_path) = temp.into_parts();
-    let mut out = ChunkWriter::new(std_file, Taps::new());
+    let mut taps = Taps::new();
+    taps.app = app.writer_for(&UploadTarget {
+        zone,
+        name: &relative,
+        content_type: &content_type,
+        size: None,
+    });
+    let mut out = ChunkWriter::new(std_file, taps);
     let mut size: u64 = 0;
     let over_total = || {
         rejected(
@@ -272,12 +280,10 @@ async fn stream_file(
         }
         out.push(chunk)
             .await
-            .map_err(|e| ServerError::Storage(e.to_string()))?;
+            .map_err(|e| write_error(e, &relative))?;
     }
-    let (_, taps) = out
-        .finish()
-        .await
-        .map_err(|e| ServerError::Storage(e.to_string()))?;
+    let (_, mut taps) = out.finish().await.map_err(|e| write_error(e, &relative))?;
+    close_writer(taps.app.take(), &relative).await?;
     if limits.min_size.is_some_and(|min| size < min) {
         return Err(rejected(
             StatusCode::BAD_REQUEST,
