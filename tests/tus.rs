@@ -1083,7 +1083,7 @@ async fn the_apps_writer_sees_every_kept_byte_in_order_and_nothing_refused() {
             .status(),
         StatusCode::NO_CONTENT
     );
-    assert_eq!(seen("w-tus.bin").1, false, "closed only at finish");
+    assert!(!seen("w-tus.bin").1, "closed only at finish");
     let (status, reply) = s.finish("any", "Up.handle", &[&location]).await;
     assert_eq!(status, StatusCode::OK, "{reply}");
     let (got, closed) = seen("w-tus.bin");
