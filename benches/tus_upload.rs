@@ -1,7 +1,8 @@
 //! Resumable uploads (issue 14): one ferrex app in this process, a 1 GiB file sent (a) as
 //! today's single multipart request (`curl -F`) and (b) over tus (create, one `PATCH` sent
 //! by `curl -T`, finish), alternating, each timed from the first request to the handler's
-//! answer, with this process's resident memory growth; then a 200 MiB tus upload whose
+//! answer, with this process's resident memory growth; (c) the single request again to a
+//! second app with `upload_sha256(false)`, for what the SHA-256 costs; then a 200 MiB tus upload whose
 //! connection is cut at ~50% and resumed from the offset the server reports (`HEAD`): the
 //! bytes sent in total and the time to finish.
 //!
@@ -324,12 +325,25 @@ async fn run(base: PathBuf, size: u64, rounds: usize, resume_size: u64) -> Resul
         received,
         http: reqwest::Client::new(),
     };
+    let plain_uploads = base.join("plain-uploads");
+    let plain_app = App::new()
+        .page("/", page)
+        .upload_dir(&plain_uploads)
+        .upload_sha256(false);
+    let plain_addr = common::serve(plain_app.into_router()).await;
+    let plain = Target {
+        addr: plain_addr,
+        cookie: common::session_cookie(plain_addr, "/").await,
+        received: Arc::new(AtomicU64::new(0)),
+        http: reqwest::Client::new(),
+    };
 
     let source = common::source_file(&base, size);
     // One unmeasured round each: the first large transfer touches fresh memory.
     target.multipart(&source).await?;
     target.tus(&source, size).await?;
-    let (mut single, mut resumable) = (Vec::new(), Vec::new());
+    plain.multipart(&source).await?;
+    let (mut single, mut resumable, mut unhashed) = (Vec::new(), Vec::new(), Vec::new());
     let mut growth = 0u64;
     for round in 0..rounds {
         for tus in [round % 2 == 0, round % 2 != 0] {
@@ -344,7 +358,10 @@ async fn run(base: PathBuf, size: u64, rounds: usize, resume_size: u64) -> Resul
                 single.push(size as f64 / MIB as f64 / seconds);
             }
         }
+        let seconds = plain.multipart(&source).await?;
+        unhashed.push(size as f64 / MIB as f64 / seconds);
     }
+    let unhashed = common::best(&unhashed);
     let (single, resumable) = (common::best(&single), common::best(&resumable));
     println!(
         "{:>9} | single request {:>6.0} MiB/s | tus {:>6.0} MiB/s (growth +{:.1} MiB) | {:.2}x | load {}",
@@ -354,6 +371,12 @@ async fn run(base: PathBuf, size: u64, rounds: usize, resume_size: u64) -> Resul
         growth as f64 / MIB as f64,
         resumable / single,
         common::load_average()
+    );
+    println!(
+        "{:>9} | single request without SHA-256 {:>6.0} MiB/s (with it: {:.2}x)",
+        mib(size),
+        unhashed,
+        single / unhashed
     );
     println!(
         "  target tus >= 0.9x the single request: {} ({:.2}x); growth < {}: {} ({})",
@@ -378,6 +401,7 @@ async fn run(base: PathBuf, size: u64, rounds: usize, resume_size: u64) -> Resul
     );
     println!("(best of {rounds} rounds each; growth = the largest peak RSS growth of a tus round)");
     let _ = std::fs::remove_dir_all(&uploads);
+    let _ = std::fs::remove_dir_all(&plain_uploads);
     Ok(growth < GROWTH_LIMIT)
 }
 

@@ -804,6 +804,21 @@ async fn the_multipart_upload_also_gives_the_sha256() {
     assert_eq!(calls(s.tag)[0][0].sha256, Some(sha256(&bytes)));
 }
 
+#[tokio::test]
+async fn an_app_can_turn_the_sha256_off() {
+    let s = setup_with(|app| app.upload_sha256(false)).await;
+    let location = s.created(3, "any", "Up.handle", "a.bin").await;
+    assert_eq!(
+        s.patch(&location, 0, b"abc").await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let (status, reply) = s.finish("any", "Up.handle", &[&location]).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let file = &calls(s.tag)[0][0];
+    assert_eq!(file.bytes, b"abc");
+    assert_eq!(file.sha256, None);
+}
+
 // ---------------------------------------------------------------------------------------
 // Clients no one here wrote.
 

@@ -229,6 +229,14 @@ impl App {
         self
     }
 
+    /// Whether each uploaded file's SHA-256 is computed while its bytes are written, for
+    /// `UploadFile::sha256` (default on). It costs CPU time in proportion to the bytes
+    /// (see BENCHMARKS.md); an app that never reads the digest can turn it off.
+    pub fn upload_sha256(mut self, on: bool) -> App {
+        self.settings.upload_sha256 = on;
+        self
+    }
+
     /// Plugs a writer that sees each uploaded file's bytes as they arrive (to hash, scan
     /// or forward them): `make` is called once per file, multipart or tus, and its writer
     /// is given every byte in order; an error from it refuses the file (422). Without one,

@@ -49,6 +49,9 @@ pub struct Settings {
     pub max_tus_uploads_per_session: usize,
     /// The most tus uploads the process holds, all sessions together.
     pub max_tus_uploads: usize,
+    /// Whether each uploaded file's SHA-256 is computed as it is written
+    /// (`UploadFile::sha256`).
+    pub upload_sha256: bool,
 }
 
 impl Default for Settings {
@@ -71,6 +74,7 @@ impl Default for Settings {
             tus_expiry: Duration::from_secs(60 * 60),
             max_tus_uploads_per_session: 32,
             max_tus_uploads: 1024,
+            upload_sha256: true,
         }
     }
 }

@@ -30,7 +30,7 @@ use crate::events::{EventMessage, ZoneUpload, run_event};
 use crate::guards::{CurrentSession, DeclaredLength, SameOrigin};
 use crate::session::SessionId;
 use crate::upload_write::{
-    ChunkDigest, ChunkWriter, Taps, close_writer, is_refusal, replay, sha256_of, write_error,
+    ChunkDigest, ChunkWriter, Taps, close_writer, is_refusal, replay, with_digest, write_error,
 };
 use crate::uploads::{TEMP_PREFIX, file_content_type, rejected, upload_dir, zone_limits};
 
@@ -78,7 +78,8 @@ struct TusUpload {
 struct Partial {
     /// Dropped (with the upload, or taken at finish), the temporary file is deleted.
     temp: Option<tempfile::TempPath>,
-    hash: sha2::Sha256,
+    /// The SHA-256 of the bytes kept so far, unless the app turned it off.
+    hash: Option<sha2::Sha256>,
     /// The app's writer (`App::upload_writer`), given the bytes that are kept.
     writer: Option<Box<dyn UploadWriter>>,
 }
@@ -390,7 +391,10 @@ async fn create_upload(
         expires: Mutex::new(SystemTime::now() + expiry),
         data: tokio::sync::Mutex::new(Partial {
             temp: Some(temp),
-            hash: <sha2::Sha256 as sha2::Digest>::new(),
+            hash: app
+                .settings
+                .upload_sha256
+                .then(<sha2::Sha256 as sha2::Digest>::new),
             writer,
         }),
         turn: tokio::sync::watch::Sender::new(0),
@@ -821,18 +825,18 @@ pub(crate) async fn finish(
             let temp = data.temp.take().ok_or_else(|| {
                 ServerError::MalformedUpload(format!("`{}` is already finished", upload.relative))
             })?;
-            let hash = std::mem::replace(&mut data.hash, <sha2::Sha256 as sha2::Digest>::new());
+            let hash = data.hash.take();
             close_writer(data.writer.take(), &upload.relative).await?;
-            files.push(
+            files.push(with_digest(
                 UploadFile::new(
                     upload.relative.clone(),
                     upload.content_type.clone(),
                     upload.length,
                     temp,
                     app.settings.upload_dir.clone(),
-                )
-                .with_sha256(sha256_of(hash)),
-            );
+                ),
+                hash,
+            ));
         }
         tracing::debug!(count = files.len(), "tus uploads finished");
         let message = EventMessage {

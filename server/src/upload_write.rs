@@ -13,8 +13,9 @@ const WRITE_BATCH: usize = 1024 * 1024;
 
 /// The digests that see every byte written, in order.
 pub(crate) struct Taps {
-    /// The whole file's SHA-256 ([`ferrex_core::UploadFile::sha256`]).
-    pub(crate) file: sha2::Sha256,
+    /// The whole file's SHA-256 ([`ferrex_core::UploadFile::sha256`]), unless the app
+    /// turned it off (`App::upload_sha256`).
+    pub(crate) file: Option<sha2::Sha256>,
     /// The checksum a tus `PATCH` declared for its own bytes (`Upload-Checksum`).
     pub(crate) chunk: Option<ChunkDigest>,
     /// The app's writer (`App::upload_writer`), if it plugged one.
@@ -22,17 +23,19 @@ pub(crate) struct Taps {
 }
 
 impl Taps {
-    /// A fresh SHA-256 and no chunk checksum.
-    pub(crate) fn new() -> Taps {
+    /// A fresh SHA-256 (if `sha256`), no chunk checksum and no app writer.
+    pub(crate) fn new(sha256: bool) -> Taps {
         Taps {
-            file: sha2::Sha256::new(),
+            file: sha256.then(sha2::Sha256::new),
             chunk: None,
             app: None,
         }
     }
 
     fn update(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.file.update(bytes);
+        if let Some(file) = &mut self.file {
+            file.update(bytes);
+        }
         if let Some(chunk) = &mut self.chunk {
             chunk.update(bytes);
         }
@@ -180,9 +183,15 @@ fn write_chunks(file: &mut std::fs::File, chunks: &[bytes::Bytes]) -> std::io::R
     Ok(())
 }
 
-/// A SHA-256 state's digest as the bytes [`ferrex_core::UploadFile::with_sha256`] takes.
-pub(crate) fn sha256_of(hasher: sha2::Sha256) -> [u8; 32] {
-    hasher.finalize().into()
+/// The file with the digest of its bytes, if they were hashed.
+pub(crate) fn with_digest(
+    file: ferrex_core::UploadFile,
+    hasher: Option<sha2::Sha256>,
+) -> ferrex_core::UploadFile {
+    match hasher {
+        Some(hasher) => file.with_sha256(hasher.finalize().into()),
+        None => file,
+    }
 }
 
 /// An app writer's error, told apart from the server's own IO errors.

@@ -23,7 +23,7 @@ use crate::events::{EventMessage, Reply, ZoneUpload, run_event};
 use crate::guards::{CurrentSession, DeclaredLength, SameOrigin};
 use crate::render::render_node;
 use crate::upload_body::{PartHeadTooLong, PartHeads};
-use crate::upload_write::{ChunkWriter, Taps, close_writer, sha256_of, write_error};
+use crate::upload_write::{ChunkWriter, Taps, close_writer, with_digest, write_error};
 
 /// How the temporary files of uploads in progress are named in the upload folder.
 pub(crate) const TEMP_PREFIX: &str = ".ferrex-upload-";
@@ -240,7 +240,7 @@ async fn stream_file(
     .map_err(|e| ServerError::Storage(e.to_string()))?
     .map_err(|e| ServerError::Storage(format!("cannot write to the upload folder: {e}")))?;
     let (std_file, temp_path) = temp.into_parts();
-    let mut taps = Taps::new();
+    let mut taps = Taps::new(app.settings.upload_sha256);
     taps.app = app.writer_for(&UploadTarget {
         zone,
         name: &relative,
@@ -291,10 +291,10 @@ async fn stream_file(
             "too small".into(),
         ));
     }
-    Ok(
-        UploadFile::new(relative, content_type, size, temp_path, dir.to_path_buf())
-            .with_sha256(sha256_of(taps.file)),
-    )
+    Ok(with_digest(
+        UploadFile::new(relative, content_type, size, temp_path, dir.to_path_buf()),
+        taps.file,
+    ))
 }
 
 /// The file name a part gives, unsanitized: its `filename*` (RFC 7578 / 5987

@@ -96,7 +96,8 @@ impl UploadFile {
     }
 
     /// The file's SHA-256 digest. The server computes it while the bytes stream to disk
-    /// (no second read); a file made with [`UploadFile::new`] alone has none.
+    /// (no second read), unless the app turned that off (`App::upload_sha256(false)`); a
+    /// file made with [`UploadFile::new`] alone has none.
     ///
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
