@@ -9,7 +9,7 @@
 # every comparison is against a limit measured in the same run.
 #
 #   scripts/bench.sh              all of them
-#   scripts/bench.sh http upload  only those (render http upload download cold rebuild load ws_idle sessions)
+#   scripts/bench.sh http upload  only those (render http upload tus download cold rebuild load ws_idle sessions)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,7 +23,7 @@ for tool in curl wrk; do
 done
 
 wanted=("$@")
-[ ${#wanted[@]} -eq 0 ] && wanted=(render http upload download cold rebuild load ws_idle sessions)
+[ ${#wanted[@]} -eq 0 ] && wanted=(render http upload tus download cold rebuild load ws_idle sessions)
 
 for what in "${wanted[@]}"; do
     case "$what" in
@@ -42,6 +42,10 @@ for what in "${wanted[@]}"; do
     upload)
         step "uploads: cargo bench --bench upload_memory"
         cargo bench --bench upload_memory
+        ;;
+    tus)
+        step "resumable uploads: cargo bench --bench tus_upload"
+        cargo bench --bench tus_upload
         ;;
     download)
         step "downloads and static files: cargo bench --bench download_memory"
@@ -74,7 +78,7 @@ for what in "${wanted[@]}"; do
         cargo bench --bench ws_idle
         ;;
     *)
-        echo "error: unknown bench '$what' (render http upload download cold rebuild load ws_idle)" >&2
+        echo "error: unknown bench '$what' (render http upload tus download cold rebuild load ws_idle sessions)" >&2
         exit 1
         ;;
     esac

@@ -89,6 +89,20 @@ if [ -x "$pip_scripts/weed" ]; then
 fi
 step "found weed $("${FERREX_WEED:-weed}" version 2>/dev/null | head -1)"
 
+# tests/tus.rs uploads with tus clients no one here wrote, installed locally (not globally)
+# into target/tus-clients: tuspy from PyPI, tus-js-client from npm (run by node).
+tus_clients=target/tus-clients
+if ! [ -d "$tus_clients/py/tusclient" ]; then
+    step "tuspy not found: pip install --target $tus_clients/py tuspy"
+    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --target "$tus_clients/py" "tuspy==1.1.0"
+fi
+if ! [ -d "$tus_clients/node_modules/tus-js-client" ]; then
+    step "tus-js-client not found: npm install --prefix $tus_clients tus-js-client"
+    mkdir -p "$tus_clients"
+    npm install --silent --no-audit --no-fund --prefix "$tus_clients" "tus-js-client@4"
+fi
+step "found tuspy and tus-js-client in $tus_clients"
+
 step "cargo test --workspace --all-targets --features redis${*:+ $*}"
 cargo test --workspace --all-targets --features redis "$@"
 

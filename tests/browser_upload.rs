@@ -930,12 +930,16 @@ fn race_page(s: &Race) -> Node {
     }
 }
 
-/// Holds the answer to `POST /_ferrex/upload` (the handler has run) until released.
+/// Holds the answer to the upload request that runs the handler (`POST /_ferrex/upload`,
+/// or `/_ferrex/upload/finish` after tus uploads) until released.
 async fn hold_upload_reply(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let upload = request.uri().path() == "/_ferrex/upload";
+    let upload = matches!(
+        request.uri().path(),
+        "/_ferrex/upload" | "/_ferrex/upload/finish"
+    );
     let response = next.run(request).await;
     if upload {
         RELEASE.notified().await;

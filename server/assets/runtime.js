@@ -40,6 +40,8 @@
     WS_PATH: '/_ferrex/ws',
     UPLOAD_PATH: '/_ferrex/upload',
     FILE_PATH: '/_ferrex/file',
+    TUS_PATH: '/_ferrex/tus',
+    UPLOAD_FINISH_PATH: '/_ferrex/upload/finish',
     SESSION_PATH: '/_ferrex/session',
     DOWNLOAD_PREFIX: '/_ferrex/download/',
     VALUE_MARKER: '$value',
@@ -48,6 +50,7 @@
   });
   const BACKOFF_MIN = 200, BACKOFF_MAX = 5000;
   const TOAST_MS = 6000, PROGRESS_MS = 100;
+  const UPLOAD_RETRIES = 30;    // failed tries in a row (no byte gained) before an upload gives up
   const AWAY_MS = 400;          // a shorter drop shows no "reconnecting" notice
   const LOST_KEY = 'ferrex:lost'; // sessionStorage: actions a reload had to drop
   const RELOADED_KEY = 'ferrex:reloaded'; // sessionStorage: when this tab last reloaded itself
@@ -65,7 +68,7 @@
   const selections = new Map(); // zone id -> File[] (survives morphs)
   const previews = new Map();   // File -> object URL of its thumbnail
   const relPaths = new WeakMap(); // File -> relative path from a folder drop
-  const uploads = new Map();    // zone id -> {xhr, aborted}
+  const uploads = new Map();    // zone id -> {xhr, aborted, locations: tus upload URLs}
   let morphFocus = null;        // element focused when the running morph began
   let shownRev = 0;             // the server's render revision of the HTML on screen
   let boot = '';                // the server start that rendered this page (data-fx-boot)
@@ -743,21 +746,21 @@
 
   // ---------- upload zones: sending ----------
 
+  // Each file is its own tus upload (docs/PROTOCOL.md): created, then sent in one PATCH
+  // from the server's offset; a PATCH cut off (network gone, server restarting) is taken
+  // up again from the offset a HEAD reports, with backoff. Once all are in, one finish
+  // request runs the handler with them.
   function startUpload(a, ctx) {
     const id = a.id;
     if (uploads.has(id)) { toast('An upload is already running'); return; }
     const files = (selections.get(id) || []).slice();
-    const form = new FormData();
     const args = replaceMarkers(a.args || [], ctx);
-    form.append('event', JSON.stringify({ page: pagePath(), h: a.h, args, zone: id, rev: shownRev }));
-    for (const f of files) form.append('file', f, relPaths.get(f) || f.webkitRelativePath || f.name);
-
-    const xhr = new XMLHttpRequest();
-    const state = { xhr, aborted: false, last: 0, finalSent: false, total: 0, loaded: 0 };
+    const total = files.reduce((n, f) => n + f.size, 0);
+    const state = { xhr: null, aborted: false, last: 0, finalSent: false, locations: [] };
     uploads.set(id, state);
     setUploading(id, true);
 
-    const progress = (loaded, total) => {
+    const progress = (loaded) => {
       if (!a.progress || state.aborted) return;
       const final = total > 0 && loaded >= total;
       const now = Date.now();
@@ -766,21 +769,43 @@
       state.last = now;
       sendEvent(a.progress, [{ loaded, total, fraction: total > 0 ? Math.min(loaded / total, 1) : 0 }]);
     };
-    xhr.upload.onprogress = (e) => {
-      state.loaded = e.loaded;
-      state.total = e.lengthComputable ? e.total : 0;
-      progress(state.loaded, state.total);
-    };
-    // Body fully sent: make sure the last progress event goes out.
-    xhr.upload.onload = () => {
-      const total = state.total || state.loaded;
-      progress(total, total);
-    };
     const done = () => {
       if (uploads.get(id) === state) uploads.delete(id);
       setUploading(id, false);
     };
-    xhr.onload = () => {
+    const refused = (xhr) => {
+      done();
+      if (!xhr) { toast('Upload failed: network error'); return; }
+      const body = xhr.responseText ? parseJson(xhr.responseText, 'upload reply') : {};
+      const err = (body && body.error) || `Upload failed (status ${xhr.status})`;
+      toast(body && body.file ? `${body.file}: ${err}` : err);
+    };
+
+    (async () => {
+      let sent = 0; // bytes of the files already sent whole
+      for (const f of files) {
+        const name = relPaths.get(f) || f.webkitRelativePath || f.name;
+        const meta = { page: pagePath(), zone: id, handler: a.h, filename: name, filetype: f.type || '' };
+        const created = await tusRetrying(state, () => xhrSend(state, 'POST', own(WIRE.TUS_PATH), {
+          'Upload-Length': String(f.size), 'Upload-Metadata': tusMetadata(meta),
+        }));
+        if (state.aborted) return;
+        if (!created || created.status !== 201) { refused(created); return; }
+        const location = created.getResponseHeader('Location');
+        state.locations.push(location);
+        const sentWhole = await tusSend(state, location, f, (n) => progress(sent + n));
+        if (state.aborted) return;
+        if (sentWhole !== true) { refused(sentWhole); return; }
+        sent += f.size;
+        progress(sent);
+      }
+      // Sent again only when it never got an answer: a finish that ran answers a second
+      // try with 404 (its uploads are gone), which is then reported.
+      const finish = JSON.stringify({ page: pagePath(), h: a.h, args, zone: id, rev: shownRev, uploads: state.locations });
+      const xhr = await tusRetrying(state, () => xhrSend(state, 'POST', own(WIRE.UPLOAD_FINISH_PATH),
+        { 'Content-Type': 'application/json' }, finish, null, false), true);
+      if (state.aborted) return;
+      if (!xhr) { refused(null); return; }
       done();
       const body = xhr.responseText ? parseJson(xhr.responseText, 'upload reply') : {};
       if (xhr.status >= 200 && xhr.status < 300) {
@@ -795,11 +820,88 @@
         const err = (body && body.error) || `Upload failed (status ${xhr.status})`;
         toast(body && body.file ? `${body.file}: ${err}` : err);
       }
+    })();
+  }
+
+  // Sends file `f` to tus upload `location` until the server has all of it: true, or the
+  // answer (null: the network) that ended the attempts.
+  async function tusSend(state, location, f, onProgress) {
+    let offset = 0, failures = 0;
+    for (;;) {
+      const xhr = await xhrSend(state, 'PATCH', location, {
+        'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream',
+      }, f.slice(offset), (loaded) => onProgress(offset + loaded));
+      if (state.aborted) return null;
+      if (xhr && xhr.status === 204) {
+        offset = Number(xhr.getResponseHeader('Upload-Offset'));
+        if (offset >= f.size) return true;
+        failures = 0;
+        continue;
+      }
+      if (xhr && !tusRetryable(xhr.status)) return xhr;
+      // Cut off or told to ask: find out what the server kept, then go on from there.
+      for (;;) {
+        if (++failures > UPLOAD_RETRIES) return xhr;
+        await sleep(Math.min(BACKOFF_MIN * 2 ** (failures - 1), BACKOFF_MAX));
+        if (state.aborted) return null;
+        const head = await xhrSend(state, 'HEAD', location, {});
+        if (state.aborted) return null;
+        if (head && head.status === 200) {
+          const kept = Number(head.getResponseHeader('Upload-Offset'));
+          if (kept > offset) failures = 0;
+          offset = kept;
+          break;
+        }
+        if (head && !tusRetryable(head.status)) return head;
+      }
+      if (offset >= f.size) return true;
+    }
+  }
+
+  // Runs `send` again after a network failure or a retryable answer (`networkOnly`: only
+  // after a network failure), with backoff.
+  async function tusRetrying(state, send, networkOnly = false) {
+    for (let failures = 0; ; failures++) {
+      const xhr = await send();
+      const again = !xhr || (!networkOnly && tusRetryable(xhr.status));
+      if (state.aborted || !again || failures >= UPLOAD_RETRIES) return xhr;
+      await sleep(Math.min(BACKOFF_MIN * 2 ** failures, BACKOFF_MAX));
+    }
+  }
+
+  // 409: the offset moved under the request; 423: locked; 460: the chunk arrived damaged.
+  function tusRetryable(status) {
+    return status === 0 || status >= 500 || status === 409 || status === 423 || status === 460;
+  }
+
+  function tusMetadata(meta) {
+    const b64 = (s) => {
+      const bytes = new TextEncoder().encode(s);
+      let bin = '';
+      for (const b of bytes) bin += String.fromCharCode(b);
+      return btoa(bin);
     };
-    xhr.onerror = () => { done(); toast('Upload failed: network error'); };
-    xhr.onabort = () => { done(); };
-    xhr.open('POST', own(WIRE.UPLOAD_PATH));
-    xhr.send(form);
+    return Object.entries(meta).map(([k, v]) => `${k} ${b64(String(v))}`).join(',');
+  }
+
+  function sleep(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
+
+  // One request of an upload, the running one kept in `state` (to abort on cancel);
+  // resolves with the finished XHR, or null when the network failed or it was aborted.
+  function xhrSend(state, method, url, headers, body = null, onProgress = null, tus = true) {
+    return new Promise((resolve) => {
+      const xhr = new XMLHttpRequest();
+      state.xhr = xhr;
+      xhr.open(method, url);
+      if (tus) xhr.setRequestHeader('Tus-Resumable', '1.0.0');
+      for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
+      if (onProgress) xhr.upload.onprogress = (e) => onProgress(e.loaded);
+      xhr.onload = () => resolve(xhr);
+      xhr.onerror = () => resolve(null);
+      xhr.onabort = () => resolve(null);
+      xhr.ontimeout = () => resolve(null);
+      xhr.send(body);
+    });
   }
 
   function cancelUpload(id) {
@@ -808,7 +910,11 @@
     state.aborted = true; // silences late progress callbacks
     uploads.delete(id);
     setUploading(id, false);
-    state.xhr.abort();
+    if (state.xhr) state.xhr.abort();
+    // The server drops what it has of them at once, rather than at their expiry.
+    for (const location of state.locations) {
+      fetch(location, { method: 'DELETE', headers: { 'Tus-Resumable': '1.0.0' }, keepalive: true }).catch(() => {});
+    }
     toast('Upload cancelled', 'info');
   }
 

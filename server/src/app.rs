@@ -12,7 +12,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, head, patch, post};
 use tower_http::services::ServeDir;
 
 use crate::app_state::AppState;
@@ -24,7 +24,7 @@ use crate::session::{MemoryStore, StateStore};
 use crate::settings::Settings;
 use crate::sockets::SessionSockets;
 use crate::{
-    assets, downloads, events, listen, presence, render, request_log, signing, uploads, wire,
+    assets, downloads, events, listen, presence, render, request_log, signing, tus, uploads, wire,
 };
 
 /// A ferrex application: its pages and settings.
@@ -66,6 +66,7 @@ pub struct App {
     /// Sessions in this Redis (`App::redis`), made at start with the settings then known.
     #[cfg(feature = "redis")]
     redis_url: Option<String>,
+    upload_writer: Option<crate::app_state::MakeWriter>,
 }
 
 /// Where the assets folder comes from: `App::assets_dir`, the folder `ui!` checked (told by
@@ -98,6 +99,7 @@ impl App {
             assets: AssetsChoice::default(),
             #[cfg(feature = "redis")]
             redis_url: None,
+            upload_writer: None,
         }
     }
 
@@ -380,6 +382,63 @@ impl App {
         Arc::new(MemoryStore::with_max_sessions(self.settings.max_sessions))
     }
 
+    /// How long a resumable (tus) upload may go untouched before it is removed with its
+    /// partial file (default one hour); each chunk that arrives restarts the clock.
+    pub fn tus_expiry(mut self, expiry: Duration) -> App {
+        self.settings.tus_expiry = expiry;
+        self
+    }
+
+    /// The most resumable uploads one session may hold, in progress or finished but not
+    /// yet handed to a handler (default 32); past it, creating one answers 429.
+    pub fn max_tus_uploads_per_session(mut self, uploads: usize) -> App {
+        self.settings.max_tus_uploads_per_session = uploads;
+        self
+    }
+
+    /// The most resumable uploads the process holds, all sessions together (default
+    /// 1024); past it, creating one answers 503.
+    pub fn max_tus_uploads(mut self, uploads: usize) -> App {
+        self.settings.max_tus_uploads = uploads;
+        self
+    }
+
+    /// Whether each uploaded file's SHA-256 is computed while its bytes are written, for
+    /// `UploadFile::sha256` (default off). It costs CPU time in proportion to the bytes —
+    /// on this project's 2-core test machine it took a 1 GiB upload from the speed of
+    /// the disk to about 0.4× of it (BENCHMARKS.md) — so an app that reads the digest
+    /// turns it on.
+    pub fn upload_sha256(mut self, on: bool) -> App {
+        self.settings.upload_sha256 = on;
+        self
+    }
+
+    /// Plugs a writer that sees each uploaded file's bytes as they arrive (to hash, scan
+    /// or forward them): `make` is called once per file, multipart or tus, and its writer
+    /// is given every byte in order; an error from it refuses the file (422). Without one,
+    /// files only stream to their temporary files, as they always do.
+    ///
+    /// ```
+    /// use ferrex_core::upload::{UploadTarget, UploadWriter};
+    ///
+    /// struct Count(u64);
+    /// impl UploadWriter for Count {
+    ///     fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    ///         self.0 += bytes.len() as u64;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let app = ferrex_server::App::new().upload_writer(|_: &UploadTarget<'_>| Count(0));
+    /// # drop(app);
+    /// ```
+    pub fn upload_writer<W: ferrex_core::upload::UploadWriter>(
+        mut self,
+        make: impl Fn(&ferrex_core::upload::UploadTarget<'_>) -> W + Send + Sync + 'static,
+    ) -> App {
+        self.upload_writer = Some(Arc::new(move |target| Box::new(make(target))));
+        self
+    }
+
     /// The app as an axum `Router`, to serve or to mount in a larger app
     /// (`Router::new().merge(app.into_router())`).
     pub fn into_router(mut self) -> Router {
@@ -415,6 +474,8 @@ impl App {
                 self.settings.download_ttl,
             ),
             sockets: SessionSockets::default(),
+            tus: crate::tus::TusUploads::new(),
+            upload_writer: self.upload_writer,
         });
         spawn_sweeper(&shared);
         // Only these two routes read a request body; the rest need no per-request wrapper.
@@ -443,7 +504,23 @@ impl App {
                 wire::UPLOAD_PATH,
                 post(uploads::upload)
                     .layer::<_, std::convert::Infallible>(DefaultBodyLimit::disable())
-                    .layer(body_timeout),
+                    .layer(body_timeout.clone()),
+            )
+            .route(wire::TUS_PATH, post(tus::create).options(tus::options))
+            .route(
+                &format!("{}/{{id}}", wire::TUS_PATH),
+                head(tus::head)
+                    .delete(tus::terminate)
+                    .options(tus::options)
+                    .merge(
+                        patch(tus::patch)
+                            .layer::<_, std::convert::Infallible>(DefaultBodyLimit::disable())
+                            .layer(body_timeout.clone()),
+                    ),
+            )
+            .route(
+                wire::UPLOAD_FINISH_PATH,
+                post(tus::finish).layer(body_timeout),
             )
             .fallback(render::page_or_asset)
             .with_state(shared.clone())
@@ -538,7 +615,7 @@ fn spawn_sweeper(shared: &Arc<AppState>) {
         return;
     };
     let weak = Arc::downgrade(shared);
-    let every = (shared.settings.session_idle / 4)
+    let every = (shared.settings.session_idle.min(shared.settings.tus_expiry) / 4)
         .clamp(Duration::from_millis(50), Duration::from_secs(60));
     runtime.spawn(async move {
         let mut tick = tokio::time::interval(every);
@@ -550,6 +627,10 @@ fn spawn_sweeper(shared: &Arc<AppState>) {
                 tracing::debug!(dropped, "expired idle sessions");
             }
             shared.downloads.expire();
+            let expired = shared.tus.expire();
+            if expired > 0 {
+                tracing::debug!(expired, "removed expired tus uploads");
+            }
         }
     });
 }

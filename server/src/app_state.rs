@@ -27,6 +27,27 @@ pub(crate) struct AppState {
     pub(crate) assets: Router,
     /// The event WebSockets open, by session.
     pub(crate) sockets: crate::sockets::SessionSockets,
+    /// Resumable uploads not handed to a handler yet.
+    pub(crate) tus: crate::tus::TusUploads,
+    /// Makes the app's writer for each uploaded file (`App::upload_writer`).
+    pub(crate) upload_writer: Option<MakeWriter>,
+}
+
+/// What `App::upload_writer` takes: one writer per uploaded file.
+pub(crate) type MakeWriter = std::sync::Arc<
+    dyn Fn(&ferrex_core::upload::UploadTarget<'_>) -> Box<dyn ferrex_core::upload::UploadWriter>
+        + Send
+        + Sync,
+>;
+
+impl AppState {
+    /// The app's writer for a file, if it plugged a maker.
+    pub(crate) fn writer_for(
+        &self,
+        target: &ferrex_core::upload::UploadTarget<'_>,
+    ) -> Option<Box<dyn ferrex_core::upload::UploadWriter>> {
+        self.upload_writer.as_ref().map(|make| make(target))
+    }
 }
 
 impl AppState {

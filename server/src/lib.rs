@@ -3,11 +3,12 @@
 //! embedded browser runtime.
 //!
 //! Modules, from the router down: `app` (the builder and its routes) uses the request
-//! handlers (`render`, `events`, `uploads`, `downloads`, `assets`); they use `guards`
+//! handlers (`render`, `events`, `uploads`, `tus`, `downloads`, `assets`); they use `guards`
 //! (extractors), `app_state`, `session`, `signing`, `page` and `error`; `uploads` reads
-//! its body through `upload_body`. `App::serve` binds through `listen` (address, friendly
-//! bind errors, the start-up line) and logs requests through `request_log`. No module
-//! imports one above it.
+//! its body through `upload_body`; `tus` (resumable uploads) uses `uploads`' zone checks;
+//! both write through `upload_write`. `App::serve` binds through `listen` (address,
+//! friendly bind errors, the start-up line) and logs requests through `request_log`. No
+//! module imports one above it.
 
 mod app;
 mod app_state;
@@ -30,7 +31,9 @@ mod signing;
 mod sockets;
 #[cfg(feature = "redis")]
 pub mod store;
+mod tus;
 mod upload_body;
+mod upload_write;
 mod uploads;
 
 use ferrex_wire as wire;

@@ -62,6 +62,16 @@ pub struct Settings {
     /// client has not read); a reply that does not fit is answered with an error, and the
     /// socket is closed when even a ping does not fit.
     pub socket_max_write_buffer: usize,
+    /// How long a resumable (tus) upload may go untouched before it is removed with its
+    /// partial file (`Upload-Expires`).
+    pub tus_expiry: Duration,
+    /// The most tus uploads one session may hold before they are finished or deleted.
+    pub max_tus_uploads_per_session: usize,
+    /// The most tus uploads the process holds, all sessions together.
+    pub max_tus_uploads: usize,
+    /// Whether each uploaded file's SHA-256 is computed as it is written
+    /// (`UploadFile::sha256`).
+    pub upload_sha256: bool,
 }
 
 impl Default for Settings {
@@ -87,6 +97,10 @@ impl Default for Settings {
             socket_ping_interval: Duration::from_secs(30),
             socket_idle_timeout: Duration::from_secs(75),
             socket_max_write_buffer: 4 * 1024 * 1024,
+            tus_expiry: Duration::from_secs(60 * 60),
+            max_tus_uploads_per_session: 32,
+            max_tus_uploads: 1024,
+            upload_sha256: false,
         }
     }
 }

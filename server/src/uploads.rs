@@ -12,7 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ferrex_core::UploadFile;
 use ferrex_core::path_safety::{sanitize_relative_path, stays_inside};
-use ferrex_core::upload::UploadLimits;
+use ferrex_core::upload::{UploadLimits, UploadTarget};
 use serde::Deserialize;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -23,9 +23,10 @@ use crate::events::{EventMessage, Reply, ZoneUpload, run_event};
 use crate::guards::{CurrentSession, DeclaredLength, SameOrigin};
 use crate::render::render_node;
 use crate::upload_body::{PartHeadTooLong, PartHeads};
+use crate::upload_write::{ChunkWriter, Taps, close_writer, with_digest, write_error};
 
 /// How the temporary files of uploads in progress are named in the upload folder.
-const TEMP_PREFIX: &str = ".ferrex-upload-";
+pub(crate) const TEMP_PREFIX: &str = ".ferrex-upload-";
 
 /// The `event` field of an upload request.
 #[derive(Deserialize)]
@@ -92,54 +93,8 @@ async fn receive(
     let event: UploadEvent = serde_json::from_slice(&event_bytes)
         .map_err(|e| ServerError::MalformedEvent(e.to_string()))?;
 
-    // The limits come from the server's own rendering of the page, never from the client:
-    // the manifest of its last render, or of a new one if an event has run since.
-    let limits = {
-        let mut guard = current.session.lock().await;
-        let rendered;
-        let manifest = match guard.current_manifest(&event.page) {
-            Some(manifest) => manifest,
-            None => {
-                rendered = render_node(app, &current.id, &mut guard, &event.page)
-                    .ok_or_else(|| ServerError::UnknownPage(event.page.clone()))??
-                    .1;
-                &rendered
-            }
-        };
-        let limits = manifest.drop_zone(&event.zone).cloned().ok_or_else(|| {
-            ServerError::MalformedUpload(format!(
-                "the page has no drop zone with id `{}`",
-                event.zone
-            ))
-        })?;
-        // Naming a looser zone of the page must not get files past the handler's own zone.
-        if !manifest.uploads_to(&event.zone, &event.handler) {
-            return Err(ServerError::MalformedUpload(format!(
-                "the page does not upload drop zone `{}` to `{}`",
-                event.zone, event.handler
-            )));
-        }
-        limits
-    };
-    if limits.disabled {
-        return Err(rejected(
-            StatusCode::BAD_REQUEST,
-            "",
-            "this drop zone is disabled".into(),
-        ));
-    }
-
-    let dir = app.settings.upload_dir.clone();
-    tokio::fs::create_dir_all(&dir).await.map_err(|e| {
-        // The OS says "File exists" or "Not a directory": name what is actually wrong.
-        let why = match e.kind() {
-            std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotADirectory => {
-                format!("a file is in the way ({e})")
-            }
-            _ => e.to_string(),
-        };
-        ServerError::Storage(format!("cannot create the upload folder: {why}"))
-    })?;
+    let limits = zone_limits(app, current, &event.page, &event.zone, &event.handler).await?;
+    let dir = upload_dir(app).await?;
 
     let mut files: Vec<UploadFile> = Vec::new();
     let mut total: u64 = event_bytes.len() as u64;
@@ -162,7 +117,7 @@ async fn receive(
                 "too many files".into(),
             ));
         }
-        let file = stream_file(field, &limits, &dir, &mut total, max_total, timeout).await?;
+        let file = stream_file(field, &limits, &dir, &mut total, app, &event.zone).await?;
         files.push(file);
     }
     tracing::debug!(count = files.len(), bytes = total, "upload received");
@@ -181,6 +136,79 @@ async fn receive(
     run_event(app, current, message, Some(upload)).await
 }
 
+/// The limits of drop zone `zone` of `page`, which must upload to `handler`, from the
+/// server's own rendering of the page, never from the client: the manifest of its last
+/// render, or of a new one if an event has run since. A disabled zone is refused.
+pub(crate) async fn zone_limits(
+    app: &AppState,
+    current: &CurrentSession,
+    page: &str,
+    zone: &str,
+    handler: &str,
+) -> Result<UploadLimits, ServerError> {
+    let limits = {
+        let mut guard = current.session.lock().await;
+        let rendered;
+        let manifest = match guard.current_manifest(page) {
+            Some(manifest) => manifest,
+            None => {
+                rendered = render_node(app, &current.id, &mut guard, page)
+                    .ok_or_else(|| ServerError::UnknownPage(page.to_owned()))??
+                    .1;
+                &rendered
+            }
+        };
+        let limits = manifest.drop_zone(zone).cloned().ok_or_else(|| {
+            ServerError::MalformedUpload(format!("the page has no drop zone with id `{zone}`"))
+        })?;
+        // Naming a looser zone of the page must not get files past the handler's own zone.
+        if !manifest.uploads_to(zone, handler) {
+            return Err(ServerError::MalformedUpload(format!(
+                "the page does not upload drop zone `{zone}` to `{handler}`"
+            )));
+        }
+        limits
+    };
+    if limits.disabled {
+        return Err(rejected(
+            StatusCode::BAD_REQUEST,
+            "",
+            "this drop zone is disabled".into(),
+        ));
+    }
+    Ok(limits)
+}
+
+/// The upload folder, created if missing.
+pub(crate) async fn upload_dir(app: &AppState) -> Result<PathBuf, ServerError> {
+    let dir = app.settings.upload_dir.clone();
+    tokio::fs::create_dir_all(&dir).await.map_err(|e| {
+        // The OS says "File exists" or "Not a directory": name what is actually wrong.
+        let why = match e.kind() {
+            std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotADirectory => {
+                format!("a file is in the way ({e})")
+            }
+            _ => e.to_string(),
+        };
+        ServerError::Storage(format!("cannot create the upload folder: {why}"))
+    })?;
+    Ok(dir)
+}
+
+/// The type a file is taken to have: the one the client declared, unless it said nothing
+/// useful, else the one its (sanitized) name implies.
+pub(crate) fn file_content_type(relative: &str, declared: Option<&str>) -> String {
+    declared
+        .filter(|ct| *ct != "application/octet-stream" && !ct.is_empty())
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            mime_guess::from_path(relative)
+                .first_raw()
+                .unwrap_or("application/octet-stream")
+                .to_owned()
+        })
+}
+
 /// Streams one file to a temporary file in the upload folder, enforcing the limits as
 /// bytes arrive. On any error the temporary file is dropped, which deletes it.
 async fn stream_file(
@@ -188,21 +216,13 @@ async fn stream_file(
     limits: &UploadLimits,
     dir: &std::path::Path,
     total: &mut u64,
-    max_total: u64,
-    timeout: std::time::Duration,
+    app: &AppState,
+    zone: &str,
 ) -> Result<UploadFile, ServerError> {
+    let (max_total, timeout) = (app.settings.max_upload_bytes, app.settings.body_timeout);
     let relative =
         sanitize_relative_path(&client_file_name(&field).unwrap_or_else(|| "file".into()));
-    let declared = field
-        .content_type()
-        .map(str::to_owned)
-        .filter(|ct| ct != "application/octet-stream" && !ct.is_empty());
-    let content_type = declared.unwrap_or_else(|| {
-        mime_guess::from_path(&relative)
-            .first_raw()
-            .unwrap_or("application/octet-stream")
-            .to_owned()
-    });
+    let content_type = file_content_type(&relative, field.content_type());
     if !limits.accepts(&relative, &content_type) {
         return Err(rejected(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -220,7 +240,14 @@ async fn stream_file(
     .map_err(|e| ServerError::Storage(e.to_string()))?
     .map_err(|e| ServerError::Storage(format!("cannot write to the upload folder: {e}")))?;
     let (std_file, temp_path) = temp.into_parts();
-    let mut out = ChunkWriter::new(std_file);
+    let mut taps = Taps::new(app.settings.upload_sha256);
+    taps.app = app.writer_for(&UploadTarget {
+        zone,
+        name: &relative,
+        content_type: &content_type,
+        size: None,
+    });
+    let mut out = ChunkWriter::new(std_file, taps);
     let mut size: u64 = 0;
     let over_total = || {
         rejected(
@@ -253,11 +280,10 @@ async fn stream_file(
         }
         out.push(chunk)
             .await
-            .map_err(|e| ServerError::Storage(e.to_string()))?;
+            .map_err(|e| write_error(e, &relative))?;
     }
-    out.finish()
-        .await
-        .map_err(|e| ServerError::Storage(e.to_string()))?;
+    let (_, mut taps) = out.finish().await.map_err(|e| write_error(e, &relative))?;
+    close_writer(taps.app.take(), &relative).await?;
     if limits.min_size.is_some_and(|min| size < min) {
         return Err(rejected(
             StatusCode::BAD_REQUEST,
@@ -265,12 +291,9 @@ async fn stream_file(
             "too small".into(),
         ));
     }
-    Ok(UploadFile::new(
-        relative,
-        content_type,
-        size,
-        temp_path,
-        dir.to_path_buf(),
+    Ok(with_digest(
+        UploadFile::new(relative, content_type, size, temp_path, dir.to_path_buf()),
+        taps.file,
     ))
 }
 
@@ -336,102 +359,6 @@ fn disposition_params(disposition: &str) -> impl Iterator<Item = (&str, String)>
     })
 }
 
-/// Bytes gathered before they are written out together.
-const WRITE_BATCH: usize = 1024 * 1024;
-
-/// Writes a file's chunks as they arrive without copying them: the chunks (reference
-/// counted, as the request body hands them over) are gathered up to [`WRITE_BATCH`] bytes
-/// and written with vectored writes on a blocking thread while the next batch arrives.
-/// A buffered writer over `tokio::fs::File` copies every byte twice on the way (into the
-/// writer's buffer, then into the file's own), a large part of an upload's CPU time.
-struct ChunkWriter {
-    /// The file, when no write is running.
-    file: Option<std::fs::File>,
-    /// The running write, which hands the file back.
-    running: Option<tokio::task::JoinHandle<(std::fs::File, std::io::Result<()>)>>,
-    batch: Vec<bytes::Bytes>,
-    batched: usize,
-}
-
-impl ChunkWriter {
-    fn new(file: std::fs::File) -> ChunkWriter {
-        ChunkWriter {
-            file: Some(file),
-            running: None,
-            batch: Vec::new(),
-            batched: 0,
-        }
-    }
-
-    async fn push(&mut self, chunk: bytes::Bytes) -> std::io::Result<()> {
-        self.batched += chunk.len();
-        self.batch.push(chunk);
-        if self.batched >= WRITE_BATCH {
-            self.write_batch().await?;
-        }
-        Ok(())
-    }
-
-    /// Starts writing the gathered chunks, once the previous write has finished.
-    async fn write_batch(&mut self) -> std::io::Result<()> {
-        let mut file = match self.file.take() {
-            Some(file) => file,
-            None => self.wait().await?,
-        };
-        let batch = std::mem::take(&mut self.batch);
-        self.batched = 0;
-        self.running = Some(tokio::task::spawn_blocking(move || {
-            let written = write_chunks(&mut file, &batch);
-            (file, written)
-        }));
-        Ok(())
-    }
-
-    /// Waits for the running write and takes the file back.
-    async fn wait(&mut self) -> std::io::Result<std::fs::File> {
-        let running = self
-            .running
-            .take()
-            .ok_or_else(|| std::io::Error::other("the upload's file is gone"))?;
-        let (file, written) = running.await.map_err(std::io::Error::other)?;
-        written.map(|()| file)
-    }
-
-    /// Writes what is left and waits until all of it is written.
-    async fn finish(mut self) -> std::io::Result<()> {
-        if !self.batch.is_empty() {
-            self.write_batch().await?;
-        }
-        if self.running.is_some() {
-            self.wait().await?;
-        }
-        Ok(())
-    }
-}
-
-/// Writes all of `chunks` with as few system calls as the kernel allows.
-fn write_chunks(file: &mut std::fs::File, chunks: &[bytes::Bytes]) -> std::io::Result<()> {
-    use std::io::{IoSlice, Write};
-    /// The most buffers one `writev` takes on Linux (`IOV_MAX`).
-    const MAX_SLICES: usize = 1024;
-    let mut slices: Vec<IoSlice<'_>> = chunks
-        .iter()
-        .filter(|c| !c.is_empty())
-        .map(|c| IoSlice::new(c))
-        .collect();
-    let mut rest = &mut slices[..];
-    while !rest.is_empty() {
-        let upto = rest.len().min(MAX_SLICES);
-        match file.write_vectored(&rest[..upto]) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut rest, n),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
 async fn read_small(
     mut field: Field<'_>,
     max: usize,
@@ -493,7 +420,7 @@ fn broken(err: MultipartError, timeout: std::time::Duration, limit: u64) -> Serv
     crate::error::body_failure(&err, timeout, limit, |_| ServerError::MalformedUpload(text))
 }
 
-fn rejected(status: StatusCode, file: &str, reason: String) -> ServerError {
+pub(crate) fn rejected(status: StatusCode, file: &str, reason: String) -> ServerError {
     ServerError::UploadRejected {
         status,
         file: file.to_owned(),

@@ -23,6 +23,10 @@ pub const DOWNLOAD_PREFIX: &str = "/_ferrex/download/";
 pub const SESSION_PATH: &str = "/_ferrex/session";
 /// Any same-origin URL answered as an attachment (`/_ferrex/file?url=…&filename=…`).
 pub const FILE_PATH: &str = "/_ferrex/file";
+/// Resumable uploads over tus 1.0: `POST` here creates one, each lives at `<this>/<id>`.
+pub const TUS_PATH: &str = "/_ferrex/tus";
+/// Hands finished tus uploads to the handler, as one batch (`POST`, JSON).
+pub const UPLOAD_FINISH_PATH: &str = "/_ferrex/upload/finish";
 
 /// The key of the marker that stands for an upload's files among a handler's JSON
 /// arguments: `{"$upload": "<zone id>"}`.

@@ -22,6 +22,7 @@ pub struct UploadFile {
     pub size: u64,
     temp: tempfile::TempPath,
     upload_dir: PathBuf,
+    sha256: Option<[u8; 32]>,
 }
 
 /// Where a persisted upload now lives.
@@ -84,7 +85,30 @@ impl UploadFile {
             size,
             temp,
             upload_dir,
+            sha256: None,
         }
+    }
+
+    /// The file with its SHA-256 digest, computed from the bytes as they were written.
+    pub fn with_sha256(mut self, digest: [u8; 32]) -> UploadFile {
+        self.sha256 = Some(digest);
+        self
+    }
+
+    /// The file's SHA-256 digest, when the app asked for it (`App::upload_sha256(true)`):
+    /// the server then computes it while the bytes stream to disk (no second read). `None`
+    /// otherwise, and for a file made with [`UploadFile::new`] alone.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let temp = tempfile::NamedTempFile::new_in(dir.path()).unwrap().into_temp_path();
+    /// let file = ferrex_core::UploadFile::new("a.txt".into(), "text/plain".into(), 0, temp, dir.path().into());
+    /// assert_eq!(file.sha256(), None);
+    /// let hex: String = file.with_sha256([0xab; 32]).sha256().unwrap().iter().map(|b| format!("{b:02x}")).collect();
+    /// assert!(hex.starts_with("abab"));
+    /// ```
+    pub fn sha256(&self) -> Option<[u8; 32]> {
+        self.sha256
     }
 
     /// Where the temporary file is.

@@ -6,9 +6,11 @@
 mod args;
 mod file;
 mod url;
+mod writer;
 mod zone;
 
 pub use args::{RejectedFile, UploadFiles, UploadProgress, upload_files};
 pub use file::{PersistedFile, UploadError, UploadFile};
 pub use url::upload_url;
+pub use writer::{UploadTarget, UploadWriter};
 pub use zone::{Capture, IntoAccept, SelectedFiles, Upload, UploadLimits, selected_files, upload};
