@@ -56,6 +56,9 @@ fn zones_page(s: &Zones) -> Node {
                 },
                 id = "got",
             ),
+            // Zones fill their column: a narrower column leaves room beside them for the
+            // drags that must land on no zone.
+            style = "max-width: 40rem",
         )
     }
 }

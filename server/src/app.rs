@@ -390,14 +390,15 @@ impl App {
     }
 
     /// The most resumable uploads one session may hold, in progress or finished but not
-    /// yet handed to a handler (default 32); past it, creating one answers 429.
+    /// yet handed to a handler (default 1024: a batch is one tus upload per file, so this
+    /// is also the largest folder a zone takes); past it, creating one answers 429.
     pub fn max_tus_uploads_per_session(mut self, uploads: usize) -> App {
         self.settings.max_tus_uploads_per_session = uploads;
         self
     }
 
     /// The most resumable uploads the process holds, all sessions together (default
-    /// 1024); past it, creating one answers 503.
+    /// 16384); past it, creating one answers 503.
     pub fn max_tus_uploads(mut self, uploads: usize) -> App {
         self.settings.max_tus_uploads = uploads;
         self

@@ -98,8 +98,8 @@ impl Default for Settings {
             socket_idle_timeout: Duration::from_secs(75),
             socket_max_write_buffer: 4 * 1024 * 1024,
             tus_expiry: Duration::from_secs(60 * 60),
-            max_tus_uploads_per_session: 32,
-            max_tus_uploads: 1024,
+            max_tus_uploads_per_session: 1024,
+            max_tus_uploads: 16 * 1024,
             upload_sha256: false,
         }
     }
