@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 use tower_http::services::ServeDir;
 
 use crate::app_state::AppState;
+use crate::files::FileStore;
 use crate::page::{ErasedPage, PageFn, Registry, erase};
 use crate::parked::DownloadSlots;
 use crate::session::{MemoryStore, StateStore};
@@ -40,6 +41,9 @@ pub struct App {
     /// `None` for the in-memory store, made with the settings' cap.
     store: Option<Arc<dyn StateStore>>,
     url_secret: Option<[u8; 32]>,
+    file_store: Option<FileStore>,
+    files_url: Option<String>,
+    download_redis_url: Option<String>,
 }
 
 impl Default for App {
@@ -57,6 +61,9 @@ impl App {
             settings: Settings::default(),
             store: None,
             url_secret: None,
+            file_store: None,
+            files_url: None,
+            download_redis_url: None,
         }
     }
 
@@ -206,6 +213,32 @@ impl App {
         self
     }
 
+    /// Where finished uploads and generated downloads are kept (default: the upload folder,
+    /// or the store named by `FERREX_FILES_URL` when it is set). With a shared store
+    /// ([`FileStore::object`], [`FileStore::from_url`]) every process of the app serves
+    /// every upload; see [`FileStore`].
+    pub fn file_store(mut self, store: FileStore) -> App {
+        self.file_store = Some(store);
+        self
+    }
+
+    /// Keeps files in the store at `url` (`s3://bucket/prefix`, cargo feature `s3`), as
+    /// [`FileStore::from_url`] reads it; a URL that cannot be used stops the app at start
+    /// with the reason. The same as setting `FERREX_FILES_URL`.
+    pub fn files(mut self, url: &str) -> App {
+        self.files_url = Some(url.to_owned());
+        self
+    }
+
+    /// The Redis that holds generated downloads' one-time tokens when files are in a shared
+    /// store (default: `FERREX_REDIS_URL`), so that any process hands a download out, and
+    /// only once. Without it, a generated download is served by the process that made it.
+    #[cfg(feature = "redis")]
+    pub fn shared_downloads(mut self, redis_url: &str) -> App {
+        self.download_redis_url = Some(redis_url.to_owned());
+        self
+    }
+
     /// The app as an axum `Router`, to serve or to mount in a larger app
     /// (`Router::new().merge(app.into_router())`).
     pub fn into_router(self) -> Router {
@@ -215,7 +248,10 @@ impl App {
         let assets = Router::new()
             .fallback_service(assets)
             .layer(axum::middleware::from_fn(assets::entity_tags));
+        let files = crate::files::resolve(self.file_store, self.files_url);
+        let sharing = crate::parked::sharing(&files, self.download_redis_url);
         let shared = Arc::new(AppState {
+            files,
             assets,
             pages: self.pages,
             registry: self.registry,
@@ -229,7 +265,8 @@ impl App {
                 self.settings.max_pending_download_bytes,
                 self.settings.max_pending_download_bytes_per_session,
                 self.settings.download_ttl,
-            ),
+            )
+            .shared(sharing),
         });
         spawn_sweeper(&shared);
         // Only these two routes read a request body; the rest need no per-request wrapper.

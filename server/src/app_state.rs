@@ -25,6 +25,8 @@ pub(crate) struct AppState {
     pub(crate) boot: String,
     /// The assets folder's files, for what is not a page.
     pub(crate) assets: Router,
+    /// Where finished uploads are kept.
+    pub(crate) files: crate::files::FileStore,
 }
 
 impl AppState {

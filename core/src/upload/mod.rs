@@ -9,6 +9,6 @@ mod url;
 mod zone;
 
 pub use args::{RejectedFile, UploadFiles, UploadProgress, upload_files};
-pub use file::{PersistedFile, UploadError, UploadFile};
+pub use file::{KeepFuture, PersistedFile, SharedFiles, UploadError, UploadFile};
 pub use url::upload_url;
 pub use zone::{IntoAccept, SelectedFiles, Upload, UploadLimits, selected_files, upload};
