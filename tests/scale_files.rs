@@ -60,6 +60,18 @@ impl StateStore for Sessions {
     }
 }
 
+/// A state whose handler streams its download.
+#[derive(Default, Serialize, Deserialize)]
+struct Streams;
+
+#[event]
+impl Streams {
+    fn make(&mut self) -> Download {
+        let chunks = [Ok(axum::body::Bytes::from_static(b"streamed"))];
+        Download::stream(futures_util::stream::iter(chunks), Some(8)).filename("s.bin")
+    }
+}
+
 /// Two processes of the Files example: each its own upload folder (for temporary files),
 /// both the same sessions, S3 store and Redis.
 struct Cluster {
@@ -74,6 +86,7 @@ async fn cluster(s3: &S3Server, redis: &RedisServer) -> Cluster {
     let (dir_a, dir_b) = (scratch("files-a-"), scratch("files-b-"));
     let process = |dir: &Path| {
         files::app()
+            .state::<Streams>()
             .upload_dir(dir)
             .store(sessions.clone())
             .url_secret(SECRET)
@@ -297,4 +310,27 @@ async fn with_the_object_store_down_an_upload_fails_with_503_and_leaves_no_tempo
     let shown = page(&apps.a, &cookie).await;
     assert!(shown.contains("Nothing uploaded yet."), "{shown}");
     assert!(!shown.contains("upload-status"), "{shown}");
+}
+
+#[tokio::test]
+async fn a_streamed_download_is_served_by_its_process_and_refused_with_410_by_another() {
+    let (s3, redis) = tokio::join!(S3Server::start(), RedisServer::start());
+    let apps = cluster(&s3, &redis).await;
+    let cookie = arrive(&apps.a).await;
+    let make = || post_event(&apps.a, Some(&cookie), None, "Streams.make", json!([]));
+
+    let (status, reply) = make().await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let url = reply["actions"][0]["url"].as_str().expect("a URL").to_owned();
+    let elsewhere = get(&apps.b, &url, &cookie).await;
+    assert_eq!(elsewhere.status(), StatusCode::GONE);
+    let (_, body) = support::http::status_json(elsewhere).await;
+    let sentence = body["error"].as_str().expect("a sentence");
+    assert!(sentence.contains("session affinity"), "{sentence}");
+
+    // The process that made it still has it.
+    let here = get(&apps.a, &url, &cookie).await;
+    assert_eq!(here.status(), StatusCode::OK);
+    assert_eq!(here.text().await.expect("the body"), "streamed");
+    assert_eq!(objects(&s3).await, Vec::<String>::new(), "a stream is not stored");
 }
