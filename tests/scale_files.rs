@@ -247,7 +247,11 @@ async fn a_download_made_on_one_process_is_handed_out_once_by_either() {
         .expect("a download URL")
         .to_owned();
     assert!(url.starts_with("/_ferrex/download/"), "{url}");
-    assert_eq!(objects(&s3).await.len(), 1, "the payload waits in the store");
+    assert_eq!(
+        objects(&s3).await.len(),
+        1,
+        "the payload waits in the store"
+    );
 
     // Another session's fetch finds nothing and does not use the token up.
     let stranger = arrive(&apps.b).await;
@@ -296,11 +300,13 @@ async fn with_the_object_store_down_an_upload_fails_with_503_and_leaves_no_tempo
         // Past one part: the multipart put fails, not a single put.
         vec![("big.bin", "application/octet-stream", &big[..])],
     ] {
-        let (status, reply) =
-            post_upload(&apps.a, Some(&cookie), None, files_upload(&files)).await;
+        let (status, reply) = post_upload(&apps.a, Some(&cookie), None, files_upload(&files)).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{reply}");
         let error = reply["error"].as_str().expect("a sentence");
-        assert!(error.starts_with("the file store is unavailable"), "{error}");
+        assert!(
+            error.starts_with("the file store is unavailable"),
+            "{error}"
+        );
         assert_eq!(
             temp_files(apps.dir_a.path()),
             Vec::<std::path::PathBuf>::new()
@@ -321,7 +327,10 @@ async fn a_streamed_download_is_served_by_its_process_and_refused_with_410_by_an
 
     let (status, reply) = make().await;
     assert_eq!(status, StatusCode::OK, "{reply}");
-    let url = reply["actions"][0]["url"].as_str().expect("a URL").to_owned();
+    let url = reply["actions"][0]["url"]
+        .as_str()
+        .expect("a URL")
+        .to_owned();
     let elsewhere = get(&apps.b, &url, &cookie).await;
     assert_eq!(elsewhere.status(), StatusCode::GONE);
     let (_, body) = support::http::status_json(elsewhere).await;
@@ -332,5 +341,9 @@ async fn a_streamed_download_is_served_by_its_process_and_refused_with_410_by_an
     let here = get(&apps.a, &url, &cookie).await;
     assert_eq!(here.status(), StatusCode::OK);
     assert_eq!(here.text().await.expect("the body"), "streamed");
-    assert_eq!(objects(&s3).await, Vec::<String>::new(), "a stream is not stored");
+    assert_eq!(
+        objects(&s3).await,
+        Vec::<String>::new(),
+        "a stream is not stored"
+    );
 }

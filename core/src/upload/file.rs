@@ -197,7 +197,9 @@ impl UploadFile {
                     staged.kept = true;
                     Ok(PathBuf::from(key))
                 }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(UploadError::Exists(name)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    Err(UploadError::Exists(name))
+                }
                 Err(source) => Err(UploadError::Io { name, source }),
             };
         }

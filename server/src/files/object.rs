@@ -14,8 +14,8 @@ use ferrex_core::upload::{KeepFuture, SharedFiles};
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use object_store::path::Path as StorePath;
 use object_store::{
-    GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, RenameOptions,
-    RenameTargetMode, WriteMultipart,
+    GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, RenameOptions, RenameTargetMode,
+    WriteMultipart,
 };
 
 use super::FileStoreError;
@@ -45,7 +45,9 @@ impl fmt::Debug for ObjectFiles {
 
 /// An S3 client from the `AWS_*` variables for `bucket`.
 #[cfg(feature = "s3")]
-pub(super) fn s3_from_env(bucket: &str) -> Result<object_store::aws::AmazonS3, object_store::Error> {
+pub(super) fn s3_from_env(
+    bucket: &str,
+) -> Result<object_store::aws::AmazonS3, object_store::Error> {
     use object_store::aws::AmazonS3Builder;
     let endpoint = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
         .iter()
@@ -171,7 +173,11 @@ impl ObjectFiles {
     /// Stores a parked payload under `name`.
     pub(crate) async fn put_parked(&self, name: &str, bytes: Bytes) -> Result<(), FileStoreError> {
         self.store
-            .put_opts(&self.location(name), PutPayload::from(bytes), Default::default())
+            .put_opts(
+                &self.location(name),
+                PutPayload::from(bytes),
+                Default::default(),
+            )
             .await
             .map(drop)
             .map_err(unavailable)
@@ -219,7 +225,9 @@ impl ObjectFiles {
         };
         let got = match self.store.get_opts(&self.location(name), options).await {
             Ok(got) => got,
-            Err(object_store::Error::NotFound { .. }) => return StatusCode::NOT_FOUND.into_response(),
+            Err(object_store::Error::NotFound { .. }) => {
+                return StatusCode::NOT_FOUND.into_response();
+            }
             Err(object_store::Error::NotModified { .. }) => {
                 return StatusCode::NOT_MODIFIED.into_response();
             }
@@ -242,7 +250,11 @@ impl ObjectFiles {
             HeaderValue::from(served.end - served.start),
         );
         out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-        if let Some(tag) = meta.e_tag.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
+        if let Some(tag) = meta
+            .e_tag
+            .as_deref()
+            .and_then(|t| HeaderValue::from_str(t).ok())
+        {
             out.insert(header::ETAG, tag);
         }
         let modified = meta
