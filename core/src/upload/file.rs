@@ -400,3 +400,22 @@ impl<'de> Deserialize<'de> for UploadFile {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_in_a_shared_store_is_relative_and_never_climbs_out() {
+        let name = |p: &str| store_name(Path::new(p)).map_err(|e| e.kind());
+        assert_eq!(name("photos/a.png"), Ok("photos/a.png".to_owned()));
+        assert_eq!(name("./a.png"), Ok("a.png".to_owned()));
+        for refused in ["/etc/passwd", "../a.png", "a/../../b", "", "."] {
+            assert_eq!(
+                name(refused),
+                Err(io::ErrorKind::InvalidInput),
+                "{refused:?}"
+            );
+        }
+    }
+}
