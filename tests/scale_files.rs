@@ -28,9 +28,10 @@ use reqwest::header::{
 };
 use serde_json::{Value, json};
 use support::TestServer;
-use support::disk::{names_in, scratch, temp_files};
+use support::disk::{listing, names_in, scratch, temp_files};
 use support::forms::{upload_event, upload_form};
 use support::http::{arrive, page, post_event, post_upload};
+use support::process::{AppProcess, Launch};
 use support::services::{RedisServer, S3Server};
 
 /// Every process signs upload URLs with the same secret.
@@ -345,5 +346,89 @@ async fn a_streamed_download_is_served_by_its_process_and_refused_with_410_by_an
         objects(&s3).await,
         Vec::<String>::new(),
         "a stream is not stored"
+    );
+}
+
+#[tokio::test]
+async fn the_files_example_keeps_files_in_s3_when_ferrex_files_url_is_set() {
+    let (s3, redis) = tokio::join!(S3Server::start(), RedisServer::start());
+    let dir = scratch("files-example-");
+    let env = [
+        (
+            "FERREX_FILES_URL",
+            format!("s3://{}/example", S3Server::BUCKET),
+        ),
+        ("FERREX_REDIS_URL", redis.url()),
+        ("AWS_ENDPOINT_URL", s3.endpoint()),
+        ("AWS_REGION", S3Server::REGION.to_owned()),
+        ("AWS_ACCESS_KEY_ID", S3Server::ACCESS_KEY_ID.to_owned()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            S3Server::SECRET_ACCESS_KEY.to_owned(),
+        ),
+    ];
+    let app = AppProcess::start_with(
+        "files",
+        Launch {
+            features: "s3,redis".into(),
+            env: env.map(|(k, v)| (k.to_owned(), v)).to_vec(),
+            dir: Some(dir.path().to_owned()),
+        },
+    )
+    .await;
+    let server = TestServer::at(app.addr);
+    let cookie = arrive(&server).await;
+
+    let (status, reply) = post_upload(
+        &server,
+        Some(&cookie),
+        None,
+        files_upload(&[("from-env.txt", "text/plain", b"no code change")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let in_bucket = |prefix: &'static str| {
+        let store = s3.store();
+        async move {
+            let mut names: Vec<String> = store
+                .list(Some(&prefix.into()))
+                .map(|meta| meta.expect("a listed object").location.to_string())
+                .collect()
+                .await;
+            names.sort();
+            names
+        }
+    };
+    assert_eq!(in_bucket("example").await, ["example/from-env.txt"]);
+    let shown = page(&server, &cookie).await;
+    let served = get(&server, &linked_url(&shown, "from-env.txt"), &cookie).await;
+    assert_eq!(served.text().await.expect("the body"), "no code change");
+
+    // A generated download waits in the store too (Redis from FERREX_REDIS_URL).
+    let (status, reply) = post_event(
+        &server,
+        Some(&cookie),
+        None,
+        "DownloadState.download_random_data",
+        json!([]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let parked = in_bucket("example").await;
+    assert_eq!(parked.len(), 2, "{parked:?}");
+    assert!(
+        parked[0].starts_with("example/.ferrex-download-d"),
+        "{parked:?}"
+    );
+    let url = reply["actions"][0]["url"].as_str().expect("a URL");
+    assert_eq!(get(&server, url, &cookie).await.status(), StatusCode::OK);
+    assert_eq!(
+        get(&server, url, &cookie).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        listing(dir.path()),
+        ["uploaded_files"],
+        "only the (empty) folder of temporary files is on disk"
     );
 }

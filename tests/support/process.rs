@@ -15,11 +15,30 @@ pub struct AppProcess {
     pub addr: SocketAddr,
     example: String,
     child: Option<Child>,
+    launch: Launch,
+}
+
+/// How an example is built and started besides its name.
+#[derive(Clone, Default)]
+pub struct Launch {
+    /// Cargo features of `ferrex` to build it with (`"s3,redis"`), empty for none.
+    pub features: String,
+    /// Environment variables to start it with.
+    pub env: Vec<(String, String)>,
+    /// The working directory to start it in (relative folders such as `uploaded_files/`
+    /// land there), else the test's own.
+    pub dir: Option<PathBuf>,
 }
 
 impl AppProcess {
     /// Builds example `name` if needed and starts it on a free loopback port.
     pub async fn start(name: &str) -> AppProcess {
+        AppProcess::start_with(name, Launch::default()).await
+    }
+
+    /// Like [`start`](Self::start), built with `launch.features`, started with its
+    /// environment and in its directory.
+    pub async fn start_with(name: &str, launch: Launch) -> AppProcess {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port");
@@ -27,6 +46,7 @@ impl AppProcess {
             addr: port,
             example: name.to_owned(),
             child: None,
+            launch,
         };
         app.start_again().await;
         app
@@ -49,7 +69,12 @@ impl AppProcess {
     /// waits until it accepts connections.
     pub async fn start_again(&mut self) {
         self.kill();
-        let child = Command::new(example_binary(&self.example))
+        let mut command = Command::new(example_binary(&self.example, &self.launch.features));
+        command.envs(self.launch.env.iter().cloned());
+        if let Some(dir) = &self.launch.dir {
+            command.current_dir(dir);
+        }
+        let child = command
             .env("FERREX_ADDR", self.addr.to_string())
             .env("PORT", self.addr.port().to_string())
             .stdout(Stdio::null())
@@ -78,7 +103,7 @@ impl Drop for AppProcess {
 
 /// The example's binary, built first (cargo answers at once when it is up to date) into
 /// the target folder this test runs from.
-fn example_binary(name: &str) -> PathBuf {
+fn example_binary(name: &str, features: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test's own path");
     // target/<profile>/deps/<test> → target/<profile>
     let profile_dir = exe
@@ -89,10 +114,14 @@ fn example_binary(name: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .args(["build", "--quiet", "--example", name])
+        .args(["--features", features])
         .env("CARGO_TARGET_DIR", target_dir)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
         .expect("run cargo build");
-    assert!(status.success(), "cargo build --example {name} failed");
+    assert!(
+        status.success(),
+        "cargo build --example {name} --features '{features}' failed"
+    );
     profile_dir.join("examples").join(name)
 }
