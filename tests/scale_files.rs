@@ -199,6 +199,15 @@ async fn an_upload_through_one_process_is_listed_and_served_by_the_other() {
     assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(part.headers()[CONTENT_RANGE], "bytes 1000-1009/200000");
     assert_eq!(part.bytes().await.expect("the range"), report[1000..1010]);
+    let past_the_end = reqwest::Client::new()
+        .get(apps.b.url(&url))
+        .header(COOKIE, &cookie)
+        .header(RANGE, "bytes=300000-")
+        .send()
+        .await
+        .expect("GET a range past the end");
+    assert_eq!(past_the_end.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(past_the_end.headers()[CONTENT_RANGE], "bytes */200000");
 
     // Still bound to the session: another session, or no tag, finds nothing.
     let stranger = arrive(&apps.b).await;

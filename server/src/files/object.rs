@@ -231,8 +231,19 @@ impl ObjectFiles {
             Err(object_store::Error::NotModified { .. }) => {
                 return StatusCode::NOT_MODIFIED.into_response();
             }
-            Err(e) if range.is_some() && refused_range(&e) => {
-                return StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            // A range past the end, or the store failing: the object's size tells which.
+            Err(e) if range.is_some() => {
+                return match self.store.head(&self.location(name)).await {
+                    Ok(meta) => {
+                        let mut refused = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+                        if let Ok(value) = HeaderValue::from_str(&format!("bytes */{}", meta.size))
+                        {
+                            refused.headers_mut().insert(header::CONTENT_RANGE, value);
+                        }
+                        refused
+                    }
+                    Err(_) => crate::ServerError::FileStore(e.to_string()).into_response(),
+                };
             }
             Err(e) => return crate::ServerError::FileStore(e.to_string()).into_response(),
         };
@@ -370,12 +381,6 @@ fn parse_range(value: &str) -> Option<GetRange> {
             (start <= end).then(|| GetRange::Bounded(start..end.saturating_add(1)))
         }
     }
-}
-
-/// Whether the store refused the range (past the end of the object) rather than failed.
-fn refused_range(error: &object_store::Error) -> bool {
-    let text = error.to_string();
-    text.contains("416") || text.contains("Range") || text.contains("range")
 }
 
 fn unavailable(error: impl fmt::Display) -> FileStoreError {
