@@ -114,20 +114,22 @@ impl ObjectFiles {
             use tokio::io::AsyncReadExt;
             let mut input = tokio::fs::File::open(file).await.map_err(unavailable)?;
             loop {
-                let mut chunk = Vec::with_capacity(READ_CHUNK);
-                let read = (&mut input)
-                    .take(READ_CHUNK as u64)
-                    .read_to_end(&mut chunk)
-                    .await
-                    .map_err(unavailable)?;
-                if read == 0 {
+                // Filled exactly to its capacity and frozen without a copy: each chunk holds
+                // READ_CHUNK bytes of memory, no more.
+                let mut chunk = bytes::BytesMut::with_capacity(READ_CHUNK);
+                while chunk.len() < READ_CHUNK {
+                    if input.read_buf(&mut chunk).await.map_err(unavailable)? == 0 {
+                        break;
+                    }
+                }
+                if chunk.is_empty() {
                     return Ok(());
                 }
                 writer
                     .wait_for_capacity(PARTS_IN_FLIGHT)
                     .await
                     .map_err(unavailable)?;
-                writer.put(Bytes::from(chunk));
+                writer.put(chunk.freeze());
             }
         }
         .await;
