@@ -314,7 +314,7 @@ async fn with_the_object_store_down_an_upload_fails_with_503_and_leaves_no_tempo
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{reply}");
         let error = reply["error"].as_str().expect("a sentence");
         assert!(
-            error.starts_with("the file store is unavailable"),
+            error.starts_with("the file store is unavailable: the upload was not kept"),
             "{error}"
         );
         assert_eq!(

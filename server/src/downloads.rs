@@ -90,7 +90,7 @@ async fn fetch_shared(app: &AppState, token: &str, session: Option<&SessionId>) 
         }
         // Dropped for a budget by the process that parked it.
         Ok(None) => ServerError::DownloadGone.into_response(),
-        Err(e) => ServerError::FileStore(e.to_string()).into_response(),
+        Err(e) => ServerError::FileStore(e.cause()).into_response(),
     }
 }
 

@@ -66,7 +66,7 @@ pub enum ServerError {
     #[error("the server could not store the upload: {0}")]
     Storage(String),
     /// The shared file store (an object store) could not be reached or refused.
-    #[error("the file store is unavailable, nothing was kept: {0}")]
+    #[error("the file store is unavailable: {0}")]
     FileStore(String),
     /// A page's render function panicked.
     #[error("the page `{0}` could not be shown: the server hit an internal error")]

@@ -177,7 +177,9 @@ async fn receive(
                 let name = objects
                     .stage(file.temp_path(), file.size)
                     .await
-                    .map_err(|e| ServerError::FileStore(e.to_string()))?;
+                    .map_err(|e| {
+                        ServerError::FileStore(format!("the upload was not kept ({})", e.cause()))
+                    })?;
                 staged.push(file.staged_in(objects.shared_files(), name));
             }
             tracing::debug!(count = staged.len(), "upload copied to the file store");

@@ -66,6 +66,16 @@ pub enum FileStoreError {
     Unavailable(String),
 }
 
+impl FileStoreError {
+    /// What went wrong, without the sentence's start (for a message that says it).
+    pub(crate) fn cause(&self) -> String {
+        match self {
+            FileStoreError::Unavailable(cause) => cause.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl FileStore {
     /// The local upload folder (`App::upload_dir`): the default.
     pub fn local() -> FileStore {
