@@ -103,10 +103,10 @@ if ! [ -d "$tus_clients/node_modules/tus-js-client" ]; then
 fi
 step "found tuspy and tus-js-client in $tus_clients"
 
-step "cargo test --workspace --all-targets --features redis${*:+ $*}"
-cargo test --workspace --all-targets --features redis "$@"
+step "cargo test --workspace --all-targets --features redis,s3${*:+ $*}"
+cargo test --workspace --all-targets --features redis,s3 "$@"
 
-step "cargo test --workspace --doc --features redis"
-cargo test --workspace --doc --features redis
+step "cargo test --workspace --doc --features redis,s3"
+cargo test --workspace --doc --features redis,s3
 
 step "all tests passed"

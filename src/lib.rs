@@ -89,6 +89,9 @@ pub use ferrex_server::{
     App, EventMessage, MemoryStore, PageFn, Reply, ServerError, Session, SessionId, Settings,
     StateStore,
 };
+/// Where finished uploads and generated downloads are kept (the local folder, or an object
+/// store with the `object-store` / `s3` features).
+pub use ferrex_server::{FILES_URL_ENV, FileStore, FileStoreError, SharedSession};
 
 /// Everything a page module needs: `use ferrex::prelude::*;`.
 pub mod prelude {

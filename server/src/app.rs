@@ -17,6 +17,7 @@ use tower_http::services::ServeDir;
 
 use crate::app_state::AppState;
 use crate::connections::{self, ConnectionLimits};
+use crate::files::FileStore;
 use crate::page::{ErasedPage, PageFn, Registry, erase};
 use crate::parked::DownloadSlots;
 use crate::request_target::BoundedTarget;
@@ -67,6 +68,9 @@ pub struct App {
     #[cfg(feature = "redis")]
     redis_url: Option<String>,
     upload_writer: Option<crate::app_state::MakeWriter>,
+    file_store: Option<FileStore>,
+    files_url: Option<String>,
+    download_redis_url: Option<String>,
 }
 
 /// Where the assets folder comes from: `App::assets_dir`, the folder `ui!` checked (told by
@@ -100,6 +104,9 @@ impl App {
             #[cfg(feature = "redis")]
             redis_url: None,
             upload_writer: None,
+            file_store: None,
+            files_url: None,
+            download_redis_url: None,
         }
     }
 
@@ -440,6 +447,32 @@ impl App {
         self
     }
 
+    /// Where finished uploads and generated downloads are kept (default: the upload folder,
+    /// or the store named by `FERREX_FILES_URL` when it is set). With a shared store
+    /// ([`FileStore::object`], [`FileStore::from_url`]) every process of the app serves
+    /// every upload; see [`FileStore`].
+    pub fn file_store(mut self, store: FileStore) -> App {
+        self.file_store = Some(store);
+        self
+    }
+
+    /// Keeps files in the store at `url` (`s3://bucket/prefix`, cargo feature `s3`), as
+    /// [`FileStore::from_url`] reads it; a URL that cannot be used stops the app at start
+    /// with the reason. The same as setting `FERREX_FILES_URL`.
+    pub fn files(mut self, url: &str) -> App {
+        self.files_url = Some(url.to_owned());
+        self
+    }
+
+    /// The Redis that holds generated downloads' one-time tokens when files are in a shared
+    /// store (default: `FERREX_REDIS_URL`), so that any process hands a download out, and
+    /// only once. Without it, a generated download is served by the process that made it.
+    #[cfg(feature = "redis")]
+    pub fn shared_downloads(mut self, redis_url: &str) -> App {
+        self.download_redis_url = Some(redis_url.to_owned());
+        self
+    }
+
     /// The app as an axum `Router`, to serve or to mount in a larger app
     /// (`Router::new().merge(app.into_router())`).
     pub fn into_router(mut self) -> Router {
@@ -450,6 +483,11 @@ impl App {
     }
 
     fn router(mut self) -> Router {
+        // Sessions and download tokens share one Redis unless the app named another.
+        #[cfg(feature = "redis")]
+        if self.download_redis_url.is_none() {
+            self.download_redis_url = self.redis_url.clone();
+        }
         let store = self.session_store();
         let assets = ServeDir::new(&self.settings.assets_dir)
             .with_buf_chunk_size(256 * 1024)
@@ -457,7 +495,10 @@ impl App {
         let assets = Router::new()
             .fallback_service(assets)
             .layer(axum::middleware::from_fn(assets::entity_tags));
+        let files = crate::files::resolve(self.file_store, self.files_url);
+        let sharing = crate::parked::sharing(&files, self.download_redis_url);
         let shared = Arc::new(AppState {
+            files,
             assets,
             pages: self.pages,
             registry: self.registry,
@@ -473,7 +514,8 @@ impl App {
                 self.settings.max_pending_download_bytes,
                 self.settings.max_pending_download_bytes_per_session,
                 self.settings.download_ttl,
-            ),
+            )
+            .shared(sharing),
             sockets: SessionSockets::default(),
             tus: crate::tus::TusUploads::new(),
             upload_writer: self.upload_writer,

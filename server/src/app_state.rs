@@ -31,6 +31,8 @@ pub(crate) struct AppState {
     pub(crate) tus: crate::tus::TusUploads,
     /// Makes the app's writer for each uploaded file (`App::upload_writer`).
     pub(crate) upload_writer: Option<MakeWriter>,
+    /// Where finished uploads are kept.
+    pub(crate) files: crate::files::FileStore,
 }
 
 /// What `App::upload_writer` takes: one writer per uploaded file.

@@ -1,5 +1,6 @@
 //! Download routes: `/_ferrex/download/<token>`, which hands out a payload parked by a
-//! handler (see `parked`) once, to its own session, and `/_ferrex/file`, which answers any
+//! handler (see `parked`) once, to its own session (from the shared file store when the app
+//! runs as several processes), and `/_ferrex/file`, which answers any
 //! same-origin URL as an attachment under a chosen name.
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use tower::ServiceExt;
 
 use crate::ServerError;
 use crate::app_state::AppState;
+use crate::parked::{SHARED_MARK, STREAM_MARK, SlotBody};
 use crate::session::SessionId;
 
 /// `GET /_ferrex/download/<token>`: the payload, once, for its own session. A `HEAD`
@@ -34,10 +36,19 @@ pub(crate) async fn fetch_slot(
             None => ServerError::DownloadGone.into_response(),
         };
     }
+    if app.downloads.is_shared() && token.starts_with(SHARED_MARK) {
+        return fetch_shared(&app, &token, session.as_ref()).await;
+    }
     let Some(slot) = app.downloads.take(&token, session.as_ref()) else {
+        if app.downloads.is_shared() && token.starts_with(STREAM_MARK) {
+            return ServerError::DownloadElsewhere.into_response();
+        }
         return ServerError::DownloadGone.into_response();
     };
-    let (body, len) = match slot.body {
+    let SlotBody::Held(body) = slot.body else {
+        return ServerError::DownloadGone.into_response();
+    };
+    let (body, len) = match body {
         DownloadBody::Data(data) => {
             let bytes = if data.is_image() {
                 match tokio::task::spawn_blocking(move || data.into_bytes()).await {
@@ -62,6 +73,25 @@ pub(crate) async fn fetch_slot(
     };
     tracing::debug!(file = %slot.filename, "download fetched");
     attachment(body, &slot.content_type, len, &slot.filename)
+}
+
+/// A payload parked in the shared file store, by this process or another: taken once of all
+/// processes (Redis `GETDEL`), then streamed from the store.
+async fn fetch_shared(app: &AppState, token: &str, session: Option<&SessionId>) -> Response {
+    let payload = match app.downloads.take_shared(token, session).await {
+        Ok(Some(payload)) => payload,
+        Ok(None) => return ServerError::DownloadGone.into_response(),
+        Err(e) => return ServerError::FileStore(e).into_response(),
+    };
+    match payload.files.take_parked(&payload.name).await {
+        Ok(Some((body, len))) => {
+            tracing::debug!(file = %payload.filename, "download fetched from the file store");
+            attachment(body, &payload.content_type, Some(len), &payload.filename)
+        }
+        // Dropped for a budget by the process that parked it.
+        Ok(None) => ServerError::DownloadGone.into_response(),
+        Err(e) => ServerError::FileStore(e.cause()).into_response(),
+    }
 }
 
 /// A generated download's response: its type, length if known, and name.

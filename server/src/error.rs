@@ -28,6 +28,14 @@ pub enum ServerError {
     /// A download token that does not exist, was used, expired or belongs to another session.
     #[error("this download does not exist or has expired")]
     DownloadGone,
+    /// A streamed download made by another process of the app: only that process can
+    /// serve it.
+    #[error(
+        "this download is streamed by the server process that made it, and this request \
+         reached another one: send `/_ferrex/download/` requests of a session to one process \
+         (session affinity), or return the payload with `Download::data`"
+    )]
+    DownloadElsewhere,
     /// `download(url = …)` with a URL that is not a path on this site.
     #[error("only paths on this site can be downloaded: `{0}`")]
     ForeignUrl(String),
@@ -57,6 +65,9 @@ pub enum ServerError {
     /// Writing to the upload folder failed.
     #[error("the server could not store the upload: {0}")]
     Storage(String),
+    /// The shared file store (an object store) could not be reached or refused.
+    #[error("the file store is unavailable: {0}")]
+    FileStore(String),
     /// A page's render function panicked.
     #[error("the page `{0}` could not be shown: the server hit an internal error")]
     PageFailed(String),
@@ -156,6 +167,8 @@ impl ServerError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ServerError::SessionTakenOver => StatusCode::CONFLICT,
+            ServerError::FileStore(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ServerError::DownloadElsewhere => StatusCode::GONE,
         }
     }
 }

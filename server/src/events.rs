@@ -168,17 +168,17 @@ pub(crate) async fn run_event(
     app.store.commit(claim, &mut guard, name).await?;
     drop(guard);
     let mut error = error;
-    let actions = actions
-        .into_iter()
-        .filter_map(|action| match client_action(app, session_id, action) {
-            Ok(value) => Some(value),
+    let mut kept = Vec::with_capacity(actions.len());
+    for action in actions {
+        match client_action(app, session_id, action).await {
+            Ok(value) => kept.push(value),
             Err(why) => {
                 tracing::warn!(handler = %event.handler, error = %why, "a download could not be kept");
                 error.get_or_insert(why);
-                None
             }
-        })
-        .collect();
+        }
+    }
+    let actions = kept;
     tracing::debug!(handler = %event.handler, "event handled");
     Ok(Reply {
         id: event.id,
@@ -192,12 +192,16 @@ pub(crate) async fn run_event(
 
 /// A handler's action as the browser runs it; generated data is parked behind a
 /// one-time URL instead of travelling in the reply.
-fn client_action(app: &AppState, session: &SessionId, action: Action) -> Result<Value, String> {
+async fn client_action(
+    app: &AppState,
+    session: &SessionId,
+    action: Action,
+) -> Result<Value, String> {
     let action = match action {
         Action::Client(action) => action,
         Action::Download(download) => {
             let filename = Some(download.suggested_filename());
-            let url = match app.downloads.park(session, download)? {
+            let url = match app.downloads.park_anywhere(session, download).await? {
                 crate::parked::Parked::Url(url) => url,
                 // The token route is the app's own: under the app's base path when mounted.
                 crate::parked::Parked::Token(path) => {

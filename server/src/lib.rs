@@ -17,6 +17,7 @@ mod connections;
 mod downloads;
 mod error;
 mod events;
+mod files;
 mod guards;
 mod listen;
 mod page;
@@ -44,6 +45,7 @@ pub use app::run_main;
 pub use assets::RUNTIME_JS;
 pub use error::ServerError;
 pub use events::{EventMessage, Reply};
+pub use files::{FILES_URL_ENV, FileStore, FileStoreError};
 pub use page::{PageFn, Registry};
 pub use session::{
     COOKIE_NAME, EventClaim, MemoryStore, Session, SessionId, SharedSession, StateStore,

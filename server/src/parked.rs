@@ -1,15 +1,20 @@
 //! Payloads a handler returned (`Download`), parked behind one-time, session-bound tokens
 //! until the browser fetches them: the budgets that bound them, per session and for the
-//! process, with running totals.
+//! process, with running totals; with a shared file store and Redis, `Download::data`
+//! payloads parked in the store and their tokens in Redis, so any process hands them out
+//! once.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use ferrex_core::Download;
 use ferrex_core::download::DownloadBody;
 
+use crate::files::ObjectFiles;
 use crate::session::SessionId;
 
 /// Payloads waiting to be fetched, each by the one session it was made for.
@@ -24,6 +29,8 @@ pub(crate) struct DownloadSlots {
     max_bytes: u64,
     max_session_bytes: u64,
     ttl: Duration,
+    /// Where payloads go when several processes must be able to hand them out.
+    shared: Option<SharedParking>,
 }
 
 /// What the lock guards.
@@ -41,6 +48,8 @@ struct Parking {
     next_seq: u64,
     /// Payloads dropped unfetched for a budget since the last sweep, and their charge.
     evicted: (u64, u64),
+    /// Payloads in the file store whose slots were dropped unfetched, to delete there.
+    stored_dropped: Vec<String>,
 }
 
 /// What one session has parked.
@@ -60,11 +69,25 @@ pub(crate) struct Slot {
     session: SessionId,
     pub(crate) filename: String,
     pub(crate) content_type: String,
-    pub(crate) body: DownloadBody,
+    pub(crate) body: SlotBody,
     /// The payload's size plus the slot's own bookkeeping, counted against the budgets.
     charge: u64,
     seq: u64,
     created: Instant,
+}
+
+/// What a slot holds.
+pub(crate) enum SlotBody {
+    /// The payload itself, in this process.
+    Held(DownloadBody),
+    /// A payload put in the shared file store under this name (its one-time token is in
+    /// Redis); the slot keeps it counted against this process's budgets until it expires.
+    Stored {
+        /// The payload's name in the store.
+        name: String,
+        /// Its length.
+        len: u64,
+    },
 }
 
 /// The memory one parked slot costs besides its payload and its strings: the `Slot` and
@@ -112,6 +135,16 @@ impl Parking {
         self.slots.insert(token, slot);
     }
 
+    /// Removes a slot that was dropped unfetched (a budget, its time-to-live): a payload in
+    /// the file store is deleted there too.
+    fn drop_unfetched(&mut self, token: &str) -> Option<Slot> {
+        let slot = self.remove(token)?;
+        if let SlotBody::Stored { name, .. } = &slot.body {
+            self.stored_dropped.push(name.clone());
+        }
+        Some(slot)
+    }
+
     fn remove(&mut self, token: &str) -> Option<Slot> {
         let slot = self.slots.remove(token)?;
         self.order.remove(&slot.seq);
@@ -137,7 +170,7 @@ impl Parking {
             .and_then(|holder| holder.seqs.first())
             .and_then(|seq| self.order.get(seq))
             .cloned();
-        if let Some(slot) = token.and_then(|token| self.remove(&token)) {
+        if let Some(slot) = token.and_then(|token| self.drop_unfetched(&token)) {
             self.evicted.0 += 1;
             self.evicted.1 += slot.charge;
         }
@@ -165,6 +198,123 @@ impl DownloadSlots {
             max_bytes,
             max_session_bytes: max_session_bytes.min(max_bytes),
             ttl,
+            shared: None,
+        }
+    }
+
+    /// Parks `Download::data` payloads in `shared` from now on.
+    pub(crate) fn shared(mut self, shared: Option<SharedParking>) -> DownloadSlots {
+        self.shared = shared;
+        self
+    }
+
+    /// Whether tokens may have been made by another process of the app.
+    pub(crate) fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// Deletes from the file store the payloads whose slots were dropped unfetched.
+    fn delete_dropped(&self) {
+        let dropped = std::mem::take(&mut self.lock().stored_dropped);
+        if let Some(shared) = &self.shared {
+            for name in dropped {
+                shared.files.delete_later(&name);
+            }
+        }
+    }
+
+    /// Parks a download for `session` (see [`DownloadSlots::park`]); with a shared file
+    /// store and Redis, a `Download::data` payload goes to the store and its token to
+    /// Redis, so any process of the app can hand it out once.
+    pub(crate) async fn park_anywhere(
+        &self,
+        session: &SessionId,
+        download: Download,
+    ) -> Result<Parked, String> {
+        let Some(shared) = &self.shared else {
+            return self.park(session, download);
+        };
+        let filename = download.suggested_filename();
+        let content_type = download.content_type();
+        let data = match download.into_body() {
+            DownloadBody::Data(data) => data,
+            body => return self.park_body(session, filename, content_type, body),
+        };
+        let token = format!("{SHARED_MARK}{}", SessionId::random().as_str());
+        let estimate = charge(data.len_hint(), &token, session, &filename, &content_type);
+        self.fits_one_session(estimate, &filename)?;
+        let bytes = encode(data).await?;
+        let name = format!("{}{token}", crate::files::PARKED_PREFIX);
+        let len = bytes.len() as u64;
+        shared
+            .files
+            .put_parked(&name, bytes)
+            .await
+            .map_err(|e| format!("`{filename}` could not be kept for download: {e}"))?;
+        let record = serde_json::json!({ "f": filename, "t": content_type, "n": name, "l": len });
+        if let Err(e) = shared
+            .put_token(&once_key(session, &token), record.to_string(), self.ttl)
+            .await
+        {
+            shared.files.delete_later(&name);
+            return Err(format!("`{filename}` could not be kept for download: {e}"));
+        }
+        let charge = charge(len, &token, session, &filename, &content_type);
+        let slot = Slot {
+            session: session.clone(),
+            filename,
+            content_type,
+            body: SlotBody::Stored { name, len },
+            charge,
+            seq: 0,
+            created: Instant::now(),
+        };
+        self.insert_within_budgets(token.clone(), session, slot);
+        Ok(Parked::Token(format!(
+            "{}{token}",
+            crate::wire::DOWNLOAD_PREFIX
+        )))
+    }
+
+    /// Takes a payload parked in the shared store by any process, once of all processes:
+    /// its name, type, store name and length. `None` if it was taken, expired, or is not
+    /// `session`'s (the key names the session, so another session's fetch burns nothing).
+    pub(crate) async fn take_shared(
+        &self,
+        token: &str,
+        session: Option<&SessionId>,
+    ) -> Result<Option<SharedPayload>, String> {
+        let (Some(shared), Some(session)) = (&self.shared, session) else {
+            return Ok(None);
+        };
+        if !token.starts_with(SHARED_MARK) {
+            return Ok(None);
+        }
+        // This process's own slot stops counting against its budgets now.
+        {
+            let mut parking = self.lock();
+            if parking
+                .slots
+                .get(token)
+                .is_some_and(|slot| &slot.session == session)
+            {
+                parking.remove(token);
+            }
+        }
+        let Some(record) = shared.take_token(&once_key(session, token)).await? else {
+            return Ok(None);
+        };
+        let record: serde_json::Value = serde_json::from_slice(&record)
+            .map_err(|e| format!("a download's record is unreadable: {e}"))?;
+        let text = |key: &str| record.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+        match (text("f"), text("t"), text("n")) {
+            (Some(filename), Some(content_type), Some(name)) => Ok(Some(SharedPayload {
+                filename,
+                content_type,
+                name,
+                files: shared.files.clone(),
+            })),
+            _ => Err("a download's record is incomplete".into()),
         }
     }
 
@@ -182,11 +332,25 @@ impl DownloadSlots {
     pub(crate) fn park(&self, session: &SessionId, download: Download) -> Result<Parked, String> {
         let filename = download.suggested_filename();
         let content_type = download.content_type();
-        let body = download.into_body();
+        self.park_body(session, filename, content_type, download.into_body())
+    }
+
+    fn park_body(
+        &self,
+        session: &SessionId,
+        filename: String,
+        content_type: String,
+        body: DownloadBody,
+    ) -> Result<Parked, String> {
         if let DownloadBody::Url(url) = body {
             return Ok(Parked::Url(url));
         }
-        let token = SessionId::random().as_str().to_owned();
+        // A stream is served by this process only: its mark lets another process say so.
+        let mark = match (&body, self.is_shared()) {
+            (DownloadBody::Stream { .. }, true) => STREAM_MARK,
+            _ => "",
+        };
+        let token = format!("{mark}{}", SessionId::random().as_str());
         let charge = charge(
             estimated_size(&body),
             &token,
@@ -194,6 +358,26 @@ impl DownloadSlots {
             &filename,
             &content_type,
         );
+        self.fits_one_session(charge, &filename)?;
+        let slot = Slot {
+            session: session.clone(),
+            filename,
+            content_type,
+            body: SlotBody::Held(body),
+            charge,
+            seq: 0,
+            created: Instant::now(),
+        };
+        self.insert_within_budgets(token.clone(), session, slot);
+        Ok(Parked::Token(format!(
+            "{}{token}",
+            crate::wire::DOWNLOAD_PREFIX
+        )))
+    }
+
+    /// Refuses a payload larger than a session's whole budget: it would only be dropped
+    /// unfetched.
+    fn fits_one_session(&self, charge: u64, filename: &str) -> Result<(), String> {
         if charge > self.max_session_bytes {
             let setting = if self.max_session_bytes < self.max_bytes {
                 "App::max_pending_download_bytes_per_session"
@@ -207,15 +391,11 @@ impl DownloadSlots {
                 self.max_session_bytes
             ));
         }
-        let slot = Slot {
-            session: session.clone(),
-            filename,
-            content_type,
-            body,
-            charge,
-            seq: 0,
-            created: Instant::now(),
-        };
+        Ok(())
+    }
+
+    /// Parks `slot` and drops the oldest payloads of whoever holds too much.
+    fn insert_within_budgets(&self, token: String, session: &SessionId, slot: Slot) {
         let mut parking = self.lock();
         parking.insert(token.clone(), session, slot);
         let newest = parking.next_seq - 1;
@@ -229,10 +409,8 @@ impl DownloadSlots {
             };
             parking.evict_oldest_of(&largest);
         }
-        Ok(Parked::Token(format!(
-            "{}{token}",
-            crate::wire::DOWNLOAD_PREFIX
-        )))
+        drop(parking);
+        self.delete_dropped();
     }
 
     /// Drops payloads older than the time-to-live, oldest first (O(log n) each), and logs
@@ -252,7 +430,7 @@ impl DownloadSlots {
             if !stale {
                 break;
             }
-            if let Some(slot) = parking.remove(&token) {
+            if let Some(slot) = parking.drop_unfetched(&token) {
                 expired += 1;
                 expired_bytes += slot.charge;
             }
@@ -260,6 +438,7 @@ impl DownloadSlots {
         let (evicted, evicted_bytes) = std::mem::take(&mut parking.evicted);
         let (waiting, waiting_bytes) = (parking.slots.len(), parking.total);
         drop(parking);
+        self.delete_dropped();
         if evicted > 0 {
             tracing::warn!(
                 evicted,
@@ -311,8 +490,9 @@ impl DownloadSlots {
             .get(token)
             .filter(|s| self.fetchable(s, session))?;
         let len = match &slot.body {
-            DownloadBody::Data(data) if !data.is_image() => Some(data.len_hint()),
-            DownloadBody::Stream { len, .. } => *len,
+            SlotBody::Held(DownloadBody::Data(data)) if !data.is_image() => Some(data.len_hint()),
+            SlotBody::Held(DownloadBody::Stream { len, .. }) => *len,
+            SlotBody::Stored { len, .. } => Some(*len),
             _ => None,
         };
         Some((slot.filename.clone(), slot.content_type.clone(), len))
@@ -320,6 +500,141 @@ impl DownloadSlots {
 
     fn fetchable(&self, slot: &Slot, session: Option<&SessionId>) -> bool {
         Some(&slot.session) == session && slot.created.elapsed() < self.ttl
+    }
+}
+
+/// The first character of a token whose payload is in the shared file store.
+pub(crate) const SHARED_MARK: &str = "d";
+/// The first character of a token whose payload is a stream, when the app runs as several
+/// processes: only the process that made it can serve it.
+pub(crate) const STREAM_MARK: &str = "s";
+
+/// A payload taken from the shared store by [`DownloadSlots::take_shared`].
+pub(crate) struct SharedPayload {
+    pub(crate) filename: String,
+    pub(crate) content_type: String,
+    pub(crate) name: String,
+    pub(crate) files: Arc<ObjectFiles>,
+}
+
+/// The one-time key of a shared payload: the session is part of it, so a token fetched
+/// with another session's cookie finds nothing and leaves the payload in place.
+fn once_key(session: &SessionId, token: &str) -> String {
+    format!("download:{}:{token}", session.as_str())
+}
+
+/// A payload's bytes, an image encoded off the async threads.
+async fn encode(data: ferrex_core::download::DownloadData) -> Result<bytes::Bytes, String> {
+    if data.is_image() {
+        tokio::task::spawn_blocking(move || data.into_bytes())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("image encoding failed: {e}"))
+    } else {
+        data.into_bytes().map_err(|e| e.to_string())
+    }
+}
+
+/// The sharing of parked payloads an app runs with: with an object store and a Redis URL
+/// (given in code, else `FERREX_REDIS_URL`), `Download::data` payloads go to the store and
+/// their tokens to Redis; otherwise payloads wait in the memory of the process that made
+/// them.
+pub(crate) fn sharing(
+    files: &crate::files::FileStore,
+    redis_url: Option<String>,
+) -> Option<SharedParking> {
+    let objects = files.objects()?;
+    #[cfg(feature = "redis")]
+    {
+        let url = redis_url.or_else(|| {
+            std::env::var("FERREX_REDIS_URL")
+                .ok()
+                .filter(|url| !url.trim().is_empty())
+        });
+        match url {
+            Some(url) => Some(SharedParking::new(objects.clone(), url.trim().to_owned())),
+            None => {
+                tracing::info!(
+                    "generated downloads wait in this process's memory: set FERREX_REDIS_URL \
+                     so that any process of the app can hand them out"
+                );
+                None
+            }
+        }
+    }
+    #[cfg(not(feature = "redis"))]
+    {
+        let _ = (objects, redis_url);
+        None
+    }
+}
+
+/// The shared file store and the Redis that holds one-time tokens.
+pub(crate) struct SharedParking {
+    files: Arc<ObjectFiles>,
+    #[cfg(feature = "redis")]
+    redis_url: String,
+    #[cfg(feature = "redis")]
+    redis: tokio::sync::OnceCell<crate::store::redis::RedisStore>,
+}
+
+impl SharedParking {
+    /// Payloads in `files`, tokens in the Redis at `redis_url`, connected on first use (so
+    /// an app starts while Redis is still coming up).
+    #[cfg(feature = "redis")]
+    pub(crate) fn new(files: Arc<ObjectFiles>, redis_url: String) -> SharedParking {
+        SharedParking {
+            files,
+            redis_url,
+            redis: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    #[cfg(feature = "redis")]
+    async fn redis(&self) -> Result<&crate::store::redis::RedisStore, String> {
+        use crate::store::redis::{RedisStore, RedisStoreConfig};
+        self.redis
+            .get_or_try_init(|| RedisStore::connect(&self.redis_url, RedisStoreConfig::default()))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn put_token(&self, key: &str, record: String, ttl: Duration) -> Result<(), String> {
+        #[cfg(feature = "redis")]
+        {
+            let stored = self
+                .redis()
+                .await?
+                .put_once(key, record.as_bytes(), ttl)
+                .await
+                .map_err(|e| e.to_string())?;
+            if stored {
+                Ok(())
+            } else {
+                Err("its token is already in use".into())
+            }
+        }
+        #[cfg(not(feature = "redis"))]
+        {
+            let _ = (key, record, ttl);
+            Err("sharing downloads needs the `redis` feature".into())
+        }
+    }
+
+    async fn take_token(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        #[cfg(feature = "redis")]
+        {
+            self.redis()
+                .await?
+                .take_once(key)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        #[cfg(not(feature = "redis"))]
+        {
+            let _ = key;
+            Ok(None)
+        }
     }
 }
 

@@ -25,8 +25,9 @@ use crate::render::render_node;
 use crate::upload_body::{PartHeadTooLong, PartHeads};
 use crate::upload_write::{ChunkWriter, Taps, close_writer, with_digest, write_error};
 
-/// How the temporary files of uploads in progress are named in the upload folder.
-pub(crate) const TEMP_PREFIX: &str = ".ferrex-upload-";
+/// How the temporary files of uploads in progress are named in the upload folder (and
+/// uploads staged in a shared file store).
+pub(crate) const TEMP_PREFIX: &str = crate::files::STAGED_PREFIX;
 
 /// The `event` field of an upload request.
 #[derive(Deserialize)]
@@ -121,6 +122,26 @@ async fn receive(
         files.push(file);
     }
     tracing::debug!(count = files.len(), bytes = total, "upload received");
+    // With a shared store the files go there before the handler runs, so any process can
+    // serve what it keeps; if the store fails, the handler is not called and every
+    // temporary file (and staged copy) is deleted as `files` drops.
+    let files = match app.files.objects() {
+        Some(objects) => {
+            let mut staged = Vec::with_capacity(files.len());
+            for file in files {
+                let name = objects
+                    .stage(file.temp_path(), file.size)
+                    .await
+                    .map_err(|e| {
+                        ServerError::FileStore(format!("the upload was not kept ({})", e.cause()))
+                    })?;
+                staged.push(file.staged_in(objects.shared_files(), name));
+            }
+            tracing::debug!(count = staged.len(), "upload copied to the file store");
+            staged
+        }
+        None => files,
+    };
 
     let message = EventMessage {
         id: None,
@@ -435,17 +456,27 @@ pub(crate) async fn serve_uploaded(
     Path(path): Path<String>,
     request: Request,
 ) -> Response {
-    // Uploads still streaming in (temp files) are nobody's to read.
-    if path
-        .split('/')
-        .any(|s| s.is_empty() || s == "." || s == ".." || s.starts_with(TEMP_PREFIX))
-        || !stays_inside(&path)
+    // Uploads still streaming in (temp files) and parked payloads are nobody's to read.
+    if path.split('/').any(|s| {
+        s.is_empty()
+            || s == "."
+            || s == ".."
+            || s.starts_with(TEMP_PREFIX)
+            || s.starts_with(crate::files::PARKED_PREFIX)
+    }) || !stays_inside(&path)
     {
         return not_found(&path).into_response();
     }
     if !app.settings.public_uploads && !bound_to_session(&app, &path, &request) {
         // 404, not 403: a URL of another session's does not even say the file exists.
         return not_found(&path).into_response();
+    }
+    if let Some(objects) = app.files.objects() {
+        let response = objects.serve(&path, request.headers()).await;
+        if response.status() == StatusCode::NOT_FOUND {
+            return not_found(&path).into_response();
+        }
+        return uploaded_file_headers(response, &path);
     }
     let file: PathBuf = app.settings.upload_dir.join(&path);
     // A folder opens like a file on Unix and then fails mid-body: only files are served.
@@ -454,13 +485,19 @@ pub(crate) async fn serve_uploaded(
     }
     let mut inner = Request::new(Body::empty());
     *inner.headers_mut() = request.headers().clone();
-    let Ok(mut response) = tower_http::services::ServeFile::new(&file)
+    let Ok(response) = tower_http::services::ServeFile::new(&file)
         .oneshot(inner)
         .await
         .map(IntoResponse::into_response);
     if response.status() == StatusCode::NOT_FOUND {
         return not_found(&path).into_response();
     }
+    uploaded_file_headers(response, &path)
+}
+
+/// What every uploaded file is served with, wherever it is kept: an attachment unless its
+/// type is safe inline, and a sandboxing content security policy.
+fn uploaded_file_headers(mut response: Response, path: &str) -> Response {
     let content_type = response
         .headers()
         .get(header::CONTENT_TYPE)

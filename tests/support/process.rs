@@ -16,20 +16,50 @@ pub struct AppProcess {
     example: String,
     /// For a test of this binary run as the process instead of an example: its name.
     test_child: Option<String>,
-    /// Environment variables it starts with (besides its address).
-    env: Vec<(String, String)>,
     child: Option<Child>,
+    launch: Launch,
+}
+
+/// How an example is built and started besides its name.
+#[derive(Clone, Default)]
+pub struct Launch {
+    /// Cargo features of `ferrex` to build it with (`"s3,redis"`), empty for none.
+    pub features: String,
+    /// Environment variables to start it with.
+    pub env: Vec<(String, String)>,
+    /// The working directory to start it in (relative folders such as `uploaded_files/`
+    /// land there), else the test's own.
+    pub dir: Option<PathBuf>,
+}
+
+impl Launch {
+    /// A launch with these environment variables and nothing else.
+    pub fn with_env(env: &[(&str, &str)]) -> Launch {
+        Launch {
+            env: env
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
+            ..Launch::default()
+        }
+    }
 }
 
 impl AppProcess {
     /// Builds example `name` if needed and starts it on a free loopback port.
     pub async fn start(name: &str) -> AppProcess {
-        AppProcess::start_with(name, &[]).await
+        AppProcess::start_launch(name, Launch::default()).await
     }
 
     /// Like [`AppProcess::start`], with these environment variables set (e.g.
     /// `FERREX_REDIS_URL`).
     pub async fn start_with(name: &str, env: &[(&str, &str)]) -> AppProcess {
+        AppProcess::start_launch(name, Launch::with_env(env)).await
+    }
+
+    /// Like [`start`](Self::start), built with `launch.features`, started with its
+    /// environment and in its directory.
+    pub async fn start_launch(name: &str, launch: Launch) -> AppProcess {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port");
@@ -37,11 +67,8 @@ impl AppProcess {
             addr: port,
             example: name.to_owned(),
             test_child: None,
-            env: env
-                .iter()
-                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-                .collect(),
             child: None,
+            launch,
         };
         app.start_again().await;
         app
@@ -58,11 +85,8 @@ impl AppProcess {
             addr: port,
             example: String::new(),
             test_child: Some(test.to_owned()),
-            env: env
-                .iter()
-                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-                .collect(),
             child: None,
+            launch: Launch::with_env(env),
         };
         app.start_again().await;
         app
@@ -114,10 +138,13 @@ impl AppProcess {
                 ]);
                 command
             }
-            None => Command::new(example_binary(&self.example)),
+            None => Command::new(example_binary(&self.example, &self.launch.features)),
         };
+        command.envs(self.launch.env.iter().cloned());
+        if let Some(dir) = &self.launch.dir {
+            command.current_dir(dir);
+        }
         let child = command
-            .envs(self.env.iter().map(|(name, value)| (name, value)))
             .env("FERREX_ADDR", self.addr.to_string())
             .env("PORT", self.addr.port().to_string())
             .stdout(Stdio::null())
@@ -145,9 +172,10 @@ impl Drop for AppProcess {
 }
 
 /// The example's binary, built first (cargo answers at once when it is up to date) into
-/// the target folder this test runs from, with the optional features this test was built
-/// with (so a test built with `redis` runs examples that can keep sessions in Redis).
-fn example_binary(name: &str) -> PathBuf {
+/// the target folder this test runs from, with `features` (none given: the optional
+/// features this test was built with, so a test built with `redis` runs examples that can
+/// keep sessions in Redis).
+fn example_binary(name: &str, features: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test's own path");
     // target/<profile>/deps/<test> → target/<profile>
     let profile_dir = exe
@@ -156,23 +184,28 @@ fn example_binary(name: &str) -> PathBuf {
         .expect("the test runs from target/<profile>/deps");
     let target_dir = profile_dir.parent().expect("target/<profile> has a parent");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
-    build.args([
-        "build",
-        "--quiet",
-        "-p",
-        "ferrex-examples",
-        "--example",
-        name,
-    ]);
-    if cfg!(feature = "redis") {
-        build.args(["--features", "redis"]);
-    }
-    let status = build
+    let features = if features.is_empty() && cfg!(feature = "redis") {
+        "redis"
+    } else {
+        features
+    };
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "ferrex-examples",
+            "--example",
+            name,
+        ])
+        .args(["--features", features])
         .env("CARGO_TARGET_DIR", target_dir)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
         .expect("run cargo build");
-    assert!(status.success(), "cargo build --example {name} failed");
+    assert!(
+        status.success(),
+        "cargo build --example {name} --features '{features}' failed"
+    );
     profile_dir.join("examples").join(name)
 }

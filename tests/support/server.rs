@@ -35,6 +35,15 @@ impl TestServer {
         TestServer { addr, task }
     }
 
+    /// A server already running at `addr` (an example process), for the request helpers;
+    /// dropping it stops nothing.
+    pub fn at(addr: SocketAddr) -> TestServer {
+        TestServer {
+            addr,
+            task: tokio::spawn(async {}),
+        }
+    }
+
     /// `http://127.0.0.1:PORT` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)

@@ -1,8 +1,13 @@
 //! [`UploadFile`]: a file that has streamed to a temporary file in the upload folder, as a
-//! handler receives it, with its disk IO (read, stream, persist).
+//! handler receives it, with its disk IO (read, stream, persist), and [`SharedFiles`], the
+//! shared store an upload is copied to before its handler runs when the app keeps files
+//! there.
 
+use std::future::Future;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -10,6 +15,12 @@ use serde::{Deserialize, Deserializer};
 
 /// A file uploaded to the server, waiting in a temporary file in the upload folder.
 /// Dropped without being persisted, it is deleted.
+///
+/// When the app keeps its files in a shared store (an object store, `App::file_store`), the
+/// file was also copied there before the handler ran: reading it ([`UploadFile::bytes`],
+/// [`UploadFile::stream`]) still reads the local temporary file, and persisting it keeps it
+/// in the shared store under the name given, where `upload_url(name)` serves it from every
+/// process of the app.
 #[derive(Debug)]
 pub struct UploadFile {
     /// The sanitized file name (last segment of the path the browser sent).
@@ -23,6 +34,39 @@ pub struct UploadFile {
     temp: tempfile::TempPath,
     upload_dir: PathBuf,
     sha256: Option<[u8; 32]>,
+    staged: Option<Staged>,
+}
+
+/// The future [`SharedFiles::keep`] returns.
+pub type KeepFuture<'a> = Pin<Box<dyn Future<Output = io::Result<()>> + Send + 'a>>;
+
+/// A store shared by every process of an app, where uploads are copied ("staged") before
+/// their handler runs. The server implements it for its object store; a handler never
+/// sees it.
+pub trait SharedFiles: Send + Sync + std::fmt::Debug {
+    /// Moves the staged object `staged` to `dest`, a `/`-separated name under the store's
+    /// prefix. Fails with [`io::ErrorKind::AlreadyExists`] if `dest` exists and
+    /// `overwrite` is false.
+    fn keep<'a>(&'a self, staged: &'a str, dest: &'a str, overwrite: bool) -> KeepFuture<'a>;
+    /// Deletes the staged object `staged` (its handler did not keep it), without blocking
+    /// the caller.
+    fn discard(&self, staged: &str);
+}
+
+/// The copy of an upload in a [`SharedFiles`] store; deleted when dropped unless kept.
+#[derive(Debug)]
+struct Staged {
+    store: Arc<dyn SharedFiles>,
+    key: String,
+    kept: bool,
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.store.discard(&self.key);
+        }
+    }
 }
 
 /// Where a persisted upload now lives.
@@ -30,7 +74,7 @@ pub struct UploadFile {
 pub struct PersistedFile {
     /// The name under the upload folder (relative path, `/`-separated), for `upload_url`.
     pub name: String,
-    /// The full path on disk.
+    /// The full path on disk (with a shared store: the name under the store, as `name`).
     pub path: PathBuf,
 }
 
@@ -86,6 +130,7 @@ impl UploadFile {
             temp,
             upload_dir,
             sha256: None,
+            staged: None,
         }
     }
 
@@ -109,6 +154,23 @@ impl UploadFile {
     /// ```
     pub fn sha256(&self) -> Option<[u8; 32]> {
         self.sha256
+    }
+
+    /// The same file, also copied to the shared store `store` under the name `staged`:
+    /// persisting it then keeps it in that store, and dropping it deletes the copy there
+    /// too. The server calls this when the app keeps its files in a shared store.
+    pub fn staged_in(mut self, store: Arc<dyn SharedFiles>, staged: String) -> UploadFile {
+        self.staged = Some(Staged {
+            store,
+            key: staged,
+            kept: false,
+        });
+        self
+    }
+
+    /// Whether the file is kept in a shared store when persisted (see [`UploadFile`]).
+    pub fn is_shared(&self) -> bool {
+        self.staged.is_some()
     }
 
     /// Where the temporary file is.
@@ -136,11 +198,35 @@ impl UploadFile {
 
     /// Moves the file to `dest` (atomically when on the same file system). Fails if
     /// `dest` exists unless `overwrite` is true.
+    ///
+    /// With a shared store (see [`UploadFile`]), `dest` is a relative name under the
+    /// store's prefix (`photos/a.png`, served at `upload_url("photos/a.png")` by every
+    /// process) and the returned path is that name; an absolute `dest`, or one with `..`,
+    /// fails with [`io::ErrorKind::InvalidInput`]. A store that cannot refuse to overwrite
+    /// atomically (S3 without a conditional copy) checks first, so two uploads persisted to
+    /// the same name at the same instant may both succeed, the later one winning.
     pub async fn persist(
-        self,
+        mut self,
         dest: impl AsRef<Path>,
         overwrite: bool,
     ) -> Result<PathBuf, UploadError> {
+        if let Some(mut staged) = self.staged.take() {
+            let name = std::mem::take(&mut self.name);
+            let key = store_name(dest.as_ref()).map_err(|source| UploadError::Io {
+                name: name.clone(),
+                source,
+            })?;
+            return match staged.store.keep(&staged.key, &key, overwrite).await {
+                Ok(()) => {
+                    staged.kept = true;
+                    Ok(PathBuf::from(key))
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    Err(UploadError::Exists(name))
+                }
+                Err(source) => Err(UploadError::Io { name, source }),
+            };
+        }
         let dest = dest.as_ref().to_path_buf();
         let temp = self.temp;
         let moved = blocking(move || {
@@ -159,14 +245,39 @@ impl UploadFile {
 
     /// Keeps the file in the upload folder under its sanitized relative path. When that
     /// name is taken, ` (1)`, ` (2)`, … is added before the extension; nothing is overwritten.
+    ///
+    /// With a shared store (see [`UploadFile`]) the file is kept there under that name
+    /// instead, and [`PersistedFile::path`] is the same name.
     pub async fn persist_to_upload_dir(self) -> Result<PersistedFile, UploadError> {
         let UploadFile {
             name,
             relative_path,
             temp,
             upload_dir,
+            staged,
             ..
         } = self;
+        if let Some(mut staged) = staged {
+            drop(temp);
+            for attempt in 0..1000u32 {
+                let candidate = match attempt {
+                    0 => relative_path.clone(),
+                    n => numbered(&relative_path, n),
+                };
+                match staged.store.keep(&staged.key, &candidate, false).await {
+                    Ok(()) => {
+                        staged.kept = true;
+                        return Ok(PersistedFile {
+                            path: PathBuf::from(&candidate),
+                            name: candidate,
+                        });
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    Err(source) => return Err(UploadError::Io { name, source }),
+                }
+            }
+            return Err(UploadError::Exists(relative_path));
+        }
         let base = relative_path.clone();
         let placed = blocking(move || {
             let mut temp = temp;
@@ -235,6 +346,35 @@ fn move_into_place(
     moved.map_err(|e| (e.path, e.error))
 }
 
+/// `dest` as a `/`-separated name under a shared store: relative, with no `.`/`..`.
+fn store_name(dest: &Path) -> io::Result<String> {
+    let mut segments = Vec::new();
+    for component in dest.components() {
+        match component {
+            Component::Normal(segment) => segments.push(segment.to_str().ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "the name is not UTF-8")
+            })?),
+            Component::CurDir => {}
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "`{}` is not a name under the file store: give a relative path without `..`",
+                        dest.display()
+                    ),
+                ));
+            }
+        }
+    }
+    if segments.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "an empty name cannot be kept in the file store",
+        ));
+    }
+    Ok(segments.join("/"))
+}
+
 /// Runs blocking file work off the async worker threads.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> io::Result<T> + Send + 'static,
@@ -282,5 +422,24 @@ impl<'de> Deserialize<'de> for UploadFile {
         Err(serde::de::Error::custom(
             "uploaded files arrive with an upload, not in an event's JSON",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_in_a_shared_store_is_relative_and_never_climbs_out() {
+        let name = |p: &str| store_name(Path::new(p)).map_err(|e| e.kind());
+        assert_eq!(name("photos/a.png"), Ok("photos/a.png".to_owned()));
+        assert_eq!(name("./a.png"), Ok("a.png".to_owned()));
+        for refused in ["/etc/passwd", "../a.png", "a/../../b", "", "."] {
+            assert_eq!(
+                name(refused),
+                Err(io::ErrorKind::InvalidInput),
+                "{refused:?}"
+            );
+        }
     }
 }

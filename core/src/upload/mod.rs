@@ -10,7 +10,7 @@ mod writer;
 mod zone;
 
 pub use args::{RejectedFile, UploadFiles, UploadProgress, upload_files};
-pub use file::{PersistedFile, UploadError, UploadFile};
+pub use file::{KeepFuture, PersistedFile, SharedFiles, UploadError, UploadFile};
 pub use url::upload_url;
 pub use writer::{UploadTarget, UploadWriter};
 pub use zone::{Capture, IntoAccept, SelectedFiles, Upload, UploadLimits, selected_files, upload};
