@@ -80,20 +80,6 @@ impl CurrentSession {
             .ok_or(ServerError::NoSession)?;
         Ok(CurrentSession { id, session })
     }
-
-    /// The session the `Cookie` header names, if this process has it (for a shared
-    /// store, [`CurrentSession::resolve`] also finds the sessions of other processes).
-    pub(crate) fn from_headers(
-        app: &AppState,
-        headers: &HeaderMap,
-    ) -> Result<CurrentSession, ServerError> {
-        let id = SessionId::from_headers(headers).ok_or(ServerError::NoSession)?;
-        let session = app
-            .store
-            .open(&id, app.settings.session_idle)
-            .ok_or(ServerError::NoSession)?;
-        Ok(CurrentSession { id, session })
-    }
 }
 
 impl FromRequestParts<Arc<AppState>> for CurrentSession {

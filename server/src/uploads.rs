@@ -467,7 +467,9 @@ pub(crate) async fn serve_uploaded(
     {
         return not_found(&path).into_response();
     }
-    if !app.settings.public_uploads && !bound_to_session(&app, &path, &request) {
+    if !app.settings.public_uploads
+        && !bound_to_session(&app, &path, request.uri().query(), request.headers()).await
+    {
         // 404, not 403: a URL of another session's does not even say the file exists.
         return not_found(&path).into_response();
     }
@@ -522,10 +524,13 @@ fn uploaded_file_headers(mut response: Response, path: &str) -> Response {
 }
 
 /// Whether the request's `k` tag binds `path` to the request's own (live) session.
-fn bound_to_session(app: &AppState, path: &str, request: &Request) -> bool {
-    let Some(tag) = request
-        .uri()
-        .query()
+async fn bound_to_session(
+    app: &AppState,
+    path: &str,
+    query: Option<&str>,
+    headers: &axum::http::HeaderMap,
+) -> bool {
+    let Some(tag) = query
         .into_iter()
         .flat_map(|q| q.split('&'))
         .find_map(|pair| pair.strip_prefix("k="))
@@ -534,7 +539,8 @@ fn bound_to_session(app: &AppState, path: &str, request: &Request) -> bool {
     };
     // The tag is 32 hex digits; a query an app glued on with `?` (`…?k=tag?v=2`) follows.
     let tag = tag.get(..32).unwrap_or(tag);
-    let Ok(current) = CurrentSession::from_headers(app, request.headers()) else {
+    // A session another process made counts too (sessions in a shared store).
+    let Ok(current) = CurrentSession::resolve(app, headers).await else {
         return false;
     };
     let key = crate::signing::session_key(&app.url_secret, &current.id);
