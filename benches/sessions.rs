@@ -5,13 +5,16 @@
 //!   store and with `App::redis` in the same run;
 //! - the Redis commands one event costs in the steady state (`INFO commandstats` before and
 //!   after a run);
-//! - the memory one session takes in Redis (`MEMORY USAGE` of its keys).
+//! - the memory one session takes in Redis (`MEMORY USAGE` of its keys);
+//! - two Redis-backed servers behind nginx (round robin, no affinity) against one of them
+//!   reached directly, 16 clients, same run (skipped with a note when nginx is missing).
 //!
 //! Run with `cargo bench --bench sessions --features redis`. Needs `redis-server` (the
 //! smoke run, `cargo test --all-targets --features redis`, is skipped with a note when it
 //! is missing).
 
 mod common;
+mod services;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -261,6 +264,8 @@ async fn run() -> Result<bool, String> {
         verdict(ratio >= 0.5)
     );
 
+    behind_the_proxy(&redis, shared, secs, max, rounds).await?;
+
     // The steady state: sessions that exist, one event at a time each.
     let before = redis.calls().await?;
     let steady = events(
@@ -322,6 +327,59 @@ async fn run() -> Result<bool, String> {
     }
     println!("  one counter session in Redis: {}", sizes.join(", "));
     Ok(true)
+}
+
+/// Two servers sharing `redis` behind nginx (round robin: a client's page load and its
+/// socket may reach different servers) against `direct`, one server reached without a
+/// proxy: 16 clients, alternating rounds, the best of each.
+async fn behind_the_proxy(
+    redis: &Redis,
+    direct: SocketAddr,
+    secs: f64,
+    max: usize,
+    rounds: usize,
+) -> Result<(), String> {
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .iter()
+        .any(|p| std::path::Path::new(p).exists());
+    if !nginx {
+        println!("  behind nginx: skipped, nginx is not installed (./scripts/test.sh installs it)");
+        return Ok(());
+    }
+    let second = common::serve(
+        App::new()
+            .redis(&redis.url())
+            .page("/", index)
+            .into_router(),
+    )
+    .await;
+    let proxy = services::servers::Proxy::round_robin(&[direct, second]).await;
+    let mut best = [None::<Run>, None::<Run>];
+    for _ in 0..rounds {
+        for (i, addr) in [direct, proxy.addr()].into_iter().enumerate() {
+            let run = events(addr, 16, secs, max).await?;
+            if best[i].as_ref().is_none_or(|b| run.rate > b.rate) {
+                best[i] = Some(run);
+            }
+        }
+    }
+    let [Some(one), Some(two)] = best else {
+        return Err("no round ran".into());
+    };
+    for (name, run) in [("one server, direct", &one), ("two behind nginx", &two)] {
+        println!(
+            "  16 clients, Redis, {name:<18}: {:>7.0} events/s  p50 {:>7}  p99 {:>7}  ({} events)",
+            run.rate,
+            micros(run.p50),
+            micros(run.p99),
+            run.count
+        );
+    }
+    println!(
+        "  two servers behind nginx / one direct: {:.2}× (same 2 cores: the proxy's hop and work are the cost measured)",
+        two.rate / one.rate.max(1.0)
+    );
+    Ok(())
 }
 
 fn main() {
