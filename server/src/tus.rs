@@ -32,7 +32,7 @@ use crate::session::SessionId;
 use crate::upload_write::{
     ChunkDigest, ChunkWriter, Taps, close_writer, is_refusal, replay, with_digest, write_error,
 };
-use crate::uploads::{TEMP_PREFIX, file_content_type, rejected, upload_dir, zone_limits};
+use crate::uploads::{file_content_type, new_temp_file, rejected, upload_dir, zone_limits};
 
 /// The protocol version ferrex speaks.
 const VERSION: &str = "1.0.0";
@@ -360,15 +360,7 @@ async fn create_upload(
     check_file(&limits, &relative, &content_type, length)?;
 
     let dir = upload_dir(app).await?;
-    let temp = tokio::task::spawn_blocking(move || {
-        tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .tempfile_in(dir)
-    })
-    .await
-    .map_err(|e| ServerError::Storage(e.to_string()))?
-    .map_err(|e| ServerError::Storage(format!("cannot write to the upload folder: {e}")))?;
-    let (_, temp) = temp.into_parts();
+    let (_, temp) = new_temp_file(dir).await?.into_parts();
 
     let id = SessionId::random().as_str().to_owned();
     let expiry = app.settings.tus_expiry;

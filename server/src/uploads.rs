@@ -29,6 +29,21 @@ use crate::upload_write::{ChunkWriter, Taps, close_writer, with_digest, write_er
 /// uploads staged in a shared file store).
 pub(crate) const TEMP_PREFIX: &str = crate::files::STAGED_PREFIX;
 
+/// A new temporary file in the upload folder `dir`, where an upload streams before its
+/// handler runs (named with [`TEMP_PREFIX`], so it is never served).
+pub(crate) async fn new_temp_file(
+    dir: std::path::PathBuf,
+) -> Result<tempfile::NamedTempFile, ServerError> {
+    tokio::task::spawn_blocking(move || {
+        tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .tempfile_in(dir)
+    })
+    .await
+    .map_err(|e| ServerError::Storage(e.to_string()))?
+    .map_err(|e| ServerError::Storage(format!("cannot write to the upload folder: {e}")))
+}
+
 /// The `event` field of an upload request.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -251,16 +266,7 @@ async fn stream_file(
             "type not accepted".into(),
         ));
     }
-    let dir_owned = dir.to_path_buf();
-    let temp = tokio::task::spawn_blocking(move || {
-        tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .tempfile_in(dir_owned)
-    })
-    .await
-    .map_err(|e| ServerError::Storage(e.to_string()))?
-    .map_err(|e| ServerError::Storage(format!("cannot write to the upload folder: {e}")))?;
-    let (std_file, temp_path) = temp.into_parts();
+    let (std_file, temp_path) = new_temp_file(dir.to_path_buf()).await?.into_parts();
     let mut taps = Taps::new(app.settings.upload_sha256);
     taps.app = app.writer_for(&UploadTarget {
         zone,
