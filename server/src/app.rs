@@ -18,10 +18,11 @@ use tower_http::services::ServeDir;
 use crate::app_state::AppState;
 use crate::connections::{self, ConnectionLimits};
 use crate::files::FileStore;
+use crate::memory_store::MemoryStore;
 use crate::page::{ErasedPage, PageFn, Registry, erase};
 use crate::parked::DownloadSlots;
 use crate::request_target::BoundedTarget;
-use crate::session::{MemoryStore, StateStore};
+use crate::session::StateStore;
 use crate::settings::Settings;
 use crate::sockets::SessionSockets;
 use crate::{

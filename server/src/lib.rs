@@ -20,6 +20,7 @@ mod events;
 mod files;
 mod guards;
 mod listen;
+mod memory_store;
 mod page;
 mod parked;
 mod presence;
@@ -46,9 +47,9 @@ pub use assets::RUNTIME_JS;
 pub use error::ServerError;
 pub use events::{EventMessage, Reply};
 pub use files::{FILES_URL_ENV, FileStore, FileStoreError};
+pub use memory_store::MemoryStore;
 pub use page::{PageFn, Registry};
 pub use session::{
-    COOKIE_NAME, EventClaim, MemoryStore, Session, SessionId, SharedSession, StateStore,
-    StoreError, StoreFuture,
+    COOKIE_NAME, EventClaim, Session, SessionId, SharedSession, StateStore, StoreError, StoreFuture,
 };
 pub use settings::Settings;

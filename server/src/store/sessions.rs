@@ -16,9 +16,9 @@ use super::redis::{
     AfterCommit, Commit, Lease, LeaseKeeper, Loaded, RedisStore, RedisStoreConfig, RedisStoreError,
     SessionWrite,
 };
+use crate::memory_store::MemoryStore;
 use crate::session::{
-    EventClaim, MemoryStore, REV_FIELD, Session, SessionId, SharedSession, StateStore, StoreError,
-    StoreFuture,
+    EventClaim, REV_FIELD, Session, SessionId, SharedSession, StateStore, StoreError, StoreFuture,
 };
 
 /// Sessions kept in Redis and shared by every process that uses the same Redis (and key
