@@ -25,8 +25,6 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use common::{percentile, verdict};
 use ferrex::prelude::*;
-use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 use tower::ServiceExt;
 
 /// Rows of the page's list: the rendered document is about 2 KB.
@@ -340,10 +338,6 @@ async fn pages(
 }
 
 /// The event a client sends, with its id.
-fn event_json(id: u64) -> String {
-    format!(r#"{{"id":{id},"page":"/","h":"Counter.add","args":[1]}}"#)
-}
-
 #[derive(Clone, Copy)]
 enum Channel {
     WebSocket,
@@ -362,41 +356,7 @@ async fn client(
     let mut times = Vec::new();
     match channel {
         Channel::WebSocket => {
-            let mut request = format!("ws://{addr}/_ferrex/ws")
-                .into_client_request()
-                .map_err(|e| e.to_string())?;
-            request.headers_mut().insert(
-                header::COOKIE,
-                cookie.parse().map_err(|_| "a cookie header".to_owned())?,
-            );
-            let (mut socket, _) = tokio_tungstenite::connect_async(request)
-                .await
-                .map_err(|e| format!("WebSocket: {e}"))?;
-            let mut id = 0;
-            while times.len() < max && Instant::now() < until {
-                id += 1;
-                let started = Instant::now();
-                socket
-                    .send(Message::Text(event_json(id).into()))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                loop {
-                    match socket.next().await {
-                        Some(Ok(Message::Text(reply))) => {
-                            let value: serde_json::Value = serde_json::from_str(&reply)
-                                .map_err(|e| format!("a reply that is not JSON: {e}"))?;
-                            if value["id"] != id || !value["error"].is_null() {
-                                return Err(format!("event {id} failed: {reply}"));
-                            }
-                            break;
-                        }
-                        Some(Ok(_)) => continue,
-                        other => return Err(format!("the WebSocket ended: {other:?}")),
-                    }
-                }
-                times.push(started.elapsed());
-            }
-            let _ = socket.close(None).await;
+            times = common::ws_add_events(addr, &cookie, until, max).await?;
         }
         Channel::Post => {
             let http = reqwest::Client::new();
@@ -409,7 +369,7 @@ async fn client(
                     .post(&url)
                     .header(header::COOKIE, &cookie)
                     .header(header::CONTENT_TYPE, "application/json")
-                    .body(event_json(id))
+                    .body(common::add_event(id))
                     .send()
                     .await
                     .map_err(|e| e.to_string())?;
@@ -472,7 +432,7 @@ async fn in_process(
         let request = Request::post("/_ferrex/event")
             .header(header::COOKIE, cookie)
             .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(event_json(id)))
+            .body(Body::from(common::add_event(id)))
             .map_err(|e| e.to_string())?;
         let started = Instant::now();
         let Ok(response) = router.clone().oneshot(request).await;

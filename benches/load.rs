@@ -20,10 +20,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -138,27 +138,8 @@ impl Server {
         if pinned_mmap_threshold() {
             command.env("MALLOC_MMAP_THRESHOLD_", "131072");
         }
-        let mut child = command
-            .env(CHILD_ENV, upload_dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("cannot start the server process");
-        let stdout = child.stdout.take().expect("the child's stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(PATIENCE)
-            .expect("the server process did not say where it listens");
-        let addr = line
-            .trim()
-            .strip_prefix("LISTENING ")
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line from the server: {line:?}"));
+        command.env(CHILD_ENV, upload_dir);
+        let (child, addr) = common::spawn_listening(command, PATIENCE);
         Server { child, addr }
     }
 

@@ -20,11 +20,8 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use axum::http::header;
 use common::{percentile, verdict};
 use ferrex::prelude::*;
-use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
 #[derive(Default, Serialize, Deserialize)]
 struct Counter {
@@ -130,10 +127,6 @@ impl Drop for Redis {
     }
 }
 
-fn event_json(id: u64) -> String {
-    format!(r#"{{"id":{id},"page":"/","h":"Counter.add","args":[1]}}"#)
-}
-
 /// One client over the WebSocket with its own session, one event at a time until `until`
 /// or `max` events; returns the round-trip times and its cookie.
 async fn client(
@@ -142,42 +135,7 @@ async fn client(
     max: usize,
 ) -> Result<(Vec<Duration>, String), String> {
     let cookie = common::session_cookie(addr, "/").await;
-    let mut request = format!("ws://{addr}/_ferrex/ws")
-        .into_client_request()
-        .map_err(|e| e.to_string())?;
-    request.headers_mut().insert(
-        header::COOKIE,
-        cookie.parse().map_err(|_| "a cookie header".to_owned())?,
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .map_err(|e| format!("WebSocket: {e}"))?;
-    let mut times = Vec::new();
-    let mut id = 0;
-    while times.len() < max && Instant::now() < until {
-        id += 1;
-        let started = Instant::now();
-        socket
-            .send(Message::Text(event_json(id).into()))
-            .await
-            .map_err(|e| e.to_string())?;
-        loop {
-            match socket.next().await {
-                Some(Ok(Message::Text(reply))) => {
-                    let value: serde_json::Value = serde_json::from_str(&reply)
-                        .map_err(|e| format!("a reply that is not JSON: {e}"))?;
-                    if value["id"] != id || !value["error"].is_null() {
-                        return Err(format!("event {id} failed: {reply}"));
-                    }
-                    break;
-                }
-                Some(Ok(_)) => continue,
-                other => return Err(format!("the WebSocket ended: {other:?}")),
-            }
-        }
-        times.push(started.elapsed());
-    }
-    let _ = socket.close(None).await;
+    let times = common::ws_add_events(addr, &cookie, until, max).await?;
     Ok((times, cookie))
 }
 

@@ -26,9 +26,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -113,27 +113,9 @@ struct Server {
 impl Server {
     fn start() -> Server {
         let exe = std::env::current_exe().expect("the bench's own path");
-        let mut child = Command::new(exe)
-            .env(CHILD_ENV, "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("cannot start the server process");
-        let stdout = child.stdout.take().expect("the child's stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(PATIENCE)
-            .expect("the server process did not say where it listens");
-        let addr = line
-            .trim()
-            .strip_prefix("LISTENING ")
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line from the server: {line:?}"));
+        let mut command = Command::new(exe);
+        command.env(CHILD_ENV, "1");
+        let (child, addr) = common::spawn_listening(command, PATIENCE);
         Server { child, addr }
     }
 

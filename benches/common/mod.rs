@@ -246,6 +246,94 @@ pub async fn session_cookie(addr: SocketAddr, path: &str) -> String {
         .to_owned()
 }
 
+/// Starts a server child process (this bench binary run again, told so by `command`'s
+/// environment), with piped stdin (closing it stops the child) and stdout; waits up to
+/// `patience` for its first line, `LISTENING <addr>`, and returns the child and the address.
+pub fn spawn_listening(
+    mut command: std::process::Command,
+    patience: Duration,
+) -> (std::process::Child, SocketAddr) {
+    use std::io::BufRead;
+    use std::process::Stdio;
+
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("cannot start the server process");
+    let stdout = child.stdout.take().expect("the child's stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(patience)
+        .expect("the server process did not say where it listens");
+    let addr = line
+        .trim()
+        .strip_prefix("LISTENING ")
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected first line from the server: {line:?}"));
+    (child, addr)
+}
+
+/// The event the counter benches send: `Counter.add(1)`, answered with reply `id`.
+pub fn add_event(id: u64) -> String {
+    format!(r#"{{"id":{id},"page":"/","h":"Counter.add","args":[1]}}"#)
+}
+
+/// One client over the event WebSocket with the session of `cookie`: one `Counter.add` at a
+/// time, each reply checked, until `until` or `max` events; the round-trip times.
+pub async fn ws_add_events(
+    addr: SocketAddr,
+    cookie: &str,
+    until: Instant,
+    max: usize,
+) -> Result<Vec<Duration>, String> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+
+    let mut request = format!("ws://{addr}/_ferrex/ws")
+        .into_client_request()
+        .map_err(|e| e.to_string())?;
+    request.headers_mut().insert(
+        reqwest::header::COOKIE,
+        cookie.parse().map_err(|_| "a cookie header".to_owned())?,
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .map_err(|e| format!("WebSocket: {e}"))?;
+    let mut times = Vec::new();
+    let mut id = 0;
+    while times.len() < max && Instant::now() < until {
+        id += 1;
+        let started = Instant::now();
+        socket
+            .send(Message::Text(add_event(id).into()))
+            .await
+            .map_err(|e| e.to_string())?;
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Text(reply))) => {
+                    let value: serde_json::Value = serde_json::from_str(&reply)
+                        .map_err(|e| format!("a reply that is not JSON: {e}"))?;
+                    if value["id"] != id || !value["error"].is_null() {
+                        return Err(format!("event {id} failed: {reply}"));
+                    }
+                    break;
+                }
+                Some(Ok(_)) => continue,
+                other => return Err(format!("the WebSocket ended: {other:?}")),
+            }
+        }
+        times.push(started.elapsed());
+    }
+    let _ = socket.close(None).await;
+    Ok(times)
+}
+
 /// The median of some figures (sorted in place).
 pub fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
