@@ -522,7 +522,8 @@ impl App {
             upload_writer: self.upload_writer,
         });
         spawn_sweeper(&shared);
-        // Only these two routes read a request body; the rest need no per-request wrapper.
+        // Only the routes that read a request body get the body timeout; the rest need no
+        // per-request wrapper.
         let body_timeout =
             tower_http::timeout::RequestBodyTimeoutLayer::new(shared.settings.body_timeout);
         let inner = Router::new()

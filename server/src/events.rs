@@ -245,7 +245,7 @@ pub(crate) async fn post_event(
 /// An event request's body, refused with 413 from its `Content-Length` before a byte of
 /// it is read when it is over [`crate::Settings::max_event_bytes`], and as soon as it
 /// passes it when it does not say.
-async fn read_event_body(
+pub(crate) async fn read_event_body(
     app: &AppState,
     length: &DeclaredLength,
     body: axum::body::Body,

@@ -89,15 +89,7 @@ impl FromRequestParts<Arc<AppState>> for CurrentSession {
         parts: &mut Parts,
         app: &Arc<AppState>,
     ) -> Result<Self, ServerError> {
-        let current = CurrentSession::resolve(app, &parts.headers).await?;
-        // An upload checks its files against the page's manifest before its event begins
-        // (which is what brings a shared store's copy up to date): bring it up to date
-        // first, so the limits are those of the page as the session is now.
-        if app.store.is_shared() && parts.uri.path().ends_with(crate::wire::UPLOAD_PATH) {
-            let mut session = current.session.lock().await;
-            app.store.refresh(&current.id, &mut session).await?;
-        }
-        Ok(current)
+        CurrentSession::resolve(app, &parts.headers).await
     }
 }
 

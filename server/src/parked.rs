@@ -251,7 +251,7 @@ impl DownloadSlots {
             .put_parked(&name, bytes)
             .await
             .map_err(|e| format!("`{filename}` could not be kept for download: {e}"))?;
-        let record = serde_json::json!({ "f": filename, "t": content_type, "n": name, "l": len });
+        let record = serde_json::json!({ "f": filename, "t": content_type, "n": name });
         if let Err(e) = shared
             .put_token(&once_key(session, &token), record.to_string(), self.ttl)
             .await

@@ -26,13 +26,15 @@ use serde_json::Value;
 
 use crate::ServerError;
 use crate::app_state::AppState;
-use crate::events::{EventMessage, ZoneUpload, run_event};
+use crate::events::EventMessage;
 use crate::guards::{CurrentSession, DeclaredLength, SameOrigin};
 use crate::session::SessionId;
 use crate::upload_write::{
     ChunkDigest, ChunkWriter, Taps, close_writer, is_refusal, replay, with_digest, write_error,
 };
-use crate::uploads::{file_content_type, new_temp_file, rejected, upload_dir, zone_limits};
+use crate::uploads::{
+    file_content_type, hand_over, new_temp_file, rejected, upload_answer, upload_dir, zone_limits,
+};
 
 /// The protocol version ferrex speaks.
 const VERSION: &str = "1.0.0";
@@ -796,16 +798,7 @@ pub(crate) async fn finish(
     body: Body,
 ) -> Response {
     let result = async {
-        let limit = app.settings.max_event_bytes;
-        length.at_most(limit as u64)?;
-        let bytes = axum::body::to_bytes(body, limit).await.map_err(|err| {
-            crate::error::body_failure(
-                &err,
-                app.settings.body_timeout,
-                limit as u64,
-                ServerError::MalformedEvent,
-            )
-        })?;
+        let bytes = crate::events::read_event_body(&app, &length, body).await?;
         let finish: Finish = serde_json::from_slice(&bytes)
             .map_err(|e| ServerError::MalformedEvent(e.to_string()))?;
         let limits =
@@ -838,20 +831,10 @@ pub(crate) async fn finish(
             args: finish.args,
             rev: finish.rev,
         };
-        let upload = ZoneUpload {
-            zone: finish.zone,
-            files,
-        };
-        run_event(&app, &current, message, Some(upload)).await
+        hand_over(&app, &current, message, finish.zone, files).await
     }
     .await;
-    match result {
-        Ok(reply) if reply.handler_failed => {
-            (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(reply)).into_response()
-        }
-        Ok(reply) => axum::Json(reply).into_response(),
-        Err(err) => err.into_response(),
-    }
+    upload_answer(result)
 }
 
 /// Checks the named uploads as one batch against the zone (each file again, their count,

@@ -66,10 +66,15 @@ pub(crate) async fn upload(
     length: DeclaredLength,
     request: Request,
 ) -> Response {
-    match receive(&app, &current, &length, request).await {
-        // Like `POST /_ferrex/event`: a handler that failed answers 422 with its reply (the
-        // runtime keeps the files for another try); a failure after a handler that ran
-        // (the re-render, a download too large to keep) is reported with 200.
+    upload_answer(receive(&app, &current, &length, request).await)
+}
+
+/// The answer to an upload's event, whichever way its files came (multipart or tus). Like
+/// `POST /_ferrex/event`: a handler that failed answers 422 with its reply (the runtime
+/// keeps the files for another try); a failure after a handler that ran (the re-render, a
+/// download too large to keep) is reported with 200.
+pub(crate) fn upload_answer(result: Result<Reply, ServerError>) -> Response {
+    match result {
         Ok(reply) if reply.handler_failed => {
             (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(reply)).into_response()
         }
@@ -137,9 +142,27 @@ async fn receive(
         files.push(file);
     }
     tracing::debug!(count = files.len(), bytes = total, "upload received");
-    // With a shared store the files go there before the handler runs, so any process can
-    // serve what it keeps; if the store fails, the handler is not called and every
-    // temporary file (and staged copy) is deleted as `files` drops.
+    let message = EventMessage {
+        id: None,
+        page: event.page,
+        handler: event.handler,
+        args: event.args,
+        rev: event.rev,
+    };
+    hand_over(app, current, message, event.zone, files).await
+}
+
+/// Runs an upload's handler with its finished files, whichever way they came (multipart
+/// or tus). With a shared store the files go there first, so any process can serve what
+/// the handler keeps; if the store fails, the handler is not called and every temporary
+/// file (and staged copy) is deleted as `files` drops.
+pub(crate) async fn hand_over(
+    app: &AppState,
+    current: &CurrentSession,
+    message: EventMessage,
+    zone: String,
+    files: Vec<UploadFile>,
+) -> Result<Reply, ServerError> {
     let files = match app.files.objects() {
         Some(objects) => {
             let mut staged = Vec::with_capacity(files.len());
@@ -157,19 +180,7 @@ async fn receive(
         }
         None => files,
     };
-
-    let message = EventMessage {
-        id: None,
-        page: event.page,
-        handler: event.handler,
-        args: event.args,
-        rev: event.rev,
-    };
-    let upload = ZoneUpload {
-        zone: event.zone,
-        files,
-    };
-    run_event(app, current, message, Some(upload)).await
+    run_event(app, current, message, Some(ZoneUpload { zone, files })).await
 }
 
 /// The limits of drop zone `zone` of `page`, which must upload to `handler`, from the
@@ -184,6 +195,13 @@ pub(crate) async fn zone_limits(
 ) -> Result<UploadLimits, ServerError> {
     let limits = {
         let mut guard = current.session.lock().await;
+        // Files are checked against the page's manifest before their event begins (which
+        // is what brings a shared store's copy up to date): bring it up to date first, so
+        // the limits are those of the page as the session is now — for every upload path
+        // (multipart, tus creation, the tus finish).
+        if app.store.is_shared() {
+            app.store.refresh(&current.id, &mut guard).await?;
+        }
         let rendered;
         let manifest = match guard.current_manifest(page) {
             Some(manifest) => manifest,
