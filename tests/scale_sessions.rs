@@ -176,7 +176,6 @@ async fn a_browser_session_spread_over_two_processes_counts_every_event_once() {
         browser.open(&cluster.proxy.url("/")).await;
         assert_eq!(shown_count(&browser).await, count.to_string());
     }
-    assert_eq!(count, 200);
     assert_eq!(
         monitor.event_clients().len(),
         2,
@@ -207,9 +206,14 @@ async fn a_process_killed_mid_session_loses_no_answered_event_and_the_page_goes_
         // The survivor answers for the session (what the runtime asks before it
         // reconnects), and the page is connected again before the next click.
         for _ in 0..2 {
-            browser
+            let known = browser
                 .js("return fetch('/_ferrex/session').then((r) => r.json()).then((a) => a.known);")
                 .await;
+            assert_eq!(
+                known,
+                serde_json::Value::Bool(true),
+                "the survivor knows the session"
+            );
         }
         browser.wait_connected().await;
         for _ in 0..5 {
@@ -225,7 +229,6 @@ async fn a_process_killed_mid_session_loses_no_answered_event_and_the_page_goes_
         "the page lost its socket to a killed process and went on without reloading \
          (drops: {drops})"
     );
-    assert_eq!(count, 15);
     assert_eq!(shown_count(&browser).await, "15");
 }
 

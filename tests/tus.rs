@@ -702,6 +702,11 @@ async fn an_abandoned_upload_expires_and_leaves_nothing_behind() {
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let expires = httpdate_header(&response);
     assert!(expires.is_some(), "Upload-Expires is an HTTP date");
+    assert_eq!(
+        support::disk::temp_files(&s.dir).len(),
+        1,
+        "the partial file is there before the sweep"
+    );
     let dir = s.dir.clone();
     wait_until("the sweep removes the partial file", || {
         support::disk::temp_files(&dir).is_empty()
