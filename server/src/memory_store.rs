@@ -54,6 +54,24 @@ struct Entry {
 }
 
 impl Sessions {
+    /// Keeps a new session `id` (used or not), first pushing out others while `max` are
+    /// kept.
+    fn insert(&mut self, id: SessionId, used: bool, max: usize) -> SharedSession {
+        while self.map.len() >= max && self.evict_one() {}
+        let stamp = self.clock;
+        self.clock += 1;
+        self.list(used).insert(stamp, id.clone());
+        let session = SharedSession::default();
+        let entry = Entry {
+            session: session.clone(),
+            last: Instant::now(),
+            stamp,
+            used,
+        };
+        self.map.insert(id, entry);
+        session
+    }
+
     fn list(&mut self, used: bool) -> &mut BTreeMap<u64, SessionId> {
         if used {
             &mut self.used
@@ -145,21 +163,7 @@ impl MemoryStore {
         if let Some(session) = sessions.touch(id, Duration::MAX, used) {
             return session;
         }
-        while sessions.map.len() >= self.max_sessions && sessions.evict_one() {}
-        let stamp = sessions.clock;
-        sessions.clock += 1;
-        sessions.list(used).insert(stamp, id.clone());
-        let session = SharedSession::default();
-        sessions.map.insert(
-            id.clone(),
-            Entry {
-                session: session.clone(),
-                last: Instant::now(),
-                stamp,
-                used,
-            },
-        );
-        session
+        sessions.insert(id.clone(), used, self.max_sessions)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Sessions> {
@@ -182,21 +186,7 @@ impl StateStore for MemoryStore {
 
     fn create(&self) -> (SessionId, SharedSession) {
         let id = SessionId::random();
-        let session = SharedSession::default();
-        let mut sessions = self.lock();
-        while sessions.map.len() >= self.max_sessions && sessions.evict_one() {}
-        let stamp = sessions.clock;
-        sessions.clock += 1;
-        sessions.unused.insert(stamp, id.clone());
-        sessions.map.insert(
-            id.clone(),
-            Entry {
-                session: session.clone(),
-                last: Instant::now(),
-                stamp,
-                used: false,
-            },
-        );
+        let session = self.lock().insert(id.clone(), false, self.max_sessions);
         (id, session)
     }
 
