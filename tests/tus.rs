@@ -20,7 +20,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use sha2::Digest;
 use support::disk::{listing, scratch};
-use support::http::set_cookie;
+use support::http::arrive;
 use support::raw_http::{RawRequest, read_answer};
 use support::{PATIENCE, TestServer, wait_until};
 use tokio::io::AsyncWriteExt;
@@ -147,12 +147,6 @@ async fn setup_with(app: impl FnOnce(App) -> App) -> Setup {
 
 async fn setup() -> Setup {
     setup_with(|app| app).await
-}
-
-async fn arrive(server: &TestServer) -> String {
-    let response = reqwest::get(server.url("/")).await.expect("GET /");
-    assert_eq!(response.status(), StatusCode::OK);
-    set_cookie(&response).expect("a session cookie")
 }
 
 fn b64(text: &str) -> String {
