@@ -62,10 +62,10 @@
 //! `download()` without a source, a handler with the wrong arguments, a missing asset.
 
 pub use ferrex_core::{
-    self as core, Action, ClientAction, Download, EventError, HandlerError, IntoActions, Node,
-    PageManifest, PersistedFile, RejectedFile, State, UploadError, UploadFile, UploadProgress,
-    components, context, download, event as events, icons, manifest, node, path_safety, props,
-    upload,
+    self as core, Action, ClientAction, Download, EventError, FileProgress, HandlerError,
+    IntoActions, Node, PageManifest, PersistedFile, RejectCode, RejectedFile, State, UploadError,
+    UploadFile, UploadProgress, components, context, download, event as events, icons, manifest,
+    node, path_safety, props, upload,
 };
 pub use ferrex_macros::{assets_dir, event, main, state, ui};
 

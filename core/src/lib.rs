@@ -24,8 +24,8 @@ pub use manifest::PageManifest;
 pub use node::{Element, Node, Rendered};
 pub use state::{Action, EventError, HandlerError, IntoActions, State};
 pub use upload::{
-    PersistedFile, RejectedFile, UploadError, UploadFile, UploadFiles, UploadProgress, upload,
-    upload_files, upload_url,
+    FileProgress, PersistedFile, RejectCode, RejectedFile, UploadError, UploadFile, UploadFiles,
+    UploadProgress, upload, upload_files, upload_url,
 };
 
 /// ferrex's default stylesheet: the look of every built-in component.
@@ -41,8 +41,8 @@ pub mod prelude {
     pub use crate::props::{Positional, Variant};
     pub use crate::state::{Action, IntoActions, State};
     pub use crate::upload::{
-        Capture, PersistedFile, RejectedFile, UploadError, UploadFile, UploadProgress,
-        selected_files, upload, upload_files, upload_url,
+        Capture, FileProgress, PersistedFile, RejectCode, RejectedFile, UploadError, UploadFile,
+        UploadProgress, selected_files, upload, upload_files, upload_url,
     };
     pub use serde::{Deserialize, Serialize};
 }

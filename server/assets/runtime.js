@@ -8,7 +8,8 @@
 //   -> textContent, anything else -> null. For submit: {name: value} over the
 //   form's named controls (checkbox -> bool, unchecked radios skipped, files
 //   skipped), plus the submitter button's name/value.
-// - The progress handler is sent as {h: progress, args: [{loaded,total,fraction}]}.
+// - The progress handler is sent as {h: progress, args: [{loaded, total,
+//   fraction, files: [{name, loaded, total}]}]}.
 // - download: /_ferrex/download/<token> URLs are clicked directly (one-shot
 //   token, must not be proxied); other same-origin URLs go through
 //   /_ferrex/file?url=<path>&filename=<name or last segment>; cross-origin
@@ -23,11 +24,15 @@
 //   run); one toast says so. Queued, never-sent events are sent on reconnect.
 // - Upload zones: max_files null or <= 0 means unlimited; when not multiple
 //   the first valid file is kept and further ones are "too many files"; a
-//   choice with no accepted file keeps the old selection; duplicate files
-//   (same name, size, mtime) are ignored; data-fx-drop runs (for drops and
-//   picker choices) only when at least one file was accepted. A second upload
-//   on a zone while one runs is refused with a toast. On success only the
-//   files that were uploaded leave the selection. Folder drops are walked.
+//   refused file joins the selection as an entry with its error (not sent,
+//   removed with its button or a new choice); a choice with no accepted file
+//   keeps the old accepted ones; duplicate files (same name, size, mtime) are
+//   ignored; data-fx-drop runs (for drops and picker choices) only when at
+//   least one file was accepted. A second upload on a zone while one runs is
+//   refused with a toast. Files are sent one after another; one refused by the
+//   server or removed while sent leaves the batch, the others go on, and the
+//   handler gets those that arrived. On success only the files that were
+//   uploaded leave the selection. Folder drops are walked.
 // - Files dropped outside any zone are swallowed so the browser does not
 //   navigate away to the file.
 (() => {
@@ -65,10 +70,11 @@
   const queue = [];            // [{id, msg}] waiting for an open socket
   const pending = new Set();   // ids sent or queued, no reply yet
   const inflight = new Set();  // ids written to the current socket
-  const selections = new Map(); // zone id -> File[] (survives morphs)
+  const selections = new Map(); // zone id -> its entries, one a file (survives morphs)
   const previews = new Map();   // File -> object URL of its thumbnail
   const relPaths = new WeakMap(); // File -> relative path from a folder drop
-  const uploads = new Map();    // zone id -> {xhr, aborted, locations: tus upload URLs}
+  const uploads = new Map();    // zone id -> the running upload: {aborted, finishing, entries, current}
+  let entrySeq = 0;             // the last entry's uid
   let morphFocus = null;        // element focused when the running morph began
   let shownRev = 0;             // the server's render revision of the HTML on screen
   let boot = '';                // the server start that rendered this page (data-fx-boot)
@@ -611,43 +617,76 @@
       && (relPaths.get(a) || '') === (relPaths.get(b) || '');
   }
 
-  // Check new files against the zone's limits, update its selection, and
-  // report rejections / run data-fx-drop.
+  function fileName(f) {
+    return relPaths.get(f) || f.webkitRelativePath || f.name;
+  }
+
+  // One file of a zone's selection. `status`: 'ready' (to upload), 'uploading', 'sent' (all
+  // its bytes are on the server, waiting for the batch's finish) or 'error' (`error` says
+  // why: { code, reason, message }, as the server's RejectedFile reads it).
+  function newEntry(file, error = null) {
+    return { uid: ++entrySeq, file, name: fileName(file), status: error ? 'error' : 'ready', loaded: 0, error, location: null, removed: false, ctl: null };
+  }
+
+  // The words of each RejectedFile code, which `reason` carries.
+  const REJECT_REASONS = Object.freeze({
+    too_large: 'too large', too_small: 'too small', not_accepted: 'type not accepted',
+    too_many: 'too many files', refused: 'refused', failed: 'failed',
+  });
+
+  function rejection(f, code, o, message = null) {
+    const r = { name: fileName(f), size: f.size, code, reason: REJECT_REASONS[code] };
+    r.message = message == null ? rejectionMessage(r, o) : `${r.name}: ${message}`;
+    return r;
+  }
+
+  // Check new files against the zone's limits and add them to its selection: a refused file
+  // joins it too, with its error beside it, until removed. Then report rejections and run
+  // data-fx-drop.
   function addFiles(zone, files) {
     const o = zoneOptions(zone);
     const id = zone.id;
     const current = o.multiple ? (selections.get(id) || []).slice() : [];
     const limit = o.multiple ? (o.max_files > 0 ? o.max_files : Infinity) : 1;
-    const accepted = [];
+    let counted = current.filter((e) => e.status !== 'error').length;
+    const added = [];
     const rejected = [];
     for (const f of files) {
-      let reason = null;
-      if (!accepts(f, o.accept)) reason = 'type not accepted';
-      else if (o.max_size != null && f.size > o.max_size) reason = 'too large';
-      else if (o.min_size != null && f.size < o.min_size) reason = 'too small';
-      else if (current.some((c) => sameFile(c, f)) || accepted.some((c) => sameFile(c, f))) continue;
-      else if (current.length + accepted.length >= limit) reason = 'too many files';
-      if (reason) rejected.push({ name: relPaths.get(f) || f.name, size: f.size, reason });
-      else accepted.push(f);
+      if (current.some((e) => sameFile(e.file, f)) || added.some((e) => sameFile(e.file, f))) continue;
+      let code = null;
+      if (!accepts(f, o.accept)) code = 'not_accepted';
+      else if (o.max_size != null && f.size > o.max_size) code = 'too_large';
+      else if (o.min_size != null && f.size < o.min_size) code = 'too_small';
+      else if (counted >= limit) code = 'too_many';
+      if (code) {
+        const r = rejection(f, code, o);
+        rejected.push(r);
+        added.push(newEntry(f, r));
+      } else {
+        counted++;
+        added.push(newEntry(f));
+      }
     }
-    if (accepted.length) setSelection(id, current.concat(accepted));
+    // A zone of one file keeps the file it had when the new choice brought none it takes.
+    const kept = o.multiple || added.length > rejected.length ? current
+      : (selections.get(id) || []).filter((e) => e.status !== 'error');
+    if (added.length) setSelection(id, kept.concat(added));
     if (rejected.length) reportRejected(zone, rejected);
     const drop = zone.getAttribute('data-fx-drop');
-    if (accepted.length && drop != null) {
+    if (added.length > rejected.length && drop != null) {
       const list = parseJson(drop, 'data-fx-drop');
       if (list !== undefined) runActions(list, { el: zone, ev: null });
     }
   }
 
   function reportRejected(zone, rejected) {
-    const attr = zone.getAttribute('data-fx-drop-rejected');
+    const attr = zone && zone.getAttribute('data-fx-drop-rejected');
     if (attr != null) {
       const list = parseJson(attr, 'data-fx-drop-rejected');
       if (list !== undefined) runActions(list, { el: zone, ev: null, rejected });
       return;
     }
-    const o = zoneOptions(zone);
-    for (const r of rejected) toast(rejectionMessage(r, o));
+    for (const r of rejected) toast(r.message);
   }
 
   // What the user reads about a refused file: its name, the reason, and the zone's limit
@@ -666,14 +705,36 @@
     }
   }
 
-  function setSelection(id, files) {
-    if (files.length) selections.set(id, files); else selections.delete(id);
+  function setSelection(id, entries) {
+    if (entries.length) selections.set(id, entries); else selections.delete(id);
     // Free thumbnails of files no zone holds any more.
-    const kept = new Set([].concat(...selections.values()));
+    const kept = new Set([].concat(...selections.values()).map((e) => e.file));
     for (const [f, href] of previews) {
       if (!kept.has(f)) { window.URL.revokeObjectURL(href); previews.delete(f); }
     }
     renderAllSelections();
+  }
+
+  // Takes one file out of zone `id`'s selection: before the upload it is just dropped; while
+  // it is sent, its request is aborted and what the server has of it deleted, and the rest
+  // of the batch goes on.
+  function removeEntry(id, uid) {
+    const entries = selections.get(id) || [];
+    const entry = entries.find((e) => e.uid === uid);
+    if (!entry) return;
+    const state = uploads.get(id);
+    if (state && state.finishing && entry.status === 'sent') return; // its handler is running
+    entry.removed = true;
+    if (entry.ctl && entry.ctl.xhr) entry.ctl.xhr.abort();
+    forgetTusUpload(entry);
+    setSelection(id, entries.filter((e) => e !== entry));
+  }
+
+  function forgetTusUpload(entry) {
+    if (!entry.location) return;
+    // The server drops what it has of it at once, rather than at its expiry.
+    fetch(entry.location, { method: 'DELETE', headers: { 'Tus-Resumable': '1.0.0' }, keepalive: true }).catch(() => {});
+    entry.location = null;
   }
 
   function previewUrl(file) {
@@ -682,13 +743,18 @@
     return href;
   }
 
-  function renderSelection(el, files) {
+  // The zone's files, each with its size, a remove button, its progress while it is sent,
+  // and its error beside it.
+  function renderSelection(el, id, entries) {
     el.textContent = '';
-    if (!files.length) return;
+    if (!entries.length) return;
     const ul = document.createElement('ul');
     ul.className = 'fx-selected-files';
-    for (const f of files) {
+    for (const e of entries) {
       const li = document.createElement('li');
+      li.setAttribute('data-fx-entry', String(e.uid));
+      li.setAttribute('data-fx-status', e.status);
+      const f = e.file;
       if ((f.type || '').startsWith('image/')) {
         const img = document.createElement('img');
         img.className = 'fx-preview';
@@ -698,11 +764,33 @@
       }
       const name = document.createElement('span');
       name.className = 'fx-file-name';
-      name.textContent = relPaths.get(f) || f.webkitRelativePath || f.name;
+      name.textContent = e.name;
       const size = document.createElement('span');
       size.className = 'fx-file-size';
       size.textContent = humanSize(f.size);
       li.append(name, ' ', size);
+      if (e.status === 'uploading' || e.status === 'sent') {
+        const bar = document.createElement('progress');
+        bar.className = 'fx-file-progress';
+        bar.max = Math.max(f.size, 1);
+        bar.value = e.status === 'sent' ? bar.max : e.loaded;
+        bar.setAttribute('aria-label', `${e.name} sent`);
+        li.appendChild(bar);
+      }
+      const remove = document.createElement('button');
+      remove.type = 'button';
+      remove.className = 'fx-file-remove';
+      remove.setAttribute('data-fx-remove', String(e.uid));
+      remove.setAttribute('aria-label', `${e.status === 'uploading' ? 'Cancel' : 'Remove'} ${e.name}`);
+      remove.textContent = '\u00d7';
+      li.appendChild(remove);
+      if (e.error) {
+        const msg = document.createElement('span');
+        msg.className = 'fx-file-error';
+        msg.setAttribute('role', 'alert');
+        msg.textContent = e.error.message;
+        li.appendChild(msg);
+      }
       ul.appendChild(li);
     }
     el.appendChild(ul);
@@ -710,7 +798,15 @@
 
   function renderAllSelections() {
     for (const el of document.querySelectorAll('[data-fx-selected-files]')) {
-      renderSelection(el, selections.get(el.getAttribute('data-fx-selected-files')) || []);
+      const id = el.getAttribute('data-fx-selected-files');
+      renderSelection(el, id, selections.get(id) || []);
+    }
+  }
+
+  // A file's progress bar follows its bytes without rebuilding the list.
+  function showEntryProgress(entry) {
+    for (const bar of document.querySelectorAll(`[data-fx-entry="${entry.uid}"] .fx-file-progress`)) {
+      bar.value = entry.loaded;
     }
   }
 
@@ -748,71 +844,120 @@
 
   // Each file is its own tus upload (docs/PROTOCOL.md): created, then sent in one PATCH
   // from the server's offset; a PATCH cut off (network gone, server restarting) is taken
-  // up again from the offset a HEAD reports, with backoff. Once all are in, one finish
-  // request runs the handler with them.
+  // up again from the offset a HEAD reports, with backoff. A file the server refuses, or
+  // one removed while it is sent, leaves the batch and the others go on. Once all are in,
+  // one finish request runs the handler with them.
   function startUpload(a, ctx) {
     const id = a.id;
     if (uploads.has(id)) { toast('An upload is already running'); return; }
-    const files = (selections.get(id) || []).slice();
+    const zone = document.getElementById(id);
+    const o = zone ? zoneOptions(zone) : {};
+    const entries = (selections.get(id) || []).filter((e) => {
+      // A file the server refused or could not be sent is tried again; a broken rule is not.
+      if (e.status === 'error' && (e.error.code === 'refused' || e.error.code === 'failed')) {
+        e.status = 'ready';
+        e.error = null;
+      }
+      return e.status === 'ready';
+    });
     const args = replaceMarkers(a.args || [], ctx);
-    const total = files.reduce((n, f) => n + f.size, 0);
-    const state = { xhr: null, aborted: false, last: 0, finalSent: false, locations: [] };
+    const state = { aborted: false, finishing: false, entries, current: null, last: 0, finalSent: false };
     uploads.set(id, state);
     setUploading(id, true);
+    for (const e of entries) { e.loaded = 0; e.location = null; }
+    renderAllSelections();
 
-    const progress = (loaded) => {
-      if (!a.progress || state.aborted) return;
-      const final = total > 0 && loaded >= total;
+    const live = () => entries.filter((e) => !e.removed && e.status !== 'error');
+    const progress = () => {
+      const going = live();
+      if (!a.progress || state.aborted || !going.length) return;
+      const total = going.reduce((n, e) => n + e.file.size, 0);
+      const loaded = going.reduce((n, e) => n + e.loaded, 0);
+      const final = loaded >= total;
       const now = Date.now();
       if (final) { if (state.finalSent) return; state.finalSent = true; }
       else if (now - state.last < PROGRESS_MS) return;
       state.last = now;
-      sendEvent(a.progress, [{ loaded, total, fraction: total > 0 ? Math.min(loaded / total, 1) : 0 }]);
+      const files = going.map((e) => ({ name: e.name, loaded: e.loaded, total: e.file.size }));
+      sendEvent(a.progress, [{ loaded, total, fraction: total > 0 ? Math.min(loaded / total, 1) : 1, files }]);
     };
     const done = () => {
       if (uploads.get(id) === state) uploads.delete(id);
       setUploading(id, false);
     };
-    const refused = (xhr) => {
-      done();
-      if (!xhr) { toast('Upload failed: network error'); return; }
-      const body = xhr.responseText ? parseJson(xhr.responseText, 'upload reply') : {};
-      const err = (body && body.error) || `Upload failed (status ${xhr.status})`;
-      toast(body && body.file ? `${body.file}: ${err}` : err);
+    // The file failed on its own: its error beside it and to the zone's on_drop_rejected.
+    const failed = (entry, xhr) => {
+      let r;
+      if (!xhr) r = rejection(entry.file, 'failed', o, 'could not be sent (network error)');
+      else {
+        const body = xhr.responseText ? parseJson(xhr.responseText, 'upload reply') : {};
+        const why = body && (body.reason || body.error);
+        r = rejection(entry.file, 'refused', o, why ? `refused: ${why}` : `refused (status ${xhr.status})`);
+      }
+      entry.status = 'error';
+      entry.error = r;
+      entry.loaded = 0;
+      forgetTusUpload(entry);
+      renderAllSelections();
+      reportRejected(zone, [r]);
     };
 
     (async () => {
-      let sent = 0; // bytes of the files already sent whole
-      for (const f of files) {
-        const name = relPaths.get(f) || f.webkitRelativePath || f.name;
-        const meta = { page: pagePath(), zone: id, handler: a.h, filename: name, filetype: f.type || '' };
-        const created = await tusRetrying(state, () => xhrSend(state, 'POST', own(WIRE.TUS_PATH), {
+      for (const entry of entries) {
+        if (state.aborted) return;
+        if (entry.removed) continue;
+        state.current = entry;
+        const ctl = { xhr: null, get aborted() { return state.aborted || entry.removed; } };
+        entry.ctl = ctl;
+        entry.status = 'uploading';
+        renderAllSelections();
+        const f = entry.file;
+        const meta = { page: pagePath(), zone: id, handler: a.h, filename: entry.name, filetype: f.type || '' };
+        const created = await tusRetrying(ctl, () => xhrSend(ctl, 'POST', own(WIRE.TUS_PATH), {
           'Upload-Length': String(f.size), 'Upload-Metadata': tusMetadata(meta),
         }));
         if (state.aborted) return;
-        if (!created || created.status !== 201) { refused(created); return; }
-        const location = created.getResponseHeader('Location');
-        state.locations.push(location);
-        const sentWhole = await tusSend(state, location, f, (n) => progress(sent + n));
+        if (entry.removed) { forgetTusUpload(entry); progress(); continue; }
+        if (!created || created.status !== 201) { failed(entry, created); progress(); continue; }
+        entry.location = created.getResponseHeader('Location');
+        const sentWhole = await tusSend(ctl, entry.location, f, (n) => {
+          entry.loaded = n;
+          showEntryProgress(entry);
+          progress();
+        });
         if (state.aborted) return;
-        if (sentWhole !== true) { refused(sentWhole); return; }
-        sent += f.size;
-        progress(sent);
+        if (entry.removed) { forgetTusUpload(entry); progress(); continue; }
+        if (sentWhole !== true) { failed(entry, sentWhole); progress(); continue; }
+        entry.loaded = f.size;
+        entry.status = 'sent';
+        entry.ctl = null;
+        renderAllSelections();
+        progress();
       }
+      state.current = null;
+      const sent = entries.filter((e) => e.status === 'sent' && !e.removed);
+      if (!sent.length) { done(); return; }
+      state.finishing = true;
       // Sent again only when it never got an answer: a finish that ran answers a second
       // try with 404 (its uploads are gone), which is then reported.
-      const finish = JSON.stringify({ page: pagePath(), h: a.h, args, zone: id, rev: shownRev, uploads: state.locations });
-      const xhr = await tusRetrying(state, () => xhrSend(state, 'POST', own(WIRE.UPLOAD_FINISH_PATH),
+      const finish = JSON.stringify({ page: pagePath(), h: a.h, args, zone: id, rev: shownRev, uploads: sent.map((e) => e.location) });
+      const ctl = { xhr: null, get aborted() { return state.aborted; } };
+      state.current = { ctl };
+      const xhr = await tusRetrying(ctl, () => xhrSend(ctl, 'POST', own(WIRE.UPLOAD_FINISH_PATH),
         { 'Content-Type': 'application/json' }, finish, null, false), true);
       if (state.aborted) return;
-      if (!xhr) { refused(null); return; }
       done();
+      // The finish used up the uploads it named, whatever it answered.
+      for (const e of sent) { e.location = null; e.status = 'ready'; e.loaded = 0; }
+      if (!xhr) { toast('Upload failed: network error'); renderAllSelections(); return; }
       const body = xhr.responseText ? parseJson(xhr.responseText, 'upload reply') : {};
       if (xhr.status >= 200 && xhr.status < 300) {
-        const left = (selections.get(id) || []).filter((f) => !files.includes(f));
-        setSelection(id, left);
+        setSelection(id, (selections.get(id) || []).filter((e) => !sent.includes(e)));
         if (body && typeof body === 'object') applyReply(body);
-      } else if (xhr.status === 422 && body && Array.isArray(body.actions)) {
+        return;
+      }
+      renderAllSelections();
+      if (xhr.status === 422 && body && Array.isArray(body.actions)) {
         // The files arrived but the handler failed: show its reply (and error), keep the
         // selection for another try.
         applyReply(body);
@@ -824,14 +969,14 @@
   }
 
   // Sends file `f` to tus upload `location` until the server has all of it: true, or the
-  // answer (null: the network) that ended the attempts.
-  async function tusSend(state, location, f, onProgress) {
+  // answer (null: the network) that ended the attempts. `ctl` holds the running request.
+  async function tusSend(ctl, location, f, onProgress) {
     let offset = 0, failures = 0;
     for (;;) {
-      const xhr = await xhrSend(state, 'PATCH', location, {
+      const xhr = await xhrSend(ctl, 'PATCH', location, {
         'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream',
       }, f.slice(offset), (loaded) => onProgress(offset + loaded));
-      if (state.aborted) return null;
+      if (ctl.aborted) return null;
       if (xhr && xhr.status === 204) {
         offset = Number(xhr.getResponseHeader('Upload-Offset'));
         if (offset >= f.size) return true;
@@ -843,13 +988,14 @@
       for (;;) {
         if (++failures > UPLOAD_RETRIES) return xhr;
         await sleep(Math.min(BACKOFF_MIN * 2 ** (failures - 1), BACKOFF_MAX));
-        if (state.aborted) return null;
-        const head = await xhrSend(state, 'HEAD', location, {});
-        if (state.aborted) return null;
+        if (ctl.aborted) return null;
+        const head = await xhrSend(ctl, 'HEAD', location, {});
+        if (ctl.aborted) return null;
         if (head && head.status === 200) {
           const kept = Number(head.getResponseHeader('Upload-Offset'));
           if (kept > offset) failures = 0;
           offset = kept;
+          onProgress(offset);
           break;
         }
         if (head && !tusRetryable(head.status)) return head;
@@ -860,11 +1006,11 @@
 
   // Runs `send` again after a network failure or a retryable answer (`networkOnly`: only
   // after a network failure), with backoff.
-  async function tusRetrying(state, send, networkOnly = false) {
+  async function tusRetrying(ctl, send, networkOnly = false) {
     for (let failures = 0; ; failures++) {
       const xhr = await send();
       const again = !xhr || (!networkOnly && tusRetryable(xhr.status));
-      if (state.aborted || !again || failures >= UPLOAD_RETRIES) return xhr;
+      if (ctl.aborted || !again || failures >= UPLOAD_RETRIES) return xhr;
       await sleep(Math.min(BACKOFF_MIN * 2 ** failures, BACKOFF_MAX));
     }
   }
@@ -886,12 +1032,12 @@
 
   function sleep(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
 
-  // One request of an upload, the running one kept in `state` (to abort on cancel);
+  // One request of an upload, the running one kept in `ctl` (to abort on cancel);
   // resolves with the finished XHR, or null when the network failed or it was aborted.
-  function xhrSend(state, method, url, headers, body = null, onProgress = null, tus = true) {
+  function xhrSend(ctl, method, url, headers, body = null, onProgress = null, tus = true) {
     return new Promise((resolve) => {
       const xhr = new XMLHttpRequest();
-      state.xhr = xhr;
+      ctl.xhr = xhr;
       xhr.open(method, url);
       if (tus) xhr.setRequestHeader('Tus-Resumable', '1.0.0');
       for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
@@ -904,17 +1050,22 @@
     });
   }
 
+  // Stops the whole upload of zone `id`; its files stay selected, to try again.
   function cancelUpload(id) {
     const state = uploads.get(id);
     if (!state) return;
     state.aborted = true; // silences late progress callbacks
     uploads.delete(id);
     setUploading(id, false);
-    if (state.xhr) state.xhr.abort();
-    // The server drops what it has of them at once, rather than at their expiry.
-    for (const location of state.locations) {
-      fetch(location, { method: 'DELETE', headers: { 'Tus-Resumable': '1.0.0' }, keepalive: true }).catch(() => {});
+    const running = state.current && state.current.ctl;
+    if (running && running.xhr) running.xhr.abort();
+    for (const e of state.entries) {
+      forgetTusUpload(e);
+      e.ctl = null;
+      e.loaded = 0;
+      if (e.status !== 'error') e.status = 'ready';
     }
+    renderAllSelections();
     toast('Upload cancelled', 'info');
   }
 
@@ -994,6 +1145,12 @@
   }
 
   function onClick(ev) {
+    const remove = ev.target.closest && ev.target.closest('.fx-file-remove[data-fx-remove]');
+    const list = remove && remove.closest('[data-fx-selected-files]');
+    if (list) {
+      removeEntry(list.getAttribute('data-fx-selected-files'), Number(remove.getAttribute('data-fx-remove')));
+      return;
+    }
     const handler = closestAttr(ev.target, 'click');
     const zone = zoneOf(ev.target);
     if (handler) {
@@ -1106,8 +1263,15 @@
       sock.close();
       return true;
     },
+    // The files zone `id` would upload (those with an error left out).
     selected(id) {
-      return (selections.get(id) || []).map((f) => ({ name: relPaths.get(f) || f.name, size: f.size }));
+      return (selections.get(id) || []).filter((e) => e.status !== 'error').map((e) => ({ name: e.name, size: e.file.size }));
+    },
+    // Every entry of zone `id`: its name, size, status, bytes sent and error code.
+    entries(id) {
+      return (selections.get(id) || []).map((e) => ({
+        name: e.name, size: e.file.size, status: e.status, loaded: e.loaded, error: e.error ? e.error.code : null,
+      }));
     },
   };
 

@@ -229,6 +229,42 @@ impl Browser {
             .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
     }
 
+    /// Chooses `paths` in the file input of drop zone `zone`, as a user would in the
+    /// picker (WebDriver `send_keys` on the zone's `input[type=file]`).
+    ///
+    /// # Panics
+    ///
+    /// Panics when the zone has no file input or the choice fails.
+    pub async fn choose_files(&self, zone: &str, paths: &[&Path]) {
+        let input = self
+            .client
+            .find(Locator::Css(&format!("#{zone} input[type=file]")))
+            .await
+            .unwrap_or_else(|e| panic!("zone {zone} has no file input: {e}"));
+        let keys = paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        input
+            .send_keys(&keys)
+            .await
+            .unwrap_or_else(|e| panic!("cannot choose files in {zone}: {e}"));
+    }
+
+    /// Waits until a toast containing `text` is shown.
+    ///
+    /// # Panics
+    ///
+    /// Panics when none is shown within the wait timeout.
+    pub async fn wait_for_toast(&self, text: &str) {
+        self.wait_for_js(&format!(
+            "Array.from(document.querySelectorAll('.fx-toast'), t => t.textContent).some(t => t.includes({}))",
+            serde_json::to_string(text).expect("a JSON string")
+        ))
+        .await;
+    }
+
     /// Polls `condition` every 50 ms until it returns `true`.
     ///
     /// The condition gets its own handle to the client (cheap to clone), so it

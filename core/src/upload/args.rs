@@ -1,5 +1,6 @@
 //! What an upload handler is given besides its files: `upload_files(id)` to name the drop
-//! zone a handler takes, [`UploadProgress`] and [`RejectedFile`].
+//! zone a handler takes, [`UploadProgress`] (with each file's [`FileProgress`]) and
+//! [`RejectedFile`] (with its [`RejectCode`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -82,24 +83,66 @@ impl ArgFor<Vec<UploadFile>> for UploadFiles {
     }
 }
 
-/// How far an upload has come.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// How far an upload has come: the whole batch, and each file of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UploadProgress {
-    /// Bytes sent so far.
+    /// Bytes sent so far, all files together.
     pub loaded: u64,
-    /// Bytes in all.
+    /// Bytes in all (a file removed from the batch while it runs leaves the total).
     pub total: u64,
     /// `loaded / total`, from 0 to 1.
     pub fraction: f64,
+    /// Each file of the batch, in the order they are sent.
+    #[serde(default)]
+    pub files: Vec<FileProgress>,
 }
 
-/// A file the drop zone refused, and why.
+/// How far one file of an upload has come (see [`UploadProgress::files`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileProgress {
+    /// The file's name (its path inside a dropped or chosen folder).
+    pub name: String,
+    /// Bytes of it sent so far.
+    pub loaded: u64,
+    /// Its size in bytes.
+    pub total: u64,
+}
+
+/// A file the drop zone refused, and why. The browser shows `message` beside the file in
+/// the zone's `selected_files` list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RejectedFile {
     /// The file's name.
     pub name: String,
     /// Its size in bytes.
     pub size: u64,
-    /// `too large`, `too small`, `type not accepted` or `too many files`.
+    /// What rule it broke.
+    pub code: RejectCode,
+    /// `too large`, `too small`, `type not accepted`, `too many files`, `refused` or
+    /// `failed` (the words of [`RejectCode`]).
     pub reason: String,
+    /// The sentence the user reads: the name, the reason and the limit it broke (for
+    /// `too_large`: "photo.png: too large (3.2 MB; the limit is 2.0 MB)"), or the server's
+    /// own sentence for a file it refused.
+    pub message: String,
+}
+
+/// Why a file was refused: one of the zone's rules, checked in the browser before any byte
+/// is sent, or the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectCode {
+    /// Larger than the zone's `max_size`.
+    TooLarge,
+    /// Smaller than the zone's `min_size`.
+    TooSmall,
+    /// Not a type or extension in the zone's `accept`.
+    NotAccepted,
+    /// Past the zone's `max_files` (or a second file of a zone without `multiple`).
+    TooMany,
+    /// The server refused it (its own checks of the same rules, a bound, an app's
+    /// [`UploadWriter`](crate::upload::UploadWriter)); `message` is the server's sentence.
+    Refused,
+    /// The server could not be reached for it, after retrying; uploading again retries.
+    Failed,
 }
