@@ -426,3 +426,34 @@ async fn a_progress_handler_returning_cancel_upload_stops_the_upload() {
     // What the server had of it is gone.
     bench.wait_uploads_dir(&[]).await;
 }
+
+#[tokio::test]
+async fn a_batch_refused_whole_runs_no_handler_and_nothing_chosen_runs_it_with_no_files() {
+    let bench = Bench::start().await;
+    let bad = bench.file("bad.txt", 20);
+    bench.choose("u", &[&bad]).await;
+    bench.wait_count("[data-fx-selected-files=u] li", 1).await;
+    bench.browser.click("#upload-u").await;
+    bench
+        .wait_entry("u", "bad.txt", "e.error === 'refused'")
+        .await;
+    bench
+        .browser
+        .wait_for_js("!document.getElementById('u').hasAttribute('data-fx-uploading')")
+        .await;
+    assert_eq!(bench.texts("#calls").await, ["0"]);
+
+    // With nothing chosen the handler runs, with no files.
+    bench
+        .browser
+        .click("[data-fx-selected-files=u] button[aria-label='Remove bad.txt']")
+        .await;
+    bench.wait_count("[data-fx-selected-files=u] li", 0).await;
+    bench.browser.click("#upload-u").await;
+    bench
+        .browser
+        .wait_for_js("document.getElementById('calls').textContent === '1'")
+        .await;
+    assert_eq!(bench.texts("#got li").await, Vec::<String>::new());
+    bench.wait_uploads_dir(&[]).await;
+}

@@ -936,7 +936,9 @@
       }
       state.current = null;
       const sent = entries.filter((e) => e.status === 'sent' && !e.removed);
-      if (!sent.length) { done(); return; }
+      // Nothing chosen runs the handler with no files, as before; a batch whose every file
+      // was refused or removed does not run it.
+      if (!sent.length && entries.length) { done(); return; }
       state.finishing = true;
       // Sent again only when it never got an answer: a finish that ran answers a second
       // try with 404 (its uploads are gone), which is then reported.
