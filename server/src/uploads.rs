@@ -167,6 +167,11 @@ pub(crate) async fn hand_over(
         Some(objects) => {
             let mut staged = Vec::with_capacity(files.len());
             for file in files {
+                // Sent straight to the store (a `direct` zone): already there.
+                if file.is_shared() {
+                    staged.push(file);
+                    continue;
+                }
                 let name = objects
                     .stage(file.temp_path(), file.size)
                     .await

@@ -10,6 +10,7 @@ mod writer;
 mod zone;
 
 pub use args::{RejectedFile, UploadFiles, UploadProgress, upload_files};
+pub use file::{ByteStream, ReadFuture};
 pub use file::{KeepFuture, PersistedFile, SharedFiles, UploadError, UploadFile};
 pub use url::upload_url;
 pub use writer::{UploadTarget, UploadWriter};
