@@ -42,6 +42,7 @@
     FILE_PATH: '/_ferrex/file',
     TUS_PATH: '/_ferrex/tus',
     UPLOAD_FINISH_PATH: '/_ferrex/upload/finish',
+    DIRECT_UPLOAD_PATH: '/_ferrex/upload/direct',
     SESSION_PATH: '/_ferrex/session',
     DOWNLOAD_PREFIX: '/_ferrex/download/',
     VALUE_MARKER: '$value',
@@ -756,7 +757,9 @@
     const files = (selections.get(id) || []).slice();
     const args = replaceMarkers(a.args || [], ctx);
     const total = files.reduce((n, f) => n + f.size, 0);
-    const state = { xhr: null, aborted: false, last: 0, finalSent: false, locations: [] };
+    const state = { xhr: null, aborted: false, last: 0, finalSent: false, locations: [], keys: [] };
+    const zoneEl = document.getElementById(id);
+    const direct = !!(zoneEl && zoneOptions(zoneEl).direct);
     uploads.set(id, state);
     setUploading(id, true);
 
@@ -785,6 +788,12 @@
       let sent = 0; // bytes of the files already sent whole
       for (const f of files) {
         const name = relPaths.get(f) || f.webkitRelativePath || f.name;
+        if (direct) {
+          const out = await directSend(state, id, a.h, f, name, (n) => progress(sent + Math.min(n, f.size)));
+          if (state.aborted) return;
+          if (out && out.key) { state.keys.push(out.key); sent += f.size; progress(sent); continue; }
+          if (!out || !out.through) { refused(out); return; }
+        }
         const meta = { page: pagePath(), zone: id, handler: a.h, filename: name, filetype: f.type || '' };
         const created = await tusRetrying(state, () => xhrSend(state, 'POST', own(WIRE.TUS_PATH), {
           'Upload-Length': String(f.size), 'Upload-Metadata': tusMetadata(meta),
@@ -801,7 +810,7 @@
       }
       // Sent again only when it never got an answer: a finish that ran answers a second
       // try with 404 (its uploads are gone), which is then reported.
-      const finish = JSON.stringify({ page: pagePath(), h: a.h, args, zone: id, rev: shownRev, uploads: state.locations });
+      const finish = JSON.stringify({ page: pagePath(), h: a.h, args, zone: id, rev: shownRev, uploads: state.locations, direct: state.keys });
       const xhr = await tusRetrying(state, () => xhrSend(state, 'POST', own(WIRE.UPLOAD_FINISH_PATH),
         { 'Content-Type': 'application/json' }, finish, null, false), true);
       if (state.aborted) return;
@@ -856,6 +865,28 @@
       }
       if (offset >= f.size) return true;
     }
+  }
+
+  // Sends file `f` of a `direct` zone straight to the file store: asks the server for a
+  // presigned POST (the zone's limits are checked there, before any byte), then posts the
+  // form's fields and the file to the store. Resolves with { key } once the store has it,
+  // { through: true } when the app has no store to sign for (the file then goes through the
+  // server), or the XHR that failed (null: the network, or aborted).
+  async function directSend(state, zoneId, handler, f, name, onProgress) {
+    const ask = JSON.stringify({ page: pagePath(), h: handler, zone: zoneId, name, size: f.size, type: f.type || '' });
+    const signed = await tusRetrying(state, () => xhrSend(state, 'POST', own(WIRE.DIRECT_UPLOAD_PATH),
+      { 'Content-Type': 'application/json' }, ask, null, false), true);
+    if (state.aborted || !signed) return null;
+    if (signed.status === 501) return { through: true };
+    if (signed.status !== 200) return signed;
+    const form = parseJson(signed.responseText, 'presigned upload');
+    if (!form || typeof form.url !== 'string' || !Array.isArray(form.fields)) return signed;
+    const body = new FormData();
+    for (const [k, v] of form.fields) body.append(k, v);
+    body.append('file', f); // S3 reads the fields before the file, which must come last
+    const sent = await xhrSend(state, 'POST', form.url, {}, body, onProgress, false);
+    if (state.aborted || !sent) return null;
+    return sent.status >= 200 && sent.status < 300 ? { key: form.key } : sent;
   }
 
   // Runs `send` again after a network failure or a retryable answer (`networkOnly`: only
