@@ -94,7 +94,11 @@ impl Up {
                 sha256: hex_sha256(&bytes),
                 shared: file.is_shared(),
             });
-            file.persist(format!("kept/{}", seen.len()), true).await?;
+            if file.is_shared() {
+                file.persist(format!("kept/{}", seen.len()), true).await?;
+            } else {
+                file.persist_to_upload_dir().await?;
+            }
         }
         self.shown = seen
             .iter()
@@ -671,4 +675,36 @@ async fn chromium_sends_a_direct_zones_file_straight_to_the_store() {
         "the app read {received} bytes of request bodies for a {size}-byte file"
     );
     assert_eq!(s.objects().await, vec!["kept/1"]);
+}
+
+#[tokio::test]
+async fn without_an_s3_store_chromium_sends_a_direct_zones_file_through_the_server() {
+    let tmp = scratch("direct-local-browser-");
+    let uploads = tmp.path().join("uploads");
+    let server = TestServer::start(App::new().page("/", page).upload_dir(&uploads)).await;
+    let bytes = b"through the server after all".to_vec();
+    let file = tmp.path().join("note.txt");
+    std::fs::write(&file, &bytes).expect("write the file");
+    let browser = Browser::start().await;
+    browser.open(&server.url("/")).await;
+    let input = browser
+        .client()
+        .find(Locator::Css("#d input[type=file]"))
+        .await
+        .expect("the zone's file input");
+    input
+        .send_keys(&file.display().to_string())
+        .await
+        .expect("choose the file");
+    browser.click("#send").await;
+    let expected = format!("note.txt {} {}", bytes.len(), hex_sha256(&bytes));
+    browser
+        .wait_for_js(&format!(
+            "document.getElementById('shown').textContent === '{expected}'"
+        ))
+        .await;
+    assert_eq!(
+        std::fs::read(uploads.join("note.txt")).expect("kept in the upload folder"),
+        bytes
+    );
 }
