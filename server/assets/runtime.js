@@ -886,7 +886,10 @@
     body.append('file', f); // S3 reads the fields before the file, which must come last
     const sent = await xhrSend(state, 'POST', form.url, {}, body, onProgress, false);
     if (state.aborted || !sent) return null;
-    return sent.status >= 200 && sent.status < 300 ? { key: form.key } : sent;
+    if (sent.status >= 200 && sent.status < 300) return { key: form.key };
+    // The store answers in XML: say in the upload's own words what happened.
+    const error = `the file store refused the file (status ${sent.status})`;
+    return { status: sent.status, responseText: JSON.stringify({ error, file: name }) };
   }
 
   // Runs `send` again after a network failure or a retryable answer (`networkOnly`: only
