@@ -23,7 +23,7 @@ use crate::ServerError;
 use crate::app_state::AppState;
 use crate::guards::{CurrentSession, DeclaredLength, SameOrigin};
 use crate::session::SessionId;
-use crate::uploads::{file_content_type, rejected, zone_limits};
+use crate::uploads::{check_file, file_content_type, rejected, zone_limits};
 
 /// How long a presigned POST may be used, at most (less when `App::tus_expiry` is
 /// shorter, so a form never outlives the record that lets the sweep remove its object).
@@ -254,29 +254,6 @@ fn through_server(app: &AppState) -> Refusal {
         tracing::warn!("a drop zone with `direct = true` uploads through the server: {why}");
     }
     Refusal::Status(StatusCode::NOT_IMPLEMENTED, why.into())
-}
-
-/// The zone's checks of one declared file, with the answers of tus creation.
-pub(crate) fn check_file(
-    limits: &UploadLimits,
-    relative: &str,
-    content_type: &str,
-    length: u64,
-) -> Result<(), ServerError> {
-    if !limits.accepts(relative, content_type) {
-        return Err(rejected(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            relative,
-            "type not accepted".into(),
-        ));
-    }
-    match limits.check_size(relative, length) {
-        Ok(()) => Ok(()),
-        Err(why) if limits.max_size.is_some_and(|max| length > max) => {
-            Err(rejected(StatusCode::PAYLOAD_TOO_LARGE, relative, why))
-        }
-        Err(why) => Err(rejected(StatusCode::BAD_REQUEST, relative, why)),
-    }
 }
 
 /// Who a finish is for: the batch's session, page, zone and handler.

@@ -26,7 +26,6 @@ use serde_json::Value;
 
 use crate::ServerError;
 use crate::app_state::AppState;
-use crate::direct::check_file;
 use crate::events::EventMessage;
 use crate::guards::{CurrentSession, DeclaredLength, SameOrigin};
 use crate::session::SessionId;
@@ -34,7 +33,8 @@ use crate::upload_write::{
     ChunkDigest, ChunkWriter, Taps, close_writer, is_refusal, replay, with_digest, write_error,
 };
 use crate::uploads::{
-    file_content_type, hand_over, new_temp_file, rejected, upload_answer, upload_dir, zone_limits,
+    check_file, file_content_type, hand_over, new_temp_file, rejected, upload_answer, upload_dir,
+    zone_limits,
 };
 
 /// The protocol version ferrex speaks.

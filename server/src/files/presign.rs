@@ -284,12 +284,11 @@ mod tests {
             ]
         );
         let policy = &form.fields[5].1;
-        let policy: serde_json::Value = serde_json::from_slice(
-            &base64::engine::general_purpose::STANDARD
-                .decode(policy)
-                .unwrap(),
-        )
-        .unwrap();
+        let policy = base64::engine::general_purpose::STANDARD
+            .decode(policy)
+            .expect("the policy is base64");
+        let policy: serde_json::Value =
+            serde_json::from_slice(&policy).expect("the policy is JSON");
         assert_eq!(policy["expiration"], "2015-12-29T00:10:00Z");
         let conditions = policy["conditions"].to_string();
         for part in [
