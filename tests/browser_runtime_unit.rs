@@ -28,12 +28,13 @@ const MIN_CASES: usize = 50;
 const RUNTIME_JS: &str = include_str!("../server/assets/runtime.js");
 
 /// The facts runtime.js shares with the server, by the names its `WIRE` block uses.
-const WIRE_FACTS: [(&str, &str); 10] = [
+const WIRE_FACTS: [(&str, &str); 11] = [
     ("WS_PATH", wire::WS_PATH),
     ("UPLOAD_PATH", wire::UPLOAD_PATH),
     ("FILE_PATH", wire::FILE_PATH),
     ("TUS_PATH", wire::TUS_PATH),
     ("UPLOAD_FINISH_PATH", wire::UPLOAD_FINISH_PATH),
+    ("DIRECT_UPLOAD_PATH", wire::DIRECT_UPLOAD_PATH),
     ("SESSION_PATH", wire::SESSION_PATH),
     ("DOWNLOAD_PREFIX", wire::DOWNLOAD_PREFIX),
     ("VALUE_MARKER", wire::VALUE_MARKER),

@@ -47,6 +47,7 @@
     FILE_PATH: '/_ferrex/file',
     TUS_PATH: '/_ferrex/tus',
     UPLOAD_FINISH_PATH: '/_ferrex/upload/finish',
+    DIRECT_UPLOAD_PATH: '/_ferrex/upload/direct',
     SESSION_PATH: '/_ferrex/session',
     DOWNLOAD_PREFIX: '/_ferrex/download/',
     VALUE_MARKER: '$value',
@@ -625,7 +626,10 @@
   // its bytes are on the server, waiting for the batch's finish) or 'error' (`error` says
   // why: { code, reason, message }, as the server's RejectedFile reads it).
   function newEntry(file, error = null) {
-    return { uid: ++entrySeq, file, name: fileName(file), status: error ? 'error' : 'ready', loaded: 0, error, location: null, removed: false, ctl: null };
+    return {
+      uid: ++entrySeq, file, name: fileName(file), status: error ? 'error' : 'ready', loaded: 0, error,
+      location: null, key: null, removed: false, ctl: null,
+    };
   }
 
   // The words of each RejectedFile code, which `reason` carries.
@@ -844,9 +848,10 @@
 
   // Each file is its own tus upload (docs/PROTOCOL.md): created, then sent in one PATCH
   // from the server's offset; a PATCH cut off (network gone, server restarting) is taken
-  // up again from the offset a HEAD reports, with backoff. A file the server refuses, or
-  // one removed while it is sent, leaves the batch and the others go on. Once all are in,
-  // one finish request runs the handler with them.
+  // up again from the offset a HEAD reports, with backoff. A `direct` zone's files go
+  // straight to the file store instead (`directSend`). A file the server refuses, or one
+  // removed while it is sent, leaves the batch and the others go on. Once all are in, one
+  // finish request runs the handler with them.
   function startUpload(a, ctx) {
     const id = a.id;
     if (uploads.has(id)) { toast('An upload is already running'); return; }
@@ -862,9 +867,10 @@
     });
     const args = replaceMarkers(a.args || [], ctx);
     const state = { aborted: false, finishing: false, entries, current: null, last: 0, finalSent: false };
+    const direct = !!o.direct;
     uploads.set(id, state);
     setUploading(id, true);
-    for (const e of entries) { e.loaded = 0; e.location = null; }
+    for (const e of entries) { e.loaded = 0; e.location = null; e.key = null; }
     renderAllSelections();
 
     const live = () => entries.filter((e) => !e.removed && e.status !== 'error');
@@ -902,6 +908,15 @@
       reportRejected(zone, [r]);
     };
 
+    // All of the file is with the server (or the store), waiting for the finish.
+    const sentOne = (entry) => {
+      entry.loaded = entry.file.size;
+      entry.status = 'sent';
+      entry.ctl = null;
+      renderAllSelections();
+      progress();
+    };
+
     (async () => {
       for (const entry of entries) {
         if (state.aborted) return;
@@ -912,6 +927,19 @@
         entry.status = 'uploading';
         renderAllSelections();
         const f = entry.file;
+        const track = (n) => {
+          entry.loaded = Math.min(n, f.size);
+          showEntryProgress(entry);
+          progress();
+        };
+        if (direct) {
+          const out = await directSend(ctl, id, a.h, f, entry.name, track);
+          if (state.aborted) return;
+          // A removed file's form is never finished: the server sweeps its object.
+          if (entry.removed) { progress(); continue; }
+          if (out && out.key) { entry.key = out.key; sentOne(entry); continue; }
+          if (!out || !out.through) { failed(entry, out); progress(); continue; }
+        }
         const meta = { page: pagePath(), zone: id, handler: a.h, filename: entry.name, filetype: f.type || '' };
         const created = await tusRetrying(ctl, () => xhrSend(ctl, 'POST', own(WIRE.TUS_PATH), {
           'Upload-Length': String(f.size), 'Upload-Metadata': tusMetadata(meta),
@@ -920,19 +948,11 @@
         if (entry.removed) { forgetTusUpload(entry); progress(); continue; }
         if (!created || created.status !== 201) { failed(entry, created); progress(); continue; }
         entry.location = created.getResponseHeader('Location');
-        const sentWhole = await tusSend(ctl, entry.location, f, (n) => {
-          entry.loaded = n;
-          showEntryProgress(entry);
-          progress();
-        });
+        const sentWhole = await tusSend(ctl, entry.location, f, track);
         if (state.aborted) return;
         if (entry.removed) { forgetTusUpload(entry); progress(); continue; }
         if (sentWhole !== true) { failed(entry, sentWhole); progress(); continue; }
-        entry.loaded = f.size;
-        entry.status = 'sent';
-        entry.ctl = null;
-        renderAllSelections();
-        progress();
+        sentOne(entry);
       }
       state.current = null;
       const sent = entries.filter((e) => e.status === 'sent' && !e.removed);
@@ -942,7 +962,11 @@
       state.finishing = true;
       // Sent again only when it never got an answer: a finish that ran answers a second
       // try with 404 (its uploads are gone), which is then reported.
-      const finish = JSON.stringify({ page: pagePath(), h: a.h, args, zone: id, rev: shownRev, uploads: sent.map((e) => e.location) });
+      const finish = JSON.stringify({
+        page: pagePath(), h: a.h, args, zone: id, rev: shownRev,
+        uploads: sent.filter((e) => e.location).map((e) => e.location),
+        direct: sent.filter((e) => e.key).map((e) => e.key),
+      });
       const ctl = { xhr: null, get aborted() { return state.aborted; } };
       state.current = { ctl };
       const xhr = await tusRetrying(ctl, () => xhrSend(ctl, 'POST', own(WIRE.UPLOAD_FINISH_PATH),
@@ -950,7 +974,7 @@
       if (state.aborted) return;
       done();
       // The finish used up the uploads it named, whatever it answered.
-      for (const e of sent) { e.location = null; e.status = 'ready'; e.loaded = 0; }
+      for (const e of sent) { e.location = null; e.key = null; e.status = 'ready'; e.loaded = 0; }
       if (!xhr) { toast('Upload failed: network error'); renderAllSelections(); return; }
       const body = xhr.responseText ? parseJson(xhr.responseText, 'upload reply') : {};
       if (xhr.status >= 200 && xhr.status < 300) {
@@ -1004,6 +1028,31 @@
       }
       if (offset >= f.size) return true;
     }
+  }
+
+  // Sends file `f` of a `direct` zone straight to the file store: asks the server for a
+  // presigned POST (the zone's limits are checked there, before any byte), then posts the
+  // form's fields and the file to the store. Resolves with { key } once the store has it,
+  // { through: true } when the app has no store to sign for (the file then goes through the
+  // server), or the XHR that failed (null: the network, or aborted).
+  async function directSend(ctl, zoneId, handler, f, name, onProgress) {
+    const ask = JSON.stringify({ page: pagePath(), h: handler, zone: zoneId, name, size: f.size, type: f.type || '' });
+    const signed = await tusRetrying(ctl, () => xhrSend(ctl, 'POST', own(WIRE.DIRECT_UPLOAD_PATH),
+      { 'Content-Type': 'application/json' }, ask, null, false), true);
+    if (ctl.aborted || !signed) return null;
+    if (signed.status === 501) return { through: true };
+    if (signed.status !== 200) return signed;
+    const form = parseJson(signed.responseText, 'presigned upload');
+    if (!form || typeof form.url !== 'string' || !Array.isArray(form.fields)) return signed;
+    const body = new FormData();
+    for (const [k, v] of form.fields) body.append(k, v);
+    body.append('file', f); // S3 reads the fields before the file, which must come last
+    const sent = await xhrSend(ctl, 'POST', form.url, {}, body, onProgress, false);
+    if (ctl.aborted || !sent) return null;
+    if (sent.status >= 200 && sent.status < 300) return { key: form.key };
+    // The store answers in XML: say in the upload's own words what happened.
+    const error = `the file store refused the file (status ${sent.status})`;
+    return { status: sent.status, responseText: JSON.stringify({ error, file: name }) };
   }
 
   // Runs `send` again after a network failure or a retryable answer (`networkOnly`: only

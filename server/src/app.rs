@@ -412,6 +412,22 @@ impl App {
         self
     }
 
+    /// The most direct uploads (zones with `direct = true`: presigned, not finished yet)
+    /// one session may hold (default 1024, a folder's worth, as for tus); past it, asking
+    /// for another answers 429. One not finished within [`App::tus_expiry`] is removed
+    /// with its object.
+    pub fn max_direct_uploads_per_session(mut self, uploads: usize) -> App {
+        self.settings.max_direct_uploads_per_session = uploads;
+        self
+    }
+
+    /// The most direct uploads the process holds, all sessions together (default 16384);
+    /// past it, asking for another answers 503.
+    pub fn max_direct_uploads(mut self, uploads: usize) -> App {
+        self.settings.max_direct_uploads = uploads;
+        self
+    }
+
     /// Whether each uploaded file's SHA-256 is computed while its bytes are written, for
     /// `UploadFile::sha256` (default off). It costs CPU time in proportion to the bytes —
     /// on this project's 2-core test machine it took a 1 GiB upload from the speed of
@@ -519,6 +535,7 @@ impl App {
             .shared(sharing),
             sockets: SessionSockets::default(),
             tus: crate::tus::TusUploads::new(),
+            direct: crate::direct::DirectUploads::new(),
             upload_writer: self.upload_writer,
         });
         spawn_sweeper(&shared);
@@ -565,7 +582,11 @@ impl App {
             )
             .route(
                 wire::UPLOAD_FINISH_PATH,
-                post(tus::finish).layer(body_timeout),
+                post(tus::finish).layer(body_timeout.clone()),
+            )
+            .route(
+                wire::DIRECT_UPLOAD_PATH,
+                post(crate::direct::presign).layer(body_timeout),
             )
             .fallback(render::page_or_asset)
             .with_state(shared.clone())
@@ -675,6 +696,10 @@ fn spawn_sweeper(shared: &Arc<AppState>) {
             let expired = shared.tus.expire();
             if expired > 0 {
                 tracing::debug!(expired, "removed expired tus uploads");
+            }
+            let expired = shared.direct.expire(&shared.files);
+            if expired > 0 {
+                tracing::debug!(expired, "removed expired direct uploads");
             }
         }
     });

@@ -29,6 +29,8 @@ pub(crate) struct AppState {
     pub(crate) sockets: crate::sockets::SessionSockets,
     /// Resumable uploads not handed to a handler yet.
     pub(crate) tus: crate::tus::TusUploads,
+    /// Uploads presigned to go straight to the file store, not finished yet.
+    pub(crate) direct: crate::direct::DirectUploads,
     /// Makes the app's writer for each uploaded file (`App::upload_writer`).
     pub(crate) upload_writer: Option<MakeWriter>,
     /// Where finished uploads are kept.

@@ -14,6 +14,7 @@ mod app;
 mod app_state;
 mod assets;
 mod connections;
+mod direct;
 mod downloads;
 mod error;
 mod events;

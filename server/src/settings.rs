@@ -72,6 +72,10 @@ pub struct Settings {
     /// Whether each uploaded file's SHA-256 is computed as it is written
     /// (`UploadFile::sha256`).
     pub upload_sha256: bool,
+    /// The most direct uploads (presigned, not finished) one session may hold.
+    pub max_direct_uploads_per_session: usize,
+    /// The most direct uploads the process holds, all sessions together.
+    pub max_direct_uploads: usize,
 }
 
 impl Default for Settings {
@@ -101,6 +105,8 @@ impl Default for Settings {
             max_tus_uploads_per_session: 1024,
             max_tus_uploads: 16 * 1024,
             upload_sha256: false,
+            max_direct_uploads_per_session: 1024,
+            max_direct_uploads: 16 * 1024,
         }
     }
 }

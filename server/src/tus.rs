@@ -33,7 +33,8 @@ use crate::upload_write::{
     ChunkDigest, ChunkWriter, Taps, close_writer, is_refusal, replay, with_digest, write_error,
 };
 use crate::uploads::{
-    file_content_type, hand_over, new_temp_file, rejected, upload_answer, upload_dir, zone_limits,
+    check_file, file_content_type, hand_over, new_temp_file, rejected, upload_answer, upload_dir,
+    zone_limits,
 };
 
 /// The protocol version ferrex speaks.
@@ -427,29 +428,6 @@ async fn create_upload(
         .into_response())
 }
 
-/// A file of `length` bytes named `relative` of type `content_type` fits the zone.
-fn check_file(
-    limits: &UploadLimits,
-    relative: &str,
-    content_type: &str,
-    length: u64,
-) -> Result<(), ServerError> {
-    if !limits.accepts(relative, content_type) {
-        return Err(rejected(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            relative,
-            "type not accepted".into(),
-        ));
-    }
-    match limits.check_size(relative, length) {
-        Ok(()) => Ok(()),
-        Err(why) if limits.max_size.is_some_and(|max| length > max) => {
-            Err(rejected(StatusCode::PAYLOAD_TOO_LARGE, relative, why))
-        }
-        Err(why) => Err(rejected(StatusCode::BAD_REQUEST, relative, why)),
-    }
-}
-
 /// The caller's upload `id`.
 fn owned(
     app: &AppState,
@@ -785,6 +763,10 @@ struct Finish {
     /// The finished uploads, by id or by their URL (`Location`).
     #[serde(default)]
     uploads: Vec<String>,
+    /// The keys of the files sent straight to the store (`direct` zones), as the presign
+    /// answered them.
+    #[serde(default)]
+    direct: Vec<String>,
 }
 
 /// `POST /_ferrex/upload/finish`: runs the handler once with the files of the named
@@ -803,8 +785,25 @@ pub(crate) async fn finish(
             .map_err(|e| ServerError::MalformedEvent(e.to_string()))?;
         let limits =
             zone_limits(&app, &current, &finish.page, &finish.zone, &finish.handler).await?;
+        let count = finish.uploads.len().saturating_add(finish.direct.len());
+        if count as u64 > limits.file_count_limit() {
+            return Err(rejected(
+                StatusCode::BAD_REQUEST,
+                "",
+                "too many files".into(),
+            ));
+        }
         let taken = take_finished(&app, &current.id, &finish, &limits)?;
-        let mut files = Vec::with_capacity(taken.len());
+        let sent: u64 = taken.iter().map(|upload| upload.length).sum();
+        let batch = crate::direct::Batch {
+            session: &current.id,
+            page: &finish.page,
+            zone: &finish.zone,
+            handler: &finish.handler,
+        };
+        let direct =
+            crate::direct::take_finished(&app, &batch, &finish.direct, &limits, sent).await?;
+        let mut files = Vec::with_capacity(taken.len() + direct.len());
         for upload in taken {
             let mut data = upload.data.lock().await;
             let temp = data.temp.take().ok_or_else(|| {
@@ -823,6 +822,7 @@ pub(crate) async fn finish(
                 hash,
             ));
         }
+        files.extend(direct);
         tracing::debug!(count = files.len(), "tus uploads finished");
         let message = EventMessage {
             id: None,

@@ -167,6 +167,11 @@ pub(crate) async fn hand_over(
         Some(objects) => {
             let mut staged = Vec::with_capacity(files.len());
             for file in files {
+                // Sent straight to the store (a `direct` zone): already there.
+                if file.is_shared() {
+                    staged.push(file);
+                    continue;
+                }
                 let name = objects
                     .stage(file.temp_path(), file.size)
                     .await
@@ -231,6 +236,30 @@ pub(crate) async fn zone_limits(
         ));
     }
     Ok(limits)
+}
+
+/// A declared file of `length` bytes named `relative` of type `content_type` fits the
+/// zone: the checks made before any byte of a tus or direct upload (415, 413, 400).
+pub(crate) fn check_file(
+    limits: &UploadLimits,
+    relative: &str,
+    content_type: &str,
+    length: u64,
+) -> Result<(), ServerError> {
+    if !limits.accepts(relative, content_type) {
+        return Err(rejected(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            relative,
+            "type not accepted".into(),
+        ));
+    }
+    match limits.check_size(relative, length) {
+        Ok(()) => Ok(()),
+        Err(why) if limits.max_size.is_some_and(|max| length > max) => {
+            Err(rejected(StatusCode::PAYLOAD_TOO_LARGE, relative, why))
+        }
+        Err(why) => Err(rejected(StatusCode::BAD_REQUEST, relative, why)),
+    }
 }
 
 /// The upload folder, created if missing.

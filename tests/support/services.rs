@@ -231,6 +231,44 @@ impl S3Server {
     pub fn store(&self) -> object_store::aws::AmazonS3 {
         s3_client(self.s3_port)
     }
+
+    /// The settings of such a client, unbuilt (for `FileStore::s3`).
+    pub fn builder(&self) -> object_store::aws::AmazonS3Builder {
+        s3_builder(self.s3_port).with_retry(object_store::RetryConfig {
+            max_retries: 2,
+            retry_timeout: Duration::from_secs(5),
+            ..Default::default()
+        })
+    }
+
+    /// Sets the bucket's CORS rules to let pages of `origin` post files to it (and no other
+    /// origin), as a deployment does with the AWS CLI (`docs/DEPLOY.md`).
+    pub fn allow_origin(&self, origin: &str) {
+        let rules = serde_json::json!({ "CORSRules": [{
+            "AllowedOrigins": [origin],
+            "AllowedMethods": ["POST"],
+            "AllowedHeaders": ["*"],
+            "MaxAgeSeconds": 600,
+        }]});
+        let out = Command::new("aws")
+            .args(["s3api", "put-bucket-cors", "--bucket", S3Server::BUCKET])
+            .arg("--cors-configuration")
+            .arg(rules.to_string())
+            .arg("--endpoint-url")
+            .arg(self.endpoint())
+            .env("AWS_ACCESS_KEY_ID", S3Server::ACCESS_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", S3Server::SECRET_ACCESS_KEY)
+            .env("AWS_DEFAULT_REGION", S3Server::REGION)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("the AWS CLI (`aws`) could not run ({e}): ./scripts/test.sh installs it")
+            });
+        assert!(
+            out.status.success(),
+            "aws s3api put-bucket-cors failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 impl Drop for S3Server {
@@ -262,8 +300,14 @@ fn no_retries() -> object_store::RetryConfig {
 }
 
 fn s3_client_with(port: u16, retry: object_store::RetryConfig) -> object_store::aws::AmazonS3 {
-    object_store::aws::AmazonS3Builder::new()
+    s3_builder(port)
         .with_retry(retry)
+        .build()
+        .expect("an S3 client for the test server")
+}
+
+fn s3_builder(port: u16) -> object_store::aws::AmazonS3Builder {
+    object_store::aws::AmazonS3Builder::new()
         .with_endpoint(format!("http://127.0.0.1:{port}"))
         .with_bucket_name(S3Server::BUCKET)
         .with_access_key_id(S3Server::ACCESS_KEY_ID)
@@ -271,8 +315,6 @@ fn s3_client_with(port: u16, retry: object_store::RetryConfig) -> object_store::
         .with_region(S3Server::REGION)
         .with_allow_http(true)
         .with_virtual_hosted_style_request(false)
-        .build()
-        .expect("an S3 client for the test server")
 }
 
 /// The HTTP ports of the parts of `weed mini` that listen. Each part also listens for gRPC

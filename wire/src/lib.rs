@@ -27,6 +27,9 @@ pub const FILE_PATH: &str = "/_ferrex/file";
 pub const TUS_PATH: &str = "/_ferrex/tus";
 /// Hands finished tus uploads to the handler, as one batch (`POST`, JSON).
 pub const UPLOAD_FINISH_PATH: &str = "/_ferrex/upload/finish";
+/// Where the runtime asks for a presigned POST to send one file of a `direct` zone straight
+/// to the S3 file store (`POST`, JSON).
+pub const DIRECT_UPLOAD_PATH: &str = "/_ferrex/upload/direct";
 
 /// The key of the marker that stands for an upload's files among a handler's JSON
 /// arguments: `{"$upload": "<zone id>"}`.

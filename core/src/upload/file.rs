@@ -21,6 +21,10 @@ use serde::{Deserialize, Deserializer};
 /// [`UploadFile::stream`]) still reads the local temporary file, and persisting it keeps it
 /// in the shared store under the name given, where `upload_url(name)` serves it from every
 /// process of the app.
+///
+/// A file a zone sent straight to the store (`direct = true`) has no local copy: reading
+/// it streams it from the store, persisting it works as above, and
+/// [`UploadFile::temp_path`] is empty.
 #[derive(Debug)]
 pub struct UploadFile {
     /// The sanitized file name (last segment of the path the browser sent).
@@ -31,7 +35,8 @@ pub struct UploadFile {
     pub content_type: String,
     /// Size in bytes.
     pub size: u64,
-    temp: tempfile::TempPath,
+    /// `None` for a file that only exists in the shared store.
+    temp: Option<tempfile::TempPath>,
     upload_dir: PathBuf,
     sha256: Option<[u8; 32]>,
     staged: Option<Staged>,
@@ -39,6 +44,12 @@ pub struct UploadFile {
 
 /// The future [`SharedFiles::keep`] returns.
 pub type KeepFuture<'a> = Pin<Box<dyn Future<Output = io::Result<()>> + Send + 'a>>;
+
+/// A staged object's bytes, as [`SharedFiles::read`] gives them.
+pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + 'static>>;
+
+/// The future [`SharedFiles::read`] returns.
+pub type ReadFuture<'a> = Pin<Box<dyn Future<Output = io::Result<ByteStream>> + Send + 'a>>;
 
 /// A store shared by every process of an app, where uploads are copied ("staged") before
 /// their handler runs. The server implements it for its object store; a handler never
@@ -51,6 +62,17 @@ pub trait SharedFiles: Send + Sync + std::fmt::Debug {
     /// Deletes the staged object `staged` (its handler did not keep it), without blocking
     /// the caller.
     fn discard(&self, staged: &str);
+    /// The staged object `staged`'s bytes, for a file that has no local copy (one sent
+    /// straight to the store). A store that never holds such files need not implement it.
+    fn read<'a>(&'a self, staged: &'a str) -> ReadFuture<'a> {
+        let _ = staged;
+        Box::pin(async {
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this file store cannot read a staged file back",
+            ))
+        })
+    }
 }
 
 /// The copy of an upload in a [`SharedFiles`] store; deleted when dropped unless kept.
@@ -127,10 +149,42 @@ impl UploadFile {
             relative_path,
             content_type,
             size,
-            temp,
+            temp: Some(temp),
             upload_dir,
             sha256: None,
             staged: None,
+        }
+    }
+
+    /// A file that exists only in the shared store `store`, under the staged name
+    /// `staged`: one a drop zone sent there straight from the browser (`direct = true`).
+    /// Reading it streams it from the store; persisting it keeps it there; dropped without
+    /// being persisted, it is deleted from the store.
+    pub fn in_shared_store(
+        relative_path: String,
+        content_type: String,
+        size: u64,
+        store: Arc<dyn SharedFiles>,
+        staged: String,
+    ) -> UploadFile {
+        let name = relative_path
+            .rsplit('/')
+            .next()
+            .unwrap_or(&relative_path)
+            .to_owned();
+        UploadFile {
+            name,
+            relative_path,
+            content_type,
+            size,
+            temp: None,
+            upload_dir: PathBuf::new(),
+            sha256: None,
+            staged: Some(Staged {
+                store,
+                key: staged,
+                kept: false,
+            }),
         }
     }
 
@@ -173,27 +227,46 @@ impl UploadFile {
         self.staged.is_some()
     }
 
-    /// Where the temporary file is.
+    /// Where the temporary file is; empty for a file sent straight to the shared store,
+    /// which has none (see [`UploadFile`]).
     pub fn temp_path(&self) -> &Path {
-        &self.temp
+        self.temp.as_deref().unwrap_or(Path::new(""))
     }
 
     /// Reads the whole file into memory.
     pub async fn bytes(&self) -> Result<Bytes, UploadError> {
-        tokio::fs::read(&self.temp)
+        if self.temp.is_none() {
+            use futures_util::TryStreamExt;
+            let mut stream = self.stream().await?;
+            let mut out = bytes::BytesMut::with_capacity(usize::try_from(self.size).unwrap_or(0));
+            while let Some(chunk) = stream.try_next().await.map_err(|source| self.io(source))? {
+                out.extend_from_slice(&chunk);
+            }
+            return Ok(out.freeze());
+        }
+        tokio::fs::read(self.temp_path())
             .await
             .map(Bytes::from)
             .map_err(|source| self.io(source))
     }
 
-    /// Reads the file in chunks, without holding it in memory.
+    /// Reads the file in chunks, without holding it in memory (from the shared store for
+    /// a file sent straight there).
     pub async fn stream(
         &self,
     ) -> Result<impl Stream<Item = io::Result<Bytes>> + Send + 'static, UploadError> {
-        let file = tokio::fs::File::open(&self.temp)
+        if let (None, Some(staged)) = (&self.temp, &self.staged) {
+            return staged
+                .store
+                .read(&staged.key)
+                .await
+                .map_err(|source| self.io(source));
+        }
+        let file = tokio::fs::File::open(self.temp_path())
             .await
             .map_err(|source| self.io(source))?;
-        Ok(read_chunks(file))
+        let chunks: ByteStream = Box::pin(read_chunks(file));
+        Ok(chunks)
     }
 
     /// Moves the file to `dest` (atomically when on the same file system). Fails if
@@ -228,7 +301,12 @@ impl UploadFile {
             };
         }
         let dest = dest.as_ref().to_path_buf();
-        let temp = self.temp;
+        let Some(temp) = self.temp else {
+            return Err(UploadError::Io {
+                name: self.name,
+                source: io::ErrorKind::NotFound.into(),
+            });
+        };
         let moved = blocking(move || {
             move_into_place(temp, &dest, overwrite).map_err(|(_, e)| e)?;
             Ok(dest)
@@ -278,6 +356,12 @@ impl UploadFile {
             }
             return Err(UploadError::Exists(relative_path));
         }
+        let Some(temp) = temp else {
+            return Err(UploadError::Io {
+                name,
+                source: io::ErrorKind::NotFound.into(),
+            });
+        };
         let base = relative_path.clone();
         let placed = blocking(move || {
             let mut temp = temp;

@@ -35,6 +35,10 @@ pub struct UploadLimits {
     pub no_drag: bool,
     /// Enter and Space do not open the file picker.
     pub no_keyboard: bool,
+    /// Files go from the browser straight to the app's S3 file store (presigned POSTs),
+    /// not through the server; without an S3 store they go through the server as usual.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub direct: bool,
 }
 
 impl UploadLimits {
@@ -256,6 +260,24 @@ impl Upload {
     /// ```
     pub fn directory(mut self, directory: bool) -> Self {
         self.directory = directory;
+        self
+    }
+    /// Sends the files from the browser straight to the app's S3 file store (presigned
+    /// POST requests, like LiveView's external uploads), the server never carrying their
+    /// bytes: it checks each file's declared name, size and type against the zone first,
+    /// the store enforces the signed size and type, and the handler gets the same
+    /// `UploadFile`s, kept in the store. Without an S3 file store (`App::files`,
+    /// `FERREX_FILES_URL`) the files go through the server as for any zone, and the server
+    /// logs a warning once. The bucket must allow the app's origin (CORS,
+    /// `docs/DEPLOY.md`).
+    ///
+    /// ```
+    /// use ferrex_core::prelude::*;
+    /// let html = Node::from(upload().id("f").direct(true)).to_html();
+    /// assert!(html.contains(r#"&quot;direct&quot;:true"#));
+    /// ```
+    pub fn direct(mut self, direct: bool) -> Self {
+        self.limits.direct = direct;
         self
     }
     /// On phones, opens a camera instead of the file picker.

@@ -11,6 +11,8 @@
 mod no_object;
 #[cfg(feature = "object-store")]
 mod object;
+#[cfg(feature = "s3")]
+pub(crate) mod presign;
 
 use std::sync::Arc;
 
@@ -126,8 +128,7 @@ impl FileStore {
         }
         #[cfg(feature = "s3")]
         {
-            let store = object::s3_from_env(bucket).map_err(|e| refuse(&e.to_string()))?;
-            Ok(FileStore::object(Arc::new(store), prefix))
+            FileStore::s3(object::s3_from_env(bucket), prefix).map_err(|e| refuse(&e.cause()))
         }
         #[cfg(not(feature = "s3"))]
         {
@@ -136,6 +137,40 @@ impl FileStore {
                 "this build of ferrex has no S3 support: enable the cargo feature `s3` of `ferrex`",
             ))
         }
+    }
+
+    /// An S3 (or S3-compatible) store from its client settings, files under `prefix`. With
+    /// static credentials in `builder` (an access key id and secret, and a session token if
+    /// any), drop zones with `direct = true` can send files straight to it (presigned POST
+    /// requests to the bucket's URL: the endpoint path-style, or the AWS bucket host); with
+    /// other credentials their files go through the server. Needs the cargo feature `s3`.
+    ///
+    /// ```
+    /// use object_store::aws::AmazonS3Builder;
+    /// let builder = AmazonS3Builder::new()
+    ///     .with_bucket_name("photos")
+    ///     .with_region("eu-west-1")
+    ///     .with_access_key_id("AKID")
+    ///     .with_secret_access_key("secret");
+    /// let files = ferrex_server::FileStore::s3(builder, "app/files").unwrap();
+    /// assert!(files.is_shared());
+    /// ```
+    #[cfg(feature = "s3")]
+    pub fn s3(
+        builder: object_store::aws::AmazonS3Builder,
+        prefix: &str,
+    ) -> Result<FileStore, FileStoreError> {
+        let signer = presign::PostSigner::from_builder(&builder);
+        let store = builder
+            .build()
+            .map_err(|e| FileStoreError::Unavailable(e.to_string()))?;
+        let mut files = ObjectFiles::new(Arc::new(store), prefix);
+        if let Some(signer) = signer {
+            files = files.with_post_signer(signer);
+        }
+        Ok(FileStore {
+            backend: Backend::Object(Arc::new(files)),
+        })
     }
 
     /// Whether every process of the app sees the same files (an object store), rather than

@@ -42,4 +42,8 @@ impl ObjectFiles {
     pub(crate) fn shared_files(self: &Arc<Self>) -> Arc<dyn ferrex_core::upload::SharedFiles> {
         match **self {}
     }
+
+    pub(crate) async fn size_of(&self, _: &str) -> Result<Option<u64>, FileStoreError> {
+        match *self {}
+    }
 }

@@ -35,6 +35,9 @@ pub(crate) struct ObjectFiles {
     prefix: StorePath,
     /// Where deletes run when the last owner of a staged upload drops outside the runtime.
     runtime: Option<tokio::runtime::Handle>,
+    /// Signs POST policies for direct uploads: an S3 store with static credentials only.
+    #[cfg(feature = "s3")]
+    post: Option<super::presign::PostSigner>,
 }
 
 impl fmt::Debug for ObjectFiles {
@@ -43,11 +46,9 @@ impl fmt::Debug for ObjectFiles {
     }
 }
 
-/// An S3 client from the `AWS_*` variables for `bucket`.
+/// The settings of an S3 client from the `AWS_*` variables for `bucket`.
 #[cfg(feature = "s3")]
-pub(super) fn s3_from_env(
-    bucket: &str,
-) -> Result<object_store::aws::AmazonS3, object_store::Error> {
+pub(super) fn s3_from_env(bucket: &str) -> object_store::aws::AmazonS3Builder {
     use object_store::aws::AmazonS3Builder;
     let endpoint = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
         .iter()
@@ -68,7 +69,7 @@ pub(super) fn s3_from_env(
             .with_allow_http(true)
             .with_virtual_hosted_style_request(false);
     }
-    builder.build()
+    builder
 }
 
 impl ObjectFiles {
@@ -81,6 +82,36 @@ impl ObjectFiles {
             store,
             prefix,
             runtime: tokio::runtime::Handle::try_current().ok(),
+            #[cfg(feature = "s3")]
+            post: None,
+        }
+    }
+
+    /// The same store, able to sign POST policies with `signer`.
+    #[cfg(feature = "s3")]
+    pub(crate) fn with_post_signer(mut self, signer: super::presign::PostSigner) -> ObjectFiles {
+        self.post = Some(signer);
+        self
+    }
+
+    /// What signs direct uploads' POST policies, if this store can.
+    #[cfg(feature = "s3")]
+    pub(crate) fn post_signer(&self) -> Option<&super::presign::PostSigner> {
+        self.post.as_ref()
+    }
+
+    /// The key in the bucket of `name` (with the store's prefix).
+    #[cfg(feature = "s3")]
+    pub(crate) fn key_of(&self, name: &str) -> String {
+        self.location(name).to_string()
+    }
+
+    /// The size of `name` in the store, `None` if it is not there.
+    pub(crate) async fn size_of(&self, name: &str) -> Result<Option<u64>, FileStoreError> {
+        match self.store.head(&self.location(name)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(unavailable(e)),
         }
     }
 
@@ -339,6 +370,22 @@ impl SharedFiles for ObjectFiles {
 
     fn discard(&self, staged: &str) {
         self.delete_later(staged);
+    }
+
+    fn read<'a>(&'a self, staged: &'a str) -> ferrex_core::upload::ReadFuture<'a> {
+        Box::pin(async move {
+            let got = self
+                .store
+                .get_opts(&self.location(staged), GetOptions::default())
+                .await
+                .map_err(|e| match e {
+                    object_store::Error::NotFound { .. } => io::ErrorKind::NotFound.into(),
+                    e => io::Error::other(e),
+                })?;
+            let stream: ferrex_core::upload::ByteStream =
+                Box::pin(got.into_stream().map_err(io::Error::other));
+            Ok(stream)
+        })
     }
 }
 
