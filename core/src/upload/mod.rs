@@ -9,9 +9,7 @@ mod url;
 mod writer;
 mod zone;
 
-pub use args::{
-    FileProgress, RejectCode, RejectedFile, UploadFiles, UploadProgress, upload_files,
-};
+pub use args::{FileProgress, RejectCode, RejectedFile, UploadFiles, UploadProgress, upload_files};
 pub use file::{ByteStream, ReadFuture};
 pub use file::{KeepFuture, PersistedFile, SharedFiles, UploadError, UploadFile};
 pub use url::upload_url;
