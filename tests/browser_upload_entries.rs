@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use ferrex::prelude::*;
 use ferrex::upload::{UploadTarget, UploadWriter};
 use serde_json::{Value, json};
-use support::disk::{names_in, scratch};
+use support::disk::{UploadScratch, names_in};
 use support::{Browser, TestServer};
 
 #[derive(Default, Serialize, Deserialize)]
@@ -144,18 +144,17 @@ struct Bench {
     _server: TestServer,
     browser: Browser,
     gate: Arc<AtomicBool>,
-    dir: tempfile::TempDir,
+    dir: UploadScratch,
 }
 
 impl Bench {
     async fn start() -> Bench {
-        let dir = scratch("upload-entries-");
-        std::fs::create_dir(dir.path().join("local")).expect("local folder");
+        let dir = UploadScratch::new("upload-entries-");
         let gate = Arc::new(AtomicBool::new(false));
         let held = gate.clone();
         let app = App::new()
             .page("/", page)
-            .upload_dir(dir.path().join("uploads"))
+            .upload_dir(dir.uploads())
             .upload_writer(move |target: &UploadTarget<'_>| Checker {
                 name: target.name.to_owned(),
                 gate: held.clone(),
@@ -172,14 +171,12 @@ impl Bench {
 
     /// Writes a file the browser can choose.
     fn file(&self, name: &str, len: usize) -> PathBuf {
-        let path = self.dir.path().join("local").join(name);
         let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-        std::fs::write(&path, bytes).expect("cannot write a local file");
-        path
+        self.dir.file(name, &bytes)
     }
 
     fn uploads(&self) -> PathBuf {
-        self.dir.path().join("uploads")
+        self.dir.uploads()
     }
 
     async fn choose(&self, zone: &str, paths: &[&Path]) {

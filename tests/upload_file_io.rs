@@ -16,7 +16,7 @@ use reqwest::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Client, StatusCode};
 use serde_json::json;
 use support::TestServer;
-use support::disk::{listing, scratch, temp_files};
+use support::disk::{listing, pattern, scratch, temp_files};
 use support::forms::upload_form;
 use support::http::{status_json, upload_response};
 
@@ -185,13 +185,6 @@ impl Setup {
             "temporary files left in the upload folder"
         );
     }
-}
-
-/// Bytes that are not all alike.
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 11) as u8)
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------
