@@ -19,100 +19,12 @@ use reqwest::header::COOKIE;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use sha2::Digest;
-use support::disk::{listing, scratch};
+use support::disk::{listing, pattern, scratch};
 use support::http::arrive;
 use support::raw_http::{RawRequest, read_answer};
+use support::upload_log::{calls, limits_page, new_tag};
 use support::{PATIENCE, TestServer, wait_until};
 use tokio::io::AsyncWriteExt;
-
-// ---------------------------------------------------------------------------------------
-// A test state whose handler records what it receives.
-
-/// One file as the handler saw it.
-#[derive(Debug, Clone, PartialEq)]
-struct Received {
-    relative_path: String,
-    content_type: String,
-    size: u64,
-    bytes: Vec<u8>,
-    sha256: Option<[u8; 32]>,
-}
-
-static CALLS: Mutex<Vec<(u64, Vec<Received>)>> = Mutex::new(Vec::new());
-static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
-
-fn new_tag() -> u64 {
-    NEXT_TAG.fetch_add(1, Ordering::Relaxed)
-}
-
-fn calls(tag: u64) -> Vec<Vec<Received>> {
-    CALLS
-        .lock()
-        .expect("the call log is poisoned")
-        .iter()
-        .filter(|(t, _)| *t == tag)
-        .map(|(_, files)| files.clone())
-        .collect()
-}
-
-#[derive(Default, Serialize, Deserialize)]
-struct Up {
-    received: u64,
-}
-
-#[event]
-impl Up {
-    async fn handle(&mut self, files: Vec<UploadFile>, tag: u64) -> Result<(), UploadError> {
-        let mut seen = Vec::new();
-        for file in files {
-            seen.push(Received {
-                relative_path: file.relative_path.clone(),
-                content_type: file.content_type.clone(),
-                size: file.size,
-                bytes: file.bytes().await?.to_vec(),
-                sha256: file.sha256(),
-            });
-            file.persist_to_upload_dir().await?;
-        }
-        self.received += seen.len() as u64;
-        CALLS
-            .lock()
-            .expect("the call log is poisoned")
-            .push((tag, seen));
-        Ok(())
-    }
-
-    async fn strict(&mut self, files: Vec<UploadFile>, tag: u64) -> Result<(), UploadError> {
-        self.handle(files, tag).await
-    }
-}
-
-/// `z` with limits, `any` without, `one` taking a single file, `off` disabled; `Up.strict`
-/// uploads only `z`.
-fn page(s: &Up) -> Node {
-    ui! {
-        vstack(
-            text(s.received, id = "received"),
-            upload(
-                text("Limited"),
-                id = "z",
-                multiple = true,
-                max_files = 2,
-                max_size = 1000u32,
-                min_size = 1u32,
-                accept = [".txt", "image/*"],
-            ),
-            upload(text("Anything"), id = "any", multiple = true),
-            upload(text("One file"), id = "one"),
-            upload(text("Off"), id = "off", disabled = true),
-            button("Send", on_click = Up::handle(upload_files("z"), 1)),
-            button("Send any", on_click = Up::handle(upload_files("any"), 2)),
-            button("Send one", on_click = Up::handle(upload_files("one"), 3)),
-            button("Send strictly", on_click = Up::strict(upload_files("z"), 4)),
-            button("Send off", on_click = Up::handle(upload_files("off"), 6)),
-        )
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // Helpers.
@@ -130,7 +42,7 @@ async fn setup_with(app: impl FnOnce(App) -> App) -> Setup {
     let tmp = scratch("tus-");
     let dir = tmp.path().join("uploads");
     let server = TestServer::start(app(App::new()
-        .page("/", page)
+        .page("/", limits_page)
         .upload_dir(&dir)
         .upload_sha256(true)))
     .await;
@@ -269,12 +181,6 @@ fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
-}
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -907,7 +813,7 @@ async fn tuspy_retries_a_chunk_corrupted_on_the_way_after_460() {
     let corrupted = std::sync::Arc::new(AtomicU64::new(0));
     let router = corrupt_second_patch(
         App::new()
-            .page("/", page)
+            .page("/", limits_page)
             .upload_dir(&dir)
             .upload_sha256(true)
             .into_router(),

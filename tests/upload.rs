@@ -12,146 +12,19 @@ mod files;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ferrex::prelude::*;
 use reqwest::multipart::{Form, Part};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
-use support::disk::{listing, scratch};
+use support::disk::{listing, pattern, scratch};
 // Short names: nearly every test builds its upload with these.
 use support::forms::{upload_event as event, upload_form as form};
 use support::http::{page, set_cookie, status_json, upload_response};
 use support::raw_http::{RawRequest, exchange, start_large_upload};
+use support::upload_log::{calls, limits_page, new_tag};
 use support::{PATIENCE, TestServer};
-
-// ---------------------------------------------------------------------------------------
-// A test state whose handler records everything it receives.
-
-/// One file as the handler saw it, and where `persist_to_upload_dir` put it.
-#[derive(Debug, Clone)]
-struct Received {
-    name: String,
-    relative_path: String,
-    content_type: String,
-    size: u64,
-    bytes: Vec<u8>,
-    saved: String,
-}
-
-/// Every call of `Up::handle`: its bound argument (a per-test tag) and its files.
-static CALLS: Mutex<Vec<(u64, Vec<Received>)>> = Mutex::new(Vec::new());
-
-/// Tags for tests; 42 is kept for the bound-argument test.
-static NEXT_TAG: AtomicU64 = AtomicU64::new(1000);
-
-fn new_tag() -> u64 {
-    NEXT_TAG.fetch_add(1, Ordering::Relaxed)
-}
-
-/// The calls made with `tag`.
-fn calls(tag: u64) -> Vec<Vec<Received>> {
-    CALLS
-        .lock()
-        .expect("the call log is poisoned")
-        .iter()
-        .filter(|(t, _)| *t == tag)
-        .map(|(_, files)| files.clone())
-        .collect()
-}
-
-#[derive(Default, Serialize, Deserialize)]
-struct Up {
-    received: u64,
-}
-
-#[event]
-impl Up {
-    async fn handle(&mut self, files: Vec<UploadFile>, tag: u64) -> Result<(), UploadError> {
-        let mut seen = Vec::new();
-        for file in files {
-            let bytes = file.bytes().await?.to_vec();
-            let name = file.name.clone();
-            let relative_path = file.relative_path.clone();
-            let content_type = file.content_type.clone();
-            let size = file.size;
-            let saved = file.persist_to_upload_dir().await?;
-            seen.push(Received {
-                name,
-                relative_path,
-                content_type,
-                size,
-                bytes,
-                saved: saved.name,
-            });
-        }
-        self.received += seen.len() as u64;
-        CALLS
-            .lock()
-            .expect("the call log is poisoned")
-            .push((tag, seen));
-        Ok(())
-    }
-
-    /// Looks at the files and keeps none.
-    async fn peek(&mut self, files: Vec<UploadFile>, tag: u64) -> Result<(), UploadError> {
-        let mut seen = Vec::new();
-        for file in &files {
-            assert!(
-                file.temp_path().exists(),
-                "the temp file exists during the handler"
-            );
-            seen.push(Received {
-                name: file.name.clone(),
-                relative_path: file.relative_path.clone(),
-                content_type: file.content_type.clone(),
-                size: file.size,
-                bytes: file.bytes().await?.to_vec(),
-                saved: String::new(),
-            });
-        }
-        CALLS
-            .lock()
-            .expect("the call log is poisoned")
-            .push((tag, seen));
-        Ok(())
-    }
-
-    /// Bound to zone `z` only.
-    async fn strict(&mut self, files: Vec<UploadFile>, tag: u64) -> Result<(), UploadError> {
-        self.handle(files, tag).await
-    }
-}
-
-/// Zones: `z` with every limit, `any` without limits, `one` taking a single file.
-/// `Up.handle` uploads all three; `Up.strict` only `z`.
-fn limits_page(s: &Up) -> Node {
-    ui! {
-        vstack(
-            text(s.received, id = "received"),
-            upload(
-                text("Limited"),
-                id = "z",
-                multiple = true,
-                max_files = 2,
-                max_size = 1000u32,
-                min_size = 1u32,
-                accept = [".txt", "image/*"],
-            ),
-            upload(text("Anything"), id = "any", multiple = true),
-            upload(text("One file"), id = "one"),
-            upload(text("Off"), id = "off", disabled = true),
-            button("Send", on_click = Up::handle(upload_files("z"), 1)),
-            button("Send any", on_click = Up::handle(upload_files("any"), 2)),
-            button("Send one", on_click = Up::handle(upload_files("one"), 3)),
-            button("Send strictly", on_click = Up::strict(upload_files("z"), 4)),
-            button("Peek", on_click = Up::peek(upload_files("any"), 5)),
-            button("Send off", on_click = Up::handle(upload_files("off"), 6)),
-        )
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // Helpers.
@@ -168,15 +41,48 @@ async fn start_limits(dir: &Path) -> TestServer {
 /// A test on the limits page: its scratch folder (removed when dropped), the upload folder
 /// in it, the server, a client with a session, and a fresh tag.
 async fn limits() -> (tempfile::TempDir, PathBuf, TestServer, Client, u64) {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    let server = start_limits(&dir).await;
-    let (client, _) = session(&server).await;
-    (tmp, dir, server, client, new_tag())
+    let (tmp, dir, server, client, _, tag) = limits_with(|app| app).await;
+    (tmp, dir, server, client, tag)
 }
 
-async fn start_files(dir: &Path) -> TestServer {
-    TestServer::start(files::app().upload_dir(dir)).await
+/// [`limits`] on an app `configure` changes, with the session's `Cookie` header value too.
+async fn limits_with(
+    configure: impl FnOnce(App) -> App,
+) -> (tempfile::TempDir, PathBuf, TestServer, Client, String, u64) {
+    let tmp = scratch("upload-");
+    let dir = upload_dir(&tmp);
+    let server = TestServer::start(configure(
+        App::new().page("/", limits_page).upload_dir(&dir),
+    ))
+    .await;
+    let (client, cookie) = session(&server).await;
+    (tmp, dir, server, client, cookie, new_tag())
+}
+
+/// A test on the files example: its scratch folder (removed when dropped), the upload
+/// folder in it, the server, a client with a session and its `Cookie` header value.
+async fn files_example() -> (tempfile::TempDir, PathBuf, TestServer, Client, String) {
+    let tmp = scratch("upload-");
+    let dir = upload_dir(&tmp);
+    let server = TestServer::start(files::app().upload_dir(&dir)).await;
+    let (client, cookie) = session(&server).await;
+    (tmp, dir, server, client, cookie)
+}
+
+/// Uploads `files` through the files example's zone to its handler, as its Upload button does.
+async fn upload_to_files(
+    client: &Client,
+    server: &TestServer,
+    files: &[(&str, &str, &[u8])],
+) -> reqwest::Response {
+    upload_response(
+        client,
+        server,
+        None,
+        None,
+        form(event("DownloadState.handle_upload", "files", None), files),
+    )
+    .await
 }
 
 /// The URL the files page links `name` at for this client's session (`upload_url` bound
@@ -281,33 +187,18 @@ fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
         .unwrap_or("")
 }
 
-/// Bytes that are not all alike, so a mix-up shows.
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
-}
-
 // ---------------------------------------------------------------------------------------
 // The files example.
 
 #[tokio::test]
 async fn one_file_uploaded_lands_with_its_bytes_on_disk() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    let server = start_files(&dir).await;
-    let (client, cookie) = session(&server).await;
+    let (_tmp, dir, server, client, cookie) = files_example().await;
     let bytes = pattern(5000, 7);
 
-    let response = upload_response(
+    let response = upload_to_files(
         &client,
         &server,
-        None,
-        None,
-        form(
-            event("DownloadState.handle_upload", "files", None),
-            &[("report.bin", "application/octet-stream", &bytes)],
-        ),
+        &[("report.bin", "application/octet-stream", &bytes)],
     )
     .await;
     let (status, reply) = status_json(response).await;
@@ -332,10 +223,7 @@ async fn one_file_uploaded_lands_with_its_bytes_on_disk() {
 
 #[tokio::test]
 async fn three_files_arrive_in_order() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    let server = start_files(&dir).await;
-    let (client, _) = session(&server).await;
+    let (_tmp, dir, server, client, _) = files_example().await;
     let contents = [pattern(10, 1), pattern(20_000, 2), pattern(300, 3)];
     let names = ["c-first.txt", "a-second.txt", "b-third.txt"];
 
@@ -344,14 +232,7 @@ async fn three_files_arrive_in_order() {
         .zip(&contents)
         .map(|(n, c)| (*n, "text/plain", c.as_slice()))
         .collect();
-    let response = upload_response(
-        &client,
-        &server,
-        None,
-        None,
-        form(event("DownloadState.handle_upload", "files", None), &files),
-    )
-    .await;
+    let response = upload_to_files(&client, &server, &files).await;
     let (status, reply) = status_json(response).await;
     assert_eq!(status, StatusCode::OK, "{reply}");
     let html = reply["html"].as_str().expect("the page changed");
@@ -375,19 +256,8 @@ async fn three_files_arrive_in_order() {
     );
 
     // The handler itself saw them in order.
-    let tmp2 = scratch("upload-");
-    let dir2 = upload_dir(&tmp2);
-    let server2 = start_limits(&dir2).await;
-    let (client2, _) = session(&server2).await;
-    let tag = new_tag();
-    let response = upload_response(
-        &client2,
-        &server2,
-        None,
-        None,
-        form(event("Up.handle", "any", Some(tag)), &files),
-    )
-    .await;
+    let (_tmp2, _dir2, server2, client2, tag) = limits().await;
+    let response = upload_to(&client2, &server2, "Up.handle", "any", tag, &files).await;
     assert_eq!(response.status(), StatusCode::OK);
     let got = calls(tag);
     assert_eq!(got.len(), 1, "one call");
@@ -405,10 +275,7 @@ async fn three_files_arrive_in_order() {
 
 #[tokio::test]
 async fn a_bound_argument_is_received_with_the_files() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    let server = start_limits(&dir).await;
-    let (client, _) = session(&server).await;
+    let (_tmp, dir, server, client, _) = limits().await;
 
     let response = upload_response(
         &client,
@@ -716,17 +583,8 @@ async fn no_session_or_a_foreign_origin_is_403() {
 
 #[tokio::test]
 async fn the_server_total_limit_is_413_before_the_body_is_read() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    let server = TestServer::start(
-        App::new()
-            .page("/", limits_page)
-            .upload_dir(&dir)
-            .max_upload_bytes(10_000),
-    )
-    .await;
-    let (client, cookie) = session(&server).await;
-    let tag = new_tag();
+    let (_tmp, dir, server, client, cookie, tag) =
+        limits_with(|app| app.max_upload_bytes(10_000)).await;
 
     // Headers announcing 10 MB, and no body at all: the answer comes anyway.
     let request = RawRequest::post("/_ferrex/upload", server.addr)
@@ -851,18 +709,8 @@ async fn hostile_names_land_inside_the_folder_sanitized() {
 
 #[tokio::test]
 async fn folder_paths_keep_their_sanitized_folders() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
     // Served publicly, so the bare `upload_url` works for the check at the end.
-    let server = TestServer::start(
-        App::new()
-            .page("/", limits_page)
-            .upload_dir(&dir)
-            .public_uploads(),
-    )
-    .await;
-    let (client, _) = session(&server).await;
-    let tag = new_tag();
+    let (_tmp, dir, server, client, _, tag) = limits_with(App::public_uploads).await;
     let deep: Vec<String> = (0..20).map(|i| format!("d{i}")).collect();
     let deep_name = format!("{}/deep.txt", deep.join("/"));
     let deep_clean = format!("{}/deep.txt", deep[4..].join("/"));
@@ -1001,19 +849,9 @@ async fn an_embedded_nul_in_a_name_never_reaches_the_disk() {
 
 #[tokio::test]
 async fn a_client_that_disconnects_mid_upload_leaves_no_temp_file() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
     // Public, so that a GET of the temp file below is refused by the temp-file rule alone
     // (not by a missing session tag).
-    let server = TestServer::start(
-        App::new()
-            .page("/", limits_page)
-            .upload_dir(&dir)
-            .public_uploads(),
-    )
-    .await;
-    let (_client, cookie) = session(&server).await;
-    let tag = new_tag();
+    let (_tmp, dir, server, _client, cookie, tag) = limits_with(App::public_uploads).await;
 
     let event_field = event("Up.handle", "any", Some(tag));
     let sent = pattern(2 * 1024 * 1024, 5);
@@ -1049,10 +887,7 @@ async fn a_client_that_disconnects_mid_upload_leaves_no_temp_file() {
 
 #[tokio::test]
 async fn uploaded_files_are_served_back_with_safe_headers() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    let server = start_files(&dir).await;
-    let (client, cookie) = session(&server).await;
+    let (_tmp, _dir, server, client, cookie) = files_example().await;
     let html = b"<script>document.title='pwned'</script>".to_vec();
     let pdf = b"%PDF-1.4\n%%EOF\n".to_vec();
     let txt = pattern(3000, 4);
@@ -1064,21 +899,16 @@ async fn uploaded_files_are_served_back_with_safe_headers() {
     ))
     .expect("the example's PNG");
 
-    let response = upload_response(
+    let response = upload_to_files(
         &client,
         &server,
-        None,
-        None,
-        form(
-            event("DownloadState.handle_upload", "files", None),
-            &[
-                ("x.html", "text/html", &html),
-                ("doc.pdf", "application/pdf", &pdf),
-                ("my notes.txt", "text/plain", &txt),
-                ("pic.svg", "image/svg+xml", &svg),
-                ("pic.png", "image/png", &png),
-            ],
-        ),
+        &[
+            ("x.html", "text/html", &html),
+            ("doc.pdf", "application/pdf", &pdf),
+            ("my notes.txt", "text/plain", &txt),
+            ("pic.svg", "image/svg+xml", &svg),
+            ("pic.png", "image/png", &png),
+        ],
     )
     .await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -1161,27 +991,19 @@ async fn uploaded_files_are_served_back_with_safe_headers() {
 
 #[tokio::test]
 async fn download_of_an_upload_url_gives_equal_bytes() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    let server = start_files(&dir).await;
-    let (client, cookie) = session(&server).await;
+    let (_tmp, _dir, server, client, cookie) = files_example().await;
     let bytes = pattern(70_000, 11);
     let other = pattern(1234, 12);
     // Spaces, a percent sign, a `#` and non-ASCII letters all survive the round trip.
     let names = ["my data.bin", "naïve 100% #1 日本.bin"];
 
-    let response = upload_response(
+    let response = upload_to_files(
         &client,
         &server,
-        None,
-        None,
-        form(
-            event("DownloadState.handle_upload", "files", None),
-            &[
-                (names[0], "application/octet-stream", &bytes),
-                (names[1], "application/octet-stream", &other),
-            ],
-        ),
+        &[
+            (names[0], "application/octet-stream", &bytes),
+            (names[1], "application/octet-stream", &other),
+        ],
     )
     .await;
     assert_eq!(response.status(), StatusCode::OK);
