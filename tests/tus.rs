@@ -20,7 +20,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use sha2::Digest;
 use support::disk::{listing, pattern, scratch};
-use support::http::arrive;
+use support::http::{arrive, header};
 use support::raw_http::{RawRequest, read_answer};
 use support::upload_log::{calls, limits_page, new_tag};
 use support::{PATIENCE, TestServer, wait_until};
@@ -157,6 +157,29 @@ impl Setup {
             .expect("Upload-Offset is a number")
     }
 
+    /// `POST /_ferrex/upload` of one file, `name`, to `Up.handle` through zone `any`: the
+    /// upload without tus.
+    async fn multipart(&self, name: &str, bytes: &[u8]) -> reqwest::Response {
+        let form = reqwest::multipart::Form::new()
+            .text(
+                "event",
+                json!({"page": "/", "h": "Up.handle", "zone": "any",
+                       "args": [{"$upload": "any"}, self.tag]})
+                .to_string(),
+            )
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_owned()),
+            );
+        self.http
+            .post(self.url("/_ferrex/upload"))
+            .header(COOKIE, &self.cookie)
+            .multipart(form)
+            .send()
+            .await
+            .expect("POST /_ferrex/upload")
+    }
+
     /// `POST /_ferrex/upload/finish` for `handler` of `zone` with `uploads`.
     async fn finish(&self, zone: &str, handler: &str, uploads: &[&str]) -> (StatusCode, Value) {
         let response = self
@@ -173,14 +196,6 @@ impl Setup {
         let status = response.status();
         (status, response.json().await.expect("a JSON answer"))
     }
-}
-
-fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
-    response
-        .headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -690,25 +705,7 @@ async fn uploads_in_progress_are_capped_per_session_and_per_process() {
 async fn the_multipart_upload_also_gives_the_sha256() {
     let s = setup().await;
     let bytes = pattern(3_000_000, 2);
-    let form = reqwest::multipart::Form::new()
-        .text(
-            "event",
-            json!({"page": "/", "h": "Up.handle", "zone": "any",
-                   "args": [{"$upload": "any"}, s.tag]})
-            .to_string(),
-        )
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(bytes.clone()).file_name("m.bin"),
-        );
-    let response = s
-        .http
-        .post(s.url("/_ferrex/upload"))
-        .header(COOKIE, &s.cookie)
-        .multipart(form)
-        .send()
-        .await
-        .expect("POST /_ferrex/upload");
+    let response = s.multipart("m.bin", &bytes).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(calls(s.tag)[0][0].sha256, Some(sha256(&bytes)));
 }
@@ -1022,25 +1019,7 @@ async fn the_apps_writer_sees_every_kept_byte_in_order_and_nothing_refused() {
     assert!(closed);
 
     // The multipart upload goes through the same writer.
-    let form = reqwest::multipart::Form::new()
-        .text(
-            "event",
-            json!({"page": "/", "h": "Up.handle", "zone": "any",
-                   "args": [{"$upload": "any"}, s.tag]})
-            .to_string(),
-        )
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(bytes.clone()).file_name("w-multi.bin"),
-        );
-    let response = s
-        .http
-        .post(s.url("/_ferrex/upload"))
-        .header(COOKIE, &s.cookie)
-        .multipart(form)
-        .send()
-        .await
-        .expect("POST /_ferrex/upload");
+    let response = s.multipart("w-multi.bin", &bytes).await;
     assert_eq!(response.status(), StatusCode::OK);
     let (got, closed) = seen("w-multi.bin");
     assert!(got == bytes && closed);
@@ -1067,25 +1046,7 @@ async fn a_file_the_apps_writer_refuses_is_removed_and_never_handled() {
         StatusCode::NOT_FOUND,
         "the upload is gone"
     );
-    let form = reqwest::multipart::Form::new()
-        .text(
-            "event",
-            json!({"page": "/", "h": "Up.handle", "zone": "any",
-                   "args": [{"$upload": "any"}, s.tag]})
-            .to_string(),
-        )
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(bytes.clone()).file_name("bad-multi.bin"),
-        );
-    let response = s
-        .http
-        .post(s.url("/_ferrex/upload"))
-        .header(COOKIE, &s.cookie)
-        .multipart(form)
-        .send()
-        .await
-        .expect("POST /_ferrex/upload");
+    let response = s.multipart("bad-multi.bin", &bytes).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(calls(s.tag).is_empty());
     let dir = s.dir.clone();

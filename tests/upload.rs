@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use support::disk::{listing, pattern, scratch};
 // Short names: nearly every test builds its upload with these.
 use support::forms::{upload_event as event, upload_form as form};
-use support::http::{page, set_cookie, status_json, upload_response};
+use support::http::{header, page, set_cookie, status_json, upload_response};
 use support::raw_http::{RawRequest, exchange, start_large_upload};
 use support::upload_log::{calls, limits_page, new_tag};
 use support::{PATIENCE, TestServer};
@@ -208,14 +208,6 @@ async fn wait_until_empty(dir: &Path) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
-    response
-        .headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
 }
 
 // ---------------------------------------------------------------------------------------

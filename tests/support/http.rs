@@ -21,6 +21,15 @@ pub fn set_cookie(response: &reqwest::Response) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The value of a response's header `name` as text; empty when it is missing or not text.
+pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
 /// A client arrives: a first visit of `/`, which must answer 200 and set a session
 /// cookie. Returns that `Cookie` header value, e.g. `ferrex_session=…`.
 pub async fn arrive(server: &TestServer) -> String {
