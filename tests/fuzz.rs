@@ -245,6 +245,15 @@ fn event_json(id: Option<u64>, page: &str, h: &str, args: &Value) -> Value {
     message
 }
 
+/// Bytes the event decoder accepted, as JSON: whatever it accepts must be JSON of the
+/// message's shape.
+fn accepted_event(bytes: &[u8]) -> Result<Value, TestCaseError> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| TestCaseError::fail(format!("accepted non-JSON: {e}")))?;
+    prop_assert!(is_event_shape(&value), "accepted {value}");
+    Ok(value)
+}
+
 #[test]
 fn the_event_decoder_never_panics_on_arbitrary_bytes() {
     let bytes = prop_oneof![
@@ -253,10 +262,7 @@ fn the_event_decoder_never_panics_on_arbitrary_bytes() {
     ];
     check(3000, bytes, |bytes| {
         if EventMessage::decode(&bytes).is_ok() {
-            // Whatever it accepts is JSON of the message's shape.
-            let value: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| TestCaseError::fail(format!("accepted non-JSON: {e}")))?;
-            prop_assert!(is_event_shape(&value), "accepted {value}");
+            accepted_event(&bytes)?;
         }
         Ok(())
     });
@@ -287,9 +293,7 @@ fn the_event_decoder_never_panics_on_mutated_messages() {
         });
     check(3000, mutated, |bytes| {
         if let Ok(event) = EventMessage::decode(&bytes) {
-            let value: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| TestCaseError::fail(format!("accepted non-JSON: {e}")))?;
-            prop_assert!(is_event_shape(&value), "accepted {value}");
+            let value = accepted_event(&bytes)?;
             let page = value.get("page");
             prop_assert!(page.and_then(Value::as_str) == Some(event.page.as_str()));
         }
@@ -761,30 +765,31 @@ fn path_problem(relative: &str) -> Option<String> {
     None
 }
 
-#[test]
-fn sanitized_file_names_are_single_safe_segments() {
-    check(4000, hostile_string(), |name| {
-        let clean = sanitize_file_name(&name);
-        if let Some(problem) = segment_problem(&clean) {
-            return Err(TestCaseError::fail(format!(
-                "{name:?} → {clean:?}: {problem}"
-            )));
+/// Sanitizes 4000 inputs from `inputs`; fails on the first result `problem` finds fault with.
+fn check_sanitizer(
+    inputs: impl Strategy<Value = String>,
+    sanitize: fn(&str) -> String,
+    problem: fn(&str) -> Option<String>,
+) {
+    check(4000, inputs, |input| {
+        let clean = sanitize(&input);
+        match problem(&clean) {
+            Some(problem) => Err(TestCaseError::fail(format!(
+                "{input:?} → {clean:?}: {problem}"
+            ))),
+            None => Ok(()),
         }
-        Ok(())
     });
 }
 
 #[test]
+fn sanitized_file_names_are_single_safe_segments() {
+    check_sanitizer(hostile_string(), sanitize_file_name, segment_problem);
+}
+
+#[test]
 fn sanitized_relative_paths_stay_inside_the_upload_folder() {
-    check(4000, hostile_path(), |path| {
-        let clean = sanitize_relative_path(&path);
-        if let Some(problem) = path_problem(&clean) {
-            return Err(TestCaseError::fail(format!(
-                "{path:?} → {clean:?}: {problem}"
-            )));
-        }
-        Ok(())
-    });
+    check_sanitizer(hostile_path(), sanitize_relative_path, path_problem);
 }
 
 #[test]
