@@ -122,6 +122,28 @@ async fn poll(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) 
     }
 }
 
+/// The files example on a fresh server, uploading into `scratch`.
+async fn start_files(scratch: &UploadScratch) -> TestServer {
+    TestServer::start(files::app().upload_dir(scratch.uploads())).await
+}
+
+/// Chooses `paths` in zone `zone` and waits until the runtime holds them all.
+async fn choose_and_wait(browser: &Browser, zone: &str, paths: &[&Path]) {
+    browser.choose_files(zone, paths).await;
+    browser
+        .wait_for_js(&format!(
+            "window.ferrex.selected('{zone}').length === {}",
+            paths.len()
+        ))
+        .await;
+}
+
+/// Chooses `paths` in the files example's zone and waits until its selection lists them all.
+async fn choose_listed(browser: &Browser, paths: &[&Path]) {
+    browser.choose_files("files", paths).await;
+    wait_for_count(browser, "[data-fx-selected-files=files] li", paths.len()).await;
+}
+
 async fn find_button(browser: &Browser, label: &str) -> Element {
     browser
         .client()
@@ -253,15 +275,14 @@ async fn assert_upload_finished(browser: &Browser, server: &TestServer, status: 
 #[tokio::test]
 async fn select_clear_then_upload_one_file() {
     let scratch = UploadScratch::new("browser-upload-");
-    let server = TestServer::start(files::app().upload_dir(scratch.uploads())).await;
+    let server = start_files(&scratch).await;
     let browser = Browser::start().await;
     let bytes = pattern(4096, 3);
     let path = scratch.file("hello.txt", &bytes);
     browser.open(&server.url("/")).await;
 
     // Select: the selection lists the name with its size.
-    browser.choose_files("files", &[&path]).await;
-    wait_for_count(&browser, "[data-fx-selected-files=files] li", 1).await;
+    choose_listed(&browser, &[&path]).await;
     assert_eq!(selected_names(&browser, "files").await, ["hello.txt"]);
     let item = browser
         .js("return document.querySelector('[data-fx-selected-files=files] li').textContent;")
@@ -277,8 +298,7 @@ async fn select_clear_then_upload_one_file() {
     assert_eq!(names_in(&scratch.uploads()), Vec::<String>::new());
 
     // Select again, upload: listed under "Uploaded files", bytes on disk, selection empty.
-    browser.choose_files("files", &[&path]).await;
-    wait_for_count(&browser, "[data-fx-selected-files=files] li", 1).await;
+    choose_listed(&browser, &[&path]).await;
     click(&browser, "Upload").await;
     wait_for_count(&browser, "#uploaded li", 1).await;
     assert_eq!(list_items(&browser, "uploaded").await, ["hello.txt"]);
@@ -307,7 +327,7 @@ async fn select_clear_then_upload_one_file() {
 #[tokio::test]
 async fn three_files_upload_in_order() {
     let scratch = UploadScratch::new("browser-upload-");
-    let server = TestServer::start(files::app().upload_dir(scratch.uploads())).await;
+    let server = start_files(&scratch).await;
     let browser = Browser::start().await;
     let names = ["zeta.txt", "alpha.bin", "mid.csv"];
     let contents = [pattern(100, 1), pattern(3 * 1024 * 1024, 2), pattern(7, 3)];
@@ -319,8 +339,7 @@ async fn three_files_upload_in_order() {
     browser.open(&server.url("/")).await;
 
     let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
-    browser.choose_files("files", &refs).await;
-    wait_for_count(&browser, "[data-fx-selected-files=files] li", 3).await;
+    choose_listed(&browser, &refs).await;
     assert_eq!(selected_names(&browser, "files").await, names);
 
     click(&browser, "Upload").await;
@@ -338,15 +357,14 @@ async fn three_files_upload_in_order() {
 #[tokio::test]
 async fn cancel_during_a_slow_upload_leaves_nothing() {
     let scratch = UploadScratch::new("browser-upload-");
-    let server = TestServer::start(files::app().upload_dir(scratch.uploads())).await;
+    let server = start_files(&scratch).await;
     let mut browser = Browser::start().await;
     browser.set_wait_timeout(Duration::from_secs(30));
     // 1 GiB, sparse: instant to make, long enough to send that Cancel lands mid-way.
     let big = scratch.sparse("huge.bin", 1024 * 1024 * 1024);
     browser.open(&server.url("/")).await;
 
-    browser.choose_files("files", &[&big]).await;
-    wait_for_count(&browser, "[data-fx-selected-files=files] li", 1).await;
+    choose_listed(&browser, &[&big]).await;
     let cancel = find_button(&browser, "Cancel").await;
     click(&browser, "Upload").await;
     browser
@@ -410,15 +428,14 @@ async fn link_to(browser: &Browser, name: &str) -> String {
 #[tokio::test]
 async fn uploaded_html_is_downloaded_not_run() {
     let scratch = UploadScratch::new("browser-upload-");
-    let server = TestServer::start(files::app().upload_dir(scratch.uploads())).await;
+    let server = start_files(&scratch).await;
     let browser = Browser::start().await;
     let html = b"<html><head><title>x</title></head><body><script>document.title='pwned'; \
         try { parent.document.title = 'pwned'; } catch (e) {}</script>hi</body></html>";
     let path = scratch.file("x.html", html);
     browser.open(&server.url("/")).await;
 
-    browser.choose_files("files", &[&path]).await;
-    wait_for_count(&browser, "[data-fx-selected-files=files] li", 1).await;
+    choose_listed(&browser, &[&path]).await;
     click(&browser, "Upload").await;
     wait_for_count(&browser, "#uploaded li", 1).await;
 
@@ -454,10 +471,7 @@ async fn uploaded_html_is_downloaded_not_run() {
 
     // The same markup in a `.txt` is shown inline, as text (nosniff): still no script.
     let fake = scratch.file("fake.txt", html);
-    browser.choose_files("files", &[&fake]).await;
-    browser
-        .wait_for_js("window.ferrex.selected('files').length === 1")
-        .await;
+    choose_and_wait(&browser, "files", &[&fake]).await;
     click(&browser, "Upload").await;
     wait_for_count(&browser, "#uploaded li", 2).await;
     let url = link_to(&browser, "fake.txt").await;
@@ -502,10 +516,7 @@ async fn uploaded_svg_never_runs_script() {
     })
     .await;
 
-    browser.choose_files("files", &[&path]).await;
-    browser
-        .wait_for_js("window.ferrex.selected('files').length === 1")
-        .await;
+    choose_and_wait(&browser, "files", &[&path]).await;
     click(&browser, "Upload").await;
     wait_for_count(&browser, "#uploaded li", 1).await;
     let url = link_to(&browser, "x.svg").await;
@@ -544,7 +555,7 @@ async fn uploaded_svg_never_runs_script() {
 #[tokio::test]
 async fn screenshots_of_a_selection_and_an_upload() {
     let scratch = UploadScratch::new("browser-upload-");
-    let server = TestServer::start(files::app().upload_dir(scratch.uploads())).await;
+    let server = start_files(&scratch).await;
     let browser = Browser::start().await;
     let png = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -555,8 +566,7 @@ async fn screenshots_of_a_selection_and_an_upload() {
     let text = scratch.file("notes.txt", &pattern(1500, 9));
     browser.open(&server.url("/")).await;
 
-    browser.choose_files("files", &[&image, &text]).await;
-    wait_for_count(&browser, "[data-fx-selected-files=files] li", 2).await;
+    choose_listed(&browser, &[&image, &text]).await;
     browser
         .wait_for_js("Array.from(document.querySelectorAll('.fx-preview')).every(i => i.complete && i.naturalWidth > 0)")
         .await;
@@ -642,10 +652,7 @@ async fn the_last_progress_report_says_everything_was_sent() {
     let path = scratch.file("three-megs.bin", &pattern(size, 4));
     browser.open(&server.url("/")).await;
 
-    browser.choose_files("p", &[&path]).await;
-    browser
-        .wait_for_js("window.ferrex.selected('p').length === 1")
-        .await;
+    choose_and_wait(&browser, "p", &[&path]).await;
     browser.click("#send-p").await;
     wait_for_count(&browser, "#got li", 1).await;
     // The handler's state (see `replies_over_two_channels_apply_in_order` for why not
@@ -679,10 +686,7 @@ async fn progress_reports_come_about_ten_times_a_second_at_most() {
     let path = scratch.sparse("quarter-gig.bin", size);
     browser.open(&server.url("/")).await;
 
-    browser.choose_files("p", &[&path]).await;
-    browser
-        .wait_for_js("window.ferrex.selected('p').length === 1")
-        .await;
+    choose_and_wait(&browser, "p", &[&path]).await;
     let send = browser
         .client()
         .find(Locator::Css("#send-p"))
@@ -780,10 +784,7 @@ async fn the_server_limit_is_reported_in_the_browser() {
     browser.open(&server.url("/")).await;
 
     // The zone allows it, the server does not: its 413 reaches the user as a toast.
-    browser.choose_files("files", &[&path]).await;
-    browser
-        .wait_for_js("window.ferrex.selected('files').length === 1")
-        .await;
+    choose_and_wait(&browser, "files", &[&path]).await;
     click(&browser, "Upload").await;
     browser
         .wait_for_toast("larger than the server's limit")
@@ -992,10 +993,7 @@ async fn an_upload_handler_error_is_shown_and_the_selection_kept() {
     let file = scratch.file("big-idea.txt", b"idea");
     browser.open(&server.url("/")).await;
 
-    browser.choose_files("p", &[&file]).await;
-    browser
-        .wait_for_js("window.ferrex.selected('p').length === 1")
-        .await;
+    choose_and_wait(&browser, "p", &[&file]).await;
     click(&browser, "Send").await;
     browser
         .wait_for_js("document.getElementById('tries').textContent === '1'")
