@@ -25,6 +25,7 @@ use support::raw_http::{RawRequest, read_answer};
 use support::upload_log::{calls, limits_page, new_tag};
 use support::{PATIENCE, TestServer, wait_until};
 use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
 // ---------------------------------------------------------------------------------------
 // Helpers.
@@ -155,6 +156,23 @@ impl Setup {
         header(&response, "upload-offset")
             .parse()
             .expect("Upload-Offset is a number")
+    }
+
+    /// Starts a `PATCH` of `length` bytes at offset 0 over a raw connection and sends only
+    /// `first` of them: the caller leaves the rest hanging or drops the connection.
+    async fn start_patch(&self, location: &str, length: u64, first: &[u8]) -> TcpStream {
+        let head = RawRequest::new("PATCH", location, self.server.addr)
+            .header("Cookie", &self.cookie)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Offset", 0)
+            .header("Content-Type", "application/offset+octet-stream")
+            .header("Content-Length", length)
+            .head();
+        let mut stream = TcpStream::connect(self.server.addr).await.expect("connect");
+        stream.write_all(head.as_bytes()).await.expect("send");
+        stream.write_all(first).await.expect("send");
+        stream.flush().await.expect("flush");
+        stream
     }
 
     /// `POST /_ferrex/upload` of one file, `name`, to `Up.handle` through zone `any`: the
@@ -515,19 +533,7 @@ async fn a_patch_cut_off_keeps_what_arrived_and_the_upload_resumes_from_there() 
     let s = setup().await;
     let bytes = pattern(300_000, 5);
     let location = s.created(300_000, "any", "Up.handle", "cut.bin").await;
-    let head = RawRequest::new("PATCH", &location, s.server.addr)
-        .header("Cookie", &s.cookie)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Offset", 0)
-        .header("Content-Type", "application/offset+octet-stream")
-        .header("Content-Length", 300_000)
-        .head();
-    let mut stream = tokio::net::TcpStream::connect(s.server.addr)
-        .await
-        .expect("connect");
-    stream.write_all(head.as_bytes()).await.expect("send");
-    stream.write_all(&bytes[..120_000]).await.expect("send");
-    stream.flush().await.expect("flush");
+    let stream = s.start_patch(&location, 300_000, &bytes[..120_000]).await;
     drop(stream);
     // The server keeps what it wrote once it sees the connection gone.
     let mut offset = 0;
@@ -555,19 +561,7 @@ async fn a_new_patch_takes_over_from_one_still_hanging() {
     let bytes = pattern(50_000, 1);
     let location = s.created(50_000, "any", "Up.handle", "hang.bin").await;
     // A PATCH that sends 10 000 bytes and then nothing, its connection left open.
-    let head = RawRequest::new("PATCH", &location, s.server.addr)
-        .header("Cookie", &s.cookie)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Offset", 0)
-        .header("Content-Type", "application/offset+octet-stream")
-        .header("Content-Length", 50_000)
-        .head();
-    let mut hanging = tokio::net::TcpStream::connect(s.server.addr)
-        .await
-        .expect("connect");
-    hanging.write_all(head.as_bytes()).await.expect("send");
-    hanging.write_all(&bytes[..10_000]).await.expect("send");
-    hanging.flush().await.expect("flush");
+    let mut hanging = s.start_patch(&location, 50_000, &bytes[..10_000]).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     // The client gave up on it: its next PATCH stops the hanging one, which keeps its
     // bytes; the client is told to ask for the offset (409) and goes on from there.
