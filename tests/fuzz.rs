@@ -424,12 +424,17 @@ async fn counter_still_works(client: &reqwest::Client, server: &TestServer, cook
     assert!(html.contains("count=5"), "{reply}");
 }
 
-#[test]
-fn arbitrary_event_posts_never_get_a_server_error() {
+/// A runtime, the `Fz` page on a server in it, a client and the `Cookie` of a session.
+fn start_fz() -> (tokio::runtime::Runtime, TestServer, reqwest::Client, String) {
     let rt = runtime();
     let server = rt.block_on(TestServer::start(App::new().page("/", fz_page)));
-    let client = reqwest::Client::new();
     let cookie = rt.block_on(arrive(&server));
+    (rt, server, reqwest::Client::new(), cookie)
+}
+
+#[test]
+fn arbitrary_event_posts_never_get_a_server_error() {
+    let (rt, server, client, cookie) = start_fz();
 
     check(200, event_body(), |body| {
         rt.block_on(async {
@@ -459,10 +464,7 @@ fn arbitrary_event_posts_never_get_a_server_error() {
 
 #[test]
 fn arbitrary_socket_frames_each_get_a_reply_and_the_socket_stays_open() {
-    let rt = runtime();
-    let server = rt.block_on(TestServer::start(App::new().page("/", fz_page)));
-    let client = reqwest::Client::new();
-    let cookie = rt.block_on(arrive(&server));
+    let (rt, server, client, cookie) = start_fz();
     let socket = tokio::sync::Mutex::new(rt.block_on(open_socket(&server, &cookie)));
 
     check(200, event_body(), |body| {
