@@ -28,7 +28,7 @@ use proptest::test_runner::{TestCaseError, TestRunner};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE};
 use serde_json::{Value, json};
-use support::disk::{listing, scratch, temp_files};
+use support::disk::{listing, names_in, scratch, temp_files};
 use support::forms::{upload_event, upload_form};
 use support::http::{arrive, page_event, post_event_body, status_json, upload_response};
 use support::ws::{next_json, open_socket};
@@ -826,12 +826,7 @@ fn sanitized_paths_created_on_disk_stay_inside_the_folder() {
         Ok(())
     });
     // Nothing appeared beside the upload folder.
-    let beside: Vec<_> = std::fs::read_dir(tmp.path())
-        .expect("the scratch folder")
-        .filter_map(Result::ok)
-        .map(|e| e.file_name())
-        .collect();
-    assert_eq!(beside, [std::ffi::OsString::from("uploads")]);
+    assert_eq!(names_in(tmp.path()), ["uploads"]);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1179,12 +1174,7 @@ fn arbitrary_multipart_uploads_fail_cleanly_and_store_only_inside_the_folder() {
     );
 
     // Nothing escaped next to the upload folder.
-    let beside: Vec<_> = std::fs::read_dir(tmp.path())
-        .expect("the scratch folder")
-        .filter_map(Result::ok)
-        .map(|e| e.file_name())
-        .collect();
-    assert_eq!(beside, [std::ffi::OsString::from("uploads")]);
+    assert_eq!(names_in(tmp.path()), ["uploads"]);
 
     // A normal upload still works.
     rt.block_on(async {

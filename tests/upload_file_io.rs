@@ -18,7 +18,7 @@ use serde_json::json;
 use support::TestServer;
 use support::disk::{listing, pattern, scratch, temp_files};
 use support::forms::upload_form;
-use support::http::{status_json, upload_response};
+use support::http::{session_client, status_json, upload_response};
 
 // ---------------------------------------------------------------------------------------
 // A state whose handlers persist and stream what they get.
@@ -132,12 +132,7 @@ impl Setup {
                 .upload_dir(tmp.path().join("uploads")),
         )
         .await;
-        let client = Client::builder()
-            .cookie_store(true)
-            .build()
-            .expect("an HTTP client");
-        let page = client.get(server.url("/")).send().await.expect("GET /");
-        assert_eq!(page.status(), StatusCode::OK);
+        let client = session_client(&server).await;
         Setup {
             tmp,
             server,

@@ -30,6 +30,17 @@ pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
         .unwrap_or("")
 }
 
+/// A browser-like client (it keeps cookies) that has loaded `/` (200): it holds a session.
+pub async fn session_client(server: &TestServer) -> Client {
+    let client = Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("an HTTP client");
+    let page = client.get(server.url("/")).send().await.expect("GET /");
+    assert_eq!(page.status(), StatusCode::OK);
+    client
+}
+
 /// A client arrives: a first visit of `/`, which must answer 200 and set a session
 /// cookie. Returns that `Cookie` header value, e.g. `ferrex_session=…`.
 pub async fn arrive(server: &TestServer) -> String {
