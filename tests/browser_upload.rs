@@ -141,7 +141,9 @@ async fn choose_and_wait(browser: &Browser, zone: &str, paths: &[&Path]) {
 /// Chooses `paths` in the files example's zone and waits until its selection lists them all.
 async fn choose_listed(browser: &Browser, paths: &[&Path]) {
     browser.choose_files("files", paths).await;
-    wait_for_count(browser, "[data-fx-selected-files=files] li", paths.len()).await;
+    browser
+        .wait_for_count("[data-fx-selected-files=files] li", paths.len())
+        .await;
 }
 
 async fn find_button(browser: &Browser, label: &str) -> Element {
@@ -170,16 +172,6 @@ async fn selected_names(browser: &Browser, zone: &str) -> Vec<String> {
     )
     .await;
     serde_json::from_value(value).expect("a list of names")
-}
-
-/// The texts of the items of list `#id`.
-async fn list_items(browser: &Browser, id: &str) -> Vec<String> {
-    let value = browser
-        .js(&format!(
-            "return Array.from(document.querySelectorAll('#{id} li'), e => e.textContent.trim());"
-        ))
-        .await;
-    serde_json::from_value(value).expect("a list of texts")
 }
 
 /// The page as the server renders it now for the browser's session (a plain GET with the
@@ -239,15 +231,6 @@ fn progress_full(html: &str) -> bool {
         .any(|tag| tag.contains("id=\"upload-progress\"") && tag.contains("value=\"100\""))
 }
 
-/// Waits until `selector` matches exactly `n` elements.
-async fn wait_for_count(browser: &Browser, selector: &str, n: usize) {
-    browser
-        .wait_for_js(&format!(
-            "document.querySelectorAll('{selector}').length === {n}"
-        ))
-        .await;
-}
-
 /// Waits until the files example's selection is empty.
 async fn wait_for_no_selection(browser: &Browser) {
     browser
@@ -300,8 +283,8 @@ async fn select_clear_then_upload_one_file() {
     // Select again, upload: listed under "Uploaded files", bytes on disk, selection empty.
     choose_listed(&browser, &[&path]).await;
     click(&browser, "Upload").await;
-    wait_for_count(&browser, "#uploaded li", 1).await;
-    assert_eq!(list_items(&browser, "uploaded").await, ["hello.txt"]);
+    browser.wait_for_count("#uploaded li", 1).await;
+    assert_eq!(browser.texts("#uploaded li").await, ["hello.txt"]);
     assert_eq!(
         std::fs::read(scratch.uploads().join("hello.txt")).expect("on disk"),
         bytes
@@ -343,8 +326,8 @@ async fn three_files_upload_in_order() {
     assert_eq!(selected_names(&browser, "files").await, names);
 
     click(&browser, "Upload").await;
-    wait_for_count(&browser, "#uploaded li", 3).await;
-    assert_eq!(list_items(&browser, "uploaded").await, names);
+    browser.wait_for_count("#uploaded li", 3).await;
+    assert_eq!(browser.texts("#uploaded li").await, names);
     for (name, content) in names.iter().zip(&contents) {
         assert_eq!(
             &std::fs::read(scratch.uploads().join(name)).expect("on disk"),
@@ -437,7 +420,7 @@ async fn uploaded_html_is_downloaded_not_run() {
 
     choose_listed(&browser, &[&path]).await;
     click(&browser, "Upload").await;
-    wait_for_count(&browser, "#uploaded li", 1).await;
+    browser.wait_for_count("#uploaded li", 1).await;
 
     // Navigating to it downloads it (Content-Disposition: attachment): no page, no script.
     let url = link_to(&browser, "x.html").await;
@@ -473,7 +456,7 @@ async fn uploaded_html_is_downloaded_not_run() {
     let fake = scratch.file("fake.txt", html);
     choose_and_wait(&browser, "files", &[&fake]).await;
     click(&browser, "Upload").await;
-    wait_for_count(&browser, "#uploaded li", 2).await;
+    browser.wait_for_count("#uploaded li", 2).await;
     let url = link_to(&browser, "fake.txt").await;
     browser.goto(&server.url(&url)).await;
     browser
@@ -518,7 +501,7 @@ async fn uploaded_svg_never_runs_script() {
 
     choose_and_wait(&browser, "files", &[&path]).await;
     click(&browser, "Upload").await;
-    wait_for_count(&browser, "#uploaded li", 1).await;
+    browser.wait_for_count("#uploaded li", 1).await;
     let url = link_to(&browser, "x.svg").await;
 
     // Opened directly: an attachment, saved, not rendered.
@@ -577,7 +560,7 @@ async fn screenshots_of_a_selection_and_an_upload() {
     println!("selection screenshot: {}", shot.display());
 
     click(&browser, "Upload").await;
-    wait_for_count(&browser, "#uploaded li", 2).await;
+    browser.wait_for_count("#uploaded li", 2).await;
     // Load the page afresh once the server has the last progress report, so the picture
     // shows the server's latest state.
     wait_for_server_page(&browser, &server, "the bar at 100", progress_full).await;
@@ -621,9 +604,9 @@ async fn on_drop_uploads_at_once() {
 
     // Choosing files is enough: no button.
     browser.choose_files("d", &[&a, &b]).await;
-    wait_for_count(&browser, "#got li", 2).await;
+    browser.wait_for_count("#got li", 2).await;
     assert_eq!(
-        list_items(&browser, "got").await,
+        browser.texts("#got li").await,
         ["one.txt:5", "two.dat:2048"]
     );
     assert_eq!(names_in(&scratch.uploads()), ["one.txt", "two.dat"]);
@@ -654,7 +637,7 @@ async fn the_last_progress_report_says_everything_was_sent() {
 
     choose_and_wait(&browser, "p", &[&path]).await;
     browser.click("#send-p").await;
-    wait_for_count(&browser, "#got li", 1).await;
+    browser.wait_for_count("#got li", 1).await;
     // The handler's state (see `replies_over_two_channels_apply_in_order` for why not
     // the DOM).
     let page = wait_for_server_page(&browser, &server, "the last report", |page| {
@@ -694,7 +677,7 @@ async fn progress_reports_come_about_ten_times_a_second_at_most() {
         .expect("the send button");
     let started = Instant::now();
     send.click().await.expect("click");
-    wait_for_count(&browser, "#got li", 1).await;
+    browser.wait_for_count("#got li", 1).await;
     let page = wait_for_server_page(&browser, &server, "the last report", |page| {
         text_of(page, "last-progress").is_some_and(|t| t.ends_with("/1"))
     })
@@ -757,10 +740,10 @@ async fn limits_are_checked_in_the_browser() {
     let c = scratch.file("c.txt", b"cccc");
     browser.choose_files("z", &[&a, &b, &c]).await;
     browser.wait_for_toast("c.txt: too many files").await;
-    wait_for_count(&browser, "#got li", 2).await;
+    browser.wait_for_count("#got li", 2).await;
 
     // Only the accepted files ever reached the handler, in one call.
-    assert_eq!(list_items(&browser, "got").await, ["a.txt:2", "b.txt:3"]);
+    assert_eq!(browser.texts("#got li").await, ["a.txt:2", "b.txt:3"]);
     assert_eq!(
         browser
             .js("return document.getElementById('calls').textContent;")
@@ -808,9 +791,9 @@ async fn on_drop_rejected_receives_the_refusals_instead_of_a_toast() {
     browser.open(&server.url("/")).await;
 
     browser.choose_files("r", &[&long, &pic]).await;
-    wait_for_count(&browser, "#refused li", 2).await;
+    browser.wait_for_count("#refused li", 2).await;
     assert_eq!(
-        list_items(&browser, "refused").await,
+        browser.texts("#refused li").await,
         ["long.txt:11:too large", "pic.png:3:type not accepted"]
     );
     assert_eq!(
