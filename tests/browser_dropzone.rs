@@ -9,12 +9,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use fantoccini::Locator;
 use ferrex::prelude::*;
 use serde_json::{Value, json};
-use support::disk::{listing, scratch};
+use support::disk::{UploadScratch, listing};
 use support::{Browser, TestServer};
 
 // ---------------------------------------------------------------------------------------
@@ -66,40 +66,8 @@ fn zones_page(s: &Zones) -> Node {
 // ---------------------------------------------------------------------------------------
 // Helpers.
 
-/// A scratch folder with `uploads/` (the server's) and `desktop/` (what the user drags).
-struct Scratch {
-    dir: tempfile::TempDir,
-}
-
-impl Scratch {
-    fn new() -> Scratch {
-        let dir = scratch("browser-dropzone-");
-        std::fs::create_dir(dir.path().join("desktop")).expect("the desktop folder");
-        Scratch { dir }
-    }
-
-    fn uploads(&self) -> PathBuf {
-        self.dir.path().join("uploads")
-    }
-
-    /// Writes `desktop/<relative>` (creating its folders); returns its absolute path.
-    fn file(&self, relative: &str, bytes: &[u8]) -> PathBuf {
-        let path = self.dir.path().join("desktop").join(relative);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).expect("cannot create a desktop folder");
-        }
-        std::fs::write(&path, bytes).expect("cannot write a desktop file");
-        path
-    }
-
-    /// `desktop/<relative>`.
-    fn desktop(&self, relative: &str) -> PathBuf {
-        self.dir.path().join("desktop").join(relative)
-    }
-}
-
 /// The page on a fresh server, in a fresh browser, with every picker opening recorded.
-async fn open_zones(scratch: &Scratch) -> (TestServer, Browser) {
+async fn open_zones(scratch: &UploadScratch) -> (TestServer, Browser) {
     let server = TestServer::start(
         App::new()
             .page("/", zones_page)
@@ -258,7 +226,7 @@ const ENTER: &str = "\u{E007}";
 
 #[tokio::test]
 async fn files_dropped_on_a_zone_are_uploaded_and_the_highlight_follows_the_drag() {
-    let scratch = Scratch::new();
+    let scratch = UploadScratch::new("browser-dropzone-");
     let (_server, browser) = open_zones(&scratch).await;
     let a = scratch.file("a.txt", b"alpha");
     let b = scratch.file("b.bin", &[7u8; 3000]);
@@ -299,7 +267,7 @@ const MANY: usize = 130;
 
 #[tokio::test]
 async fn a_dropped_folder_is_walked_and_keeps_its_relative_paths() {
-    let scratch = Scratch::new();
+    let scratch = UploadScratch::new("browser-dropzone-");
     let (_server, browser) = open_zones(&scratch).await;
     let mut expected = vec![
         "loose.txt:5".to_owned(),
@@ -317,7 +285,7 @@ async fn a_dropped_folder_is_walked_and_keeps_its_relative_paths() {
     }
     expected.sort();
     let loose = scratch.file("loose.txt", b"alone");
-    let trip = scratch.desktop("trip");
+    let trip = scratch.local("trip");
 
     // A folder and a file dropped together.
     drop_on(&browser, "plain", &[&trip, &loose]).await;
@@ -354,7 +322,7 @@ async fn a_dropped_folder_is_walked_and_keeps_its_relative_paths() {
 
 #[tokio::test]
 async fn no_drag_and_disabled_zones_take_no_dropped_files() {
-    let scratch = Scratch::new();
+    let scratch = UploadScratch::new("browser-dropzone-");
     let (_server, browser) = open_zones(&scratch).await;
     let refused = scratch.file("refused.txt", b"nope");
     let taken = scratch.file("taken.txt", b"yes");
@@ -400,7 +368,7 @@ async fn no_drag_and_disabled_zones_take_no_dropped_files() {
 
 #[tokio::test]
 async fn no_click_and_no_keyboard_zones_still_take_drops() {
-    let scratch = Scratch::new();
+    let scratch = UploadScratch::new("browser-dropzone-");
     let (_server, browser) = open_zones(&scratch).await;
     let one = scratch.file("one.txt", b"1");
     let two = scratch.file("two.txt", b"22");
@@ -413,7 +381,7 @@ async fn no_click_and_no_keyboard_zones_still_take_drops() {
 
 #[tokio::test]
 async fn text_dragged_over_a_zone_is_not_offered_to_it() {
-    let scratch = Scratch::new();
+    let scratch = UploadScratch::new("browser-dropzone-");
     let (_server, browser) = open_zones(&scratch).await;
     let at = middle_of(&browser, "plain").await;
     let text = json!({
@@ -450,7 +418,7 @@ async fn text_dragged_over_a_zone_is_not_offered_to_it() {
 
 #[tokio::test]
 async fn a_click_opens_the_picker_unless_no_click_or_disabled() {
-    let scratch = Scratch::new();
+    let scratch = UploadScratch::new("browser-dropzone-");
     let (_server, browser) = open_zones(&scratch).await;
 
     browser.click("#no-click").await;
@@ -464,7 +432,7 @@ async fn a_click_opens_the_picker_unless_no_click_or_disabled() {
 
 #[tokio::test]
 async fn enter_and_space_open_the_picker_unless_no_keyboard_or_disabled() {
-    let scratch = Scratch::new();
+    let scratch = UploadScratch::new("browser-dropzone-");
     let (_server, browser) = open_zones(&scratch).await;
 
     press_on(&browser, "plain", ENTER).await;
@@ -502,7 +470,7 @@ async fn enter_and_space_open_the_picker_unless_no_keyboard_or_disabled() {
 
 #[tokio::test]
 async fn a_disabled_zone_looks_disabled_and_ignores_chosen_files() {
-    let scratch = Scratch::new();
+    let scratch = UploadScratch::new("browser-dropzone-");
     let (_server, browser) = open_zones(&scratch).await;
 
     let looks = browser

@@ -16,12 +16,11 @@ mod files;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use fantoccini::Locator;
 use ferrex::image::{self, Rgba, RgbaImage};
 use ferrex::prelude::*;
 use ferrex_wire as wire;
 use serde_json::Value;
-use support::disk::scratch;
+use support::disk::UploadScratch;
 use support::{Browser, TestServer};
 
 /// Chromium flags that make a screenshot the same from run to run: a window narrower than
@@ -51,45 +50,6 @@ fn reference_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/files-page.png")
 }
 
-/// A folder for one test under `CARGO_TARGET_TMPDIR`: `uploads/` for the server, `local/`
-/// for the files the browser chooses.
-struct Scratch {
-    dir: tempfile::TempDir,
-}
-
-impl Scratch {
-    fn new() -> Scratch {
-        let dir = scratch("browser-look-");
-        std::fs::create_dir(dir.path().join("local")).expect("local folder");
-        std::fs::create_dir(dir.path().join("assets")).expect("assets folder");
-        Scratch { dir }
-    }
-
-    fn uploads(&self) -> PathBuf {
-        self.dir.path().join("uploads")
-    }
-
-    fn assets(&self) -> PathBuf {
-        self.dir.path().join("assets")
-    }
-
-    /// Writes a local file the browser can choose; returns its absolute path.
-    fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        let path = self.dir.path().join("local").join(name);
-        std::fs::write(&path, bytes).expect("cannot write a local file");
-        path
-    }
-
-    /// A local file of `len` bytes that takes no disk space.
-    fn sparse(&self, name: &str, len: u64) -> PathBuf {
-        let path = self.dir.path().join("local").join(name);
-        std::fs::File::create(&path)
-            .and_then(|f| f.set_len(len))
-            .expect("cannot make a sparse file");
-        path
-    }
-}
-
 /// A 4:3 picture as PNG: wide enough that a square box must crop it.
 fn wide_png() -> Vec<u8> {
     let img = RgbaImage::from_fn(160, 120, |x, y| {
@@ -99,23 +59,6 @@ fn wide_png() -> Vec<u8> {
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .expect("encode a PNG");
     png
-}
-
-/// Chooses `paths` in the file input of zone `zone`, as a user would in the picker.
-async fn choose(browser: &Browser, zone: &str, paths: &[&Path]) {
-    let keys = paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join("\n");
-    browser
-        .client()
-        .find(Locator::Css(&format!("#{zone} input[type=file]")))
-        .await
-        .unwrap_or_else(|e| panic!("zone {zone} has no file input: {e}"))
-        .send_keys(&keys)
-        .await
-        .unwrap_or_else(|e| panic!("cannot choose files in {zone}: {e}"));
 }
 
 /// Clicks the button labelled `label` from script, so the mouse stays where it was and no
@@ -145,16 +88,6 @@ async fn upload_controls(browser: &Browser) -> Value {
         .await
 }
 
-/// Waits for a toast containing `text`.
-async fn wait_for_toast(browser: &Browser, text: &str) {
-    browser
-        .wait_for_js(&format!(
-            "Array.from(document.querySelectorAll('.fx-toast'), t => t.textContent).some(t => t.includes({}))",
-            serde_json::to_string(text).expect("a JSON string")
-        ))
-        .await;
-}
-
 /// Waits until the page stops changing: fonts and images loaded, no transition running,
 /// nothing focused (no focus ring, no caret).
 async fn wait_still(browser: &Browser) {
@@ -175,7 +108,7 @@ async fn wait_still(browser: &Browser) {
 
 #[tokio::test]
 async fn files_page_looks_as_its_reference() {
-    let scratch = Scratch::new();
+    let scratch = UploadScratch::new("browser-look-");
     let server = TestServer::start(files::app().upload_dir(scratch.uploads())).await;
     let browser = Browser::start_with(&STEADY_LOOK).await;
     browser.open(&server.url("/")).await;
@@ -189,7 +122,7 @@ async fn files_page_looks_as_its_reference() {
     // bar its 100 %, and the status line.
     let pic = scratch.file("picture.png", &wide_png());
     let notes = scratch.file("notes.txt", b"the same bytes every run\n");
-    choose(&browser, "files", &[&pic, &notes]).await;
+    browser.choose_files("files", &[&pic, &notes]).await;
     browser
         .wait_for_js("document.querySelectorAll('[data-fx-selected-files=files] li').length === 2")
         .await;
@@ -333,15 +266,20 @@ fn bench_page(_: &Bench) -> Node {
     }
 }
 
+/// The bench page (with the wide picture among its assets) on a fresh server, in a fresh
+/// browser.
+async fn open_bench(scratch: &UploadScratch) -> (TestServer, Browser) {
+    let assets = scratch.folder("assets");
+    std::fs::write(assets.join("wide.png"), wide_png()).expect("the picture");
+    let server = TestServer::start(App::new().page("/", bench_page).assets_dir(assets)).await;
+    let browser = Browser::start_on(&server.url("/")).await;
+    (server, browser)
+}
+
 #[tokio::test]
 async fn an_image_with_width_and_height_renders_that_box() {
-    let scratch = Scratch::new();
-    std::fs::write(scratch.assets().join("wide.png"), wide_png()).expect("the picture");
-    let app = App::new()
-        .page("/", bench_page)
-        .assets_dir(scratch.assets());
-    let server = TestServer::start(app).await;
-    let browser = Browser::start_on(&server.url("/")).await;
+    let scratch = UploadScratch::new("browser-look-");
+    let (_server, browser) = open_bench(&scratch).await;
     wait_still(&browser).await;
     let sizes = browser
         .js(
@@ -360,13 +298,8 @@ async fn an_image_with_width_and_height_renders_that_box() {
 
 #[tokio::test]
 async fn a_progress_bar_shows_its_percentage() {
-    let scratch = Scratch::new();
-    std::fs::write(scratch.assets().join("wide.png"), wide_png()).expect("the picture");
-    let app = App::new()
-        .page("/", bench_page)
-        .assets_dir(scratch.assets());
-    let server = TestServer::start(app).await;
-    let browser = Browser::start_on(&server.url("/")).await;
+    let scratch = UploadScratch::new("browser-look-");
+    let (_server, browser) = open_bench(&scratch).await;
     let shown = browser
         .js("const label = (id) => getComputedStyle(document.getElementById(id), '::after').content; \
              return [label('p30'), label('p-eighth')];")
@@ -376,7 +309,7 @@ async fn a_progress_bar_shows_its_percentage() {
 
 #[tokio::test]
 async fn upload_is_busy_while_it_runs_and_cancel_only_then() {
-    let scratch = Scratch::new();
+    let scratch = UploadScratch::new("browser-look-");
     // The server holds every upload until the gate opens: the test sees the busy state for
     // as long as it needs, without a large file or a slow network.
     let (open_gate, gate) = tokio::sync::watch::channel(false);
@@ -408,7 +341,7 @@ async fn upload_is_busy_while_it_runs_and_cancel_only_then() {
     );
 
     let file = scratch.file("held.txt", b"held at the gate\n");
-    choose(&browser, "files", &[&file]).await;
+    browser.choose_files("files", &[&file]).await;
     browser
         .wait_for_js("document.querySelectorAll('[data-fx-selected-files=files] li').length === 1")
         .await;
@@ -428,7 +361,7 @@ async fn upload_is_busy_while_it_runs_and_cancel_only_then() {
 
     // Cancel: says so, and everything is as idle again (the selection kept, to retry).
     press(&browser, "Cancel").await;
-    wait_for_toast(&browser, "Upload cancelled").await;
+    browser.wait_for_toast("Upload cancelled").await;
     assert_eq!(
         upload_controls(&browser).await,
         serde_json::json!([false, null, true, null])
@@ -457,24 +390,22 @@ async fn upload_is_busy_while_it_runs_and_cancel_only_then() {
 
 #[tokio::test]
 async fn a_refused_file_is_named_with_the_limit_it_broke() {
-    let scratch = Scratch::new();
+    let scratch = UploadScratch::new("browser-look-");
     let server = TestServer::start(files::app().upload_dir(scratch.uploads())).await;
     let browser = Browser::start_on(&server.url("/")).await;
     // Over the example's 2 GiB limit, sparse: no disk used, never read by the browser.
     let huge = scratch.sparse("huge.iso", 3 * 1024 * 1024 * 1024);
-    choose(&browser, "files", &[&huge]).await;
-    wait_for_toast(
-        &browser,
-        "huge.iso: too large (3.0 GB; the limit is 2.0 GB)",
-    )
-    .await;
+    browser.choose_files("files", &[&huge]).await;
+    browser
+        .wait_for_toast("huge.iso: too large (3.0 GB; the limit is 2.0 GB)")
+        .await;
     let selected = browser.js("return window.ferrex.selected('files');").await;
     assert_eq!(selected, serde_json::json!([]), "not selected");
 }
 
 #[tokio::test]
 async fn favicon_is_ferrex_s_own_unless_the_assets_have_one() {
-    let scratch = Scratch::new();
+    let scratch = UploadScratch::new("browser-look-");
     let plain = TestServer::start(files::app().upload_dir(scratch.uploads())).await;
     let answer = reqwest::get(plain.url("/favicon.ico"))
         .await
@@ -498,11 +429,15 @@ async fn favicon_is_ferrex_s_own_unless_the_assets_have_one() {
     );
 
     // The app's own icon wins.
-    std::fs::write(scratch.assets().join("favicon.ico"), b"the app's icon").expect("an icon");
+    std::fs::write(
+        scratch.folder("assets").join("favicon.ico"),
+        b"the app's icon",
+    )
+    .expect("an icon");
     let own = TestServer::start(
         App::new()
             .page("/", bench_page)
-            .assets_dir(scratch.assets()),
+            .assets_dir(scratch.folder("assets")),
     )
     .await;
     let answer = reqwest::get(own.url("/favicon.ico")).await.expect("GET");

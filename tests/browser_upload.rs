@@ -18,7 +18,7 @@ use fantoccini::Locator;
 use fantoccini::elements::Element;
 use ferrex::prelude::*;
 use serde_json::Value;
-use support::disk::{names_in, scratch};
+use support::disk::{UploadScratch, names_in, pattern};
 use support::{Browser, TestServer};
 
 // ---------------------------------------------------------------------------------------
@@ -113,38 +113,6 @@ fn drops_page(s: &Drops) -> Node {
 // ---------------------------------------------------------------------------------------
 // Helpers.
 
-/// A fresh folder under `CARGO_TARGET_TMPDIR`, with `uploads/` (the server's) and
-/// `local/` (the files the browser chooses) inside.
-struct Scratch {
-    dir: tempfile::TempDir,
-}
-
-impl Scratch {
-    fn new() -> Scratch {
-        let dir = scratch("browser-upload-");
-        std::fs::create_dir(dir.path().join("local")).expect("local folder");
-        Scratch { dir }
-    }
-
-    fn uploads(&self) -> PathBuf {
-        self.dir.path().join("uploads")
-    }
-
-    /// Writes a local file the browser can choose; returns its absolute path.
-    fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        let path = self.dir.path().join("local").join(name);
-        std::fs::write(&path, bytes).expect("cannot write a local file");
-        path
-    }
-}
-
-/// Bytes that are not all alike.
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(29).wrapping_add(seed))
-        .collect()
-}
-
 /// Polls `condition` every 20 ms for at most `limit`.
 async fn poll(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
@@ -154,22 +122,28 @@ async fn poll(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) 
     }
 }
 
-/// Chooses `paths` in the file input of zone `zone`, as a user would in the picker.
-async fn choose(browser: &Browser, zone: &str, paths: &[&Path]) {
-    let input = browser
-        .client()
-        .find(Locator::Css(&format!("#{zone} input[type=file]")))
-        .await
-        .unwrap_or_else(|e| panic!("zone {zone} has no file input: {e}"));
-    let keys = paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join("\n");
-    input
-        .send_keys(&keys)
-        .await
-        .unwrap_or_else(|e| panic!("cannot choose files in {zone}: {e}"));
+/// The files example on a fresh server, uploading into `scratch`.
+async fn start_files(scratch: &UploadScratch) -> TestServer {
+    TestServer::start(files::app().upload_dir(scratch.uploads())).await
+}
+
+/// Chooses `paths` in zone `zone` and waits until the runtime holds them all.
+async fn choose_and_wait(browser: &Browser, zone: &str, paths: &[&Path]) {
+    browser.choose_files(zone, paths).await;
+    browser
+        .wait_for_js(&format!(
+            "window.ferrex.selected('{zone}').length === {}",
+            paths.len()
+        ))
+        .await;
+}
+
+/// Chooses `paths` in the files example's zone and waits until its selection lists them all.
+async fn choose_listed(browser: &Browser, paths: &[&Path]) {
+    browser.choose_files("files", paths).await;
+    browser
+        .wait_for_count("[data-fx-selected-files=files] li", paths.len())
+        .await;
 }
 
 async fn find_button(browser: &Browser, label: &str) -> Element {
@@ -198,16 +172,6 @@ async fn selected_names(browser: &Browser, zone: &str) -> Vec<String> {
     )
     .await;
     serde_json::from_value(value).expect("a list of names")
-}
-
-/// The texts of the items of list `#id`.
-async fn list_items(browser: &Browser, id: &str) -> Vec<String> {
-    let value = browser
-        .js(&format!(
-            "return Array.from(document.querySelectorAll('#{id} li'), e => e.textContent.trim());"
-        ))
-        .await;
-    serde_json::from_value(value).expect("a list of texts")
 }
 
 /// The page as the server renders it now for the browser's session (a plain GET with the
@@ -267,15 +231,6 @@ fn progress_full(html: &str) -> bool {
         .any(|tag| tag.contains("id=\"upload-progress\"") && tag.contains("value=\"100\""))
 }
 
-/// Waits until `selector` matches exactly `n` elements.
-async fn wait_for_count(browser: &Browser, selector: &str, n: usize) {
-    browser
-        .wait_for_js(&format!(
-            "document.querySelectorAll('{selector}').length === {n}"
-        ))
-        .await;
-}
-
 /// Waits until the files example's selection is empty.
 async fn wait_for_no_selection(browser: &Browser) {
     browser
@@ -297,31 +252,20 @@ async fn assert_upload_finished(browser: &Browser, server: &TestServer, status: 
     );
 }
 
-/// Waits for a toast containing `text`.
-async fn wait_for_toast(browser: &Browser, text: &str) {
-    browser
-        .wait_for_js(&format!(
-            "Array.from(document.querySelectorAll('.fx-toast'), t => t.textContent).some(t => t.includes({}))",
-            serde_json::to_string(text).expect("a JSON string")
-        ))
-        .await;
-}
-
 // ---------------------------------------------------------------------------------------
 // The files example.
 
 #[tokio::test]
 async fn select_clear_then_upload_one_file() {
-    let scratch = Scratch::new();
-    let server = TestServer::start(files::app().upload_dir(scratch.uploads())).await;
+    let scratch = UploadScratch::new("browser-upload-");
+    let server = start_files(&scratch).await;
     let browser = Browser::start().await;
     let bytes = pattern(4096, 3);
     let path = scratch.file("hello.txt", &bytes);
     browser.open(&server.url("/")).await;
 
     // Select: the selection lists the name with its size.
-    choose(&browser, "files", &[&path]).await;
-    wait_for_count(&browser, "[data-fx-selected-files=files] li", 1).await;
+    choose_listed(&browser, &[&path]).await;
     assert_eq!(selected_names(&browser, "files").await, ["hello.txt"]);
     let item = browser
         .js("return document.querySelector('[data-fx-selected-files=files] li').textContent;")
@@ -337,11 +281,10 @@ async fn select_clear_then_upload_one_file() {
     assert_eq!(names_in(&scratch.uploads()), Vec::<String>::new());
 
     // Select again, upload: listed under "Uploaded files", bytes on disk, selection empty.
-    choose(&browser, "files", &[&path]).await;
-    wait_for_count(&browser, "[data-fx-selected-files=files] li", 1).await;
+    choose_listed(&browser, &[&path]).await;
     click(&browser, "Upload").await;
-    wait_for_count(&browser, "#uploaded li", 1).await;
-    assert_eq!(list_items(&browser, "uploaded").await, ["hello.txt"]);
+    browser.wait_for_count("#uploaded li", 1).await;
+    assert_eq!(browser.texts("#uploaded li").await, ["hello.txt"]);
     assert_eq!(
         std::fs::read(scratch.uploads().join("hello.txt")).expect("on disk"),
         bytes
@@ -366,8 +309,8 @@ async fn select_clear_then_upload_one_file() {
 
 #[tokio::test]
 async fn three_files_upload_in_order() {
-    let scratch = Scratch::new();
-    let server = TestServer::start(files::app().upload_dir(scratch.uploads())).await;
+    let scratch = UploadScratch::new("browser-upload-");
+    let server = start_files(&scratch).await;
     let browser = Browser::start().await;
     let names = ["zeta.txt", "alpha.bin", "mid.csv"];
     let contents = [pattern(100, 1), pattern(3 * 1024 * 1024, 2), pattern(7, 3)];
@@ -379,13 +322,12 @@ async fn three_files_upload_in_order() {
     browser.open(&server.url("/")).await;
 
     let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
-    choose(&browser, "files", &refs).await;
-    wait_for_count(&browser, "[data-fx-selected-files=files] li", 3).await;
+    choose_listed(&browser, &refs).await;
     assert_eq!(selected_names(&browser, "files").await, names);
 
     click(&browser, "Upload").await;
-    wait_for_count(&browser, "#uploaded li", 3).await;
-    assert_eq!(list_items(&browser, "uploaded").await, names);
+    browser.wait_for_count("#uploaded li", 3).await;
+    assert_eq!(browser.texts("#uploaded li").await, names);
     for (name, content) in names.iter().zip(&contents) {
         assert_eq!(
             &std::fs::read(scratch.uploads().join(name)).expect("on disk"),
@@ -397,19 +339,15 @@ async fn three_files_upload_in_order() {
 
 #[tokio::test]
 async fn cancel_during_a_slow_upload_leaves_nothing() {
-    let scratch = Scratch::new();
-    let server = TestServer::start(files::app().upload_dir(scratch.uploads())).await;
+    let scratch = UploadScratch::new("browser-upload-");
+    let server = start_files(&scratch).await;
     let mut browser = Browser::start().await;
     browser.set_wait_timeout(Duration::from_secs(30));
     // 1 GiB, sparse: instant to make, long enough to send that Cancel lands mid-way.
-    let big = scratch.dir.path().join("local").join("huge.bin");
-    std::fs::File::create(&big)
-        .and_then(|f| f.set_len(1024 * 1024 * 1024))
-        .expect("cannot make the big file");
+    let big = scratch.sparse("huge.bin", 1024 * 1024 * 1024);
     browser.open(&server.url("/")).await;
 
-    choose(&browser, "files", &[&big]).await;
-    wait_for_count(&browser, "[data-fx-selected-files=files] li", 1).await;
+    choose_listed(&browser, &[&big]).await;
     let cancel = find_button(&browser, "Cancel").await;
     click(&browser, "Upload").await;
     browser
@@ -472,18 +410,17 @@ async fn link_to(browser: &Browser, name: &str) -> String {
 
 #[tokio::test]
 async fn uploaded_html_is_downloaded_not_run() {
-    let scratch = Scratch::new();
-    let server = TestServer::start(files::app().upload_dir(scratch.uploads())).await;
+    let scratch = UploadScratch::new("browser-upload-");
+    let server = start_files(&scratch).await;
     let browser = Browser::start().await;
     let html = b"<html><head><title>x</title></head><body><script>document.title='pwned'; \
         try { parent.document.title = 'pwned'; } catch (e) {}</script>hi</body></html>";
     let path = scratch.file("x.html", html);
     browser.open(&server.url("/")).await;
 
-    choose(&browser, "files", &[&path]).await;
-    wait_for_count(&browser, "[data-fx-selected-files=files] li", 1).await;
+    choose_listed(&browser, &[&path]).await;
     click(&browser, "Upload").await;
-    wait_for_count(&browser, "#uploaded li", 1).await;
+    browser.wait_for_count("#uploaded li", 1).await;
 
     // Navigating to it downloads it (Content-Disposition: attachment): no page, no script.
     let url = link_to(&browser, "x.html").await;
@@ -517,12 +454,9 @@ async fn uploaded_html_is_downloaded_not_run() {
 
     // The same markup in a `.txt` is shown inline, as text (nosniff): still no script.
     let fake = scratch.file("fake.txt", html);
-    choose(&browser, "files", &[&fake]).await;
-    browser
-        .wait_for_js("window.ferrex.selected('files').length === 1")
-        .await;
+    choose_and_wait(&browser, "files", &[&fake]).await;
     click(&browser, "Upload").await;
-    wait_for_count(&browser, "#uploaded li", 2).await;
+    browser.wait_for_count("#uploaded li", 2).await;
     let url = link_to(&browser, "fake.txt").await;
     browser.goto(&server.url(&url)).await;
     browser
@@ -547,7 +481,7 @@ async fn pwned() -> &'static str {
 
 #[tokio::test]
 async fn uploaded_svg_never_runs_script() {
-    let scratch = Scratch::new();
+    let scratch = UploadScratch::new("browser-upload-");
     let router = files::app()
         .upload_dir(scratch.uploads())
         .into_router()
@@ -565,12 +499,9 @@ async fn uploaded_svg_never_runs_script() {
     })
     .await;
 
-    choose(&browser, "files", &[&path]).await;
-    browser
-        .wait_for_js("window.ferrex.selected('files').length === 1")
-        .await;
+    choose_and_wait(&browser, "files", &[&path]).await;
     click(&browser, "Upload").await;
-    wait_for_count(&browser, "#uploaded li", 1).await;
+    browser.wait_for_count("#uploaded li", 1).await;
     let url = link_to(&browser, "x.svg").await;
 
     // Opened directly: an attachment, saved, not rendered.
@@ -606,8 +537,8 @@ async fn uploaded_svg_never_runs_script() {
 
 #[tokio::test]
 async fn screenshots_of_a_selection_and_an_upload() {
-    let scratch = Scratch::new();
-    let server = TestServer::start(files::app().upload_dir(scratch.uploads())).await;
+    let scratch = UploadScratch::new("browser-upload-");
+    let server = start_files(&scratch).await;
     let browser = Browser::start().await;
     let png = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -618,8 +549,7 @@ async fn screenshots_of_a_selection_and_an_upload() {
     let text = scratch.file("notes.txt", &pattern(1500, 9));
     browser.open(&server.url("/")).await;
 
-    choose(&browser, "files", &[&image, &text]).await;
-    wait_for_count(&browser, "[data-fx-selected-files=files] li", 2).await;
+    choose_listed(&browser, &[&image, &text]).await;
     browser
         .wait_for_js("Array.from(document.querySelectorAll('.fx-preview')).every(i => i.complete && i.naturalWidth > 0)")
         .await;
@@ -630,7 +560,7 @@ async fn screenshots_of_a_selection_and_an_upload() {
     println!("selection screenshot: {}", shot.display());
 
     click(&browser, "Upload").await;
-    wait_for_count(&browser, "#uploaded li", 2).await;
+    browser.wait_for_count("#uploaded li", 2).await;
     // Load the page afresh once the server has the last progress report, so the picture
     // shows the server's latest state.
     wait_for_server_page(&browser, &server, "the bar at 100", progress_full).await;
@@ -654,7 +584,7 @@ async fn screenshots_of_a_selection_and_an_upload() {
 // ---------------------------------------------------------------------------------------
 // The test page.
 
-async fn start_drops(scratch: &Scratch) -> TestServer {
+async fn start_drops(scratch: &UploadScratch) -> TestServer {
     TestServer::start(
         App::new()
             .page("/", drops_page)
@@ -665,7 +595,7 @@ async fn start_drops(scratch: &Scratch) -> TestServer {
 
 #[tokio::test]
 async fn on_drop_uploads_at_once() {
-    let scratch = Scratch::new();
+    let scratch = UploadScratch::new("browser-upload-");
     let server = start_drops(&scratch).await;
     let browser = Browser::start().await;
     let a = scratch.file("one.txt", b"first");
@@ -673,10 +603,10 @@ async fn on_drop_uploads_at_once() {
     browser.open(&server.url("/")).await;
 
     // Choosing files is enough: no button.
-    choose(&browser, "d", &[&a, &b]).await;
-    wait_for_count(&browser, "#got li", 2).await;
+    browser.choose_files("d", &[&a, &b]).await;
+    browser.wait_for_count("#got li", 2).await;
     assert_eq!(
-        list_items(&browser, "got").await,
+        browser.texts("#got li").await,
         ["one.txt:5", "two.dat:2048"]
     );
     assert_eq!(names_in(&scratch.uploads()), ["one.txt", "two.dat"]);
@@ -698,19 +628,16 @@ async fn on_drop_uploads_at_once() {
 
 #[tokio::test]
 async fn the_last_progress_report_says_everything_was_sent() {
-    let scratch = Scratch::new();
+    let scratch = UploadScratch::new("browser-upload-");
     let server = start_drops(&scratch).await;
     let browser = Browser::start().await;
     let size = 3 * 1024 * 1024;
     let path = scratch.file("three-megs.bin", &pattern(size, 4));
     browser.open(&server.url("/")).await;
 
-    choose(&browser, "p", &[&path]).await;
-    browser
-        .wait_for_js("window.ferrex.selected('p').length === 1")
-        .await;
+    choose_and_wait(&browser, "p", &[&path]).await;
     browser.click("#send-p").await;
-    wait_for_count(&browser, "#got li", 1).await;
+    browser.wait_for_count("#got li", 1).await;
     // The handler's state (see `replies_over_two_channels_apply_in_order` for why not
     // the DOM).
     let page = wait_for_server_page(&browser, &server, "the last report", |page| {
@@ -733,22 +660,16 @@ async fn the_last_progress_report_says_everything_was_sent() {
 
 #[tokio::test]
 async fn progress_reports_come_about_ten_times_a_second_at_most() {
-    let scratch = Scratch::new();
+    let scratch = UploadScratch::new("browser-upload-");
     let server = start_drops(&scratch).await;
     let mut browser = Browser::start().await;
     browser.set_wait_timeout(Duration::from_secs(60));
     // 256 MiB, sparse: long enough to send for a stream of reports.
     let size: u64 = 256 * 1024 * 1024;
-    let path = scratch.dir.path().join("local").join("quarter-gig.bin");
-    std::fs::File::create(&path)
-        .and_then(|f| f.set_len(size))
-        .expect("cannot make the big file");
+    let path = scratch.sparse("quarter-gig.bin", size);
     browser.open(&server.url("/")).await;
 
-    choose(&browser, "p", &[&path]).await;
-    browser
-        .wait_for_js("window.ferrex.selected('p').length === 1")
-        .await;
+    choose_and_wait(&browser, "p", &[&path]).await;
     let send = browser
         .client()
         .find(Locator::Css("#send-p"))
@@ -756,7 +677,7 @@ async fn progress_reports_come_about_ten_times_a_second_at_most() {
         .expect("the send button");
     let started = Instant::now();
     send.click().await.expect("click");
-    wait_for_count(&browser, "#got li", 1).await;
+    browser.wait_for_count("#got li", 1).await;
     let page = wait_for_server_page(&browser, &server, "the last report", |page| {
         text_of(page, "last-progress").is_some_and(|t| t.ends_with("/1"))
     })
@@ -790,7 +711,7 @@ async fn progress_reports_come_about_ten_times_a_second_at_most() {
 
 #[tokio::test]
 async fn limits_are_checked_in_the_browser() {
-    let scratch = Scratch::new();
+    let scratch = UploadScratch::new("browser-upload-");
     let server = start_drops(&scratch).await;
     let browser = Browser::start().await;
     let big = scratch.file("big.txt", &pattern(2000, 1));
@@ -800,12 +721,12 @@ async fn limits_are_checked_in_the_browser() {
 
     // Each refused file gets a toast naming it and the reason; the zone's on_drop upload
     // never starts, so the server is not asked.
-    choose(&browser, "z", &[&big]).await;
-    wait_for_toast(&browser, "big.txt: too large").await;
-    choose(&browser, "z", &[&exe]).await;
-    wait_for_toast(&browser, "tool.exe: type not accepted").await;
-    choose(&browser, "z", &[&empty]).await;
-    wait_for_toast(&browser, "empty.txt: too small").await;
+    browser.choose_files("z", &[&big]).await;
+    browser.wait_for_toast("big.txt: too large").await;
+    browser.choose_files("z", &[&exe]).await;
+    browser.wait_for_toast("tool.exe: type not accepted").await;
+    browser.choose_files("z", &[&empty]).await;
+    browser.wait_for_toast("empty.txt: too small").await;
     assert_eq!(
         browser
             .js("return window.ferrex.selected('z').length;")
@@ -817,12 +738,12 @@ async fn limits_are_checked_in_the_browser() {
     let a = scratch.file("a.txt", b"aa");
     let b = scratch.file("b.txt", b"bbb");
     let c = scratch.file("c.txt", b"cccc");
-    choose(&browser, "z", &[&a, &b, &c]).await;
-    wait_for_toast(&browser, "c.txt: too many files").await;
-    wait_for_count(&browser, "#got li", 2).await;
+    browser.choose_files("z", &[&a, &b, &c]).await;
+    browser.wait_for_toast("c.txt: too many files").await;
+    browser.wait_for_count("#got li", 2).await;
 
     // Only the accepted files ever reached the handler, in one call.
-    assert_eq!(list_items(&browser, "got").await, ["a.txt:2", "b.txt:3"]);
+    assert_eq!(browser.texts("#got li").await, ["a.txt:2", "b.txt:3"]);
     assert_eq!(
         browser
             .js("return document.getElementById('calls').textContent;")
@@ -834,7 +755,7 @@ async fn limits_are_checked_in_the_browser() {
 
 #[tokio::test]
 async fn the_server_limit_is_reported_in_the_browser() {
-    let scratch = Scratch::new();
+    let scratch = UploadScratch::new("browser-upload-");
     let server = TestServer::start(
         files::app()
             .upload_dir(scratch.uploads())
@@ -846,12 +767,11 @@ async fn the_server_limit_is_reported_in_the_browser() {
     browser.open(&server.url("/")).await;
 
     // The zone allows it, the server does not: its 413 reaches the user as a toast.
-    choose(&browser, "files", &[&path]).await;
-    browser
-        .wait_for_js("window.ferrex.selected('files').length === 1")
-        .await;
+    choose_and_wait(&browser, "files", &[&path]).await;
     click(&browser, "Upload").await;
-    wait_for_toast(&browser, "larger than the server's limit").await;
+    browser
+        .wait_for_toast("larger than the server's limit")
+        .await;
     assert!(names_in(&scratch.uploads()).is_empty());
     assert_eq!(
         browser
@@ -863,17 +783,17 @@ async fn the_server_limit_is_reported_in_the_browser() {
 
 #[tokio::test]
 async fn on_drop_rejected_receives_the_refusals_instead_of_a_toast() {
-    let scratch = Scratch::new();
+    let scratch = UploadScratch::new("browser-upload-");
     let server = start_drops(&scratch).await;
     let browser = Browser::start().await;
     let long = scratch.file("long.txt", &pattern(11, 1));
     let pic = scratch.file("pic.png", b"png");
     browser.open(&server.url("/")).await;
 
-    choose(&browser, "r", &[&long, &pic]).await;
-    wait_for_count(&browser, "#refused li", 2).await;
+    browser.choose_files("r", &[&long, &pic]).await;
+    browser.wait_for_count("#refused li", 2).await;
     assert_eq!(
-        list_items(&browser, "refused").await,
+        browser.texts("#refused li").await,
         ["long.txt:11:too large", "pic.png:3:type not accepted"]
     );
     assert_eq!(
@@ -955,7 +875,7 @@ async fn hold_upload_reply(
 /// progress report roll back an upload's final render).
 #[tokio::test]
 async fn replies_over_two_channels_apply_in_order() {
-    let scratch = Scratch::new();
+    let scratch = UploadScratch::new("browser-upload-");
     let router = App::new()
         .page("/", race_page)
         .upload_dir(scratch.uploads())
@@ -967,7 +887,7 @@ async fn replies_over_two_channels_apply_in_order() {
     browser.open(&server.url("/")).await;
 
     // The upload runs its handler; its reply is held back.
-    choose(&browser, "u", &[&file]).await;
+    browser.choose_files("u", &[&file]).await;
     poll(Duration::from_secs(10), "the upload handler", || {
         TAKEN.load(Ordering::SeqCst)
     })
@@ -1047,7 +967,7 @@ fn picky_page(s: &Picky) -> Node {
 /// render (422 with a reply), the selection stays for another try, nothing is kept.
 #[tokio::test]
 async fn an_upload_handler_error_is_shown_and_the_selection_kept() {
-    let scratch = Scratch::new();
+    let scratch = UploadScratch::new("browser-upload-");
     let app = App::new()
         .page("/", picky_page)
         .upload_dir(scratch.uploads());
@@ -1056,19 +976,12 @@ async fn an_upload_handler_error_is_shown_and_the_selection_kept() {
     let file = scratch.file("big-idea.txt", b"idea");
     browser.open(&server.url("/")).await;
 
-    choose(&browser, "p", &[&file]).await;
-    browser
-        .wait_for_js("window.ferrex.selected('p').length === 1")
-        .await;
+    choose_and_wait(&browser, "p", &[&file]).await;
     click(&browser, "Send").await;
     browser
         .wait_for_js("document.getElementById('tries').textContent === '1'")
         .await;
-    browser
-        .wait_for_js(
-            "Array.from(document.querySelectorAll('.fx-toast')).some(t => t.textContent.includes('No room for big-idea.txt.'))",
-        )
-        .await;
+    browser.wait_for_toast("No room for big-idea.txt.").await;
     assert_eq!(
         browser
             .js("return window.ferrex.selected('p').length;")

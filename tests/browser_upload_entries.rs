@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use ferrex::prelude::*;
 use ferrex::upload::{UploadTarget, UploadWriter};
 use serde_json::{Value, json};
-use support::disk::{names_in, scratch};
+use support::disk::{UploadScratch, names_in};
 use support::{Browser, TestServer};
 
 #[derive(Default, Serialize, Deserialize)]
@@ -144,18 +144,17 @@ struct Bench {
     _server: TestServer,
     browser: Browser,
     gate: Arc<AtomicBool>,
-    dir: tempfile::TempDir,
+    dir: UploadScratch,
 }
 
 impl Bench {
     async fn start() -> Bench {
-        let dir = scratch("upload-entries-");
-        std::fs::create_dir(dir.path().join("local")).expect("local folder");
+        let dir = UploadScratch::new("upload-entries-");
         let gate = Arc::new(AtomicBool::new(false));
         let held = gate.clone();
         let app = App::new()
             .page("/", page)
-            .upload_dir(dir.path().join("uploads"))
+            .upload_dir(dir.uploads())
             .upload_writer(move |target: &UploadTarget<'_>| Checker {
                 name: target.name.to_owned(),
                 gate: held.clone(),
@@ -172,14 +171,12 @@ impl Bench {
 
     /// Writes a file the browser can choose.
     fn file(&self, name: &str, len: usize) -> PathBuf {
-        let path = self.dir.path().join("local").join(name);
         let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-        std::fs::write(&path, bytes).expect("cannot write a local file");
-        path
+        self.dir.file(name, &bytes)
     }
 
     fn uploads(&self) -> PathBuf {
-        self.dir.path().join("uploads")
+        self.dir.uploads()
     }
 
     async fn choose(&self, zone: &str, paths: &[&Path]) {
@@ -198,24 +195,6 @@ impl Bench {
         self.browser
             .wait_for_js(&format!(
                 "window.ferrex.entries('{zone}').some(e => e.name === '{name}' && {condition})"
-            ))
-            .await;
-    }
-
-    async fn texts(&self, css: &str) -> Vec<String> {
-        let value = self
-            .browser
-            .js(&format!(
-                "return Array.from(document.querySelectorAll('{css}'), e => e.textContent.trim());"
-            ))
-            .await;
-        serde_json::from_value(value).expect("a list of texts")
-    }
-
-    async fn wait_count(&self, css: &str, n: usize) {
-        self.browser
-            .wait_for_js(&format!(
-                "document.querySelectorAll('{css}').length === {n}"
             ))
             .await;
     }
@@ -240,7 +219,10 @@ async fn one_file_cancelled_mid_upload_leaves_the_batch_and_the_others_arrive() 
     let slow = bench.file("slow.bin", 8 * 1024 * 1024);
     let c = bench.file("c.txt", 2000);
     bench.choose("u", &[&a, &slow, &c]).await;
-    bench.wait_count("[data-fx-selected-files=u] li", 3).await;
+    bench
+        .browser
+        .wait_for_count("[data-fx-selected-files=u] li", 3)
+        .await;
     bench.browser.click("#upload-u").await;
 
     // slow.bin is on its way (the server holds its bytes): it shows its own progress bar and
@@ -261,15 +243,18 @@ async fn one_file_cancelled_mid_upload_leaves_the_batch_and_the_others_arrive() 
     bench.gate.store(true, Ordering::SeqCst);
 
     // The others arrive, in one handler call; slow.bin never does.
-    bench.wait_count("#got li", 2).await;
-    assert_eq!(bench.texts("#got li").await, ["a.txt:1000", "c.txt:2000"]);
-    assert_eq!(bench.texts("#calls").await, ["1"]);
+    bench.browser.wait_for_count("#got li", 2).await;
+    assert_eq!(
+        bench.browser.texts("#got li").await,
+        ["a.txt:1000", "c.txt:2000"]
+    );
+    assert_eq!(bench.browser.texts("#calls").await, ["1"]);
     // Every file was reported on its own, and the batch's total lost slow.bin with it.
     bench
         .browser
         .wait_for_js("document.getElementById('whole').textContent === '3000/3000'")
         .await;
-    let each = bench.texts("#each li").await;
+    let each = bench.browser.texts("#each li").await;
     assert!(each.contains(&"a.txt:1000/1000".to_owned()), "{each:?}");
     assert!(each.contains(&"c.txt:2000/2000".to_owned()), "{each:?}");
     assert!(
@@ -278,7 +263,10 @@ async fn one_file_cancelled_mid_upload_leaves_the_batch_and_the_others_arrive() 
         "{each:?}"
     );
     // Nothing is left selected, and the server kept nothing of slow.bin.
-    bench.wait_count("[data-fx-selected-files=u] li", 0).await;
+    bench
+        .browser
+        .wait_for_count("[data-fx-selected-files=u] li", 0)
+        .await;
     assert_eq!(bench.entries("u").await, json!([]));
     bench.wait_uploads_dir(&["a.txt", "c.txt"]).await;
 }
@@ -290,20 +278,30 @@ async fn a_file_the_server_refuses_gets_its_error_beside_it_and_the_others_go_on
     let bad = bench.file("bad.txt", 20);
     let two = bench.file("two.txt", 30);
     bench.choose("u", &[&one, &bad, &two]).await;
-    bench.wait_count("[data-fx-selected-files=u] li", 3).await;
+    bench
+        .browser
+        .wait_for_count("[data-fx-selected-files=u] li", 3)
+        .await;
     bench.browser.click("#upload-u").await;
 
-    bench.wait_count("#got li", 2).await;
-    assert_eq!(bench.texts("#got li").await, ["one.txt:10", "two.txt:30"]);
+    bench.browser.wait_for_count("#got li", 2).await;
+    assert_eq!(
+        bench.browser.texts("#got li").await,
+        ["one.txt:10", "two.txt:30"]
+    );
     // The refused file stays, marked, with the server's sentence beside it, and the zone's
     // on_drop_rejected heard of it with code `refused`.
-    bench.wait_count("#refused li", 1).await;
-    assert_eq!(bench.texts("#refused li").await, ["bad.txt:refused"]);
+    bench.browser.wait_for_count("#refused li", 1).await;
+    assert_eq!(
+        bench.browser.texts("#refused li").await,
+        ["bad.txt:refused"]
+    );
     assert_eq!(
         bench.entries("u").await,
         json!([{"name": "bad.txt", "size": 20, "status": "error", "loaded": 0, "error": "refused"}])
     );
     let beside = bench
+        .browser
         .texts("[data-fx-selected-files=u] li[data-fx-status=error] .fx-file-error")
         .await;
     assert_eq!(beside.len(), 1);
@@ -316,7 +314,10 @@ async fn a_file_the_server_refuses_gets_its_error_beside_it_and_the_others_go_on
         .browser
         .click("[data-fx-selected-files=u] button[aria-label='Remove bad.txt']")
         .await;
-    bench.wait_count("[data-fx-selected-files=u] li", 0).await;
+    bench
+        .browser
+        .wait_for_count("[data-fx-selected-files=u] li", 0)
+        .await;
     bench.wait_uploads_dir(&["one.txt", "two.txt"]).await;
 }
 
@@ -330,13 +331,16 @@ async fn each_broken_rule_is_shown_beside_its_file_and_removing_files_changes_wh
     let b = bench.file("b.txt", 6);
     let c = bench.file("c.txt", 7);
     bench.choose("r", &[&big, &pic, &empty, &a, &b, &c]).await;
-    bench.wait_count("[data-fx-selected-files=r] li", 6).await;
+    bench
+        .browser
+        .wait_for_count("[data-fx-selected-files=r] li", 6)
+        .await;
 
     // Each refused file has its code (to on_drop_rejected and in the entry) and the sentence
     // naming the rule beside it.
-    bench.wait_count("#refused li", 4).await;
+    bench.browser.wait_for_count("#refused li", 4).await;
     assert_eq!(
-        bench.texts("#refused li").await,
+        bench.browser.texts("#refused li").await,
         [
             "big.txt:too_large",
             "pic.png:not_accepted",
@@ -365,6 +369,7 @@ async fn each_broken_rule_is_shown_beside_its_file_and_removing_files_changes_wh
     );
     assert_eq!(
         bench
+            .browser
             .texts("[data-fx-selected-files=r] .fx-file-error")
             .await,
         [
@@ -385,17 +390,26 @@ async fn each_broken_rule_is_shown_beside_its_file_and_removing_files_changes_wh
             ))
             .await;
     }
-    bench.wait_count("[data-fx-selected-files=r] li", 4).await;
+    bench
+        .browser
+        .wait_for_count("[data-fx-selected-files=r] li", 4)
+        .await;
     bench.choose("r", &[&c]).await;
     bench.wait_entry("r", "c.txt", "e.status === 'ready'").await;
     bench.browser.click("#upload-r").await;
-    bench.wait_count("#got li", 2).await;
-    assert_eq!(bench.texts("#got li").await, ["b.txt:6", "c.txt:7"]);
+    bench.browser.wait_for_count("#got li", 2).await;
+    assert_eq!(bench.browser.texts("#got li").await, ["b.txt:6", "c.txt:7"]);
 
     // The refused ones stay until a handler clears the zone (a client action it returns).
-    bench.wait_count("[data-fx-selected-files=r] li", 3).await;
+    bench
+        .browser
+        .wait_for_count("[data-fx-selected-files=r] li", 3)
+        .await;
     bench.browser.click("#clear-r").await;
-    bench.wait_count("[data-fx-selected-files=r] li", 0).await;
+    bench
+        .browser
+        .wait_for_count("[data-fx-selected-files=r] li", 0)
+        .await;
     assert_eq!(bench.entries("r").await, json!([]));
 }
 
@@ -404,7 +418,10 @@ async fn a_progress_handler_returning_cancel_upload_stops_the_upload() {
     let bench = Bench::start().await;
     let slow = bench.file("slow.bin", 4 * 1024 * 1024);
     bench.choose("g", &[&slow]).await;
-    bench.wait_count("[data-fx-selected-files=g] li", 1).await;
+    bench
+        .browser
+        .wait_for_count("[data-fx-selected-files=g] li", 1)
+        .await;
     bench.browser.click("#upload-g").await;
 
     // The guard saw slow.bin's first bytes and answered `cancel_upload("g")`.
@@ -418,7 +435,7 @@ async fn a_progress_handler_returning_cancel_upload_stops_the_upload() {
         json!([{"name": "slow.bin", "size": 4194304, "status": "ready", "loaded": 0, "error": null}]),
         "kept to try again"
     );
-    assert_eq!(bench.texts("#calls").await, ["0"]);
+    assert_eq!(bench.browser.texts("#calls").await, ["0"]);
     bench
         .browser
         .wait_for_js("!document.getElementById('g').hasAttribute('data-fx-uploading')")

@@ -11,6 +11,7 @@ use futures_util::stream;
 use reqwest::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
+use support::http::session_client;
 use support::{Browser, TestServer};
 
 // ---------------------------------------------------------------------------------------
@@ -73,17 +74,6 @@ async fn start_typed() -> TestServer {
     TestServer::start(App::new().page("/", typed_page)).await
 }
 
-/// A client holding a session of `server`.
-async fn session(server: &TestServer) -> Client {
-    let client = Client::builder()
-        .cookie_store(true)
-        .build()
-        .expect("an HTTP client");
-    let page = client.get(server.url("/")).send().await.expect("GET /");
-    assert_eq!(page.status(), StatusCode::OK);
-    client
-}
-
 /// Runs handler `h` and returns its only action, a download.
 async fn trigger(client: &Client, server: &TestServer, h: &str) -> Value {
     let reply: Value = client
@@ -113,7 +103,7 @@ fn content_type(response: &reqwest::Response) -> Option<String> {
 /// Runs `h`, then asks for its download with HEAD and GET; returns the type both
 /// answered (which must agree) and the body.
 async fn fetched_type(server: &TestServer, h: &str) -> (Option<String>, Vec<u8>) {
-    let client = session(server).await;
+    let client = session_client(server).await;
     let action = trigger(&client, server, h).await;
     assert!(action.get("type").is_none(), "{h}: no type in {action}");
     let url = action["url"].as_str().expect("a download URL");
@@ -152,7 +142,7 @@ async fn the_override_is_the_content_type_of_every_generated_download() {
 #[tokio::test]
 async fn an_override_that_is_no_header_value_becomes_octet_stream() {
     let server = start_typed().await;
-    let client = session(&server).await;
+    let client = session_client(&server).await;
     let action = trigger(&client, &server, "Typed.broken_override").await;
     let url = action["url"].as_str().expect("a download URL");
     let got = client.get(server.url(url)).send().await.expect("GET");
@@ -176,7 +166,7 @@ async fn an_override_that_is_no_header_value_becomes_octet_stream() {
 #[tokio::test]
 async fn a_url_download_is_served_with_the_urls_own_type() {
     let server = start_typed().await;
-    let client = session(&server).await;
+    let client = session_client(&server).await;
     let action = trigger(&client, &server, "Typed.url_with_override").await;
     assert_eq!(
         action,

@@ -28,7 +28,7 @@ use proptest::test_runner::{TestCaseError, TestRunner};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE};
 use serde_json::{Value, json};
-use support::disk::{listing, scratch, temp_files};
+use support::disk::{listing, names_in, scratch, temp_files};
 use support::forms::{upload_event, upload_form};
 use support::http::{arrive, page_event, post_event_body, status_json, upload_response};
 use support::ws::{next_json, open_socket};
@@ -245,6 +245,15 @@ fn event_json(id: Option<u64>, page: &str, h: &str, args: &Value) -> Value {
     message
 }
 
+/// Bytes the event decoder accepted, as JSON: whatever it accepts must be JSON of the
+/// message's shape.
+fn accepted_event(bytes: &[u8]) -> Result<Value, TestCaseError> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| TestCaseError::fail(format!("accepted non-JSON: {e}")))?;
+    prop_assert!(is_event_shape(&value), "accepted {value}");
+    Ok(value)
+}
+
 #[test]
 fn the_event_decoder_never_panics_on_arbitrary_bytes() {
     let bytes = prop_oneof![
@@ -253,10 +262,7 @@ fn the_event_decoder_never_panics_on_arbitrary_bytes() {
     ];
     check(3000, bytes, |bytes| {
         if EventMessage::decode(&bytes).is_ok() {
-            // Whatever it accepts is JSON of the message's shape.
-            let value: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| TestCaseError::fail(format!("accepted non-JSON: {e}")))?;
-            prop_assert!(is_event_shape(&value), "accepted {value}");
+            accepted_event(&bytes)?;
         }
         Ok(())
     });
@@ -287,9 +293,7 @@ fn the_event_decoder_never_panics_on_mutated_messages() {
         });
     check(3000, mutated, |bytes| {
         if let Ok(event) = EventMessage::decode(&bytes) {
-            let value: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| TestCaseError::fail(format!("accepted non-JSON: {e}")))?;
-            prop_assert!(is_event_shape(&value), "accepted {value}");
+            let value = accepted_event(&bytes)?;
             let page = value.get("page");
             prop_assert!(page.and_then(Value::as_str) == Some(event.page.as_str()));
         }
@@ -420,12 +424,17 @@ async fn counter_still_works(client: &reqwest::Client, server: &TestServer, cook
     assert!(html.contains("count=5"), "{reply}");
 }
 
-#[test]
-fn arbitrary_event_posts_never_get_a_server_error() {
+/// A runtime, the `Fz` page on a server in it, a client and the `Cookie` of a session.
+fn start_fz() -> (tokio::runtime::Runtime, TestServer, reqwest::Client, String) {
     let rt = runtime();
     let server = rt.block_on(TestServer::start(App::new().page("/", fz_page)));
-    let client = reqwest::Client::new();
     let cookie = rt.block_on(arrive(&server));
+    (rt, server, reqwest::Client::new(), cookie)
+}
+
+#[test]
+fn arbitrary_event_posts_never_get_a_server_error() {
+    let (rt, server, client, cookie) = start_fz();
 
     check(200, event_body(), |body| {
         rt.block_on(async {
@@ -455,10 +464,7 @@ fn arbitrary_event_posts_never_get_a_server_error() {
 
 #[test]
 fn arbitrary_socket_frames_each_get_a_reply_and_the_socket_stays_open() {
-    let rt = runtime();
-    let server = rt.block_on(TestServer::start(App::new().page("/", fz_page)));
-    let client = reqwest::Client::new();
-    let cookie = rt.block_on(arrive(&server));
+    let (rt, server, client, cookie) = start_fz();
     let socket = tokio::sync::Mutex::new(rt.block_on(open_socket(&server, &cookie)));
 
     check(200, event_body(), |body| {
@@ -761,30 +767,31 @@ fn path_problem(relative: &str) -> Option<String> {
     None
 }
 
-#[test]
-fn sanitized_file_names_are_single_safe_segments() {
-    check(4000, hostile_string(), |name| {
-        let clean = sanitize_file_name(&name);
-        if let Some(problem) = segment_problem(&clean) {
-            return Err(TestCaseError::fail(format!(
-                "{name:?} → {clean:?}: {problem}"
-            )));
+/// Sanitizes 4000 inputs from `inputs`; fails on the first result `problem` finds fault with.
+fn check_sanitizer(
+    inputs: impl Strategy<Value = String>,
+    sanitize: fn(&str) -> String,
+    problem: fn(&str) -> Option<String>,
+) {
+    check(4000, inputs, |input| {
+        let clean = sanitize(&input);
+        match problem(&clean) {
+            Some(problem) => Err(TestCaseError::fail(format!(
+                "{input:?} → {clean:?}: {problem}"
+            ))),
+            None => Ok(()),
         }
-        Ok(())
     });
 }
 
 #[test]
+fn sanitized_file_names_are_single_safe_segments() {
+    check_sanitizer(hostile_string(), sanitize_file_name, segment_problem);
+}
+
+#[test]
 fn sanitized_relative_paths_stay_inside_the_upload_folder() {
-    check(4000, hostile_path(), |path| {
-        let clean = sanitize_relative_path(&path);
-        if let Some(problem) = path_problem(&clean) {
-            return Err(TestCaseError::fail(format!(
-                "{path:?} → {clean:?}: {problem}"
-            )));
-        }
-        Ok(())
-    });
+    check_sanitizer(hostile_path(), sanitize_relative_path, path_problem);
 }
 
 #[test]
@@ -819,12 +826,7 @@ fn sanitized_paths_created_on_disk_stay_inside_the_folder() {
         Ok(())
     });
     // Nothing appeared beside the upload folder.
-    let beside: Vec<_> = std::fs::read_dir(tmp.path())
-        .expect("the scratch folder")
-        .filter_map(Result::ok)
-        .map(|e| e.file_name())
-        .collect();
-    assert_eq!(beside, [std::ffi::OsString::from("uploads")]);
+    assert_eq!(names_in(tmp.path()), ["uploads"]);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1172,12 +1174,7 @@ fn arbitrary_multipart_uploads_fail_cleanly_and_store_only_inside_the_folder() {
     );
 
     // Nothing escaped next to the upload folder.
-    let beside: Vec<_> = std::fs::read_dir(tmp.path())
-        .expect("the scratch folder")
-        .filter_map(Result::ok)
-        .map(|e| e.file_name())
-        .collect();
-    assert_eq!(beside, [std::ffi::OsString::from("uploads")]);
+    assert_eq!(names_in(tmp.path()), ["uploads"]);
 
     // A normal upload still works.
     rt.block_on(async {

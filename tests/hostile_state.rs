@@ -27,7 +27,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::disk::{listing, scratch, temp_files};
 use support::forms::upload_event;
-use support::http::{arrive, number_in, page, post_event, set_cookie};
+use support::http::{arrive, number_in, page, post_event, session_client, set_cookie};
 use support::raw_http::{RawRequest, exchange, read_answer, upload_body_end};
 use support::{PATIENCE, TestServer};
 
@@ -153,17 +153,6 @@ async fn parking_server() -> TestServer {
     TestServer::start(app).await
 }
 
-/// A browser-like client holding a fresh session.
-async fn visitor(server: &TestServer) -> reqwest::Client {
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .expect("an HTTP client");
-    let page = client.get(server.url("/")).send().await.expect("GET /");
-    assert_eq!(page.status(), StatusCode::OK);
-    client
-}
-
 /// Parks 1000 bytes of `fill` for `client`'s session; returns the one-time URL.
 async fn park(client: &reqwest::Client, server: &TestServer, fill: u8) -> String {
     let response = client
@@ -206,14 +195,14 @@ async fn fetch(client: &reqwest::Client, server: &TestServer, url: &str, fill: u
 #[tokio::test]
 async fn a_flood_of_unfetched_downloads_drops_only_the_flooders_own() {
     let server = parking_server().await;
-    let victim = visitor(&server).await;
+    let victim = session_client(&server).await;
     let kept = park(&victim, &server, 1).await;
 
     // Six sessions park 40 payloads each and fetch none: each is over its own budget, and
     // together over the process's.
     let mut flooders = Vec::new();
     for _ in 0..6 {
-        let client = visitor(&server).await;
+        let client = session_client(&server).await;
         let mut urls = Vec::new();
         for i in 0..40u8 {
             urls.push(park(&client, &server, 100 + i).await);
@@ -237,7 +226,7 @@ async fn a_flood_of_unfetched_downloads_drops_only_the_flooders_own() {
 #[tokio::test]
 async fn fetching_returns_a_sessions_whole_budget() {
     let server = parking_server().await;
-    let client = visitor(&server).await;
+    let client = session_client(&server).await;
     let mut urls = Vec::new();
     for i in 0..30u8 {
         urls.push(park(&client, &server, i).await);

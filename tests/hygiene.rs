@@ -135,6 +135,18 @@ fn upload_suffix() -> String {
     upload_body_end(BOUNDARY)
 }
 
+/// Opens a raw upload of `length` bytes to `site` and sends its head and `prefix` (the
+/// multipart start); the test sends the rest, or not.
+async fn start_upload(site: &Site, length: u64, prefix: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(site.server.addr).await.expect("connect");
+    stream
+        .write_all(upload_head(&site.cookie, length).as_bytes())
+        .await
+        .expect("head");
+    stream.write_all(prefix.as_bytes()).await.expect("prefix");
+    stream
+}
+
 fn upload_head(cookie: &str, length: u64) -> String {
     RawRequest::post("/_ferrex/upload", "test")
         .header("Cookie", cookie)
@@ -242,12 +254,7 @@ async fn a_stalled_upload_times_out_with_408_and_leaves_nothing() {
     let tag = new_tag();
     let prefix = upload_prefix("stalled.bin", tag);
     let length = (prefix.len() + 1_000_000 + upload_suffix().len()) as u64;
-    let mut stream = TcpStream::connect(site.server.addr).await.expect("connect");
-    stream
-        .write_all(upload_head(&site.cookie, length).as_bytes())
-        .await
-        .expect("head");
-    stream.write_all(prefix.as_bytes()).await.expect("prefix");
+    let mut stream = start_upload(&site, length, &prefix).await;
     stream.write_all(&[7u8; 1000]).await.expect("some bytes");
     // …and then nothing: the server gives up after the body timeout.
     let (status, head, body) = read_answer(&mut stream).await;
@@ -277,12 +284,7 @@ async fn a_slow_but_steady_upload_is_not_cut_off() {
     let chunk = [42u8; 4096];
     let chunks = 8;
     let length = (prefix.len() + chunk.len() * chunks + suffix.len()) as u64;
-    let mut stream = TcpStream::connect(site.server.addr).await.expect("connect");
-    stream
-        .write_all(upload_head(&site.cookie, length).as_bytes())
-        .await
-        .expect("head");
-    stream.write_all(prefix.as_bytes()).await.expect("prefix");
+    let mut stream = start_upload(&site, length, &prefix).await;
     for _ in 0..chunks {
         tokio::time::sleep(Duration::from_millis(250)).await;
         stream.write_all(&chunk).await.expect("a chunk");

@@ -87,6 +87,14 @@ async fn start(dir: &tempfile::TempDir) -> (TestServer, PathBuf) {
 // ---------------------------------------------------------------------------------------
 // Requests with a hand-written identity.
 
+/// A session of another vault app (beside this one, in `dir`): the app, kept for the
+/// test, and the session's cookie.
+async fn other_app(dir: &tempfile::TempDir) -> (TestServer, String) {
+    let (other_app, _) = start(dir).await;
+    let foreign = arrive(&other_app).await;
+    (other_app, foreign)
+}
+
 /// The session id inside a cookie.
 fn id_of(cookie: &str) -> &str {
     cookie
@@ -164,6 +172,21 @@ fn upload_form(tag: u64, files: &[(&str, &[u8])]) -> Form {
     )
 }
 
+/// Uploads `files` (bound to `tag`) with `cookie` (and `origin`, if given), which must
+/// succeed; returns the reply.
+async fn upload_ok(
+    server: &TestServer,
+    cookie: &str,
+    origin: Option<&str>,
+    tag: u64,
+    files: &[(&str, &[u8])],
+) -> Value {
+    let form = upload_form(tag, files);
+    let (status, reply) = post_upload(server, Some(cookie), origin, form).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    reply
+}
+
 /// `GET` (or `HEAD`) of `path` with exactly this cookie: status and body.
 async fn fetch(
     server: &TestServer,
@@ -201,8 +224,7 @@ fn foreign_origins(addr: SocketAddr) -> Vec<String> {
 async fn an_event_without_its_own_session_cookie_is_refused_and_runs_nothing() {
     let tmp = scratch("isolation-");
     let (server, _) = start(&tmp).await;
-    let (other_app, _) = start(&tmp).await;
-    let foreign = arrive(&other_app).await;
+    let (_other_app, foreign) = other_app(&tmp).await;
     let owner = arrive(&server).await;
     let setup = new_tag();
     post_event(&server, Some(&owner), None, "Vault.add", json!([5, setup])).await;
@@ -278,8 +300,7 @@ async fn an_unknown_cookie_is_never_adopted_as_a_session() {
 async fn a_websocket_without_its_own_session_cookie_is_refused() {
     let tmp = scratch("isolation-");
     let (server, _) = start(&tmp).await;
-    let (other_app, _) = start(&tmp).await;
-    let foreign = arrive(&other_app).await;
+    let (_other_app, foreign) = other_app(&tmp).await;
     let owner = arrive(&server).await;
     let mut socket = open_socket(&server, &owner).await;
     let tag = new_tag();
@@ -374,9 +395,7 @@ async fn a_foreign_origin_is_refused_for_the_websocket_events_and_uploads() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let form = upload_form(tag, &[("mine.txt", b"mine")]);
-    let (status, body) = post_upload(&server, Some(&victim), Some(&own), form).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    upload_ok(&server, &victim, Some(&own), tag, &[("mine.txt", b"mine")]).await;
     assert_eq!(runs(tag), 3);
     assert_eq!(listing(&uploads), vec!["mine.txt".to_owned()]);
 }
@@ -388,8 +407,7 @@ async fn a_foreign_origin_is_refused_for_the_websocket_events_and_uploads() {
 async fn a_download_token_serves_only_its_own_session_and_survives_refusals() {
     let tmp = scratch("isolation-");
     let (server, _) = start(&tmp).await;
-    let (other_app, _) = start(&tmp).await;
-    let foreign = arrive(&other_app).await;
+    let (_other_app, foreign) = other_app(&tmp).await;
     let owner = arrive(&server).await;
     let other = arrive(&server).await;
     let tag = new_tag();
@@ -484,13 +502,10 @@ async fn a_download_token_serves_only_its_own_session_and_survives_refusals() {
 async fn an_upload_without_its_own_session_cookie_is_refused_and_stores_nothing() {
     let tmp = scratch("isolation-");
     let (server, uploads) = start(&tmp).await;
-    let (other_app, _) = start(&tmp).await;
-    let foreign = arrive(&other_app).await;
+    let (_other_app, foreign) = other_app(&tmp).await;
     let owner = arrive(&server).await;
     let setup = new_tag();
-    let form = upload_form(setup, &[("kept.txt", b"kept")]);
-    let (status, body) = post_upload(&server, Some(&owner), None, form).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    upload_ok(&server, &owner, None, setup, &[("kept.txt", b"kept")]).await;
     let before = root_of(&page(&server, &owner).await);
     assert!(before.contains("kept.txt"));
 
@@ -559,13 +574,9 @@ async fn one_sessions_upload_shows_only_in_its_own_page() {
     let bob = arrive(&server).await;
     let tag = new_tag();
 
-    let form = upload_form(tag, &[("alice.txt", b"from alice")]);
-    let (status, reply) = post_upload(&server, Some(&alice), None, form).await;
-    assert_eq!(status, StatusCode::OK, "{reply}");
+    let reply = upload_ok(&server, &alice, None, tag, &[("alice.txt", b"from alice")]).await;
     assert!(reply["html"].as_str().expect("html").contains("alice.txt"));
-    let form = upload_form(tag, &[("bob.txt", b"from bob")]);
-    let (status, reply) = post_upload(&server, Some(&bob), None, form).await;
-    assert_eq!(status, StatusCode::OK, "{reply}");
+    let reply = upload_ok(&server, &bob, None, tag, &[("bob.txt", b"from bob")]).await;
     let bob_html = reply["html"].as_str().expect("html");
     assert!(bob_html.contains("bob.txt") && !bob_html.contains("alice.txt"));
 
@@ -621,14 +632,18 @@ fn upload_links(html: &str) -> Vec<String> {
 async fn an_uploaded_file_url_answers_only_the_session_it_was_made_for() {
     let tmp = scratch("isolation-");
     let (server, _) = start(&tmp).await;
-    let (other_app, _) = start(&tmp).await;
-    let foreign = arrive(&other_app).await;
+    let (_other_app, foreign) = other_app(&tmp).await;
     let owner = arrive(&server).await;
     let other = arrive(&server).await;
     let tag = new_tag();
-    let form = upload_form(tag, &[("private.txt", b"PRIVATE-BYTES")]);
-    let (status, body) = post_upload(&server, Some(&owner), None, form).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    upload_ok(
+        &server,
+        &owner,
+        None,
+        tag,
+        &[("private.txt", b"PRIVATE-BYTES")],
+    )
+    .await;
 
     let links = upload_links(&page(&server, &owner).await);
     assert_eq!(links.len(), 1, "{links:?}");
@@ -718,9 +733,14 @@ async fn public_uploads_are_served_to_anyone_and_nothing_else_is() {
     let owner = arrive(&server).await;
     let other = arrive(&server).await;
     let tag = new_tag();
-    let form = upload_form(tag, &[("shared.txt", b"SHARED-BYTES")]);
-    let (status, body) = post_upload(&server, Some(&owner), None, form).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    upload_ok(
+        &server,
+        &owner,
+        None,
+        tag,
+        &[("shared.txt", b"SHARED-BYTES")],
+    )
+    .await;
 
     let url = upload_url("shared.txt");
     for cookie in [Some(owner.as_str()), Some(other.as_str()), None] {

@@ -19,100 +19,13 @@ use reqwest::header::COOKIE;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use sha2::Digest;
-use support::disk::{listing, scratch};
-use support::http::arrive;
+use support::disk::{listing, pattern, scratch};
+use support::http::{arrive, header};
 use support::raw_http::{RawRequest, read_answer};
+use support::upload_log::{calls, limits_page, new_tag};
 use support::{PATIENCE, TestServer, wait_until};
 use tokio::io::AsyncWriteExt;
-
-// ---------------------------------------------------------------------------------------
-// A test state whose handler records what it receives.
-
-/// One file as the handler saw it.
-#[derive(Debug, Clone, PartialEq)]
-struct Received {
-    relative_path: String,
-    content_type: String,
-    size: u64,
-    bytes: Vec<u8>,
-    sha256: Option<[u8; 32]>,
-}
-
-static CALLS: Mutex<Vec<(u64, Vec<Received>)>> = Mutex::new(Vec::new());
-static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
-
-fn new_tag() -> u64 {
-    NEXT_TAG.fetch_add(1, Ordering::Relaxed)
-}
-
-fn calls(tag: u64) -> Vec<Vec<Received>> {
-    CALLS
-        .lock()
-        .expect("the call log is poisoned")
-        .iter()
-        .filter(|(t, _)| *t == tag)
-        .map(|(_, files)| files.clone())
-        .collect()
-}
-
-#[derive(Default, Serialize, Deserialize)]
-struct Up {
-    received: u64,
-}
-
-#[event]
-impl Up {
-    async fn handle(&mut self, files: Vec<UploadFile>, tag: u64) -> Result<(), UploadError> {
-        let mut seen = Vec::new();
-        for file in files {
-            seen.push(Received {
-                relative_path: file.relative_path.clone(),
-                content_type: file.content_type.clone(),
-                size: file.size,
-                bytes: file.bytes().await?.to_vec(),
-                sha256: file.sha256(),
-            });
-            file.persist_to_upload_dir().await?;
-        }
-        self.received += seen.len() as u64;
-        CALLS
-            .lock()
-            .expect("the call log is poisoned")
-            .push((tag, seen));
-        Ok(())
-    }
-
-    async fn strict(&mut self, files: Vec<UploadFile>, tag: u64) -> Result<(), UploadError> {
-        self.handle(files, tag).await
-    }
-}
-
-/// `z` with limits, `any` without, `one` taking a single file, `off` disabled; `Up.strict`
-/// uploads only `z`.
-fn page(s: &Up) -> Node {
-    ui! {
-        vstack(
-            text(s.received, id = "received"),
-            upload(
-                text("Limited"),
-                id = "z",
-                multiple = true,
-                max_files = 2,
-                max_size = 1000u32,
-                min_size = 1u32,
-                accept = [".txt", "image/*"],
-            ),
-            upload(text("Anything"), id = "any", multiple = true),
-            upload(text("One file"), id = "one"),
-            upload(text("Off"), id = "off", disabled = true),
-            button("Send", on_click = Up::handle(upload_files("z"), 1)),
-            button("Send any", on_click = Up::handle(upload_files("any"), 2)),
-            button("Send one", on_click = Up::handle(upload_files("one"), 3)),
-            button("Send strictly", on_click = Up::strict(upload_files("z"), 4)),
-            button("Send off", on_click = Up::handle(upload_files("off"), 6)),
-        )
-    }
-}
+use tokio::net::TcpStream;
 
 // ---------------------------------------------------------------------------------------
 // Helpers.
@@ -130,7 +43,7 @@ async fn setup_with(app: impl FnOnce(App) -> App) -> Setup {
     let tmp = scratch("tus-");
     let dir = tmp.path().join("uploads");
     let server = TestServer::start(app(App::new()
-        .page("/", page)
+        .page("/", limits_page)
         .upload_dir(&dir)
         .upload_sha256(true)))
     .await;
@@ -245,6 +158,46 @@ impl Setup {
             .expect("Upload-Offset is a number")
     }
 
+    /// Starts a `PATCH` of `length` bytes at offset 0 over a raw connection and sends only
+    /// `first` of them: the caller leaves the rest hanging or drops the connection.
+    async fn start_patch(&self, location: &str, length: u64, first: &[u8]) -> TcpStream {
+        let head = RawRequest::new("PATCH", location, self.server.addr)
+            .header("Cookie", &self.cookie)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Offset", 0)
+            .header("Content-Type", "application/offset+octet-stream")
+            .header("Content-Length", length)
+            .head();
+        let mut stream = TcpStream::connect(self.server.addr).await.expect("connect");
+        stream.write_all(head.as_bytes()).await.expect("send");
+        stream.write_all(first).await.expect("send");
+        stream.flush().await.expect("flush");
+        stream
+    }
+
+    /// `POST /_ferrex/upload` of one file, `name`, to `Up.handle` through zone `any`: the
+    /// upload without tus.
+    async fn multipart(&self, name: &str, bytes: &[u8]) -> reqwest::Response {
+        let form = reqwest::multipart::Form::new()
+            .text(
+                "event",
+                json!({"page": "/", "h": "Up.handle", "zone": "any",
+                       "args": [{"$upload": "any"}, self.tag]})
+                .to_string(),
+            )
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_owned()),
+            );
+        self.http
+            .post(self.url("/_ferrex/upload"))
+            .header(COOKIE, &self.cookie)
+            .multipart(form)
+            .send()
+            .await
+            .expect("POST /_ferrex/upload")
+    }
+
     /// `POST /_ferrex/upload/finish` for `handler` of `zone` with `uploads`.
     async fn finish(&self, zone: &str, handler: &str, uploads: &[&str]) -> (StatusCode, Value) {
         let response = self
@@ -261,20 +214,6 @@ impl Setup {
         let status = response.status();
         (status, response.json().await.expect("a JSON answer"))
     }
-}
-
-fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
-    response
-        .headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-}
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -594,19 +533,7 @@ async fn a_patch_cut_off_keeps_what_arrived_and_the_upload_resumes_from_there() 
     let s = setup().await;
     let bytes = pattern(300_000, 5);
     let location = s.created(300_000, "any", "Up.handle", "cut.bin").await;
-    let head = RawRequest::new("PATCH", &location, s.server.addr)
-        .header("Cookie", &s.cookie)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Offset", 0)
-        .header("Content-Type", "application/offset+octet-stream")
-        .header("Content-Length", 300_000)
-        .head();
-    let mut stream = tokio::net::TcpStream::connect(s.server.addr)
-        .await
-        .expect("connect");
-    stream.write_all(head.as_bytes()).await.expect("send");
-    stream.write_all(&bytes[..120_000]).await.expect("send");
-    stream.flush().await.expect("flush");
+    let stream = s.start_patch(&location, 300_000, &bytes[..120_000]).await;
     drop(stream);
     // The server keeps what it wrote once it sees the connection gone.
     let mut offset = 0;
@@ -634,19 +561,7 @@ async fn a_new_patch_takes_over_from_one_still_hanging() {
     let bytes = pattern(50_000, 1);
     let location = s.created(50_000, "any", "Up.handle", "hang.bin").await;
     // A PATCH that sends 10 000 bytes and then nothing, its connection left open.
-    let head = RawRequest::new("PATCH", &location, s.server.addr)
-        .header("Cookie", &s.cookie)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Offset", 0)
-        .header("Content-Type", "application/offset+octet-stream")
-        .header("Content-Length", 50_000)
-        .head();
-    let mut hanging = tokio::net::TcpStream::connect(s.server.addr)
-        .await
-        .expect("connect");
-    hanging.write_all(head.as_bytes()).await.expect("send");
-    hanging.write_all(&bytes[..10_000]).await.expect("send");
-    hanging.flush().await.expect("flush");
+    let mut hanging = s.start_patch(&location, 50_000, &bytes[..10_000]).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     // The client gave up on it: its next PATCH stops the hanging one, which keeps its
     // bytes; the client is told to ask for the offset (409) and goes on from there.
@@ -784,25 +699,7 @@ async fn uploads_in_progress_are_capped_per_session_and_per_process() {
 async fn the_multipart_upload_also_gives_the_sha256() {
     let s = setup().await;
     let bytes = pattern(3_000_000, 2);
-    let form = reqwest::multipart::Form::new()
-        .text(
-            "event",
-            json!({"page": "/", "h": "Up.handle", "zone": "any",
-                   "args": [{"$upload": "any"}, s.tag]})
-            .to_string(),
-        )
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(bytes.clone()).file_name("m.bin"),
-        );
-    let response = s
-        .http
-        .post(s.url("/_ferrex/upload"))
-        .header(COOKIE, &s.cookie)
-        .multipart(form)
-        .send()
-        .await
-        .expect("POST /_ferrex/upload");
+    let response = s.multipart("m.bin", &bytes).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(calls(s.tag)[0][0].sha256, Some(sha256(&bytes)));
 }
@@ -907,7 +804,7 @@ async fn tuspy_retries_a_chunk_corrupted_on_the_way_after_460() {
     let corrupted = std::sync::Arc::new(AtomicU64::new(0));
     let router = corrupt_second_patch(
         App::new()
-            .page("/", page)
+            .page("/", limits_page)
             .upload_dir(&dir)
             .upload_sha256(true)
             .into_router(),
@@ -1116,25 +1013,7 @@ async fn the_apps_writer_sees_every_kept_byte_in_order_and_nothing_refused() {
     assert!(closed);
 
     // The multipart upload goes through the same writer.
-    let form = reqwest::multipart::Form::new()
-        .text(
-            "event",
-            json!({"page": "/", "h": "Up.handle", "zone": "any",
-                   "args": [{"$upload": "any"}, s.tag]})
-            .to_string(),
-        )
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(bytes.clone()).file_name("w-multi.bin"),
-        );
-    let response = s
-        .http
-        .post(s.url("/_ferrex/upload"))
-        .header(COOKIE, &s.cookie)
-        .multipart(form)
-        .send()
-        .await
-        .expect("POST /_ferrex/upload");
+    let response = s.multipart("w-multi.bin", &bytes).await;
     assert_eq!(response.status(), StatusCode::OK);
     let (got, closed) = seen("w-multi.bin");
     assert!(got == bytes && closed);
@@ -1161,25 +1040,7 @@ async fn a_file_the_apps_writer_refuses_is_removed_and_never_handled() {
         StatusCode::NOT_FOUND,
         "the upload is gone"
     );
-    let form = reqwest::multipart::Form::new()
-        .text(
-            "event",
-            json!({"page": "/", "h": "Up.handle", "zone": "any",
-                   "args": [{"$upload": "any"}, s.tag]})
-            .to_string(),
-        )
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(bytes.clone()).file_name("bad-multi.bin"),
-        );
-    let response = s
-        .http
-        .post(s.url("/_ferrex/upload"))
-        .header(COOKIE, &s.cookie)
-        .multipart(form)
-        .send()
-        .await
-        .expect("POST /_ferrex/upload");
+    let response = s.multipart("bad-multi.bin", &bytes).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(calls(s.tag).is_empty());
     let dir = s.dir.clone();

@@ -12,146 +12,19 @@ mod files;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ferrex::prelude::*;
 use reqwest::multipart::{Form, Part};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
-use support::disk::{listing, scratch};
+use support::disk::{listing, pattern, scratch};
 // Short names: nearly every test builds its upload with these.
 use support::forms::{upload_event as event, upload_form as form};
-use support::http::{page, set_cookie, status_json, upload_response};
+use support::http::{header, page, set_cookie, status_json, upload_response};
 use support::raw_http::{RawRequest, exchange, start_large_upload};
+use support::upload_log::{calls, limits_page, new_tag};
 use support::{PATIENCE, TestServer};
-
-// ---------------------------------------------------------------------------------------
-// A test state whose handler records everything it receives.
-
-/// One file as the handler saw it, and where `persist_to_upload_dir` put it.
-#[derive(Debug, Clone)]
-struct Received {
-    name: String,
-    relative_path: String,
-    content_type: String,
-    size: u64,
-    bytes: Vec<u8>,
-    saved: String,
-}
-
-/// Every call of `Up::handle`: its bound argument (a per-test tag) and its files.
-static CALLS: Mutex<Vec<(u64, Vec<Received>)>> = Mutex::new(Vec::new());
-
-/// Tags for tests; 42 is kept for the bound-argument test.
-static NEXT_TAG: AtomicU64 = AtomicU64::new(1000);
-
-fn new_tag() -> u64 {
-    NEXT_TAG.fetch_add(1, Ordering::Relaxed)
-}
-
-/// The calls made with `tag`.
-fn calls(tag: u64) -> Vec<Vec<Received>> {
-    CALLS
-        .lock()
-        .expect("the call log is poisoned")
-        .iter()
-        .filter(|(t, _)| *t == tag)
-        .map(|(_, files)| files.clone())
-        .collect()
-}
-
-#[derive(Default, Serialize, Deserialize)]
-struct Up {
-    received: u64,
-}
-
-#[event]
-impl Up {
-    async fn handle(&mut self, files: Vec<UploadFile>, tag: u64) -> Result<(), UploadError> {
-        let mut seen = Vec::new();
-        for file in files {
-            let bytes = file.bytes().await?.to_vec();
-            let name = file.name.clone();
-            let relative_path = file.relative_path.clone();
-            let content_type = file.content_type.clone();
-            let size = file.size;
-            let saved = file.persist_to_upload_dir().await?;
-            seen.push(Received {
-                name,
-                relative_path,
-                content_type,
-                size,
-                bytes,
-                saved: saved.name,
-            });
-        }
-        self.received += seen.len() as u64;
-        CALLS
-            .lock()
-            .expect("the call log is poisoned")
-            .push((tag, seen));
-        Ok(())
-    }
-
-    /// Looks at the files and keeps none.
-    async fn peek(&mut self, files: Vec<UploadFile>, tag: u64) -> Result<(), UploadError> {
-        let mut seen = Vec::new();
-        for file in &files {
-            assert!(
-                file.temp_path().exists(),
-                "the temp file exists during the handler"
-            );
-            seen.push(Received {
-                name: file.name.clone(),
-                relative_path: file.relative_path.clone(),
-                content_type: file.content_type.clone(),
-                size: file.size,
-                bytes: file.bytes().await?.to_vec(),
-                saved: String::new(),
-            });
-        }
-        CALLS
-            .lock()
-            .expect("the call log is poisoned")
-            .push((tag, seen));
-        Ok(())
-    }
-
-    /// Bound to zone `z` only.
-    async fn strict(&mut self, files: Vec<UploadFile>, tag: u64) -> Result<(), UploadError> {
-        self.handle(files, tag).await
-    }
-}
-
-/// Zones: `z` with every limit, `any` without limits, `one` taking a single file.
-/// `Up.handle` uploads all three; `Up.strict` only `z`.
-fn limits_page(s: &Up) -> Node {
-    ui! {
-        vstack(
-            text(s.received, id = "received"),
-            upload(
-                text("Limited"),
-                id = "z",
-                multiple = true,
-                max_files = 2,
-                max_size = 1000u32,
-                min_size = 1u32,
-                accept = [".txt", "image/*"],
-            ),
-            upload(text("Anything"), id = "any", multiple = true),
-            upload(text("One file"), id = "one"),
-            upload(text("Off"), id = "off", disabled = true),
-            button("Send", on_click = Up::handle(upload_files("z"), 1)),
-            button("Send any", on_click = Up::handle(upload_files("any"), 2)),
-            button("Send one", on_click = Up::handle(upload_files("one"), 3)),
-            button("Send strictly", on_click = Up::strict(upload_files("z"), 4)),
-            button("Peek", on_click = Up::peek(upload_files("any"), 5)),
-            button("Send off", on_click = Up::handle(upload_files("off"), 6)),
-        )
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // Helpers.
@@ -166,17 +39,81 @@ async fn start_limits(dir: &Path) -> TestServer {
 }
 
 /// A test on the limits page: its scratch folder (removed when dropped), the upload folder
-/// in it, the server, a client with a session, and a fresh tag.
-async fn limits() -> (tempfile::TempDir, PathBuf, TestServer, Client, u64) {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    let server = start_limits(&dir).await;
-    let (client, _) = session(&server).await;
-    (tmp, dir, server, client, new_tag())
+/// in it, the server, a client with a session and its `Cookie` header value, and a fresh
+/// tag.
+struct Limits {
+    tmp: tempfile::TempDir,
+    dir: PathBuf,
+    server: TestServer,
+    client: Client,
+    cookie: String,
+    tag: u64,
 }
 
-async fn start_files(dir: &Path) -> TestServer {
-    TestServer::start(files::app().upload_dir(dir)).await
+impl Limits {
+    /// Uploads `files` to handler `h` through zone `zone`, with this test's tag bound.
+    async fn upload(
+        &self,
+        h: &str,
+        zone: &str,
+        files: &[(&str, &str, &[u8])],
+    ) -> reqwest::Response {
+        upload_to(&self.client, &self.server, h, zone, self.tag, files).await
+    }
+
+    /// [`Limits::upload`] to `Up.handle`.
+    async fn handle(&self, zone: &str, files: &[(&str, &str, &[u8])]) -> reqwest::Response {
+        self.upload("Up.handle", zone, files).await
+    }
+}
+
+async fn limits() -> Limits {
+    limits_with(|app| app).await
+}
+
+/// [`limits`] on an app `configure` changes.
+async fn limits_with(configure: impl FnOnce(App) -> App) -> Limits {
+    let tmp = scratch("upload-");
+    let dir = upload_dir(&tmp);
+    let server = TestServer::start(configure(
+        App::new().page("/", limits_page).upload_dir(&dir),
+    ))
+    .await;
+    let (client, cookie) = session(&server).await;
+    Limits {
+        tmp,
+        dir,
+        server,
+        client,
+        cookie,
+        tag: new_tag(),
+    }
+}
+
+/// A test on the files example: its scratch folder (removed when dropped), the upload
+/// folder in it, the server, a client with a session and its `Cookie` header value.
+async fn files_example() -> (tempfile::TempDir, PathBuf, TestServer, Client, String) {
+    let tmp = scratch("upload-");
+    let dir = upload_dir(&tmp);
+    let server = TestServer::start(files::app().upload_dir(&dir)).await;
+    let (client, cookie) = session(&server).await;
+    (tmp, dir, server, client, cookie)
+}
+
+/// Uploads `files` through the files example's zone to its handler, as its Upload button does.
+async fn upload_to_files(
+    client: &Client,
+    server: &TestServer,
+    files: &[(&str, &str, &[u8])],
+) -> reqwest::Response {
+    upload_response(
+        client,
+        server,
+        None,
+        None,
+        form(event("DownloadState.handle_upload", "files", None), files),
+    )
+    .await
 }
 
 /// The URL the files page links `name` at for this client's session (`upload_url` bound
@@ -273,41 +210,18 @@ async fn wait_until_empty(dir: &Path) {
     }
 }
 
-fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
-    response
-        .headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-}
-
-/// Bytes that are not all alike, so a mix-up shows.
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
-}
-
 // ---------------------------------------------------------------------------------------
 // The files example.
 
 #[tokio::test]
 async fn one_file_uploaded_lands_with_its_bytes_on_disk() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    let server = start_files(&dir).await;
-    let (client, cookie) = session(&server).await;
+    let (_tmp, dir, server, client, cookie) = files_example().await;
     let bytes = pattern(5000, 7);
 
-    let response = upload_response(
+    let response = upload_to_files(
         &client,
         &server,
-        None,
-        None,
-        form(
-            event("DownloadState.handle_upload", "files", None),
-            &[("report.bin", "application/octet-stream", &bytes)],
-        ),
+        &[("report.bin", "application/octet-stream", &bytes)],
     )
     .await;
     let (status, reply) = status_json(response).await;
@@ -332,10 +246,7 @@ async fn one_file_uploaded_lands_with_its_bytes_on_disk() {
 
 #[tokio::test]
 async fn three_files_arrive_in_order() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    let server = start_files(&dir).await;
-    let (client, _) = session(&server).await;
+    let (_tmp, dir, server, client, _) = files_example().await;
     let contents = [pattern(10, 1), pattern(20_000, 2), pattern(300, 3)];
     let names = ["c-first.txt", "a-second.txt", "b-third.txt"];
 
@@ -344,14 +255,7 @@ async fn three_files_arrive_in_order() {
         .zip(&contents)
         .map(|(n, c)| (*n, "text/plain", c.as_slice()))
         .collect();
-    let response = upload_response(
-        &client,
-        &server,
-        None,
-        None,
-        form(event("DownloadState.handle_upload", "files", None), &files),
-    )
-    .await;
+    let response = upload_to_files(&client, &server, &files).await;
     let (status, reply) = status_json(response).await;
     assert_eq!(status, StatusCode::OK, "{reply}");
     let html = reply["html"].as_str().expect("the page changed");
@@ -375,21 +279,10 @@ async fn three_files_arrive_in_order() {
     );
 
     // The handler itself saw them in order.
-    let tmp2 = scratch("upload-");
-    let dir2 = upload_dir(&tmp2);
-    let server2 = start_limits(&dir2).await;
-    let (client2, _) = session(&server2).await;
-    let tag = new_tag();
-    let response = upload_response(
-        &client2,
-        &server2,
-        None,
-        None,
-        form(event("Up.handle", "any", Some(tag)), &files),
-    )
-    .await;
+    let t2 = limits().await;
+    let response = t2.handle("any", &files).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let got = calls(tag);
+    let got = calls(t2.tag);
     assert_eq!(got.len(), 1, "one call");
     let got_names: Vec<&str> = got[0].iter().map(|r| r.name.as_str()).collect();
     assert_eq!(got_names, names);
@@ -405,14 +298,11 @@ async fn three_files_arrive_in_order() {
 
 #[tokio::test]
 async fn a_bound_argument_is_received_with_the_files() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    let server = start_limits(&dir).await;
-    let (client, _) = session(&server).await;
+    let t = limits().await;
 
     let response = upload_response(
-        &client,
-        &server,
+        &t.client,
+        &t.server,
         None,
         None,
         form(
@@ -433,17 +323,18 @@ async fn a_bound_argument_is_received_with_the_files() {
     assert_eq!(file.size, 5);
     assert_eq!(file.bytes, b"hello");
     assert_eq!(file.saved, "hello.txt");
-    assert_eq!(listing(&dir), ["hello.txt"]);
+    assert_eq!(listing(&t.dir), ["hello.txt"]);
 }
 
 #[tokio::test]
 async fn a_forged_file_token_in_a_normal_event_is_bad_arguments() {
-    let (_tmp, _dir, server, client, tag) = limits().await;
+    let t = limits().await;
 
-    let response = client
-        .post(server.url("/_ferrex/event"))
+    let response = t
+        .client
+        .post(t.server.url("/_ferrex/event"))
         .header("content-type", "application/json")
-        .body(json!({ "page": "/", "h": "Up.handle", "args": [["deadbeef"], tag] }).to_string())
+        .body(json!({ "page": "/", "h": "Up.handle", "args": [["deadbeef"], t.tag] }).to_string())
         .send()
         .await
         .expect("POST /_ferrex/event");
@@ -451,7 +342,7 @@ async fn a_forged_file_token_in_a_normal_event_is_bad_arguments() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let error = body["error"].as_str().expect("an error");
     assert!(error.contains("bad arguments"), "{error}");
-    assert!(calls(tag).is_empty(), "the handler must not run");
+    assert!(calls(t.tag).is_empty(), "the handler must not run");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -459,22 +350,19 @@ async fn a_forged_file_token_in_a_normal_event_is_bad_arguments() {
 
 #[tokio::test]
 async fn oversize_is_413_naming_the_file_and_leaves_nothing() {
-    let (_tmp, dir, server, client, tag) = limits().await;
+    let t = limits().await;
     let ok = pattern(1000, 1); // exactly max_size: fine
     let big = pattern(1001, 2);
 
-    let response = upload_to(
-        &client,
-        &server,
-        "Up.handle",
-        "z",
-        tag,
-        &[
-            ("fine.txt", "text/plain", &ok),
-            ("big.txt", "text/plain", &big),
-        ],
-    )
-    .await;
+    let response = t
+        .handle(
+            "z",
+            &[
+                ("fine.txt", "text/plain", &ok),
+                ("big.txt", "text/plain", &big),
+            ],
+        )
+        .await;
     let (status, body) = status_json(response).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(body["file"], "big.txt", "{body}");
@@ -483,60 +371,54 @@ async fn oversize_is_413_naming_the_file_and_leaves_nothing() {
         error.contains("big.txt") && error.contains("too large"),
         "{error}"
     );
-    assert_empty(&dir);
-    assert!(calls(tag).is_empty(), "the handler must not run");
+    assert_empty(&t.dir);
+    assert!(calls(t.tag).is_empty(), "the handler must not run");
 }
 
 #[tokio::test]
 async fn too_many_files_is_400() {
-    let (_tmp, dir, server, client, tag) = limits().await;
+    let t = limits().await;
 
-    let response = upload_to(
-        &client,
-        &server,
-        "Up.handle",
-        "z",
-        tag,
-        &[
-            ("1.txt", "text/plain", b"1"),
-            ("2.txt", "text/plain", b"2"),
-            ("3.txt", "text/plain", b"3"),
-        ],
-    )
-    .await;
+    let response = t
+        .handle(
+            "z",
+            &[
+                ("1.txt", "text/plain", b"1"),
+                ("2.txt", "text/plain", b"2"),
+                ("3.txt", "text/plain", b"3"),
+            ],
+        )
+        .await;
     let body = assert_refused(
         response,
         StatusCode::BAD_REQUEST,
         "too many files",
-        &dir,
-        tag,
+        &t.dir,
+        t.tag,
     )
     .await;
     assert_eq!(body["file"], "3.txt");
 
     // A zone without `multiple` takes one file.
-    let response = upload_to(
-        &client,
-        &server,
-        "Up.handle",
-        "one",
-        tag,
-        &[("a.txt", "text/plain", b"a"), ("b.txt", "text/plain", b"b")],
-    )
-    .await;
+    let response = t
+        .handle(
+            "one",
+            &[("a.txt", "text/plain", b"a"), ("b.txt", "text/plain", b"b")],
+        )
+        .await;
     assert_refused(
         response,
         StatusCode::BAD_REQUEST,
         "too many files",
-        &dir,
-        tag,
+        &t.dir,
+        t.tag,
     )
     .await;
 }
 
 #[tokio::test]
 async fn wrong_type_is_415() {
-    let (_tmp, dir, server, client, tag) = limits().await;
+    let t = limits().await;
 
     for (name, content_type) in [
         ("tool.exe", "application/octet-stream"),
@@ -545,15 +427,12 @@ async fn wrong_type_is_415() {
         // `image/*` matches the declared type, not a picture-like name.
         ("fake.png", "text/plain"),
     ] {
-        let response = upload_to(
-            &client,
-            &server,
-            "Up.handle",
-            "z",
-            tag,
-            &[("ok.png", "image/png", b"png"), (name, content_type, b"x")],
-        )
-        .await;
+        let response = t
+            .handle(
+                "z",
+                &[("ok.png", "image/png", b"png"), (name, content_type, b"x")],
+            )
+            .await;
         let (status, body) = status_json(response).await;
         assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{name}: {body}");
         assert_eq!(body["file"], name);
@@ -563,95 +442,75 @@ async fn wrong_type_is_415() {
                 .is_some_and(|e| e.contains("type not accepted")),
             "{body}"
         );
-        assert_empty(&dir);
+        assert_empty(&t.dir);
     }
-    assert!(calls(tag).is_empty());
+    assert!(calls(t.tag).is_empty());
 
     // Both kinds of rule accept: the extension, and the image family by declared type.
-    let response = upload_to(
-        &client,
-        &server,
-        "Up.handle",
-        "z",
-        tag,
-        &[
-            ("notes.TXT", "application/octet-stream", b"t"),
-            ("photo", "image/jpeg", b"j"),
-        ],
-    )
-    .await;
+    let response = t
+        .handle(
+            "z",
+            &[
+                ("notes.TXT", "application/octet-stream", b"t"),
+                ("photo", "image/jpeg", b"j"),
+            ],
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
-    let got = calls(tag);
+    let got = calls(t.tag);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0][1].content_type, "image/jpeg");
 }
 
 #[tokio::test]
 async fn too_small_is_400() {
-    let (_tmp, dir, server, client, tag) = limits().await;
+    let t = limits().await;
 
-    let response = upload_to(
-        &client,
-        &server,
-        "Up.handle",
-        "z",
-        tag,
-        &[("empty.txt", "text/plain", b"")],
+    let response = t.handle("z", &[("empty.txt", "text/plain", b"")]).await;
+    let body = assert_refused(
+        response,
+        StatusCode::BAD_REQUEST,
+        "too small",
+        &t.dir,
+        t.tag,
     )
     .await;
-    let body = assert_refused(response, StatusCode::BAD_REQUEST, "too small", &dir, tag).await;
     assert_eq!(body["file"], "empty.txt");
 }
 
 #[tokio::test]
 async fn a_zone_the_page_does_not_have_is_400() {
-    let (_tmp, dir, server, client, tag) = limits().await;
+    let t = limits().await;
 
-    let response = upload_to(
-        &client,
-        &server,
-        "Up.handle",
-        "nope",
-        tag,
-        &[("a.txt", "text/plain", b"a")],
-    )
-    .await;
-    assert_refused(response, StatusCode::BAD_REQUEST, "nope", &dir, tag).await;
+    let response = t.handle("nope", &[("a.txt", "text/plain", b"a")]).await;
+    assert_refused(response, StatusCode::BAD_REQUEST, "nope", &t.dir, t.tag).await;
 
     // A disabled zone takes nothing either.
-    let response = upload_to(
-        &client,
-        &server,
-        "Up.handle",
-        "off",
-        tag,
-        &[("a.txt", "text/plain", b"a")],
-    )
-    .await;
-    assert_refused(response, StatusCode::BAD_REQUEST, "disabled", &dir, tag).await;
+    let response = t.handle("off", &[("a.txt", "text/plain", b"a")]).await;
+    assert_refused(response, StatusCode::BAD_REQUEST, "disabled", &t.dir, t.tag).await;
 }
 
 #[tokio::test]
 async fn a_handler_is_fed_only_through_the_zones_the_page_binds_it_to() {
-    let (_tmp, dir, server, client, tag) = limits().await;
+    let t = limits().await;
     let big = pattern(5000, 3);
     let file: &[(&str, &str, &[u8])] = &[("tool.exe", "application/octet-stream", &big)];
 
     // `Up.strict` takes files from `z` only: naming the unlimited zone `any` is refused…
-    let response = upload_to(&client, &server, "Up.strict", "any", tag, file).await;
+    let response = t.upload("Up.strict", "any", file).await;
     let reason = "does not upload drop zone `any` to `Up.strict`";
-    assert_refused(response, StatusCode::BAD_REQUEST, reason, &dir, tag).await;
+    assert_refused(response, StatusCode::BAD_REQUEST, reason, &t.dir, t.tag).await;
 
     // …and through `z` its limits hold.
-    let response = upload_to(&client, &server, "Up.strict", "z", tag, file).await;
+    let response = t.upload("Up.strict", "z", file).await;
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert_empty(&dir);
-    assert!(calls(tag).is_empty());
+    assert_empty(&t.dir);
+    assert!(calls(t.tag).is_empty());
 
     // A handler no upload on the page names at all.
-    let response = upload_to(&client, &server, "Up.nothing", "any", tag, file).await;
+    let response = t.upload("Up.nothing", "any", file).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_empty(&dir);
+    assert_empty(&t.dir);
 }
 
 #[tokio::test]
@@ -716,25 +575,15 @@ async fn no_session_or_a_foreign_origin_is_403() {
 
 #[tokio::test]
 async fn the_server_total_limit_is_413_before_the_body_is_read() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    let server = TestServer::start(
-        App::new()
-            .page("/", limits_page)
-            .upload_dir(&dir)
-            .max_upload_bytes(10_000),
-    )
-    .await;
-    let (client, cookie) = session(&server).await;
-    let tag = new_tag();
+    let t = limits_with(|app| app.max_upload_bytes(10_000)).await;
 
     // Headers announcing 10 MB, and no body at all: the answer comes anyway.
-    let request = RawRequest::post("/_ferrex/upload", server.addr)
-        .header("Cookie", &cookie)
+    let request = RawRequest::post("/_ferrex/upload", t.server.addr)
+        .header("Cookie", &t.cookie)
         .header("Content-Type", "multipart/form-data; boundary=XyZ")
         .header("Content-Length", 10_000_000)
         .head();
-    let (status, head, body) = exchange(server.addr, request.as_bytes(), PATIENCE).await;
+    let (status, head, body) = exchange(t.server.addr, request.as_bytes(), PATIENCE).await;
     assert_eq!(status, 413, "{head}");
     let body: Value = serde_json::from_slice(&body).expect("a JSON body");
     assert!(
@@ -746,15 +595,9 @@ async fn the_server_total_limit_is_413_before_the_body_is_read() {
 
     // A real body over the limit, its length declared.
     let big = pattern(20_000, 9);
-    let response = upload_to(
-        &client,
-        &server,
-        "Up.handle",
-        "any",
-        tag,
-        &[("big.bin", "application/octet-stream", &big)],
-    )
-    .await;
+    let response = t
+        .handle("any", &[("big.bin", "application/octet-stream", &big)])
+        .await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
 
     // Streamed without a length (chunked): caught while streaming.
@@ -765,15 +608,15 @@ async fn the_server_total_limit_is_413_before_the_body_is_read() {
     )))
     .file_name("streamed.bin");
     let form = Form::new()
-        .text("event", event("Up.handle", "any", Some(tag)))
+        .text("event", event("Up.handle", "any", Some(t.tag)))
         .part("file", part);
     let (status, body) =
-        status_json(upload_response(&client, &server, None, None, form).await).await;
+        status_json(upload_response(&t.client, &t.server, None, None, form).await).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(body["file"], "streamed.bin");
 
-    assert_empty(&dir);
-    assert!(calls(tag).is_empty());
+    assert_empty(&t.dir);
+    assert!(calls(t.tag).is_empty());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -781,7 +624,7 @@ async fn the_server_total_limit_is_413_before_the_body_is_read() {
 
 #[tokio::test]
 async fn hostile_names_land_inside_the_folder_sanitized() {
-    let (tmp, dir, server, client, tag) = limits().await;
+    let t = limits().await;
     let long = format!("{}.txt", "n".repeat(296));
     let long_clean = format!("{}.txt", "n".repeat(196));
 
@@ -803,12 +646,12 @@ async fn hostile_names_land_inside_the_folder_sanitized() {
         .zip(&contents)
         .map(|((name, _), c)| (name.as_str(), "application/octet-stream", c.as_slice()))
         .collect();
-    let response = upload_to(&client, &server, "Up.handle", "any", tag, &files).await;
+    let response = t.handle("any", &files).await;
     let (status, reply) = status_json(response).await;
     assert_eq!(status, StatusCode::OK, "{reply}");
     assert_eq!(reply["error"], Value::Null, "{reply}");
 
-    let got = calls(tag);
+    let got = calls(t.tag);
     assert_eq!(got.len(), 1);
     let saved: Vec<&str> = got[0].iter().map(|r| r.saved.as_str()).collect();
     let expected: Vec<&str> = cases.iter().map(|(_, clean)| *clean).collect();
@@ -821,16 +664,16 @@ async fn hostile_names_land_inside_the_folder_sanitized() {
         );
         assert!(received.name.len() <= 200);
         assert_eq!(
-            &std::fs::read(dir.join(clean)).expect("the file is in the folder"),
+            &std::fs::read(t.dir.join(clean)).expect("the file is in the folder"),
             content
         );
     }
 
     // Everything under the folder is inside it, and nothing landed beside it.
-    let root = dir.canonicalize().expect("the upload folder exists");
+    let root = t.dir.canonicalize().expect("the upload folder exists");
     let mut files_found = BTreeSet::new();
-    for entry in listing(&dir) {
-        let path = dir.join(&entry).canonicalize().expect("canonical path");
+    for entry in listing(&t.dir) {
+        let path = t.dir.join(&entry).canonicalize().expect("canonical path");
         assert!(path.starts_with(&root), "{} escaped", path.display());
         if path.is_file() {
             files_found.insert(entry);
@@ -841,7 +684,7 @@ async fn hostile_names_land_inside_the_folder_sanitized() {
         expected.iter().map(|s| s.to_string()).collect()
     );
     assert_eq!(
-        listing(tmp.path())
+        listing(t.tmp.path())
             .iter()
             .filter(|p| !p.starts_with("uploads"))
             .count(),
@@ -851,18 +694,8 @@ async fn hostile_names_land_inside_the_folder_sanitized() {
 
 #[tokio::test]
 async fn folder_paths_keep_their_sanitized_folders() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
     // Served publicly, so the bare `upload_url` works for the check at the end.
-    let server = TestServer::start(
-        App::new()
-            .page("/", limits_page)
-            .upload_dir(&dir)
-            .public_uploads(),
-    )
-    .await;
-    let (client, _) = session(&server).await;
-    let tag = new_tag();
+    let t = limits_with(App::public_uploads).await;
     let deep: Vec<String> = (0..20).map(|i| format!("d{i}")).collect();
     let deep_name = format!("{}/deep.txt", deep.join("/"));
     let deep_clean = format!("{}/deep.txt", deep[4..].join("/"));
@@ -878,21 +711,22 @@ async fn folder_paths_keep_their_sanitized_folders() {
         .iter()
         .map(|(name, _)| (*name, "application/octet-stream", name.as_bytes()))
         .collect();
-    let response = upload_to(&client, &server, "Up.handle", "any", tag, &files).await;
+    let response = t.handle("any", &files).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let got = calls(tag);
+    let got = calls(t.tag);
     let saved: Vec<&str> = got[0].iter().map(|r| r.saved.as_str()).collect();
     let expected: Vec<&str> = cases.iter().map(|(_, clean)| *clean).collect();
     assert_eq!(saved, expected);
     for (name, clean) in &cases {
         assert_eq!(
-            std::fs::read(dir.join(clean)).expect("kept under its folders"),
+            std::fs::read(t.dir.join(clean)).expect("kept under its folders"),
             name.as_bytes()
         );
     }
     // Served back under the same path; a folder itself is not a file.
-    let response = client
-        .get(server.url(&upload_url("album/2024/a.png")))
+    let response = t
+        .client
+        .get(t.server.url(&upload_url("album/2024/a.png")))
         .send()
         .await
         .expect("GET");
@@ -902,8 +736,9 @@ async fn folder_paths_keep_their_sanitized_folders() {
         b"album/2024/a.png"
     );
     for folder in ["album", "album/2024", "album/2024/"] {
-        let response = client
-            .get(server.url(&format!("/_ferrex/uploads/{folder}")))
+        let response = t
+            .client
+            .get(t.server.url(&format!("/_ferrex/uploads/{folder}")))
             .send()
             .await
             .expect("GET");
@@ -915,85 +750,79 @@ async fn folder_paths_keep_their_sanitized_folders() {
 
 #[tokio::test]
 async fn the_same_name_twice_is_numbered_never_overwritten() {
-    let (_tmp, dir, server, client, tag) = limits().await;
+    let t = limits().await;
 
     for round in 0..2u8 {
         let a = [b'a', round];
         let b = [b'b', round];
-        let response = upload_to(
-            &client,
-            &server,
-            "Up.handle",
-            "any",
-            tag,
-            &[("dup.txt", "text/plain", &a), ("README", "text/plain", &b)],
-        )
-        .await;
+        let response = t
+            .handle(
+                "any",
+                &[("dup.txt", "text/plain", &a), ("README", "text/plain", &b)],
+            )
+            .await;
         assert_eq!(response.status(), StatusCode::OK);
     }
-    let saved: Vec<String> = calls(tag)
+    let saved: Vec<String> = calls(t.tag)
         .iter()
         .flatten()
         .map(|r| r.saved.clone())
         .collect();
     assert_eq!(saved, ["dup.txt", "README", "dup (1).txt", "README (1)"]);
-    assert_eq!(std::fs::read(dir.join("dup.txt")).expect("first"), b"a\0");
+    assert_eq!(std::fs::read(t.dir.join("dup.txt")).expect("first"), b"a\0");
     assert_eq!(
-        std::fs::read(dir.join("dup (1).txt")).expect("second"),
+        std::fs::read(t.dir.join("dup (1).txt")).expect("second"),
         b"a\x01"
     );
-    assert_eq!(std::fs::read(dir.join("README")).expect("first"), b"b\0");
+    assert_eq!(std::fs::read(t.dir.join("README")).expect("first"), b"b\0");
     assert_eq!(
-        std::fs::read(dir.join("README (1)")).expect("second"),
+        std::fs::read(t.dir.join("README (1)")).expect("second"),
         b"b\x01"
     );
 }
 
 #[tokio::test]
 async fn files_the_handler_does_not_keep_are_deleted() {
-    let (_tmp, dir, server, client, tag) = limits().await;
+    let t = limits().await;
     let bytes = pattern(100_000, 8);
 
-    let response = upload_to(
-        &client,
-        &server,
-        "Up.peek",
-        "any",
-        tag,
-        &[
-            ("a.bin", "application/octet-stream", &bytes),
-            ("b.txt", "text/plain", b"b"),
-        ],
-    )
-    .await;
+    let response = t
+        .upload(
+            "Up.peek",
+            "any",
+            &[
+                ("a.bin", "application/octet-stream", &bytes),
+                ("b.txt", "text/plain", b"b"),
+            ],
+        )
+        .await;
     let (status, reply) = status_json(response).await;
     assert_eq!(status, StatusCode::OK, "{reply}");
     assert_eq!(reply["error"], Value::Null, "{reply}");
-    let got = calls(tag);
+    let got = calls(t.tag);
     assert_eq!(got[0].len(), 2);
     assert_eq!(got[0][0].bytes, bytes);
     assert_eq!(got[0][1].content_type, "text/plain");
     // The reply comes after the handler: its temp files are gone by then.
-    assert_empty(&dir);
+    assert_empty(&t.dir);
 }
 
 #[tokio::test]
 async fn an_embedded_nul_in_a_name_never_reaches_the_disk() {
-    let (_tmp, dir, server, client, tag) = limits().await;
+    let t = limits().await;
 
-    let response = upload_to(
-        &client,
-        &server,
-        "Up.handle",
-        "any",
-        tag,
-        &[("a\0b.txt", "text/plain", b"nul")],
-    )
-    .await;
+    let response = t.handle("any", &[("a\0b.txt", "text/plain", b"nul")]).await;
     // A NUL is not allowed in a part's header (multer refuses it), so the request is
     // malformed: 400, nothing stored, the handler not called. (Where the transport does
     // carry a control character, e.g. a tab, the sanitizer strips it: see the test above.)
-    assert_refused(response, StatusCode::BAD_REQUEST, "malformed", &dir, tag).await;
+    assert_refused(
+        response,
+        StatusCode::BAD_REQUEST,
+        "malformed",
+        &t.dir,
+        t.tag,
+    )
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1001,27 +830,18 @@ async fn an_embedded_nul_in_a_name_never_reaches_the_disk() {
 
 #[tokio::test]
 async fn a_client_that_disconnects_mid_upload_leaves_no_temp_file() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
     // Public, so that a GET of the temp file below is refused by the temp-file rule alone
     // (not by a missing session tag).
-    let server = TestServer::start(
-        App::new()
-            .page("/", limits_page)
-            .upload_dir(&dir)
-            .public_uploads(),
-    )
-    .await;
-    let (_client, cookie) = session(&server).await;
-    let tag = new_tag();
+    let t = limits_with(App::public_uploads).await;
 
-    let event_field = event("Up.handle", "any", Some(tag));
+    let event_field = event("Up.handle", "any", Some(t.tag));
     let sent = pattern(2 * 1024 * 1024, 5);
-    let stream = start_large_upload(server.addr, &cookie, &event_field, "partial.bin", &sent).await;
+    let stream =
+        start_large_upload(t.server.addr, &t.cookie, &event_field, "partial.bin", &sent).await;
 
     // The server is streaming the file into a temp file in the folder…
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !listing(&dir)
+    while !listing(&t.dir)
         .iter()
         .any(|n| n.starts_with(".ferrex-upload-"))
     {
@@ -1029,19 +849,19 @@ async fn a_client_that_disconnects_mid_upload_leaves_no_temp_file() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // An upload in flight is nobody's to read, even knowing its temp file's name.
-    let temp = listing(&dir)
+    let temp = listing(&t.dir)
         .into_iter()
         .find(|n| n.starts_with(".ferrex-upload-"))
         .expect("the temp file");
-    let response = reqwest::get(server.url(&format!("/_ferrex/uploads/{temp}")))
+    let response = reqwest::get(t.server.url(&format!("/_ferrex/uploads/{temp}")))
         .await
         .expect("GET the temp file");
     assert_eq!(response.status(), StatusCode::NOT_FOUND, "{temp}");
 
     // …when the client goes away.
     drop(stream);
-    wait_until_empty(&dir).await;
-    assert!(calls(tag).is_empty(), "the handler must not run");
+    wait_until_empty(&t.dir).await;
+    assert!(calls(t.tag).is_empty(), "the handler must not run");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1049,10 +869,7 @@ async fn a_client_that_disconnects_mid_upload_leaves_no_temp_file() {
 
 #[tokio::test]
 async fn uploaded_files_are_served_back_with_safe_headers() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    let server = start_files(&dir).await;
-    let (client, cookie) = session(&server).await;
+    let (_tmp, _dir, server, client, cookie) = files_example().await;
     let html = b"<script>document.title='pwned'</script>".to_vec();
     let pdf = b"%PDF-1.4\n%%EOF\n".to_vec();
     let txt = pattern(3000, 4);
@@ -1064,21 +881,16 @@ async fn uploaded_files_are_served_back_with_safe_headers() {
     ))
     .expect("the example's PNG");
 
-    let response = upload_response(
+    let response = upload_to_files(
         &client,
         &server,
-        None,
-        None,
-        form(
-            event("DownloadState.handle_upload", "files", None),
-            &[
-                ("x.html", "text/html", &html),
-                ("doc.pdf", "application/pdf", &pdf),
-                ("my notes.txt", "text/plain", &txt),
-                ("pic.svg", "image/svg+xml", &svg),
-                ("pic.png", "image/png", &png),
-            ],
-        ),
+        &[
+            ("x.html", "text/html", &html),
+            ("doc.pdf", "application/pdf", &pdf),
+            ("my notes.txt", "text/plain", &txt),
+            ("pic.svg", "image/svg+xml", &svg),
+            ("pic.png", "image/png", &png),
+        ],
     )
     .await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -1161,27 +973,19 @@ async fn uploaded_files_are_served_back_with_safe_headers() {
 
 #[tokio::test]
 async fn download_of_an_upload_url_gives_equal_bytes() {
-    let tmp = scratch("upload-");
-    let dir = upload_dir(&tmp);
-    let server = start_files(&dir).await;
-    let (client, cookie) = session(&server).await;
+    let (_tmp, _dir, server, client, cookie) = files_example().await;
     let bytes = pattern(70_000, 11);
     let other = pattern(1234, 12);
     // Spaces, a percent sign, a `#` and non-ASCII letters all survive the round trip.
     let names = ["my data.bin", "naïve 100% #1 日本.bin"];
 
-    let response = upload_response(
+    let response = upload_to_files(
         &client,
         &server,
-        None,
-        None,
-        form(
-            event("DownloadState.handle_upload", "files", None),
-            &[
-                (names[0], "application/octet-stream", &bytes),
-                (names[1], "application/octet-stream", &other),
-            ],
-        ),
+        &[
+            (names[0], "application/octet-stream", &bytes),
+            (names[1], "application/octet-stream", &other),
+        ],
     )
     .await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -1217,33 +1021,21 @@ async fn download_of_an_upload_url_gives_equal_bytes() {
 
 #[tokio::test]
 async fn a_file_in_the_way_of_a_folder_fails_the_handler_at_once_with_a_reason() {
-    let (_tmp, dir, server, client, tag) = limits().await;
-    let first = upload_to(
-        &client,
-        &server,
-        "Up.handle",
-        "any",
-        tag,
-        &[("album", "text/plain", b"a file named album")],
-    )
-    .await;
+    let t = limits().await;
+    let first = t
+        .handle("any", &[("album", "text/plain", b"a file named album")])
+        .await;
     assert_eq!(first.status(), StatusCode::OK);
     // `album/a.txt` needs a folder where the file `album` is: no numbered name helps.
-    let second = upload_to(
-        &client,
-        &server,
-        "Up.handle",
-        "any",
-        tag,
-        &[("album/a.txt", "text/plain", b"inside")],
-    )
-    .await;
+    let second = t
+        .handle("any", &[("album/a.txt", "text/plain", b"inside")])
+        .await;
     let (status, reply) = status_json(second).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
     let error = reply["error"].as_str().expect("an error");
     assert!(error.contains("in the way"), "{error}");
     assert_eq!(
-        listing(&dir),
+        listing(&t.dir),
         ["album"],
         "nothing else kept, no temp file left"
     );

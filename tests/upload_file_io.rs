@@ -16,9 +16,9 @@ use reqwest::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Client, StatusCode};
 use serde_json::json;
 use support::TestServer;
-use support::disk::{listing, scratch, temp_files};
+use support::disk::{listing, pattern, scratch, temp_files};
 use support::forms::upload_form;
-use support::http::{status_json, upload_response};
+use support::http::{session_client, status_json, upload_response};
 
 // ---------------------------------------------------------------------------------------
 // A state whose handlers persist and stream what they get.
@@ -132,12 +132,7 @@ impl Setup {
                 .upload_dir(tmp.path().join("uploads")),
         )
         .await;
-        let client = Client::builder()
-            .cookie_store(true)
-            .build()
-            .expect("an HTTP client");
-        let page = client.get(server.url("/")).send().await.expect("GET /");
-        assert_eq!(page.status(), StatusCode::OK);
+        let client = session_client(&server).await;
         Setup {
             tmp,
             server,
@@ -185,13 +180,6 @@ impl Setup {
             "temporary files left in the upload folder"
         );
     }
-}
-
-/// Bytes that are not all alike.
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 11) as u8)
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------

@@ -252,6 +252,32 @@ impl Browser {
             .unwrap_or_else(|e| panic!("cannot choose files in {zone}: {e}"));
     }
 
+    /// The trimmed text of every element matching the CSS selector `css`, in order.
+    ///
+    /// # Panics
+    ///
+    /// Panics when the page does not answer.
+    pub async fn texts(&self, css: &str) -> Vec<String> {
+        let script = format!(
+            "return Array.from(document.querySelectorAll({}), e => e.textContent.trim());",
+            serde_json::to_string(css).expect("a JSON string")
+        );
+        serde_json::from_value(self.js(&script).await).expect("a list of texts")
+    }
+
+    /// Waits until the CSS selector `css` matches exactly `n` elements.
+    ///
+    /// # Panics
+    ///
+    /// Panics when it does not within the wait timeout.
+    pub async fn wait_for_count(&self, css: &str, n: usize) {
+        self.wait_for_js(&format!(
+            "document.querySelectorAll({}).length === {n}",
+            serde_json::to_string(css).expect("a JSON string")
+        ))
+        .await;
+    }
+
     /// Waits until a toast containing `text` is shown.
     ///
     /// # Panics

@@ -63,3 +63,64 @@ pub fn temp_files(dir: &Path) -> Vec<PathBuf> {
         })
         .collect()
 }
+
+/// A scratch folder for an upload test: `local/` holds the files a client (the browser's
+/// picker, a drag from the desktop) sends, `uploads/` is the server's upload folder (not
+/// created: the server makes it). Removed when dropped.
+pub struct UploadScratch {
+    dir: tempfile::TempDir,
+}
+
+impl UploadScratch {
+    /// A fresh `CARGO_TARGET_TMPDIR/<prefix>XXXXXX` with an empty `local/`.
+    pub fn new(prefix: &str) -> UploadScratch {
+        let dir = scratch(prefix);
+        std::fs::create_dir(dir.path().join("local")).expect("local folder");
+        UploadScratch { dir }
+    }
+
+    /// The server's upload folder.
+    pub fn uploads(&self) -> PathBuf {
+        self.dir.path().join("uploads")
+    }
+
+    /// `local/<relative>`, whether or not it exists.
+    pub fn local(&self, relative: &str) -> PathBuf {
+        self.dir.path().join("local").join(relative)
+    }
+
+    /// Writes `local/<relative>` (creating its folders); returns its absolute path.
+    pub fn file(&self, relative: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.local(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("cannot create a local folder");
+        }
+        std::fs::write(&path, bytes).expect("cannot write a local file");
+        path
+    }
+
+    /// A local file of `len` bytes that takes no disk space; returns its absolute path.
+    pub fn sparse(&self, name: &str, len: u64) -> PathBuf {
+        let path = self.local(name);
+        std::fs::File::create(&path)
+            .and_then(|f| f.set_len(len))
+            .expect("cannot make a sparse file");
+        path
+    }
+
+    /// The folder `<name>` beside `local/` (created if missing), e.g. an app's assets.
+    pub fn folder(&self, name: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::create_dir_all(&path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        path
+    }
+}
+
+/// `len` bytes that are not all alike, so a mix-up shows; each 2 KiB block (up to 512 KiB)
+/// differs from the others, so a block written out of place shows too.
+pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 11) as u8)
+        .collect()
+}

@@ -21,6 +21,26 @@ pub fn set_cookie(response: &reqwest::Response) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The value of a response's header `name` as text; empty when it is missing or not text.
+pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// A browser-like client (it keeps cookies) that has loaded `/` (200): it holds a session.
+pub async fn session_client(server: &TestServer) -> Client {
+    let client = Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("an HTTP client");
+    let page = client.get(server.url("/")).send().await.expect("GET /");
+    assert_eq!(page.status(), StatusCode::OK);
+    client
+}
+
 /// A client arrives: a first visit of `/`, which must answer 200 and set a session
 /// cookie. Returns that `Cookie` header value, e.g. `ferrex_session=…`.
 pub async fn arrive(server: &TestServer) -> String {

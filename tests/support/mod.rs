@@ -20,6 +20,7 @@ pub mod process;
 pub mod raw_http;
 pub mod run_log;
 pub mod services;
+pub mod upload_log;
 pub mod ws;
 
 /// How long any single wait on the server may take before it counts as a hang.
