@@ -117,11 +117,11 @@ fn page(s: &Batch) -> Node {
     }
 }
 
-/// Holds `slow.bin`'s bytes until the gate opens (or 20 s pass, so nothing outlives a
-/// failed test), and refuses `bad.txt` as a virus scanner would.
+/// Holds `slow.bin`'s bytes until the gate opens, and refuses `bad.txt` as a virus scanner
+/// would.
 struct Checker {
     name: String,
-    gate: Arc<AtomicBool>,
+    gate: Gate,
 }
 
 impl UploadWriter for Checker {
@@ -130,12 +130,37 @@ impl UploadWriter for Checker {
             return Err(std::io::Error::other("the scanner refused it"));
         }
         if self.name == "slow.bin" {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while !self.gate.load(Ordering::SeqCst) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            self.gate.wait();
         }
         Ok(())
+    }
+}
+
+/// What holds `slow.bin`: open once the test says so, when the bench is dropped (a failed
+/// test), or 30 s after the bench started, whichever comes first, so no writer thread
+/// outlives a test for long (the test's runtime waits for its blocking threads).
+#[derive(Clone)]
+struct Gate {
+    open: Arc<AtomicBool>,
+    until: Instant,
+}
+
+impl Gate {
+    fn new() -> Gate {
+        Gate {
+            open: Arc::new(AtomicBool::new(false)),
+            until: Instant::now() + Duration::from_secs(30),
+        }
+    }
+
+    fn open(&self) {
+        self.open.store(true, Ordering::SeqCst);
+    }
+
+    fn wait(&self) {
+        while !self.open.load(Ordering::SeqCst) && Instant::now() < self.until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
@@ -143,14 +168,20 @@ struct Bench {
     /// Kept for the test's length: dropping it stops the server.
     _server: TestServer,
     browser: Browser,
-    gate: Arc<AtomicBool>,
+    gate: Gate,
     dir: UploadScratch,
+}
+
+impl Drop for Bench {
+    fn drop(&mut self) {
+        self.gate.open();
+    }
 }
 
 impl Bench {
     async fn start() -> Bench {
         let dir = UploadScratch::new("upload-entries-");
-        let gate = Arc::new(AtomicBool::new(false));
+        let gate = Gate::new();
         let held = gate.clone();
         let app = App::new()
             .page("/", page)
@@ -240,7 +271,7 @@ async fn one_file_cancelled_mid_upload_leaves_the_batch_and_the_others_arrive() 
         .browser
         .click("[data-fx-selected-files=u] button[aria-label='Cancel slow.bin']")
         .await;
-    bench.gate.store(true, Ordering::SeqCst);
+    bench.gate.open();
 
     // The others arrive, in one handler call; slow.bin never does.
     bench.browser.wait_for_count("#got li", 2).await;
@@ -426,7 +457,7 @@ async fn a_progress_handler_returning_cancel_upload_stops_the_upload() {
 
     // The guard saw slow.bin's first bytes and answered `cancel_upload("g")`.
     bench.browser.wait_for_toast("Upload cancelled").await;
-    bench.gate.store(true, Ordering::SeqCst);
+    bench.gate.open();
     bench
         .wait_entry("g", "slow.bin", "e.status === 'ready'")
         .await;
@@ -449,7 +480,10 @@ async fn a_batch_refused_whole_runs_no_handler_and_nothing_chosen_runs_it_with_n
     let bench = Bench::start().await;
     let bad = bench.file("bad.txt", 20);
     bench.choose("u", &[&bad]).await;
-    bench.wait_count("[data-fx-selected-files=u] li", 1).await;
+    bench
+        .browser
+        .wait_for_count("[data-fx-selected-files=u] li", 1)
+        .await;
     bench.browser.click("#upload-u").await;
     bench
         .wait_entry("u", "bad.txt", "e.error === 'refused'")
@@ -458,19 +492,22 @@ async fn a_batch_refused_whole_runs_no_handler_and_nothing_chosen_runs_it_with_n
         .browser
         .wait_for_js("!document.getElementById('u').hasAttribute('data-fx-uploading')")
         .await;
-    assert_eq!(bench.texts("#calls").await, ["0"]);
+    assert_eq!(bench.browser.texts("#calls").await, ["0"]);
 
     // With nothing chosen the handler runs, with no files.
     bench
         .browser
         .click("[data-fx-selected-files=u] button[aria-label='Remove bad.txt']")
         .await;
-    bench.wait_count("[data-fx-selected-files=u] li", 0).await;
+    bench
+        .browser
+        .wait_for_count("[data-fx-selected-files=u] li", 0)
+        .await;
     bench.browser.click("#upload-u").await;
     bench
         .browser
         .wait_for_js("document.getElementById('calls').textContent === '1'")
         .await;
-    assert_eq!(bench.texts("#got li").await, Vec::<String>::new());
+    assert_eq!(bench.browser.texts("#got li").await, Vec::<String>::new());
     bench.wait_uploads_dir(&[]).await;
 }
