@@ -5,12 +5,15 @@
 //! Redis holds the truth: an event takes the session's lease and brings the copy up to date
 //! in one round trip ([`RedisStore::acquire_and_load`], sending the states only when another
 //! process wrote since), runs, and writes the state it changed with the render revision in
-//! a fenced commit that also gives the lease back — before its reply goes out.
+//! a fenced commit — before its reply goes out. While a session's events keep coming to one
+//! process, that process keeps the lease between them ([`RedisSessions::lease_hold`]): its
+//! copy is known current, so the next event costs only its commit.
 
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
-use tokio::sync::OnceCell;
+use tokio::sync::{Notify, OnceCell};
 
 use super::redis::{
     AfterCommit, Commit, Lease, LeaseKeeper, Loaded, RedisStore, RedisStoreConfig, RedisStoreError,
@@ -28,7 +31,9 @@ use crate::session::{
 /// - **Events** of one session run one at a time across all processes: each holds the
 ///   session's lease, renewed while a long handler runs; the write is refused if another
 ///   process took the session meanwhile (the event then fails and nothing is overwritten).
-///   Two Redis round trips per event.
+///   An event costs two Redis round trips (acquire and load, commit) — one while the
+///   session's events keep coming to this process, which then keeps the lease between
+///   them for up to [`RedisSessions::lease_hold`].
 /// - **Page loads** take no lease: a new session is made known to Redis in one round trip
 ///   (the socket the page opens may reach another process); a known one is brought up to
 ///   date in one (the states travel only when they changed).
@@ -47,7 +52,18 @@ pub struct RedisSessions {
     local: MemoryStore,
     redis: OnceCell<RedisStore>,
     secret: OnceLock<[u8; 32]>,
+    /// How long a lease is kept after an event ([`RedisSessions::lease_hold`]).
+    hold: Duration,
+    kept: Arc<KeptLeases>,
+    /// The task that gives kept leases back once idle, stopped with the store.
+    giver: OnceLock<tokio::task::AbortHandle>,
 }
+
+/// How long a process keeps a session's lease after an event, by default: a few
+/// milliseconds, so a client sending its next event as soon as the reply arrives (on the
+/// same machine or a near one) finds the lease here, while another process wanting the
+/// session waits little.
+pub const DEFAULT_LEASE_HOLD: Duration = Duration::from_millis(5);
 
 /// What an event holds between [`StateStore::begin`] and [`StateStore::commit`].
 struct Held {
@@ -56,6 +72,109 @@ struct Held {
     /// Renews the lease while the handler runs; stops when the claim is dropped.
     _keeper: LeaseKeeper,
     committed: bool,
+    /// Whether to keep the lease after the commit, for the session's next event.
+    keep: bool,
+}
+
+/// Leases this process keeps between events, each with the moment the commit that renewed
+/// it was sent, and when each falls due to be given back.
+struct KeptLeases {
+    inner: Mutex<Kept>,
+    /// Wakes the giver when the first lease is kept after none was.
+    wake: Notify,
+}
+
+#[derive(Default)]
+struct Kept {
+    leases: HashMap<SessionId, KeptLease>,
+    /// Session, keep number, due time: in keeping order, which is due order since every
+    /// lease is held for the same time. An entry whose lease was taken back by an event
+    /// (or kept again since, under a newer number) is skipped.
+    due: VecDeque<(SessionId, u64, Instant)>,
+    kept: u64,
+}
+
+struct KeptLease {
+    lease: Lease,
+    /// When the commit that renewed the lease to a full length was sent: the lease lasts
+    /// at least until this plus [`RedisStoreConfig::lease`] unless the process stalled.
+    renewed: Instant,
+    number: u64,
+}
+
+impl KeptLeases {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
+        // A panic while holding this lock leaves plain data behind: go on with it.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn keep(&self, lease: Lease, renewed: Instant, hold: Duration) {
+        let mut kept = self.lock();
+        kept.kept += 1;
+        let number = kept.kept;
+        let sid = lease.session().clone();
+        let was_idle = kept.due.is_empty();
+        kept.due.push_back((sid.clone(), number, renewed + hold));
+        kept.leases.insert(
+            sid,
+            KeptLease {
+                lease,
+                renewed,
+                number,
+            },
+        );
+        drop(kept);
+        if was_idle {
+            self.wake.notify_one();
+        }
+    }
+
+    /// The kept lease of `sid`, now the caller's (the giver will not give it back).
+    fn take(&self, sid: &SessionId) -> Option<KeptLease> {
+        self.lock().leases.remove(sid)
+    }
+
+    /// The leases due by `now`, taken out, and when the next one falls due.
+    fn take_due(&self, now: Instant) -> (Vec<Lease>, Option<Instant>) {
+        let mut kept = self.lock();
+        let mut due = Vec::new();
+        while let Some((_, _, at)) = kept.due.front()
+            && *at <= now
+        {
+            let Some((sid, number, _)) = kept.due.pop_front() else {
+                break;
+            };
+            if kept.leases.get(&sid).is_some_and(|k| k.number == number)
+                && let Some(idle) = kept.leases.remove(&sid)
+            {
+                due.push(idle.lease);
+            }
+        }
+        let next = kept.due.front().map(|(_, _, at)| *at);
+        (due, next)
+    }
+}
+
+/// Gives kept leases back once their session had no event for the hold time, so that
+/// another process wanting the session gets it without waiting for the lease to run out.
+/// Off the events' path: an event never waits for this.
+async fn give_back_idle(kept: Arc<KeptLeases>, store: RedisStore) {
+    loop {
+        let (due, next) = kept.take_due(Instant::now());
+        let releases = due.iter().map(|lease| store.release(lease));
+        for outcome in futures_util::future::join_all(releases).await {
+            // The lease then runs out by itself; the fence keeps every write safe.
+            if let Err(error) = outcome {
+                tracing::debug!(%error, "giving an idle session lease back failed");
+            }
+        }
+        match next {
+            Some(at) => tokio::time::sleep_until(at.into()).await,
+            None => kept.wake.notified().await,
+        }
+    }
 }
 
 impl Drop for Held {
@@ -97,7 +216,48 @@ impl RedisSessions {
             local: MemoryStore::with_max_sessions(max_local),
             redis: OnceCell::new(),
             secret: OnceLock::new(),
+            hold: DEFAULT_LEASE_HOLD,
+            kept: Arc::new(KeptLeases {
+                inner: Mutex::new(Kept::default()),
+                wake: Notify::new(),
+            }),
+            giver: OnceLock::new(),
         }
+    }
+
+    /// How long this process keeps a session's lease after an event while no other event
+    /// of the session comes (default [`DEFAULT_LEASE_HOLD`], 5 ms); `Duration::ZERO`
+    /// gives it back with every event's commit.
+    ///
+    /// A lease is kept only once a session's events come one after another to this
+    /// process (an event within the hold time of the last one, with no other process
+    /// having written the session in between), so a session that moves between processes
+    /// at every event — behind a round-robin balancer — or gets an event now and then
+    /// costs two round trips per event, as with no hold. While it is kept, each further
+    /// event costs one: its fenced commit, which also renews the lease. The cost: another
+    /// process that gets an event of the session meanwhile waits for it, for at most the
+    /// hold time (or until the holder's next commit, which gives the lease back when
+    /// asked). Behind a balancer with session affinity, a longer hold (the clients' round
+    /// trip, e.g. 100 ms) makes most events cost one round trip.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let sessions = ferrex_server::store::RedisSessions::new(
+    ///     "redis://127.0.0.1:6379",
+    ///     Duration::from_secs(3600),
+    ///     100_000,
+    /// )
+    /// .lease_hold(Duration::from_millis(20));
+    /// # drop(sessions);
+    /// ```
+    pub fn lease_hold(mut self, hold: Duration) -> RedisSessions {
+        self.hold = hold;
+        self
+    }
+
+    /// Whether a lease is kept for an event that follows one committed at `last`.
+    fn soon_after(&self, last: Option<Instant>) -> bool {
+        !self.hold.is_zero() && last.is_some_and(|at| at.elapsed() < self.hold)
     }
 
     /// The connection, made on first use together with the shared URL secret; a failed
@@ -108,11 +268,22 @@ impl RedisSessions {
                 let store = RedisStore::connect(&self.url, self.config.clone()).await?;
                 let secret = store.shared_secret().await?;
                 let _ = self.secret.set(secret);
+                let giver = tokio::spawn(give_back_idle(self.kept.clone(), store.clone()));
+                let _ = self.giver.set(giver.abort_handle());
                 tracing::info!("sessions are kept in Redis");
                 Ok::<_, RedisStoreError>(store)
             })
             .await
             .map_err(unavailable)
+    }
+}
+
+impl Drop for RedisSessions {
+    fn drop(&mut self) {
+        // Leases still kept run out by themselves.
+        if let Some(giver) = self.giver.get() {
+            giver.abort();
+        }
     }
 }
 
@@ -217,11 +388,33 @@ impl StateStore for RedisSessions {
     ) -> StoreFuture<'a, EventClaim> {
         Box::pin(async move {
             let redis = self.redis().await?;
-            let (lease, loaded) = redis
-                .acquire_and_load(id, session.stored)
-                .await
-                .map_err(unavailable)?;
-            apply(session, loaded);
+            let kept = self.kept.take(id);
+            // A lease kept since this process's last commit means no other process wrote
+            // since: the copy here is current. Should the lease have run out all the same
+            // (the process stalled) and another process written, the commit is refused
+            // and the copy reloaded — the fence, not this clock, keeps the state right.
+            let (lease, keep) = match kept {
+                Some(kept)
+                    if session.stored.is_some()
+                        && kept.renewed.elapsed() < self.config.lease / 2 =>
+                {
+                    (kept.lease, true)
+                }
+                stale => {
+                    if let Some(stale) = stale {
+                        let _ = redis.release(&stale.lease).await;
+                    }
+                    let (lease, loaded) = redis
+                        .acquire_and_load(id, session.stored)
+                        .await
+                        .map_err(unavailable)?;
+                    // Keep the lease only for a session whose events come here one after
+                    // another: not when another process wrote it since the last one.
+                    let current = matches!(loaded, Loaded::Unchanged { .. });
+                    apply(session, loaded);
+                    (lease, current && self.soon_after(session.committed_at))
+                }
+            };
             // From here until the commit answers, this copy may hold changes Redis does
             // not: should the event fail or be dropped half-way, the next use reloads.
             session.stored = None;
@@ -231,6 +424,7 @@ impl StateStore for RedisSessions {
                 lease,
                 _keeper: keeper,
                 committed: false,
+                keep,
             }))
         })
     }
@@ -251,16 +445,30 @@ impl StateStore for RedisSessions {
             if let Some(bytes) = session.saved_bytes(changed) {
                 write = write.set(changed, bytes);
             }
-            let outcome = held
-                .store
-                .commit(&held.lease, &write, AfterCommit::Release)
-                .await;
-            // Applied or refused, the script gave the lease back (or another process has
-            // it); only a commit that may not have arrived leaves one to give back.
+            let then = if held.keep {
+                AfterCommit::Keep
+            } else {
+                AfterCommit::Release
+            };
+            let sent = Instant::now();
+            let outcome = held.store.commit(&held.lease, &write, then).await;
+            // Applied or refused, the script gave the lease back, kept it as asked, or
+            // another process has it; only a commit that may not have arrived leaves one
+            // to give back.
             held.committed = outcome.is_ok();
             match outcome.map_err(unavailable)? {
-                Commit::Applied { rev, .. } => {
+                Commit::Applied {
+                    rev,
+                    lease_held,
+                    asked,
+                } => {
                     session.stored = Some(rev);
+                    // Asked for by another process: the next event here gives it back
+                    // with its commit rather than keep it again.
+                    session.committed_at = (!asked).then_some(sent);
+                    if lease_held {
+                        self.kept.keep(held.lease.clone(), sent, self.hold);
+                    }
                     Ok(())
                 }
                 Commit::Stale => {
