@@ -102,6 +102,24 @@ impl Redis {
             .map_err(|e| e.to_string())
     }
 
+    /// The CPU time `redis-server` has used so far (user + system), from `INFO cpu`.
+    async fn cpu(&self) -> Result<Duration, String> {
+        let info = match self.query(&["INFO", "cpu"]).await? {
+            redis::Value::BulkString(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            redis::Value::VerbatimString { text, .. } => text,
+            other => return Err(format!("INFO answered {other:?}")),
+        };
+        let seconds: f64 = info
+            .lines()
+            .filter_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                matches!(name, "used_cpu_user" | "used_cpu_sys")
+                    .then(|| value.trim().parse::<f64>().ok())?
+            })
+            .sum();
+        Ok(Duration::from_secs_f64(seconds))
+    }
+
     /// Every command's `calls=` from `INFO commandstats`, summed, and by command.
     async fn calls(&self) -> Result<Vec<(String, u64)>, String> {
         let info = match self.query(&["INFO", "commandstats"]).await? {
@@ -197,19 +215,32 @@ async fn run() -> Result<bool, String> {
             // Rounds alternate with nothing else running; the best is printed (other work
             // on the machine only slows a round down).
             let mut best: Option<Run> = None;
+            let cpu_before = redis.cpu().await?;
+            let mut total = 0;
             for _ in 0..rounds {
                 let run = events(*addr, clients, secs, max).await?;
+                total += run.count;
                 if best.as_ref().is_none_or(|b| run.rate > b.rate) {
                     best = Some(run);
                 }
             }
+            // What Redis itself spends on an event, for the Redis rows.
+            let redis_cpu = (redis.cpu().await? - cpu_before).as_secs_f64() * 1e6;
             let run = best.ok_or("no round ran")?;
             println!(
-                "  {clients:>2} client(s), {name:<9}: {:>7.0} events/s  p50 {:>7}  p99 {:>7}  ({} events)",
+                "  {clients:>2} client(s), {name:<9}: {:>7.0} events/s  p50 {:>7}  p99 {:>7}  ({} events){}",
                 run.rate,
                 micros(run.p50),
                 micros(run.p99),
-                run.count
+                run.count,
+                if i == 1 {
+                    format!(
+                        "  redis-server CPU {:.1} µs/event",
+                        redis_cpu / total.max(1) as f64
+                    )
+                } else {
+                    String::new()
+                }
             );
             if clients == 16 {
                 at_16[i] = run.rate;

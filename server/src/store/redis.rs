@@ -301,20 +301,25 @@ return {1, fence, rev, redis.call('HGETALL', KEYS[3])}
 /// Answers `{0}` when the caller is no longer the owner, else `{1, rev, lease held, asked}`:
 /// a lease another process asked for (`wanted`) is given back even when keeping was asked.
 const COMMIT_LUA: &str = r"
-if redis.call('HGET', KEYS[2], 'owner') ~= ARGV[1] then
+local meta = redis.call('HMGET', KEYS[2], 'owner', 'wanted')
+if meta[1] ~= ARGV[1] then
   return {0}
 end
 local set_end = 5 + 2 * tonumber(ARGV[5])
-for i = 6, set_end, 2 do
-  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+if set_end > 5 then
+  redis.call('HSET', KEYS[3], unpack(ARGV, 6, set_end))
 end
-for i = set_end + 1, #ARGV do
-  redis.call('HDEL', KEYS[3], ARGV[i])
+if #ARGV > set_end then
+  redis.call('HDEL', KEYS[3], unpack(ARGV, set_end + 1, #ARGV))
 end
 local rev = redis.call('HINCRBY', KEYS[2], 'rev', 1)
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 redis.call('PEXPIRE', KEYS[3], ARGV[2])
-local asked = redis.call('HDEL', KEYS[2], 'wanted')
+local asked = 0
+if meta[2] then
+  redis.call('HDEL', KEYS[2], 'wanted')
+  asked = 1
+end
 local held = 0
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   if ARGV[3] == '1' or asked == 1 then
