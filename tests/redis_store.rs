@@ -473,6 +473,11 @@ impl Counter {
     fn add(&mut self, by: i64) {
         self.count += by;
     }
+
+    async fn slow_add(&mut self, by: i64, millis: u64) {
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+        self.count += by;
+    }
 }
 
 fn counter_page(counter: &Counter) -> Node {
@@ -637,4 +642,44 @@ async fn an_unknown_session_is_refused_and_costs_redis_no_key() {
         Err(RedisStoreError::NoSuchSession)
     ));
     assert_eq!(server.command(&["DBSIZE"]), ":0", "nothing was created");
+}
+
+#[tokio::test]
+async fn a_handler_running_for_several_leases_keeps_its_session_and_the_other_process_waits() {
+    let server = RedisServer::start().await;
+    let lease = Duration::from_millis(300);
+    let a = TestServer::start(counter_app(&server, lease, Duration::from_millis(5))).await;
+    let b = TestServer::start(counter_app(&server, lease, Duration::from_millis(5))).await;
+    let cookie = arrive(&a).await;
+    let slow = tokio::spawn({
+        let cookie = cookie.clone();
+        async move {
+            post_event(
+                &a,
+                Some(&cookie),
+                None,
+                "Counter.slow_add",
+                json!([10, 1500]),
+            )
+            .await
+        }
+    });
+    let lease_key = format!(
+        "ferrex:{{{}}}:lease",
+        cookie.split_once('=').map_or("", |(_, id)| id)
+    );
+    wait_until("A to take the lease", || {
+        server.command(&["EXISTS", &lease_key]) == ":1"
+    })
+    .await;
+    // B's event waits for the session for as long as A's handler runs, five leases.
+    let (status, body) = post_event(&b, Some(&cookie), None, "Counter.add", json!([1])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = slow.await.expect("A's event ran");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "renewed all along, A's write stands: {body}"
+    );
+    assert_eq!(number_in::<i64>(&page(&b, &cookie).await, "count"), 11);
 }

@@ -16,8 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, OnceCell};
 
 use super::redis::{
-    AfterCommit, Commit, Lease, LeaseKeeper, Loaded, RedisStore, RedisStoreConfig, RedisStoreError,
-    SessionWrite,
+    AfterCommit, Commit, Lease, Loaded, RedisStore, RedisStoreConfig, RedisStoreError, SessionWrite,
 };
 use crate::memory_store::MemoryStore;
 use crate::session::{
@@ -54,9 +53,10 @@ pub struct RedisSessions {
     secret: OnceLock<[u8; 32]>,
     /// How long a lease is kept after an event ([`RedisSessions::lease_hold`]).
     hold: Duration,
-    kept: Arc<KeptLeases>,
-    /// The task that gives kept leases back once idle, stopped with the store.
-    giver: OnceLock<tokio::task::AbortHandle>,
+    leases: Arc<Leases>,
+    /// The tasks that renew the leases of long events and give kept leases back once
+    /// idle, stopped with the store.
+    tasks: OnceLock<[tokio::task::AbortHandle; 2]>,
 }
 
 /// How long a process keeps a session's lease after an event, by default: a few
@@ -69,19 +69,36 @@ pub const DEFAULT_LEASE_HOLD: Duration = Duration::from_millis(5);
 struct Held {
     store: RedisStore,
     lease: Lease,
-    /// Renews the lease while the handler runs; stops when the claim is dropped.
-    _keeper: LeaseKeeper,
+    /// Where the lease is renewed while the handler runs; it stops when the claim is
+    /// dropped.
+    leases: Arc<Leases>,
+    running: u64,
     committed: bool,
     /// Whether to keep the lease after the commit, for the session's next event.
     keep: bool,
 }
 
-/// Leases this process keeps between events, each with the moment the commit that renewed
-/// it was sent, and when each falls due to be given back.
-struct KeptLeases {
-    inner: Mutex<Kept>,
+/// The leases this process holds: those of events running now, renewed while their
+/// handler runs (one task for all, rather than a timer per event), and those kept between
+/// events, each given back when it falls due.
+struct Leases {
+    running: Mutex<Running>,
+    kept: Mutex<Kept>,
     /// Wakes the giver when the first lease is kept after none was.
     wake: Notify,
+}
+
+#[derive(Default)]
+struct Running {
+    events: HashMap<u64, RunningLease>,
+    started: u64,
+}
+
+struct RunningLease {
+    lease: Lease,
+    /// When the lease was last made a full length (the acquire, the commit that kept it,
+    /// a renewal) was sent; `None` once a renewal found it gone.
+    renewed: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -102,16 +119,52 @@ struct KeptLease {
     number: u64,
 }
 
-impl KeptLeases {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
-        // A panic while holding this lock leaves plain data behind: go on with it.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+/// A lock on plain data, which a panic while it was held leaves usable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Leases {
+    /// Counts an event's lease as running from now on; returns its number.
+    fn start(&self, lease: Lease, renewed: Instant) -> u64 {
+        let mut running = lock(&self.running);
+        running.started += 1;
+        let number = running.started;
+        let renewed = Some(renewed);
+        running
+            .events
+            .insert(number, RunningLease { lease, renewed });
+        number
+    }
+
+    fn finish(&self, number: u64) {
+        lock(&self.running).events.remove(&number);
+    }
+
+    /// The running leases last made full longer than `age` ago.
+    fn running_since(&self, now: Instant, age: Duration) -> Vec<(u64, Lease)> {
+        lock(&self.running)
+            .events
+            .iter()
+            .filter(|(_, event)| {
+                event
+                    .renewed
+                    .is_some_and(|at| now.saturating_duration_since(at) >= age)
+            })
+            .map(|(number, event)| (*number, event.lease.clone()))
+            .collect()
+    }
+
+    fn renewed(&self, number: u64, renewed: Option<Instant>) {
+        if let Some(event) = lock(&self.running).events.get_mut(&number) {
+            event.renewed = renewed;
+        }
     }
 
     fn keep(&self, lease: Lease, renewed: Instant, hold: Duration) {
-        let mut kept = self.lock();
+        let mut kept = lock(&self.kept);
         kept.kept += 1;
         let number = kept.kept;
         let sid = lease.session().clone();
@@ -133,12 +186,12 @@ impl KeptLeases {
 
     /// The kept lease of `sid`, now the caller's (the giver will not give it back).
     fn take(&self, sid: &SessionId) -> Option<KeptLease> {
-        self.lock().leases.remove(sid)
+        lock(&self.kept).leases.remove(sid)
     }
 
     /// The leases due by `now`, taken out, and when the next one falls due.
     fn take_due(&self, now: Instant) -> (Vec<Lease>, Option<Instant>) {
-        let mut kept = self.lock();
+        let mut kept = lock(&self.kept);
         let mut due = Vec::new();
         while let Some((_, _, at)) = kept.due.front()
             && *at <= now
@@ -160,9 +213,9 @@ impl KeptLeases {
 /// Gives kept leases back once their session had no event for the hold time, so that
 /// another process wanting the session gets it without waiting for the lease to run out.
 /// Off the events' path: an event never waits for this.
-async fn give_back_idle(kept: Arc<KeptLeases>, store: RedisStore) {
+async fn give_back_idle(leases: Arc<Leases>, store: RedisStore) {
     loop {
-        let (due, next) = kept.take_due(Instant::now());
+        let (due, next) = leases.take_due(Instant::now());
         let releases = due.iter().map(|lease| store.release(lease));
         for outcome in futures_util::future::join_all(releases).await {
             // The lease then runs out by itself; the fence keeps every write safe.
@@ -172,7 +225,29 @@ async fn give_back_idle(kept: Arc<KeptLeases>, store: RedisStore) {
         }
         match next {
             Some(at) => tokio::time::sleep_until(at.into()).await,
-            None => kept.wake.notified().await,
+            None => leases.wake.notified().await,
+        }
+    }
+}
+
+/// Renews the lease of every event whose handler has run for a third of a lease since the
+/// lease was last made full, so no handler loses its session by taking long. One task for
+/// all events: a short event (the usual) costs no timer and no Redis command.
+async fn renew_long_events(leases: Arc<Leases>, store: RedisStore, lease: Duration) {
+    // Checked every sixth of a lease, a running lease is renewed before half of it is gone.
+    let every = (lease / 6).max(Duration::from_millis(1));
+    loop {
+        tokio::time::sleep(every).await;
+        let now = Instant::now();
+        let long = leases.running_since(now, lease / 3);
+        let renewals = long.iter().map(|(_, lease)| store.renew(lease));
+        let outcomes = futures_util::future::join_all(renewals).await;
+        for ((number, _), outcome) in long.iter().zip(outcomes) {
+            match outcome {
+                Ok(held) => leases.renewed(*number, held.then_some(now)),
+                // Tried again at the next check; the lease may outlive a Redis hiccup.
+                Err(error) => tracing::warn!(%error, "renewing a session lease failed"),
+            }
         }
     }
 }
@@ -181,6 +256,7 @@ impl Drop for Held {
     fn drop(&mut self) {
         // An event that failed before its commit (bad arguments, a dropped request) gives
         // the session back at once rather than when the lease runs out.
+        self.leases.finish(self.running);
         if self.committed {
             return;
         }
@@ -217,11 +293,12 @@ impl RedisSessions {
             redis: OnceCell::new(),
             secret: OnceLock::new(),
             hold: DEFAULT_LEASE_HOLD,
-            kept: Arc::new(KeptLeases {
-                inner: Mutex::new(Kept::default()),
+            leases: Arc::new(Leases {
+                running: Mutex::new(Running::default()),
+                kept: Mutex::new(Kept::default()),
                 wake: Notify::new(),
             }),
-            giver: OnceLock::new(),
+            tasks: OnceLock::new(),
         }
     }
 
@@ -268,8 +345,13 @@ impl RedisSessions {
                 let store = RedisStore::connect(&self.url, self.config.clone()).await?;
                 let secret = store.shared_secret().await?;
                 let _ = self.secret.set(secret);
-                let giver = tokio::spawn(give_back_idle(self.kept.clone(), store.clone()));
-                let _ = self.giver.set(giver.abort_handle());
+                let renewer =
+                    renew_long_events(self.leases.clone(), store.clone(), self.config.lease);
+                let giver = give_back_idle(self.leases.clone(), store.clone());
+                let _ = self.tasks.set([
+                    tokio::spawn(renewer).abort_handle(),
+                    tokio::spawn(giver).abort_handle(),
+                ]);
                 tracing::info!("sessions are kept in Redis");
                 Ok::<_, RedisStoreError>(store)
             })
@@ -281,8 +363,8 @@ impl RedisSessions {
 impl Drop for RedisSessions {
     fn drop(&mut self) {
         // Leases still kept run out by themselves.
-        if let Some(giver) = self.giver.get() {
-            giver.abort();
+        for task in self.tasks.get().into_iter().flatten() {
+            task.abort();
         }
     }
 }
@@ -388,22 +470,23 @@ impl StateStore for RedisSessions {
     ) -> StoreFuture<'a, EventClaim> {
         Box::pin(async move {
             let redis = self.redis().await?;
-            let kept = self.kept.take(id);
+            let kept = self.leases.take(id);
             // A lease kept since this process's last commit means no other process wrote
             // since: the copy here is current. Should the lease have run out all the same
             // (the process stalled) and another process written, the commit is refused
             // and the copy reloaded — the fence, not this clock, keeps the state right.
-            let (lease, keep) = match kept {
+            let (lease, renewed, keep) = match kept {
                 Some(kept)
                     if session.stored.is_some()
                         && kept.renewed.elapsed() < self.config.lease / 2 =>
                 {
-                    (kept.lease, true)
+                    (kept.lease, kept.renewed, true)
                 }
                 stale => {
                     if let Some(stale) = stale {
                         let _ = redis.release(&stale.lease).await;
                     }
+                    let sent = Instant::now();
                     let (lease, loaded) = redis
                         .acquire_and_load(id, session.stored)
                         .await
@@ -412,17 +495,22 @@ impl StateStore for RedisSessions {
                     // another: not when another process wrote it since the last one.
                     let current = matches!(loaded, Loaded::Unchanged { .. });
                     apply(session, loaded);
-                    (lease, current && self.soon_after(session.committed_at))
+                    (
+                        lease,
+                        sent,
+                        current && self.soon_after(session.committed_at),
+                    )
                 }
             };
             // From here until the commit answers, this copy may hold changes Redis does
             // not: should the event fail or be dropped half-way, the next use reloads.
             session.stored = None;
-            let keeper = redis.keep_alive(&lease);
+            let running = self.leases.start(lease.clone(), renewed);
             Ok(EventClaim::new(Held {
                 store: redis.clone(),
                 lease,
-                _keeper: keeper,
+                leases: self.leases.clone(),
+                running,
                 committed: false,
                 keep,
             }))
@@ -467,7 +555,7 @@ impl StateStore for RedisSessions {
                     // with its commit rather than keep it again.
                     session.committed_at = (!asked).then_some(sent);
                     if lease_held {
-                        self.kept.keep(held.lease.clone(), sent, self.hold);
+                        self.leases.keep(held.lease.clone(), sent, self.hold);
                     }
                     Ok(())
                 }
