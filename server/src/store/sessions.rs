@@ -113,6 +113,9 @@ struct Kept {
 
 struct KeptLease {
     lease: Lease,
+    /// The session's write count after the commit that kept the lease: while the lease is
+    /// held nobody else writes, so a copy at this count is current.
+    rev: u64,
     /// When the commit that renewed the lease to a full length was sent: the lease lasts
     /// at least until this plus [`RedisStoreConfig::lease`] unless the process stalled.
     renewed: Instant,
@@ -163,7 +166,7 @@ impl Leases {
         }
     }
 
-    fn keep(&self, lease: Lease, renewed: Instant, hold: Duration) {
+    fn keep(&self, lease: Lease, rev: u64, renewed: Instant, hold: Duration) {
         let mut kept = lock(&self.kept);
         kept.kept += 1;
         let number = kept.kept;
@@ -174,6 +177,7 @@ impl Leases {
             sid,
             KeptLease {
                 lease,
+                rev,
                 renewed,
                 number,
             },
@@ -433,7 +437,15 @@ impl StateStore for RedisSessions {
             };
             let session = self.local.adopt(id, true);
             let mut copy = session.lock().await;
-            apply(&mut copy, loaded);
+            // Another request may have adopted the copy and run events on it since the
+            // record was read: an older record never replaces a newer copy.
+            let newer = match &loaded {
+                Loaded::Unchanged { rev } => copy.stored.is_none_or(|stored| stored < *rev),
+                Loaded::Record(record) => copy.stored.is_none_or(|stored| stored < record.rev),
+            };
+            if newer {
+                apply(&mut copy, loaded);
+            }
             drop(copy);
             Ok(Some(session))
         })
@@ -472,12 +484,14 @@ impl StateStore for RedisSessions {
             let redis = self.redis().await?;
             let kept = self.leases.take(id);
             // A lease kept since this process's last commit means no other process wrote
-            // since: the copy here is current. Should the lease have run out all the same
-            // (the process stalled) and another process written, the commit is refused
-            // and the copy reloaded — the fence, not this clock, keeps the state right.
+            // since: a copy at that commit's count is current (one at another count was
+            // loaded or changed meanwhile, and is brought up to date). Should the lease
+            // have run out all the same (the process stalled) and another process
+            // written, the commit is refused and the copy reloaded — the fence, not this
+            // clock, keeps the state right.
             let (lease, renewed, keep) = match kept {
                 Some(kept)
-                    if session.stored.is_some()
+                    if session.stored == Some(kept.rev)
                         && kept.renewed.elapsed() < self.config.lease / 2 =>
                 {
                     (kept.lease, kept.renewed, true)
@@ -555,7 +569,7 @@ impl StateStore for RedisSessions {
                     // with its commit rather than keep it again.
                     session.committed_at = (!asked).then_some(sent);
                     if lease_held {
-                        self.leases.keep(held.lease.clone(), sent, self.hold);
+                        self.leases.keep(held.lease.clone(), rev, sent, self.hold);
                     }
                     Ok(())
                 }
