@@ -36,7 +36,7 @@
 //! | key | type | holds | expiry |
 //! |---|---|---|---|
 //! | `ferrex:{sid}:lease` | string | the holder's random token | the lease ([`RedisStoreConfig::lease`]) |
-//! | `ferrex:{sid}:meta` | hash | `fence` (incremented on every acquire), `owner` (the last acquirer's token), `rev` (incremented on every applied write) | idle ([`RedisStoreConfig::idle`]) |
+//! | `ferrex:{sid}:meta` | hash | `fence` (incremented on every acquire), `owner` (the last acquirer's token), `rev` (incremented on every applied write), `wanted` (an acquire found the lease taken) | idle ([`RedisStoreConfig::idle`]) |
 //! | `ferrex:{sid}:state` | hash | the session's fields (e.g. one per state type), opaque bytes | idle |
 //! | `ferrex:once:KEY` | string | a one-time value ([`RedisStore::put_once`]) | its own |
 //!
@@ -65,11 +65,14 @@
 //! | write + release | [`RedisStore::commit`] with [`AfterCommit::Release`] | 1 |
 //! | write, keep the lease for the next queued event | [`RedisStore::commit`] with [`AfterCommit::Keep`] | 1 |
 //!
-//! So an event costs two round trips when it is the only one in flight for its session (the
-//! usual case behind a round-robin balancer), and one when the process already holds the
-//! lease because more events of that session were queued behind it: a burst of `n` events
-//! costs `n + 1`. A long handler adds one [`RedisStore::renew`] per third of the lease
-//! ([`LeaseKeeper`]).
+//! So an event costs two round trips when its process does not hold the session's lease,
+//! and one when it kept the lease from the session's previous event ([`AfterCommit::Keep`]):
+//! a burst of `n` events costs `n + 1`, plus a [`RedisStore::release`] if the lease is
+//! given back without a write. An acquire that finds the lease taken marks the session
+//! `wanted`, and the holder's next commit gives the lease back even when asked to keep it
+//! (`asked` in [`Commit::Applied`]), so a process keeping a lease never keeps others out for
+//! longer than its next event. A long handler adds one [`RedisStore::renew`] per third of
+//! the lease ([`LeaseKeeper`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -223,7 +226,7 @@ pub enum AfterCommit {
     Release,
     /// Keep it, renewed to a full lease, so this process runs the session's next event
     /// without acquiring it again — unless another process asked for the session while it
-    /// was held ([`Commit::Applied::asked`]): then it is given back all the same.
+    /// was held (`asked` in [`Commit::Applied`]): then it is given back all the same.
     Keep,
 }
 
