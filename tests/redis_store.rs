@@ -683,3 +683,39 @@ async fn a_handler_running_for_several_leases_keeps_its_session_and_the_other_pr
     );
     assert_eq!(number_in::<i64>(&page(&b, &cookie).await, "count"), 11);
 }
+
+#[tokio::test]
+async fn a_process_whose_kept_lease_ran_out_meanwhile_counts_on_from_the_newer_state() {
+    let server = RedisServer::start().await;
+    // A keeps its lease far longer than the lease lasts, as a process stalled past its
+    // lease would find on waking: the lease ran out in Redis while A still holds it here.
+    let lease = Duration::from_millis(400);
+    let a = TestServer::start(counter_app(&server, lease, Duration::from_secs(60))).await;
+    let b = TestServer::start(counter_app(&server, lease, Duration::ZERO)).await;
+    let cookie = arrive(&a).await;
+    add_one(&a, &cookie).await;
+    add_one(&a, &cookie).await;
+    let lease_key = format!(
+        "ferrex:{{{}}}:lease",
+        cookie.split_once('=').map_or("", |(_, id)| id)
+    );
+    assert_eq!(
+        server.command(&["EXISTS", &lease_key]),
+        ":1",
+        "A keeps the lease"
+    );
+    wait_until("A's kept lease to run out in Redis", || {
+        server.command(&["EXISTS", &lease_key]) == ":0"
+    })
+    .await;
+    add_one(&b, &cookie).await;
+    // A's next event does not trust the lease it thinks it keeps: it takes the session
+    // again, with B's write.
+    let (status, body) = post_event(&a, Some(&cookie), None, "Counter.add", json!([1])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        number_in::<i64>(body["html"].as_str().unwrap_or(""), "count"),
+        4
+    );
+    assert_eq!(number_in::<i64>(&page(&b, &cookie).await, "count"), 4);
+}
