@@ -4,7 +4,8 @@
 //!   WebSocket, 1 client and 16 clients at once (each its own session), with the in-memory
 //!   store and with `App::redis` in the same run;
 //! - the Redis commands one event costs in the steady state (`INFO commandstats` before and
-//!   after a run);
+//!   after a run), and the CPU `redis-server` spends per event in the Redis rows
+//!   (`INFO cpu`), since it shares the machine's cores with the servers and the clients;
 //! - the memory one session takes in Redis (`MEMORY USAGE` of its keys);
 //! - two Redis-backed servers behind nginx (round robin, no affinity) against one of them
 //!   reached directly, 16 clients, same run (skipped with a note when nginx is missing).
