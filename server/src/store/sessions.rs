@@ -319,7 +319,9 @@ impl RedisSessions {
     /// process that gets an event of the session meanwhile waits for it, for at most the
     /// hold time (or until the holder's next commit, which gives the lease back when
     /// asked). Behind a balancer with session affinity, a longer hold (the clients' round
-    /// trip, e.g. 100 ms) makes most events cost one round trip.
+    /// trip, e.g. 100 ms) makes most events cost one round trip. A kept lease is used for
+    /// at most half of [`RedisStoreConfig::lease`] after its last renewal, so a hold
+    /// longer than that acts as that.
     ///
     /// ```no_run
     /// use std::time::Duration;
