@@ -4,7 +4,8 @@
 //!   WebSocket, 1 client and 16 clients at once (each its own session), with the in-memory
 //!   store and with `App::redis` in the same run;
 //! - the Redis commands one event costs in the steady state (`INFO commandstats` before and
-//!   after a run);
+//!   after a run), and the CPU `redis-server` spends per event in the Redis rows
+//!   (`INFO cpu`), since it shares the machine's cores with the servers and the clients;
 //! - the memory one session takes in Redis (`MEMORY USAGE` of its keys);
 //! - two Redis-backed servers behind nginx (round robin, no affinity) against one of them
 //!   reached directly, 16 clients, same run (skipped with a note when nginx is missing).
@@ -63,6 +64,9 @@ impl Redis {
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(dir.path())
+            .arg("--unixsocket")
+            .arg(dir.path().join("redis.sock"))
+            .args(["--unixsocketperm", "700"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -86,6 +90,11 @@ impl Redis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// The same Redis through its Unix socket (a Redis on the app's own machine).
+    fn unix_url(&self) -> String {
+        format!("unix://{}", self._dir.path().join("redis.sock").display())
+    }
+
     async fn query(&self, words: &[&str]) -> Result<redis::Value, String> {
         let client = redis::Client::open(self.url()).map_err(|e| e.to_string())?;
         let mut conn = client
@@ -100,6 +109,24 @@ impl Redis {
             .query_async(&mut conn)
             .await
             .map_err(|e| e.to_string())
+    }
+
+    /// The CPU time `redis-server` has used so far (user + system), from `INFO cpu`.
+    async fn cpu(&self) -> Result<Duration, String> {
+        let info = match self.query(&["INFO", "cpu"]).await? {
+            redis::Value::BulkString(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            redis::Value::VerbatimString { text, .. } => text,
+            other => return Err(format!("INFO answered {other:?}")),
+        };
+        let seconds: f64 = info
+            .lines()
+            .filter_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                matches!(name, "used_cpu_user" | "used_cpu_sys")
+                    .then(|| value.trim().parse::<f64>().ok())?
+            })
+            .sum();
+        Ok(Duration::from_secs_f64(seconds))
     }
 
     /// Every command's `calls=` from `INFO commandstats`, summed, and by command.
@@ -197,19 +224,32 @@ async fn run() -> Result<bool, String> {
             // Rounds alternate with nothing else running; the best is printed (other work
             // on the machine only slows a round down).
             let mut best: Option<Run> = None;
+            let cpu_before = redis.cpu().await?;
+            let mut total = 0;
             for _ in 0..rounds {
                 let run = events(*addr, clients, secs, max).await?;
+                total += run.count;
                 if best.as_ref().is_none_or(|b| run.rate > b.rate) {
                     best = Some(run);
                 }
             }
+            // What Redis itself spends on an event, for the Redis rows.
+            let redis_cpu = (redis.cpu().await? - cpu_before).as_secs_f64() * 1e6;
             let run = best.ok_or("no round ran")?;
             println!(
-                "  {clients:>2} client(s), {name:<9}: {:>7.0} events/s  p50 {:>7}  p99 {:>7}  ({} events)",
+                "  {clients:>2} client(s), {name:<9}: {:>7.0} events/s  p50 {:>7}  p99 {:>7}  ({} events){}",
                 run.rate,
                 micros(run.p50),
                 micros(run.p99),
-                run.count
+                run.count,
+                if i == 1 {
+                    format!(
+                        "  redis-server CPU {:.1} µs/event",
+                        redis_cpu / total.max(1) as f64
+                    )
+                } else {
+                    String::new()
+                }
             );
             if clients == 16 {
                 at_16[i] = run.rate;
@@ -220,6 +260,32 @@ async fn run() -> Result<bool, String> {
     println!(
         "  Redis / in memory at 16 clients: {ratio:.2}× (target ≥ 0.5×: {})",
         verdict(ratio >= 0.5)
+    );
+
+    // The same at 16 clients with Redis reached through its Unix socket: how much of the
+    // cost above is the loopback TCP stack, which a Redis on another machine also pays.
+    let over_unix = common::serve(
+        App::new()
+            .redis(&redis.unix_url())
+            .page("/", index)
+            .into_router(),
+    )
+    .await;
+    let mut best: Option<Run> = None;
+    for _ in 0..rounds {
+        let run = events(over_unix, 16, secs, max).await?;
+        if best.as_ref().is_none_or(|b| run.rate > b.rate) {
+            best = Some(run);
+        }
+    }
+    let run = best.ok_or("no round ran")?;
+    println!(
+        "  16 client(s), Redis over a Unix socket: {:>7.0} events/s  p50 {:>7}  p99 {:>7}  ({} events); / in memory: {:.2}×",
+        run.rate,
+        micros(run.p50),
+        micros(run.p99),
+        run.count,
+        run.rate / at_16[0].max(1.0)
     );
 
     behind_the_proxy(&redis, shared, secs, max, rounds).await?;

@@ -1,15 +1,23 @@
-//! The Redis session-store primitives against a real Redis: one holder per session, stale
-//! writes refused, renewal, idle expiry, one-time values and the commands an event costs.
+//! The Redis session store against a real Redis: one holder per session, stale writes
+//! refused, renewal, idle expiry, one-time values, the commands an event costs, and a lease
+//! kept between a session's events given to another process when it asks or when the
+//! holder goes idle.
 
 #[allow(unused_imports)] // the browser half of the helpers is unused here
 mod support;
 
 use std::time::{Duration, Instant};
 
-use ferrex::SessionId;
+use ferrex::prelude::*;
+use ferrex::store::RedisSessions;
 use ferrex::store::redis::{
     AfterCommit, Commit, Loaded, RedisStore, RedisStoreConfig, RedisStoreError, SessionWrite,
 };
+use ferrex::{App, SessionId};
+use reqwest::StatusCode;
+use serde_json::json;
+use support::TestServer;
+use support::http::{arrive, number_in, page, post_event};
 use support::services::RedisServer;
 use support::wait_until;
 
@@ -147,7 +155,8 @@ async fn a_holder_whose_lease_ran_out_with_nobody_else_taking_it_may_still_write
             .expect("commit"),
         Commit::Applied {
             rev: 1,
-            lease_held: false
+            lease_held: false,
+            asked: false,
         },
         "nothing newer exists, so the write is safe; the caller learns the lease is gone"
     );
@@ -242,7 +251,8 @@ async fn commits_refresh_the_idle_expiry_and_keys_of_a_session_share_its_hash_ta
         outcome,
         Commit::Applied {
             rev: 1,
-            lease_held: true
+            lease_held: true,
+            asked: false,
         }
     );
 
@@ -392,6 +402,189 @@ async fn an_event_costs_one_script_call_to_acquire_and_load_and_one_to_write_and
 }
 
 #[tokio::test]
+async fn a_kept_lease_is_given_back_by_the_holders_next_commit_once_another_process_asks() {
+    let server = RedisServer::start().await;
+    let holder = connect(&server, RedisStoreConfig::default()).await;
+    let asker = connect(&server, RedisStoreConfig::default()).await;
+    let sid = SessionId::random();
+    let write = SessionWrite::new().set("Counter", b"1".to_vec());
+    let lease = holder.create(&sid).await.expect("created");
+    let kept = holder
+        .commit(&lease, &write, AfterCommit::Keep)
+        .await
+        .expect("commit");
+    assert!(matches!(
+        kept,
+        Commit::Applied {
+            lease_held: true,
+            asked: false,
+            ..
+        }
+    ));
+    assert!(
+        asker.try_acquire(&sid).await.expect("answers").is_none(),
+        "a try without waiting takes nothing and asks for nothing"
+    );
+
+    let waiting = tokio::spawn({
+        let sid = sid.clone();
+        async move { asker.acquire_and_load(&sid, None).await }
+    });
+    let meta = holder.session_key(&sid, "meta");
+    wait_until("the asker to mark the session wanted", || {
+        server.command(&["HEXISTS", &meta, "wanted"]) == ":1"
+    })
+    .await;
+    // The holder asks to keep the lease, as it does while the session's events come to
+    // it; the asking process gets it all the same.
+    let outcome = holder
+        .commit(&lease, &write, AfterCommit::Keep)
+        .await
+        .expect("commit");
+    assert_eq!(
+        outcome,
+        Commit::Applied {
+            rev: 2,
+            lease_held: false,
+            asked: true,
+        }
+    );
+    let (next, loaded) = waiting
+        .await
+        .expect("the asker ran")
+        .expect("the asker gets the session");
+    assert!(next.fence() > lease.fence());
+    assert_eq!(field(&loaded, "Counter"), Some(b"1".to_vec()));
+    assert_eq!(
+        server.command(&["HEXISTS", &meta, "wanted"]),
+        ":0",
+        "the new holder starts with no one asking"
+    );
+}
+
+/// A counter for the app-level tests of the lease kept between events.
+#[derive(Default, Serialize, Deserialize)]
+struct Counter {
+    count: i64,
+}
+
+#[event]
+impl Counter {
+    fn add(&mut self, by: i64) {
+        self.count += by;
+    }
+
+    async fn slow_add(&mut self, by: i64, millis: u64) {
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+        self.count += by;
+    }
+}
+
+fn counter_page(counter: &Counter) -> Node {
+    ui! { text(counter.count, id = "count") }
+}
+
+/// An app keeping its sessions in `server`, holding a lease `hold` after each event, with
+/// leases of `lease` (long, so a lease that is not given back keeps the session from other
+/// processes for longer than they wait for it).
+fn counter_app(server: &RedisServer, lease: Duration, hold: Duration) -> App {
+    let config = RedisStoreConfig {
+        lease,
+        ..RedisStoreConfig::default()
+    };
+    let sessions = RedisSessions::with_config(&server.url(), config, 1000).lease_hold(hold);
+    App::new().store(sessions).page("/", counter_page)
+}
+
+async fn add_one(app: &TestServer, cookie: &str) {
+    let (status, body) = post_event(app, Some(cookie), None, "Counter.add", json!([1])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// The longest a lease may last in these tests: far past what a process waits for a busy
+/// session (10 s), so only the lease being given back lets another process in.
+const LONG_LEASE: Duration = Duration::from_secs(120);
+
+#[tokio::test]
+async fn a_burst_of_events_on_one_process_costs_one_script_call_each_and_an_asking_process_gets_the_session()
+ {
+    let server = RedisServer::start().await;
+    let a = TestServer::start(counter_app(&server, LONG_LEASE, LONG_LEASE / 4)).await;
+    let b = TestServer::start(counter_app(&server, LONG_LEASE, LONG_LEASE / 4)).await;
+    let cookie = arrive(&a).await;
+    // The first event gives its lease back (one event says nothing of the next); the
+    // second, coming soon after, keeps it.
+    add_one(&a, &cookie).await;
+    add_one(&a, &cookie).await;
+    server.command(&["CONFIG", "RESETSTAT"]);
+    for _ in 0..20 {
+        add_one(&a, &cookie).await;
+    }
+    assert_eq!(
+        calls(&server, "evalsha"),
+        20,
+        "each event of the burst is one script: its fenced commit"
+    );
+    assert_eq!(calls(&server, "eval"), 0);
+
+    // B gets an event of the session while A keeps the lease, for far longer than B
+    // waits: B asks, and A's next commit gives the lease back.
+    let on_b = tokio::spawn({
+        let cookie = cookie.clone();
+        async move {
+            let answer = post_event(&b, Some(&cookie), None, "Counter.add", json!([1])).await;
+            (b, answer)
+        }
+    });
+    let meta = format!(
+        "ferrex:{{{}}}:meta",
+        cookie.split_once('=').map_or("", |(_, id)| id)
+    );
+    wait_until("B to ask for the session", || {
+        server.command(&["HEXISTS", &meta, "wanted"]) == ":1"
+    })
+    .await;
+    add_one(&a, &cookie).await;
+    let (b, (status, body)) = on_b.await.expect("B's event ran");
+    assert_eq!(status, StatusCode::OK, "B got the session: {body}");
+    assert_eq!(number_in::<i64>(&page(&b, &cookie).await, "count"), 24);
+    assert_eq!(number_in::<i64>(&page(&a, &cookie).await, "count"), 24);
+    // The session moved: A's next event loads B's write and counts on from it.
+    add_one(&a, &cookie).await;
+    assert_eq!(number_in::<i64>(&page(&b, &cookie).await, "count"), 25);
+}
+
+#[tokio::test]
+async fn a_lease_kept_by_a_process_that_goes_idle_passes_to_another_after_the_hold_time() {
+    let server = RedisServer::start().await;
+    let hold = Duration::from_millis(500);
+    let a = TestServer::start(counter_app(&server, LONG_LEASE, hold)).await;
+    let b = TestServer::start(counter_app(&server, LONG_LEASE, hold)).await;
+    let cookie = arrive(&a).await;
+    for _ in 0..3 {
+        add_one(&a, &cookie).await;
+    }
+    let lease = format!(
+        "ferrex:{{{}}}:lease",
+        cookie.split_once('=').map_or("", |(_, id)| id)
+    );
+    assert_eq!(
+        server.command(&["EXISTS", &lease]),
+        ":1",
+        "A keeps the lease after its burst"
+    );
+    // A has no more events: it gives the lease back after the hold time, long before the
+    // lease would run out, and B's event goes through.
+    let (status, body) = post_event(&b, Some(&cookie), None, "Counter.add", json!([1])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(number_in::<i64>(&page(&a, &cookie).await, "count"), 4);
+    wait_until("B to give the lease back in turn", || {
+        server.command(&["EXISTS", &lease]) == ":0"
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn calls_fail_with_a_sentence_while_redis_is_down_and_work_again_when_it_is_back() {
     let mut server = RedisServer::start().await;
     let store = connect(
@@ -449,4 +642,80 @@ async fn an_unknown_session_is_refused_and_costs_redis_no_key() {
         Err(RedisStoreError::NoSuchSession)
     ));
     assert_eq!(server.command(&["DBSIZE"]), ":0", "nothing was created");
+}
+
+#[tokio::test]
+async fn a_handler_running_for_several_leases_keeps_its_session_and_the_other_process_waits() {
+    let server = RedisServer::start().await;
+    let lease = Duration::from_millis(300);
+    let a = TestServer::start(counter_app(&server, lease, Duration::from_millis(5))).await;
+    let b = TestServer::start(counter_app(&server, lease, Duration::from_millis(5))).await;
+    let cookie = arrive(&a).await;
+    let slow = tokio::spawn({
+        let cookie = cookie.clone();
+        async move {
+            post_event(
+                &a,
+                Some(&cookie),
+                None,
+                "Counter.slow_add",
+                json!([10, 1500]),
+            )
+            .await
+        }
+    });
+    let lease_key = format!(
+        "ferrex:{{{}}}:lease",
+        cookie.split_once('=').map_or("", |(_, id)| id)
+    );
+    wait_until("A to take the lease", || {
+        server.command(&["EXISTS", &lease_key]) == ":1"
+    })
+    .await;
+    // B's event waits for the session for as long as A's handler runs, five leases.
+    let (status, body) = post_event(&b, Some(&cookie), None, "Counter.add", json!([1])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = slow.await.expect("A's event ran");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "renewed all along, A's write stands: {body}"
+    );
+    assert_eq!(number_in::<i64>(&page(&b, &cookie).await, "count"), 11);
+}
+
+#[tokio::test]
+async fn a_process_whose_kept_lease_ran_out_meanwhile_counts_on_from_the_newer_state() {
+    let server = RedisServer::start().await;
+    // A keeps its lease far longer than the lease lasts, as a process stalled past its
+    // lease would find on waking: the lease ran out in Redis while A still holds it here.
+    let lease = Duration::from_millis(400);
+    let a = TestServer::start(counter_app(&server, lease, Duration::from_secs(60))).await;
+    let b = TestServer::start(counter_app(&server, lease, Duration::ZERO)).await;
+    let cookie = arrive(&a).await;
+    add_one(&a, &cookie).await;
+    add_one(&a, &cookie).await;
+    let lease_key = format!(
+        "ferrex:{{{}}}:lease",
+        cookie.split_once('=').map_or("", |(_, id)| id)
+    );
+    assert_eq!(
+        server.command(&["EXISTS", &lease_key]),
+        ":1",
+        "A keeps the lease"
+    );
+    wait_until("A's kept lease to run out in Redis", || {
+        server.command(&["EXISTS", &lease_key]) == ":0"
+    })
+    .await;
+    add_one(&b, &cookie).await;
+    // A's next event does not trust the lease it thinks it keeps: it takes the session
+    // again, with B's write.
+    let (status, body) = post_event(&a, Some(&cookie), None, "Counter.add", json!([1])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        number_in::<i64>(body["html"].as_str().unwrap_or(""), "count"),
+        4
+    );
+    assert_eq!(number_in::<i64>(&page(&b, &cookie).await, "count"), 4);
 }

@@ -68,6 +68,9 @@ pub struct App {
     /// Sessions in this Redis (`App::redis`), made at start with the settings then known.
     #[cfg(feature = "redis")]
     redis_url: Option<String>,
+    /// How long a process keeps a session's lease after an event (`App::session_lease_hold`).
+    #[cfg(feature = "redis")]
+    session_lease_hold: Option<Duration>,
     upload_writer: Option<crate::app_state::MakeWriter>,
     file_store: Option<FileStore>,
     files_url: Option<String>,
@@ -104,6 +107,8 @@ impl App {
             assets: AssetsChoice::default(),
             #[cfg(feature = "redis")]
             redis_url: None,
+            #[cfg(feature = "redis")]
+            session_lease_hold: None,
             upload_writer: None,
             file_store: None,
             files_url: None,
@@ -367,6 +372,26 @@ impl App {
         self
     }
 
+    /// With sessions in Redis ([`App::redis`]): how long a process keeps a session's lease
+    /// after an event while no other event of it comes (default 5 ms;
+    /// `store::RedisSessions::lease_hold` says what it saves and costs). While kept, the
+    /// session's next event here costs one Redis round trip instead of two; another
+    /// process getting an event of the session waits for it, at most this long.
+    /// `Duration::ZERO` gives the lease back with every event.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let app = ferrex::App::new()
+    ///     .redis("redis://127.0.0.1:6379")
+    ///     .session_lease_hold(Duration::from_millis(100));
+    /// # drop(app);
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn session_lease_hold(mut self, hold: Duration) -> App {
+        self.session_lease_hold = Some(hold);
+        self
+    }
+
     /// The store sessions live in: the one given, else Redis when configured, else memory.
     fn session_store(&mut self) -> Arc<dyn StateStore> {
         if let Some(store) = self.store.take() {
@@ -380,11 +405,15 @@ impl App {
                     .filter(|url| !url.trim().is_empty())
             });
             if let Some(url) = url {
-                return Arc::new(crate::store::RedisSessions::new(
+                let mut sessions = crate::store::RedisSessions::new(
                     &url,
                     self.settings.session_idle,
                     self.settings.max_sessions,
-                ));
+                );
+                if let Some(hold) = self.session_lease_hold {
+                    sessions = sessions.lease_hold(hold);
+                }
+                return Arc::new(sessions);
             }
         }
         Arc::new(MemoryStore::with_max_sessions(self.settings.max_sessions))

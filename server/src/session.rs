@@ -103,6 +103,12 @@ pub struct Session {
     // Used by the shared stores (the `redis` feature).
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) stored: Option<u64>,
+    /// For a session a shared store keeps: when this process last wrote one of its events
+    /// there, while it looks like events keep coming here (`None` once another process
+    /// asked for the session): a second event soon after the first is what tells a store
+    /// holding leases between events that keeping this one is worth it.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) committed_at: Option<std::time::Instant>,
     /// Whether a shared store keeps the session: then only events advance [`Session::rev`]
     /// (a page load shows the current one), since a page load on one process is never
     /// written where the next event, on another, would see it.

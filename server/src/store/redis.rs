@@ -36,7 +36,7 @@
 //! | key | type | holds | expiry |
 //! |---|---|---|---|
 //! | `ferrex:{sid}:lease` | string | the holder's random token | the lease ([`RedisStoreConfig::lease`]) |
-//! | `ferrex:{sid}:meta` | hash | `fence` (incremented on every acquire), `owner` (the last acquirer's token), `rev` (incremented on every applied write) | idle ([`RedisStoreConfig::idle`]) |
+//! | `ferrex:{sid}:meta` | hash | `fence` (incremented on every acquire), `owner` (the last acquirer's token), `rev` (incremented on every applied write), `wanted` (an acquire found the lease taken) | idle ([`RedisStoreConfig::idle`]) |
 //! | `ferrex:{sid}:state` | hash | the session's fields (e.g. one per state type), opaque bytes | idle |
 //! | `ferrex:once:KEY` | string | a one-time value ([`RedisStore::put_once`]) | its own |
 //!
@@ -65,11 +65,14 @@
 //! | write + release | [`RedisStore::commit`] with [`AfterCommit::Release`] | 1 |
 //! | write, keep the lease for the next queued event | [`RedisStore::commit`] with [`AfterCommit::Keep`] | 1 |
 //!
-//! So an event costs two round trips when it is the only one in flight for its session (the
-//! usual case behind a round-robin balancer), and one when the process already holds the
-//! lease because more events of that session were queued behind it: a burst of `n` events
-//! costs `n + 1`. A long handler adds one [`RedisStore::renew`] per third of the lease
-//! ([`LeaseKeeper`]).
+//! So an event costs two round trips when its process does not hold the session's lease,
+//! and one when it kept the lease from the session's previous event ([`AfterCommit::Keep`]):
+//! a burst of `n` events costs `n + 1`, plus a [`RedisStore::release`] if the lease is
+//! given back without a write. An acquire that finds the lease taken marks the session
+//! `wanted`, and the holder's next commit gives the lease back even when asked to keep it
+//! (`asked` in [`Commit::Applied`]), so a process keeping a lease never keeps others out for
+//! longer than its next event. A long handler adds one [`RedisStore::renew`] per third of
+//! the lease ([`LeaseKeeper`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -221,7 +224,9 @@ impl SessionWrite {
 pub enum AfterCommit {
     /// Give it up: the next event of this session may run on any process.
     Release,
-    /// Keep it, renewed to a full lease: this process has the session's next event queued.
+    /// Keep it, renewed to a full lease, so this process runs the session's next event
+    /// without acquiring it again — unless another process asked for the session while it
+    /// was held (`asked` in [`Commit::Applied`]): then it is given back all the same.
     Keep,
 }
 
@@ -232,9 +237,12 @@ pub enum Commit {
     Applied {
         /// The session's revision after this write.
         rev: u64,
-        /// Whether the caller still holds the lease (asked to keep it, and it had not
-        /// expired).
+        /// Whether the caller still holds the lease (asked to keep it, it had not expired,
+        /// and no other process asked for it).
         lease_held: bool,
+        /// Whether another process asked for the session while this lease was held (an
+        /// acquire found it busy): the lease was given back, whatever `then` said.
+        asked: bool,
     },
     /// Refused: another process acquired the session after this lease was taken, so this
     /// write would overwrite newer state. Nothing was changed.
@@ -263,18 +271,25 @@ struct Scripts {
 }
 
 /// `KEYS`: lease, meta, state. `ARGV`: token, lease ms, idle ms, load (0/1), cached rev,
-/// create (0/1). Answers `{2}` for a session that does not exist when not creating (and
-/// creates nothing), `{0, lease pttl}` when busy, else `{1, fence, rev}` plus the state's
-/// `HGETALL` when asked to load and the rev differs from the cached one.
+/// create (0/1), ask (0/1). Answers `{2}` for a session that does not exist when not
+/// creating (and creates nothing), `{0, lease pttl}` when busy (having marked the session
+/// `wanted` when asking, so a holder keeping the lease gives it back at its next commit),
+/// else `{1, fence, rev}` plus the state's `HGETALL` when asked to load and the rev differs
+/// from the cached one. A new holder starts with no `wanted` mark: whoever still waits
+/// marks it again at its next try.
 const ACQUIRE_LUA: &str = r"
 if ARGV[6] == '0' and redis.call('EXISTS', KEYS[2]) == 0 then
   return {2}
 end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  if ARGV[7] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then
+    redis.call('HSET', KEYS[2], 'wanted', 1)
+  end
   return {0, redis.call('PTTL', KEYS[1])}
 end
 local fence = redis.call('HINCRBY', KEYS[2], 'fence', 1)
 redis.call('HSET', KEYS[2], 'owner', ARGV[1])
+redis.call('HDEL', KEYS[2], 'wanted')
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 redis.call('PEXPIRE', KEYS[3], ARGV[3])
 local rev = tonumber(redis.call('HGET', KEYS[2], 'rev') or '0')
@@ -286,31 +301,38 @@ return {1, fence, rev, redis.call('HGETALL', KEYS[3])}
 
 /// `KEYS`: lease, meta, state. `ARGV`: token, idle ms, release (1) or keep (0), lease ms,
 /// number of fields set, then field/value pairs, then the fields to delete.
-/// Answers `{0}` when the caller is no longer the owner, else `{1, rev, lease held}`.
+/// Answers `{0}` when the caller is no longer the owner, else `{1, rev, lease held, asked}`:
+/// a lease another process asked for (`wanted`) is given back even when keeping was asked.
 const COMMIT_LUA: &str = r"
-if redis.call('HGET', KEYS[2], 'owner') ~= ARGV[1] then
+local meta = redis.call('HMGET', KEYS[2], 'owner', 'wanted')
+if meta[1] ~= ARGV[1] then
   return {0}
 end
 local set_end = 5 + 2 * tonumber(ARGV[5])
-for i = 6, set_end, 2 do
-  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+if set_end > 5 then
+  redis.call('HSET', KEYS[3], unpack(ARGV, 6, set_end))
 end
-for i = set_end + 1, #ARGV do
-  redis.call('HDEL', KEYS[3], ARGV[i])
+if #ARGV > set_end then
+  redis.call('HDEL', KEYS[3], unpack(ARGV, set_end + 1, #ARGV))
 end
 local rev = redis.call('HINCRBY', KEYS[2], 'rev', 1)
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 redis.call('PEXPIRE', KEYS[3], ARGV[2])
+local asked = 0
+if meta[2] then
+  redis.call('HDEL', KEYS[2], 'wanted')
+  asked = 1
+end
 local held = 0
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  if ARGV[3] == '1' then
+  if ARGV[3] == '1' or asked == 1 then
     redis.call('DEL', KEYS[1])
   else
     redis.call('PEXPIRE', KEYS[1], ARGV[4])
     held = 1
   end
 end
-return {1, rev, held}
+return {1, rev, held, asked}
 ";
 
 /// `KEYS`: lease. `ARGV`: token, lease ms. Extends the lease only for its holder.
@@ -364,10 +386,15 @@ struct Attempt {
     cached_rev: Option<u64>,
     /// Start the session if it does not exist (else answer that it does not).
     create: bool,
+    /// Mark a busy session `wanted`, so a holder keeping its lease between events gives it
+    /// back at its next commit instead of at the end of its hold.
+    ask: bool,
 }
 
 /// The first wait between two tries of a busy lease; it doubles up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(2);
+/// Short, since the usual holder is a process keeping the lease for a few milliseconds
+/// after its last event (`RedisSessions::lease_hold`).
+const FIRST_BACKOFF: Duration = Duration::from_millis(1);
 /// The longest wait between two tries of a busy lease.
 const MAX_BACKOFF: Duration = Duration::from_millis(64);
 
@@ -420,6 +447,7 @@ impl RedisStore {
             load: false,
             cached_rev: None,
             create: true,
+            ask: true,
         };
         self.acquire_waiting(sid, attempt)
             .await
@@ -430,13 +458,17 @@ impl RedisStore {
     /// holds it, for at most [`RedisStoreConfig::acquire_wait`].
     /// [`RedisStoreError::NoSuchSession`] if it never existed or expired.
     pub async fn acquire(&self, sid: &SessionId) -> Result<Lease, RedisStoreError> {
-        self.acquire_waiting(sid, Attempt::default())
+        let attempt = Attempt {
+            ask: true,
+            ..Attempt::default()
+        };
+        self.acquire_waiting(sid, attempt)
             .await
             .map(|(lease, _)| lease)
     }
 
     /// Takes the lease of an existing session once, without waiting: `None` if another
-    /// process holds it.
+    /// process holds it (and the holder is not asked to give it back).
     pub async fn try_acquire(&self, sid: &SessionId) -> Result<Option<Lease>, RedisStoreError> {
         Ok(self
             .acquire_once(sid, Attempt::default())
@@ -457,6 +489,7 @@ impl RedisStore {
             load: true,
             cached_rev,
             create: false,
+            ask: true,
         };
         let (lease, loaded) = self.acquire_waiting(sid, attempt).await?;
         let loaded = loaded.ok_or(RedisStoreError::UnexpectedReply("acquire without a load"))?;
@@ -516,6 +549,7 @@ impl RedisStore {
                     .unwrap_or_default(),
             )
             .arg(flag(attempt.create))
+            .arg(flag(attempt.ask))
             .invoke_async(&mut self.conn.clone())
             .await?;
         let items = array(reply, "acquire")?;
@@ -548,7 +582,9 @@ impl RedisStore {
 
     /// Applies `write` to the session's record if `lease` is still the latest acquire
     /// ([`Commit::Stale`] otherwise, changing nothing), refreshes the idle expiry, and
-    /// releases or keeps the lease as `then` says — all in one atomic script.
+    /// releases or keeps the lease as `then` says (keeping renews it to a full
+    /// [`RedisStoreConfig::lease`], unless another process asked for the session since the
+    /// last commit: then it is given back) — all in one atomic script.
     pub async fn commit(
         &self,
         lease: &Lease,
@@ -583,6 +619,7 @@ impl RedisStore {
         Ok(Commit::Applied {
             rev: int_at(&items, 1, "commit")?.unsigned_abs(),
             lease_held: int_at(&items, 2, "commit")? == 1,
+            asked: int_at(&items, 3, "commit")? == 1,
         })
     }
 

@@ -5,16 +5,18 @@
 //! Redis holds the truth: an event takes the session's lease and brings the copy up to date
 //! in one round trip ([`RedisStore::acquire_and_load`], sending the states only when another
 //! process wrote since), runs, and writes the state it changed with the render revision in
-//! a fenced commit that also gives the lease back — before its reply goes out.
+//! a fenced commit — before its reply goes out. While a session's events keep coming to one
+//! process, that process keeps the lease between them ([`RedisSessions::lease_hold`]): its
+//! copy is known current, so the next event costs only its commit.
 
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
-use tokio::sync::OnceCell;
+use tokio::sync::{Notify, OnceCell};
 
 use super::redis::{
-    AfterCommit, Commit, Lease, LeaseKeeper, Loaded, RedisStore, RedisStoreConfig, RedisStoreError,
-    SessionWrite,
+    AfterCommit, Commit, Lease, Loaded, RedisStore, RedisStoreConfig, RedisStoreError, SessionWrite,
 };
 use crate::memory_store::MemoryStore;
 use crate::session::{
@@ -28,7 +30,9 @@ use crate::session::{
 /// - **Events** of one session run one at a time across all processes: each holds the
 ///   session's lease, renewed while a long handler runs; the write is refused if another
 ///   process took the session meanwhile (the event then fails and nothing is overwritten).
-///   Two Redis round trips per event.
+///   An event costs two Redis round trips (acquire and load, commit) — one while the
+///   session's events keep coming to this process, which then keeps the lease between
+///   them for up to [`RedisSessions::lease_hold`].
 /// - **Page loads** take no lease: a new session is made known to Redis in one round trip
 ///   (the socket the page opens may reach another process); a known one is brought up to
 ///   date in one (the states travel only when they changed).
@@ -47,21 +51,216 @@ pub struct RedisSessions {
     local: MemoryStore,
     redis: OnceCell<RedisStore>,
     secret: OnceLock<[u8; 32]>,
+    /// How long a lease is kept after an event ([`RedisSessions::lease_hold`]).
+    hold: Duration,
+    leases: Arc<Leases>,
+    /// The tasks that renew the leases of long events and give kept leases back once
+    /// idle, stopped with the store.
+    tasks: OnceLock<[tokio::task::AbortHandle; 2]>,
 }
+
+/// How long a process keeps a session's lease after an event, by default: a few
+/// milliseconds, so a client sending its next event as soon as the reply arrives (on the
+/// same machine or a near one) finds the lease here, while another process wanting the
+/// session waits little.
+pub const DEFAULT_LEASE_HOLD: Duration = Duration::from_millis(5);
 
 /// What an event holds between [`StateStore::begin`] and [`StateStore::commit`].
 struct Held {
     store: RedisStore,
     lease: Lease,
-    /// Renews the lease while the handler runs; stops when the claim is dropped.
-    _keeper: LeaseKeeper,
+    /// Where the lease is renewed while the handler runs; it stops when the claim is
+    /// dropped.
+    leases: Arc<Leases>,
+    running: u64,
     committed: bool,
+    /// Whether to keep the lease after the commit, for the session's next event.
+    keep: bool,
+}
+
+/// The leases this process holds: those of events running now, renewed while their
+/// handler runs (one task for all, rather than a timer per event), and those kept between
+/// events, each given back when it falls due.
+struct Leases {
+    running: Mutex<Running>,
+    kept: Mutex<Kept>,
+    /// Wakes the giver when the first lease is kept after none was.
+    wake: Notify,
+}
+
+#[derive(Default)]
+struct Running {
+    events: HashMap<u64, RunningLease>,
+    started: u64,
+}
+
+struct RunningLease {
+    lease: Lease,
+    /// When the lease was last made a full length (the acquire, the commit that kept it,
+    /// a renewal) was sent; `None` once a renewal found it gone.
+    renewed: Option<Instant>,
+}
+
+#[derive(Default)]
+struct Kept {
+    leases: HashMap<SessionId, KeptLease>,
+    /// Session, keep number, due time: in keeping order, which is due order since every
+    /// lease is held for the same time. An entry whose lease was taken back by an event
+    /// (or kept again since, under a newer number) is skipped.
+    due: VecDeque<(SessionId, u64, Instant)>,
+    kept: u64,
+}
+
+struct KeptLease {
+    lease: Lease,
+    /// The session's write count after the commit that kept the lease: while the lease is
+    /// held nobody else writes, so a copy at this count is current.
+    rev: u64,
+    /// When the commit that renewed the lease to a full length was sent: the lease lasts
+    /// at least until this plus [`RedisStoreConfig::lease`] unless the process stalled.
+    renewed: Instant,
+    number: u64,
+}
+
+/// A lock on plain data, which a panic while it was held leaves usable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Leases {
+    /// Counts an event's lease as running from now on; returns its number.
+    fn start(&self, lease: Lease, renewed: Instant) -> u64 {
+        let mut running = lock(&self.running);
+        running.started += 1;
+        let number = running.started;
+        let renewed = Some(renewed);
+        running
+            .events
+            .insert(number, RunningLease { lease, renewed });
+        number
+    }
+
+    fn finish(&self, number: u64) {
+        lock(&self.running).events.remove(&number);
+    }
+
+    /// The running leases last made full longer than `age` ago.
+    fn running_since(&self, now: Instant, age: Duration) -> Vec<(u64, Lease)> {
+        lock(&self.running)
+            .events
+            .iter()
+            .filter(|(_, event)| {
+                event
+                    .renewed
+                    .is_some_and(|at| now.saturating_duration_since(at) >= age)
+            })
+            .map(|(number, event)| (*number, event.lease.clone()))
+            .collect()
+    }
+
+    fn renewed(&self, number: u64, renewed: Option<Instant>) {
+        if let Some(event) = lock(&self.running).events.get_mut(&number) {
+            event.renewed = renewed;
+        }
+    }
+
+    fn keep(&self, lease: Lease, rev: u64, renewed: Instant, hold: Duration) {
+        let mut kept = lock(&self.kept);
+        kept.kept += 1;
+        let number = kept.kept;
+        let sid = lease.session().clone();
+        let was_idle = kept.due.is_empty();
+        kept.due.push_back((sid.clone(), number, renewed + hold));
+        kept.leases.insert(
+            sid,
+            KeptLease {
+                lease,
+                rev,
+                renewed,
+                number,
+            },
+        );
+        drop(kept);
+        if was_idle {
+            self.wake.notify_one();
+        }
+    }
+
+    /// The kept lease of `sid`, now the caller's (the giver will not give it back).
+    fn take(&self, sid: &SessionId) -> Option<KeptLease> {
+        lock(&self.kept).leases.remove(sid)
+    }
+
+    /// The leases due by `now`, taken out, and when the next one falls due.
+    fn take_due(&self, now: Instant) -> (Vec<Lease>, Option<Instant>) {
+        let mut kept = lock(&self.kept);
+        let mut due = Vec::new();
+        while let Some((_, _, at)) = kept.due.front()
+            && *at <= now
+        {
+            let Some((sid, number, _)) = kept.due.pop_front() else {
+                break;
+            };
+            if kept.leases.get(&sid).is_some_and(|k| k.number == number)
+                && let Some(idle) = kept.leases.remove(&sid)
+            {
+                due.push(idle.lease);
+            }
+        }
+        let next = kept.due.front().map(|(_, _, at)| *at);
+        (due, next)
+    }
+}
+
+/// Gives kept leases back once their session had no event for the hold time, so that
+/// another process wanting the session gets it without waiting for the lease to run out.
+/// Off the events' path: an event never waits for this.
+async fn give_back_idle(leases: Arc<Leases>, store: RedisStore) {
+    loop {
+        let (due, next) = leases.take_due(Instant::now());
+        let releases = due.iter().map(|lease| store.release(lease));
+        for outcome in futures_util::future::join_all(releases).await {
+            // The lease then runs out by itself; the fence keeps every write safe.
+            if let Err(error) = outcome {
+                tracing::debug!(%error, "giving an idle session lease back failed");
+            }
+        }
+        match next {
+            Some(at) => tokio::time::sleep_until(at.into()).await,
+            None => leases.wake.notified().await,
+        }
+    }
+}
+
+/// Renews the lease of every event whose handler has run for a third of a lease since the
+/// lease was last made full, so no handler loses its session by taking long. One task for
+/// all events: a short event (the usual) costs no timer and no Redis command.
+async fn renew_long_events(leases: Arc<Leases>, store: RedisStore, lease: Duration) {
+    // Checked every sixth of a lease, a running lease is renewed before half of it is gone.
+    let every = (lease / 6).max(Duration::from_millis(1));
+    loop {
+        tokio::time::sleep(every).await;
+        let now = Instant::now();
+        let long = leases.running_since(now, lease / 3);
+        let renewals = long.iter().map(|(_, lease)| store.renew(lease));
+        let outcomes = futures_util::future::join_all(renewals).await;
+        for ((number, _), outcome) in long.iter().zip(outcomes) {
+            match outcome {
+                Ok(held) => leases.renewed(*number, held.then_some(now)),
+                // Tried again at the next check; the lease may outlive a Redis hiccup.
+                Err(error) => tracing::warn!(%error, "renewing a session lease failed"),
+            }
+        }
+    }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
         // An event that failed before its commit (bad arguments, a dropped request) gives
         // the session back at once rather than when the lease runs out.
+        self.leases.finish(self.running);
         if self.committed {
             return;
         }
@@ -97,7 +296,51 @@ impl RedisSessions {
             local: MemoryStore::with_max_sessions(max_local),
             redis: OnceCell::new(),
             secret: OnceLock::new(),
+            hold: DEFAULT_LEASE_HOLD,
+            leases: Arc::new(Leases {
+                running: Mutex::new(Running::default()),
+                kept: Mutex::new(Kept::default()),
+                wake: Notify::new(),
+            }),
+            tasks: OnceLock::new(),
         }
+    }
+
+    /// How long this process keeps a session's lease after an event while no other event
+    /// of the session comes (default [`DEFAULT_LEASE_HOLD`], 5 ms); `Duration::ZERO`
+    /// gives it back with every event's commit.
+    ///
+    /// A lease is kept only once a session's events come one after another to this
+    /// process (an event within the hold time of the last one, with no other process
+    /// having written the session in between), so a session that moves between processes
+    /// at every event — behind a round-robin balancer — or gets an event now and then
+    /// costs two round trips per event, as with no hold. While it is kept, each further
+    /// event costs one: its fenced commit, which also renews the lease. The cost: another
+    /// process that gets an event of the session meanwhile waits for it, for at most the
+    /// hold time (or until the holder's next commit, which gives the lease back when
+    /// asked). Behind a balancer with session affinity, a longer hold (the clients' round
+    /// trip, e.g. 100 ms) makes most events cost one round trip. A kept lease is used for
+    /// at most half of [`RedisStoreConfig::lease`] after its last renewal, so a hold
+    /// longer than that acts as that.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let sessions = ferrex_server::store::RedisSessions::new(
+    ///     "redis://127.0.0.1:6379",
+    ///     Duration::from_secs(3600),
+    ///     100_000,
+    /// )
+    /// .lease_hold(Duration::from_millis(20));
+    /// # drop(sessions);
+    /// ```
+    pub fn lease_hold(mut self, hold: Duration) -> RedisSessions {
+        self.hold = hold;
+        self
+    }
+
+    /// Whether a lease is kept for an event that follows one committed at `last`.
+    fn soon_after(&self, last: Option<Instant>) -> bool {
+        !self.hold.is_zero() && last.is_some_and(|at| at.elapsed() < self.hold)
     }
 
     /// The connection, made on first use together with the shared URL secret; a failed
@@ -108,11 +351,27 @@ impl RedisSessions {
                 let store = RedisStore::connect(&self.url, self.config.clone()).await?;
                 let secret = store.shared_secret().await?;
                 let _ = self.secret.set(secret);
+                let renewer =
+                    renew_long_events(self.leases.clone(), store.clone(), self.config.lease);
+                let giver = give_back_idle(self.leases.clone(), store.clone());
+                let _ = self.tasks.set([
+                    tokio::spawn(renewer).abort_handle(),
+                    tokio::spawn(giver).abort_handle(),
+                ]);
                 tracing::info!("sessions are kept in Redis");
                 Ok::<_, RedisStoreError>(store)
             })
             .await
             .map_err(unavailable)
+    }
+}
+
+impl Drop for RedisSessions {
+    fn drop(&mut self) {
+        // Leases still kept run out by themselves.
+        for task in self.tasks.get().into_iter().flatten() {
+            task.abort();
+        }
     }
 }
 
@@ -180,7 +439,15 @@ impl StateStore for RedisSessions {
             };
             let session = self.local.adopt(id, true);
             let mut copy = session.lock().await;
-            apply(&mut copy, loaded);
+            // Another request may have adopted the copy and run events on it since the
+            // record was read: an older record never replaces a newer copy.
+            let newer = match &loaded {
+                Loaded::Unchanged { rev } => copy.stored.is_none_or(|stored| stored < *rev),
+                Loaded::Record(record) => copy.stored.is_none_or(|stored| stored < record.rev),
+            };
+            if newer {
+                apply(&mut copy, loaded);
+            }
             drop(copy);
             Ok(Some(session))
         })
@@ -217,20 +484,51 @@ impl StateStore for RedisSessions {
     ) -> StoreFuture<'a, EventClaim> {
         Box::pin(async move {
             let redis = self.redis().await?;
-            let (lease, loaded) = redis
-                .acquire_and_load(id, session.stored)
-                .await
-                .map_err(unavailable)?;
-            apply(session, loaded);
+            let kept = self.leases.take(id);
+            // A lease kept since this process's last commit means no other process wrote
+            // since: a copy at that commit's count is current (one at another count was
+            // loaded or changed meanwhile, and is brought up to date). Should the lease
+            // have run out all the same (the process stalled) and another process
+            // written, the commit is refused and the copy reloaded — the fence, not this
+            // clock, keeps the state right.
+            let (lease, renewed, keep) = match kept {
+                Some(kept)
+                    if session.stored == Some(kept.rev)
+                        && kept.renewed.elapsed() < self.config.lease / 2 =>
+                {
+                    (kept.lease, kept.renewed, true)
+                }
+                stale => {
+                    if let Some(stale) = stale {
+                        let _ = redis.release(&stale.lease).await;
+                    }
+                    let sent = Instant::now();
+                    let (lease, loaded) = redis
+                        .acquire_and_load(id, session.stored)
+                        .await
+                        .map_err(unavailable)?;
+                    // Keep the lease only for a session whose events come here one after
+                    // another: not when another process wrote it since the last one.
+                    let current = matches!(loaded, Loaded::Unchanged { .. });
+                    apply(session, loaded);
+                    (
+                        lease,
+                        sent,
+                        current && self.soon_after(session.committed_at),
+                    )
+                }
+            };
             // From here until the commit answers, this copy may hold changes Redis does
             // not: should the event fail or be dropped half-way, the next use reloads.
             session.stored = None;
-            let keeper = redis.keep_alive(&lease);
+            let running = self.leases.start(lease.clone(), renewed);
             Ok(EventClaim::new(Held {
                 store: redis.clone(),
                 lease,
-                _keeper: keeper,
+                leases: self.leases.clone(),
+                running,
                 committed: false,
+                keep,
             }))
         })
     }
@@ -251,16 +549,30 @@ impl StateStore for RedisSessions {
             if let Some(bytes) = session.saved_bytes(changed) {
                 write = write.set(changed, bytes);
             }
-            let outcome = held
-                .store
-                .commit(&held.lease, &write, AfterCommit::Release)
-                .await;
-            // Applied or refused, the script gave the lease back (or another process has
-            // it); only a commit that may not have arrived leaves one to give back.
+            let then = if held.keep {
+                AfterCommit::Keep
+            } else {
+                AfterCommit::Release
+            };
+            let sent = Instant::now();
+            let outcome = held.store.commit(&held.lease, &write, then).await;
+            // Applied or refused, the script gave the lease back, kept it as asked, or
+            // another process has it; only a commit that may not have arrived leaves one
+            // to give back.
             held.committed = outcome.is_ok();
             match outcome.map_err(unavailable)? {
-                Commit::Applied { rev, .. } => {
+                Commit::Applied {
+                    rev,
+                    lease_held,
+                    asked,
+                } => {
                     session.stored = Some(rev);
+                    // Asked for by another process: the next event here gives it back
+                    // with its commit rather than keep it again.
+                    session.committed_at = (!asked).then_some(sent);
+                    if lease_held {
+                        self.leases.keep(held.lease.clone(), rev, sent, self.hold);
+                    }
                     Ok(())
                 }
                 Commit::Stale => {
