@@ -73,6 +73,9 @@ const OPENING_AT_ONCE: usize = 128;
 const PATIENCE: Duration = Duration::from_secs(30);
 /// The longest a client child may take to open its share of a step.
 const OPENING_PATIENCE: Duration = Duration::from_secs(300);
+/// How long the full run keeps the top step's idle sessions before counting them again:
+/// longer than the servers' socket idle timeout.
+const HOLD_FOR: Duration = Duration::from_secs(80);
 /// The full run's top, above the target so the figure says whether it holds past it.
 const FULL_TOP: usize = 60_000;
 /// The targets of issue 15.
@@ -509,14 +512,8 @@ async fn run(full: bool) -> Result<bool, String> {
     let mut next_ids = [0u64; ACTIVE];
     let mut results: Vec<Step> = Vec::new();
     for &idle in &steps {
-        let children = holders.len();
-        let share = move |index: usize| idle / children + usize::from(index < idle % children);
         let started = Instant::now();
-        let holding = holders
-            .iter_mut()
-            .enumerate()
-            .map(|(index, holder)| holder.hold(share(index)));
-        futures_util::future::try_join_all(holding).await?;
+        hold(&mut holders, idle).await?;
         let opening = started.elapsed();
         // Let the servers finish with the openings before reading their memory.
         tokio::time::sleep(Duration::from_secs(if full { 3 } else { 1 })).await;
@@ -525,17 +522,7 @@ async fn run(full: bool) -> Result<bool, String> {
         // the one with the lowest p99 is the steadiest figure of what the servers do.
         let mut best: Option<Vec<Duration>> = None;
         for _ in 0..ROUNDS {
-            let until = Instant::now() + measure;
-            let rounds = active
-                .iter_mut()
-                .zip(next_ids.iter_mut())
-                .map(|(socket, id)| active_client(socket, until, id));
-            let mut trips: Vec<Duration> = futures_util::future::try_join_all(rounds)
-                .await?
-                .into_iter()
-                .flatten()
-                .collect();
-            trips.sort();
+            let trips = round(&mut active, &mut next_ids, measure).await?;
             if best
                 .as_ref()
                 .is_none_or(|b| percentile(&trips, 99.0) < percentile(b, 99.0))
@@ -544,15 +531,7 @@ async fn run(full: bool) -> Result<bool, String> {
             }
         }
         let trips = best.unwrap_or_default();
-        // Asking again for the same share opens nothing: it counts those still open.
-        let counting = holders
-            .iter_mut()
-            .enumerate()
-            .map(|(index, holder)| holder.hold(share(index)));
-        let still_open = futures_util::future::try_join_all(counting)
-            .await?
-            .into_iter()
-            .sum();
+        let still_open = hold(&mut holders, idle).await?;
         let step = Step {
             idle,
             still_open,
@@ -589,6 +568,37 @@ async fn run(full: bool) -> Result<bool, String> {
         }
         results.push(step);
     }
+    // Held, not only opened: at the top the active clients go on for longer than the
+    // servers' socket idle timeout (75 s, with a ping every 30 s), so that every idle socket
+    // has been pinged and would have been closed had its pongs not arrived. One round, every
+    // event in it counted.
+    let top = steps.last().copied().unwrap_or(0);
+    let hold_for = if full {
+        HOLD_FOR
+    } else {
+        Duration::from_secs(1)
+    };
+    let trips = round(&mut active, &mut next_ids, hold_for).await?;
+    let still_open = hold(&mut holders, top).await?;
+    let rss: u64 = servers.iter().map(Process::rss).sum();
+    let hold_p99 = percentile(&trips, 99.0);
+    println!(
+        "  {top} idle held {} s more ({still_open} open): servers' RSS {:.1} MiB; {} events \
+         (one round), round trip p50 {} / p99 {} / max {}; load average {}",
+        hold_for.as_secs(),
+        rss as f64 / (1 << 20) as f64,
+        trips.len(),
+        us(percentile(&trips, 50.0)),
+        us(hold_p99),
+        us(trips.last().copied().unwrap_or_default()),
+        common::load_average(),
+    );
+    if still_open != top {
+        return Err(format!(
+            "{} of {top} idle sockets were closed by the servers while held",
+            top.saturating_sub(still_open)
+        ));
+    }
     let zero = &results[0];
     let last = results.last().unwrap_or(zero);
     let per = per_socket(last, zero);
@@ -608,10 +618,50 @@ async fn run(full: bool) -> Result<bool, String> {
         "  idle sessions held with p99 ≤ 1 ms: {held} (target ≥ {TARGET_HELD}: {})",
         verdict(held >= TARGET_HELD)
     );
+    println!(
+        "  all {top} held open {} s with round trip p99 ≤ 1 ms: {}",
+        hold_for.as_secs(),
+        verdict(hold_p99 <= TARGET_P99)
+    );
     drop(active);
     drop(holders);
     drop(servers);
     Ok(true)
+}
+
+/// Has each client child hold its share (round-robin) of `idle` sessions; returns how many
+/// of them are still open.
+async fn hold(holders: &mut [Holder], idle: usize) -> Result<usize, String> {
+    let children = holders.len();
+    let holding = holders
+        .iter_mut()
+        .enumerate()
+        .map(|(index, holder)| holder.hold(idle / children + usize::from(index < idle % children)));
+    Ok(futures_util::future::try_join_all(holding)
+        .await?
+        .into_iter()
+        .sum())
+}
+
+/// One round of the active clients, each sending until `measure` has passed; every round
+/// trip, sorted.
+async fn round(
+    active: &mut [tokio_tungstenite::WebSocketStream<TcpStream>],
+    next_ids: &mut [u64],
+    measure: Duration,
+) -> Result<Vec<Duration>, String> {
+    let until = Instant::now() + measure;
+    let clients = active
+        .iter_mut()
+        .zip(next_ids.iter_mut())
+        .map(|(socket, id)| active_client(socket, until, id));
+    let mut trips: Vec<Duration> = futures_util::future::try_join_all(clients)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    trips.sort();
+    Ok(trips)
 }
 
 fn per_socket(step: &Step, zero: &Step) -> f64 {
