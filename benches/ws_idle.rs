@@ -124,8 +124,16 @@ fn say_listening(listener: &TcpListener) {
     std::io::stdout().flush().expect("stdout");
 }
 
-/// The server child: serves the app as `App::serve` does.
+/// The server child: serves the app as `App::serve` does; its warnings (a failed accept, a
+/// failed request) go to standard error, which the bench shares.
 fn serve() {
+    // Not the warning that the bench's folder has no assets (the page needs none).
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "warn,ferrex_server::app=error",
+        ))
+        .with_writer(std::io::stderr)
+        .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -570,27 +578,40 @@ async fn run(full: bool) -> Result<bool, String> {
     }
     // Held, not only opened: at the top the active clients go on for longer than the
     // servers' socket idle timeout (75 s, with a ping every 30 s), so that every idle socket
-    // has been pinged and would have been closed had its pongs not arrived. One round, every
-    // event in it counted.
+    // has been pinged and would have been closed had its pongs not arrived. Rounds as in a
+    // step, one after another: every event of the whole time is counted, and the round with
+    // the lowest p99 is given too, as for a step.
     let top = steps.last().copied().unwrap_or(0);
     let hold_for = if full {
         HOLD_FOR
     } else {
         Duration::from_secs(1)
     };
-    let trips = round(&mut active, &mut next_ids, hold_for).await?;
+    let holding_until = Instant::now() + hold_for;
+    let mut all = Vec::new();
+    let mut best_p99: Option<Duration> = None;
+    while Instant::now() < holding_until {
+        let trips = round(&mut active, &mut next_ids, measure).await?;
+        let p99 = percentile(&trips, 99.0);
+        best_p99 = Some(best_p99.map_or(p99, |b| b.min(p99)));
+        all.extend(trips);
+    }
+    all.sort();
+    let best_p99 = best_p99.unwrap_or_default();
     let still_open = hold(&mut holders, top).await?;
     let rss: u64 = servers.iter().map(Process::rss).sum();
-    let hold_p99 = percentile(&trips, 99.0);
     println!(
-        "  {top} idle held {} s more ({still_open} open): servers' RSS {:.1} MiB; {} events \
-         (one round), round trip p50 {} / p99 {} / max {}; load average {}",
+        "  {top} idle held {} s more ({still_open} open): servers' RSS {:.1} MiB; {} events, \
+         round trip p50 {} / p99 {} / max {} (all of them), p99 {} (the best {} s round); \
+         load average {}",
         hold_for.as_secs(),
         rss as f64 / (1 << 20) as f64,
-        trips.len(),
-        us(percentile(&trips, 50.0)),
-        us(hold_p99),
-        us(trips.last().copied().unwrap_or_default()),
+        all.len(),
+        us(percentile(&all, 50.0)),
+        us(percentile(&all, 99.0)),
+        us(all.last().copied().unwrap_or_default()),
+        us(best_p99),
+        measure.as_secs_f64(),
         common::load_average(),
     );
     if still_open != top {
@@ -619,9 +640,11 @@ async fn run(full: bool) -> Result<bool, String> {
         verdict(held >= TARGET_HELD)
     );
     println!(
-        "  all {top} held open {} s with round trip p99 ≤ 1 ms: {}",
+        "  all {top} held open {} s more, round trip p99 ≤ 1 ms in the best round: {}; over \
+         all of it: {}",
         hold_for.as_secs(),
-        verdict(hold_p99 <= TARGET_P99)
+        verdict(best_p99 <= TARGET_P99),
+        verdict(percentile(&all, 99.0) <= TARGET_P99)
     );
     drop(active);
     drop(holders);
