@@ -506,7 +506,7 @@ async fn run(full: bool) -> Result<bool, String> {
     } else {
         Duration::from_millis(500)
     };
-    let servers: Vec<Process> = (0..servers)
+    let mut servers: Vec<Process> = (0..servers)
         .map(|_| Process::start(SERVER_ENV, "1"))
         .collect();
     let mut holders = Vec::new();
@@ -521,7 +521,7 @@ async fn run(full: bool) -> Result<bool, String> {
     let mut results: Vec<Step> = Vec::new();
     for &idle in &steps {
         let started = Instant::now();
-        hold(&mut holders, idle).await?;
+        hold(&mut holders, &mut servers, idle).await?;
         let opening = started.elapsed();
         // Let the servers finish with the openings before reading their memory.
         tokio::time::sleep(Duration::from_secs(if full { 3 } else { 1 })).await;
@@ -539,7 +539,7 @@ async fn run(full: bool) -> Result<bool, String> {
             }
         }
         let trips = best.unwrap_or_default();
-        let still_open = hold(&mut holders, idle).await?;
+        let still_open = hold(&mut holders, &mut servers, idle).await?;
         let step = Step {
             idle,
             still_open,
@@ -598,7 +598,7 @@ async fn run(full: bool) -> Result<bool, String> {
     }
     all.sort();
     let best_p99 = best_p99.unwrap_or_default();
-    let still_open = hold(&mut holders, top).await?;
+    let still_open = hold(&mut holders, &mut servers, top).await?;
     let rss: u64 = servers.iter().map(Process::rss).sum();
     println!(
         "  {top} idle held {} s more ({still_open} open): servers' RSS {:.1} MiB; {} events, \
@@ -653,17 +653,35 @@ async fn run(full: bool) -> Result<bool, String> {
 }
 
 /// Has each client child hold its share (round-robin) of `idle` sessions; returns how many
-/// of them are still open.
-async fn hold(holders: &mut [Holder], idle: usize) -> Result<usize, String> {
+/// of them are still open. A failure names any server process that has ended, the likely
+/// cause of a connection it closed.
+async fn hold(
+    holders: &mut [Holder],
+    servers: &mut [Process],
+    idle: usize,
+) -> Result<usize, String> {
     let children = holders.len();
     let holding = holders
         .iter_mut()
         .enumerate()
         .map(|(index, holder)| holder.hold(idle / children + usize::from(index < idle % children)));
-    Ok(futures_util::future::try_join_all(holding)
-        .await?
-        .into_iter()
-        .sum())
+    match futures_util::future::try_join_all(holding).await {
+        Ok(open) => Ok(open.into_iter().sum()),
+        Err(e) => {
+            let ended: Vec<String> = servers
+                .iter_mut()
+                .filter_map(|server| {
+                    let status = server.child.try_wait().ok().flatten()?;
+                    Some(format!("the server on {} ended ({status})", server.addr))
+                })
+                .collect();
+            Err(if ended.is_empty() {
+                format!("{e} (every server process still runs)")
+            } else {
+                format!("{e}; {}", ended.join(", "))
+            })
+        }
+    }
 }
 
 /// One round of the active clients, each sending until `measure` has passed; every round
