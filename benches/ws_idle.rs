@@ -21,7 +21,9 @@
 //! active clients (their own sessions, spread round-robin over the servers, one event every
 //! 10 ms each) for three rounds of a few seconds, measuring each event's round trip; the
 //! round with the lowest p99 is reported (other work on the machine only ever slows a round
-//! down).
+//! down). After the last step the bench holds its idle sessions 80 s more, longer than the
+//! servers' socket idle timeout (so every idle socket has had to answer pings), with the
+//! active clients running rounds all the while, and counts them again.
 //!
 //! Figures: RSS per idle socket = (the servers' summed RSS at the step − their sum with
 //! none) / idle sockets; the largest step whose idle sockets all stayed open and whose round
@@ -29,9 +31,9 @@
 //!
 //! `cargo bench --bench ws_idle` is the full run: steps up to 60,000 idle sessions
 //! (`FERREX_WS_IDLE_MAX` sets another top), over as many servers as the open-files limit
-//! needs (at least 2), 3 × 5 s of active clients per step. Without `--bench` (as
-//! `cargo test --all-targets` runs it, unoptimised) it is a smoke run of the same code: 2
-//! servers, 200 idle sessions, 3 × 0.5 s per step. Every wait is bounded; the bench fails on
+//! needs (at least 2), 3 × 5 s of active clients per step; about 3.5 minutes. Without
+//! `--bench` (as `cargo test --all-targets` runs it, unoptimised) it is a smoke run of the
+//! same code: 2 servers, 200 idle sessions, 3 × 0.5 s per step, 1 s of hold. Every wait is bounded; the bench fails on
 //! any failed connection, event or socket closed by the server, and every child is killed
 //! when it ends (a child whose standard input closes stops by itself).
 
