@@ -3,9 +3,9 @@
 # events over HTTP (wrk), uploads, downloads and static files (curl), cold start, and
 # the incremental rebuild of an example, the mixed load (events and uploads at once), and
 # idle WebSockets (memory per idle socket, how many are held).
-# Needs curl and wrk (`apt-get install curl wrk`). Each bench is bounded in time; the whole
-# run takes about twelve minutes on 2 cores (ws_idle alone about four: it holds 60,000
-# idle sockets past their idle timeout).
+# Needs curl and wrk (`apt-get install curl wrk`). Each bench is bounded in time; ws_idle
+# takes longest (about 3.5 minutes on 2 cores: it holds 60,000 idle sockets past their
+# idle timeout).
 # Other work on the machine skews the figures: each bench prints the load average, and
 # every comparison is against a limit measured in the same run.
 #
