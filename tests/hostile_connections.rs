@@ -350,3 +350,59 @@ fn one_sentence(body: &[u8]) -> String {
     assert!(!error.is_empty() && !error.contains('\n'), "{error:?}");
     error
 }
+
+/// A body the server refused before reading it to its end (from the head, or part-way) ends
+/// its connection; the answer says so (`Connection: close`), so a client does not send its
+/// next request on that connection and lose it. A body read whole keeps the connection.
+#[tokio::test]
+async fn a_body_refused_unread_closes_its_connection_and_says_so() {
+    let server = TestServer::start(app()).await;
+    let cookie = arrive(&server).await;
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/_ferrex/upload", server.addr);
+    // An event field over the 64 KiB the server reads of it: refused there, unread after.
+    let mut part_way = b"--b\r\nContent-Disposition: form-data; name=\"event\"\r\n\r\n".to_vec();
+    part_way.resize(part_way.len() + 256 * 1024, b'x');
+    part_way.extend_from_slice(b"\r\n--b--\r\n");
+    for round in 0..50 {
+        // Without a session: refused from the head. With one: refused part-way.
+        let (with_cookie, status) = if round % 2 == 0 {
+            (false, StatusCode::FORBIDDEN)
+        } else {
+            (true, StatusCode::BAD_REQUEST)
+        };
+        let mut request = client
+            .post(&url)
+            .header("Origin", format!("http://{}", server.addr))
+            .header("Content-Type", "multipart/form-data; boundary=b")
+            .body(part_way.clone());
+        if with_cookie {
+            request = request.header("Cookie", &cookie);
+        }
+        let answer = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: no answer: {e}"));
+        assert_eq!(answer.status(), status, "round {round}");
+        assert_eq!(
+            answer.headers().get("connection").map(|v| v.as_bytes()),
+            Some(&b"close"[..]),
+            "round {round}"
+        );
+        let body = answer.bytes().await.expect("the answer's body");
+        assert!(!one_sentence(&body).is_empty());
+    }
+    // An event whose body is read whole leaves its connection open for the next request.
+    let answer = client
+        .post(server.url("/_ferrex/event"))
+        .header("Cookie", &cookie)
+        .header("Origin", format!("http://{}", server.addr))
+        .header("Content-Type", "application/json")
+        .body(json!({"page": "/", "h": "Tally.add", "args": [1]}).to_string())
+        .send()
+        .await
+        .expect("the event is answered");
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(answer.headers().get("connection"), None);
+    a_user_is_served(server.addr).await;
+}

@@ -6,13 +6,14 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, HttpBody};
+use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -268,9 +269,24 @@ impl hyper::service::Service<hyper::Request<Incoming>> for ConnectionService {
 
     fn call(&self, request: hyper::Request<Incoming>) -> Answer {
         let in_progress = InProgress::start(&self.connection);
-        let answer = self.router.clone().oneshot(request.map(Body::new));
+        let read_whole = Arc::new(AtomicBool::new(request.body().is_end_stream()));
+        let request = request.map(|body| {
+            Body::new(WatchedBody {
+                body,
+                read_whole: read_whole.clone(),
+            })
+        });
+        let answer = self.router.clone().oneshot(request);
         Box::pin(async move {
-            let response = answer.await?;
+            let mut response = answer.await?;
+            // hyper closes a connection whose request body was not read to its end (a body
+            // refused from its head or part-way): say so, or a client may send its next
+            // request on a connection that is closing and get no answer at all.
+            if !read_whole.load(Ordering::Acquire) {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
             Ok(response.map(|body| {
                 Body::new(TrackedBody {
                     body,
@@ -278,6 +294,36 @@ impl hyper::service::Service<hyper::Request<Incoming>> for ConnectionService {
                 })
             }))
         })
+    }
+}
+
+/// A request body that notes when it has been read to its end.
+struct WatchedBody {
+    body: Incoming,
+    read_whole: Arc<AtomicBool>,
+}
+
+impl HttpBody for WatchedBody {
+    type Data = axum::body::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let frame = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(frame, Poll::Ready(None)) || self.body.is_end_stream() {
+            self.read_whole.store(true, Ordering::Release);
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 
