@@ -882,7 +882,12 @@
       const final = loaded >= total;
       const now = Date.now();
       if (final) { if (state.finalSent) return; state.finalSent = true; }
-      else if (now - state.last < PROGRESS_MS) return;
+      else {
+        // Bytes handed to a connection that was then cut are counted again from the
+        // server's offset: the whole is reported once more when it is really there.
+        state.finalSent = false;
+        if (now - state.last < PROGRESS_MS) return;
+      }
       state.last = now;
       const files = going.map((e) => ({ name: e.name, loaded: e.loaded, total: e.file.size }));
       sendEvent(a.progress, [{ loaded, total, fraction: total > 0 ? Math.min(loaded / total, 1) : 1, files }]);
