@@ -137,12 +137,19 @@ pub enum RedisStoreError {
 /// [`RedisStore::commit`], [`RedisStore::renew`] and [`RedisStore::release`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lease {
+    fence: u64,
+    /// Shared by the lease's copies (the running event's, the kept one's): cloning a
+    /// lease is one reference count.
+    held: Arc<HeldLease>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct HeldLease {
     sid: SessionId,
     token: String,
-    fence: u64,
     /// The session's keys, formatted once at the acquire for every call the lease makes
     /// (a kept lease commits many events).
-    keys: Arc<SessionKeys>,
+    keys: SessionKeys,
 }
 
 /// A session's keys under its hash tag.
@@ -156,12 +163,12 @@ struct SessionKeys {
 impl Lease {
     /// The session this lease is for.
     pub fn session(&self) -> &SessionId {
-        &self.sid
+        &self.held.sid
     }
 
     /// This holder's random token (never shared with clients).
     pub fn token(&self) -> &str {
-        &self.token
+        &self.held.token
     }
 
     /// The fencing number: every acquire of this session gets a larger one than the last.
@@ -252,8 +259,11 @@ pub enum AfterCommit {
     /// without acquiring it again — unless another process asked for the session while it
     /// was held (`asked` in [`Commit::Applied`]): then it is given back all the same.
     Keep,
-    /// Keep it as [`AfterCommit::Keep`] does, but without renewing it: for a lease renewed
-    /// a small part of [`RedisStoreConfig::lease`] ago (one Redis command fewer).
+    /// Keep it as [`AfterCommit::Keep`] does, but without renewing it or checking that it is
+    /// still there (`lease_held` in [`Commit::Applied`] then says it is): for a lease the
+    /// caller renewed a small part of [`RedisStoreConfig::lease`] ago. One Redis command
+    /// fewer; should the lease have run out all the same, the fence still refuses this
+    /// holder's writes once another process acquired the session.
     KeepUnrenewed,
 }
 
@@ -344,7 +354,12 @@ return {1, fence, rev, redis.call('HGETALL', KEYS[3])}
 /// Answers `{0}` when the caller is no longer the owner, else `{1, rev, lease held, asked}`:
 /// a lease another process asked for (`wanted`) is given back even when keeping was asked.
 /// A write that adds a field refreshes the idle expiry even when asked to leave it: the
-/// `state` key it may have made must expire too. Every number passed to `redis.call` is a
+/// `state` key it may have made must expire too. The lease is not read: while the caller
+/// is the owner, no other process acquired since, so the lease key, if it still exists,
+/// is the caller's (only an acquire writes it, and an acquire makes its token the owner).
+/// Kept without renewing, it is taken to be there still: the caller renewed it a small
+/// part of a lease ago (and should the process have stalled since, its next commit is
+/// fenced all the same). Every number passed to `redis.call` is a
 /// string: Lua would format a number with `%.17g` on each call.
 const COMMIT_LUA: &str = r"
 local meta = redis.call('HMGET', KEYS[2], 'owner', 'wanted')
@@ -370,15 +385,12 @@ if meta[2] then
   asked = 1
 end
 local held = 0
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  if ARGV[4] == '1' or asked == 1 then
-    redis.call('DEL', KEYS[1])
-  else
-    if ARGV[5] == '1' then
-      redis.call('PEXPIRE', KEYS[1], ARGV[6])
-    end
-    held = 1
-  end
+if ARGV[4] == '1' or asked == 1 then
+  redis.call('DEL', KEYS[1])
+elseif ARGV[5] == '1' then
+  held = redis.call('PEXPIRE', KEYS[1], ARGV[6])
+else
+  held = 1
 end
 return {1, rev, held, asked}
 ";
@@ -633,10 +645,12 @@ impl RedisStore {
         let fence = int_at(&items, 1, "acquire")?.unsigned_abs();
         let rev = int_at(&items, 2, "acquire")?.unsigned_abs();
         let lease = Lease {
-            sid: sid.clone(),
-            token,
             fence,
-            keys: Arc::new(keys),
+            held: Arc::new(HeldLease {
+                sid: sid.clone(),
+                token,
+                keys,
+            }),
         };
         let loaded = match (attempt.load, items.into_iter().nth(3)) {
             (false, _) => None,
@@ -661,13 +675,13 @@ impl RedisStore {
         write: &SessionWrite,
         then: AfterCommit,
     ) -> Result<Commit, RedisStoreError> {
-        let keys = &lease.keys;
+        let keys = &lease.held.keys;
         let flag = |on: bool| if on { "1" } else { "0" };
         let mut cmd = evalsha(
             &self.scripts.commit,
             &[&keys.lease, &keys.meta, &keys.state],
         );
-        cmd.arg(&lease.token)
+        cmd.arg(lease.token())
             .arg(millis(self.config.idle))
             .arg(flag(!write.leave_idle))
             .arg(flag(then == AfterCommit::Release))
@@ -695,16 +709,16 @@ impl RedisStore {
     /// Extends `lease` to a full [`RedisStoreConfig::lease`] from now; `false` if it is no
     /// longer held (it expired, or was released).
     pub async fn renew(&self, lease: &Lease) -> Result<bool, RedisStoreError> {
-        let mut cmd = evalsha(&self.scripts.renew, &[&lease.keys.lease]);
-        cmd.arg(&lease.token).arg(millis(self.config.lease));
+        let mut cmd = evalsha(&self.scripts.renew, &[&lease.held.keys.lease]);
+        cmd.arg(lease.token()).arg(millis(self.config.lease));
         let renewed = self.run(&self.scripts.renew, &cmd).await?;
         Ok(renewed == Value::Int(1))
     }
 
     /// Gives `lease` up without writing; `false` if it was no longer held.
     pub async fn release(&self, lease: &Lease) -> Result<bool, RedisStoreError> {
-        let mut cmd = evalsha(&self.scripts.release, &[&lease.keys.lease]);
-        cmd.arg(&lease.token);
+        let mut cmd = evalsha(&self.scripts.release, &[&lease.held.keys.lease]);
+        cmd.arg(lease.token());
         let released = self.run(&self.scripts.release, &cmd).await?;
         Ok(released == Value::Int(1))
     }
