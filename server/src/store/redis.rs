@@ -63,7 +63,7 @@
 //! |---|---|---|
 //! | lease + state (the state's bytes only if they changed since the caller's cached `rev`) | [`RedisStore::acquire_and_load`] | 1 |
 //! | write + release | [`RedisStore::commit`] with [`AfterCommit::Release`] | 1 |
-//! | write, keep the lease for the next queued event | [`RedisStore::commit`] with [`AfterCommit::Keep`] | 1 |
+//! | write, keep the lease for the next queued event | [`RedisStore::commit`] with [`AfterCommit::Keep`] (or [`AfterCommit::KeepUnrenewed`]) | 1 |
 //!
 //! So an event costs two round trips when its process does not hold the session's lease,
 //! and one when it kept the lease from the session's previous event ([`AfterCommit::Keep`]):
@@ -665,10 +665,11 @@ impl RedisStore {
     }
 
     /// Applies `write` to the session's record if `lease` is still the latest acquire
-    /// ([`Commit::Stale`] otherwise, changing nothing), refreshes the idle expiry, and
-    /// releases or keeps the lease as `then` says (keeping renews it to a full
-    /// [`RedisStoreConfig::lease`], unless another process asked for the session since the
-    /// last commit: then it is given back) — all in one atomic script.
+    /// ([`Commit::Stale`] otherwise, changing nothing), refreshes the idle expiry (unless
+    /// the write leaves it, [`SessionWrite::leave_idle_expiry`]), and releases or keeps the
+    /// lease as `then` says (keeping renews it to a full [`RedisStoreConfig::lease`], or not
+    /// with [`AfterCommit::KeepUnrenewed`], unless another process asked for the session
+    /// since the last commit: then it is given back) — all in one atomic script.
     pub async fn commit(
         &self,
         lease: &Lease,

@@ -345,10 +345,10 @@ impl RedisSessions {
     /// having written the session in between), so a session that moves between processes
     /// at every event — behind a round-robin balancer — or gets an event now and then
     /// costs two round trips per event, as with no hold. While it is kept, each further
-    /// event costs one: its fenced commit, which also renews the lease. The cost: another
-    /// process that gets an event of the session meanwhile waits for it, for at most the
-    /// hold time (or until the holder's next commit, which gives the lease back when
-    /// asked). Behind a balancer with session affinity, a longer hold (the clients' round
+    /// event costs one: its fenced commit, which also keeps the lease renewed. The cost:
+    /// another process that gets an event of the session meanwhile waits for it, for at
+    /// most the hold time (or until the holder's next commit, which gives the lease back
+    /// when asked). Behind a balancer with session affinity, a longer hold (the clients' round
     /// trip, e.g. 100 ms) makes most events cost one round trip. A kept lease is used for
     /// at most half of [`RedisStoreConfig::lease`] after its last renewal, so a hold
     /// longer than that acts as that.
