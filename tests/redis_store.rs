@@ -585,6 +585,60 @@ async fn a_lease_kept_by_a_process_that_goes_idle_passes_to_another_after_the_ho
 }
 
 #[tokio::test]
+async fn a_session_idle_for_the_idle_time_is_gone_though_its_commits_skip_most_expiry_refreshes() {
+    let server = RedisServer::start().await;
+    let idle = Duration::from_millis(1600);
+    let config = RedisStoreConfig {
+        idle,
+        ..RedisStoreConfig::default()
+    };
+    // A hold longer than the pause between events: the burst runs on a kept lease, whose
+    // commits refresh the idle expiry only once a sixteenth of it has passed.
+    let sessions = RedisSessions::with_config(&server.url(), config, 1000).lease_hold(idle / 4);
+    let app = TestServer::start(App::new().store(sessions).page("/", counter_page)).await;
+    let cookie = arrive(&app).await;
+    let sid = cookie.split_once('=').map_or("", |(_, id)| id).to_owned();
+    let keys = ["meta", "state"].map(|part| format!("ferrex:{{{sid}}}:{part}"));
+    server.command(&["CONFIG", "RESETSTAT"]);
+    let mut events = 0;
+    let burst = Instant::now();
+    while burst.elapsed() < idle / 4 {
+        add_one(&app, &cookie).await;
+        events += 1;
+        // Whatever commit made or last refreshed them, both keys always expire.
+        for key in &keys {
+            let ttl: i64 = server
+                .command(&["PTTL", key])
+                .trim_start_matches(':')
+                .parse()
+                .expect("a PTTL");
+            assert!(ttl > 0, "{key} exists and expires: PTTL {ttl}");
+        }
+    }
+    let last_answer = Instant::now();
+    assert!(
+        calls(&server, "pexpire") < 2 * events,
+        "{events} commits skipped some idle refreshes ({} PEXPIRE)",
+        calls(&server, "pexpire")
+    );
+    assert_eq!(
+        number_in::<i64>(&page(&app, &cookie).await, "count"),
+        events as i64
+    );
+    // The page load above read the session without refreshing it: idle since the last
+    // event's answer, it is gone once the idle time has passed (plus Redis's 1 ms
+    // rounding).
+    tokio::time::sleep_until((last_answer + idle + Duration::from_millis(5)).into()).await;
+    for key in &keys {
+        assert_eq!(
+            server.command(&["EXISTS", key]),
+            ":0",
+            "{key} is gone after the idle time"
+        );
+    }
+}
+
+#[tokio::test]
 async fn calls_fail_with_a_sentence_while_redis_is_down_and_work_again_when_it_is_back() {
     let mut server = RedisServer::start().await;
     let store = connect(

@@ -63,7 +63,7 @@
 //! |---|---|---|
 //! | lease + state (the state's bytes only if they changed since the caller's cached `rev`) | [`RedisStore::acquire_and_load`] | 1 |
 //! | write + release | [`RedisStore::commit`] with [`AfterCommit::Release`] | 1 |
-//! | write, keep the lease for the next queued event | [`RedisStore::commit`] with [`AfterCommit::Keep`] | 1 |
+//! | write, keep the lease for the next queued event | [`RedisStore::commit`] with [`AfterCommit::Keep`] (or [`AfterCommit::KeepUnrenewed`]) | 1 |
 //!
 //! So an event costs two round trips when its process does not hold the session's lease,
 //! and one when it kept the lease from the session's previous event ([`AfterCommit::Keep`]):
@@ -80,7 +80,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Script, Value};
+use redis::{Cmd, Script, Value};
 
 use crate::session::SessionId;
 
@@ -137,20 +137,38 @@ pub enum RedisStoreError {
 /// [`RedisStore::commit`], [`RedisStore::renew`] and [`RedisStore::release`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lease {
+    fence: u64,
+    /// Shared by the lease's copies (the running event's, the kept one's): cloning a
+    /// lease is one reference count.
+    held: Arc<HeldLease>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct HeldLease {
     sid: SessionId,
     token: String,
-    fence: u64,
+    /// The session's keys, formatted once at the acquire for every call the lease makes
+    /// (a kept lease commits many events).
+    keys: SessionKeys,
+}
+
+/// A session's keys under its hash tag.
+#[derive(Debug, PartialEq, Eq)]
+struct SessionKeys {
+    lease: String,
+    meta: String,
+    state: String,
 }
 
 impl Lease {
     /// The session this lease is for.
     pub fn session(&self) -> &SessionId {
-        &self.sid
+        &self.held.sid
     }
 
     /// This holder's random token (never shared with clients).
     pub fn token(&self) -> &str {
-        &self.token
+        &self.held.token
     }
 
     /// The fencing number: every acquire of this session gets a larger one than the last.
@@ -193,12 +211,25 @@ pub enum Loaded {
 pub struct SessionWrite {
     set: Vec<(String, Vec<u8>)>,
     remove: Vec<String>,
+    /// Leave the idle expiry as it is (see [`SessionWrite::leave_idle_expiry`]).
+    leave_idle: bool,
 }
 
 impl SessionWrite {
     /// A write that changes nothing (committing it still refreshes the idle expiry).
     pub fn new() -> SessionWrite {
         SessionWrite::default()
+    }
+
+    /// Leaves the idle expiry of the session's keys where the last refresh put it, for a
+    /// caller that refreshed it a small part of [`RedisStoreConfig::idle`] ago: Redis
+    /// then runs two commands fewer. The session still expires once idle for
+    /// [`RedisStoreConfig::idle`] after that refresh. A write that adds a field (which may
+    /// make the `state` key) refreshes the expiry all the same, so no key is ever left
+    /// without one.
+    pub fn leave_idle_expiry(mut self) -> SessionWrite {
+        self.leave_idle = true;
+        self
     }
 
     /// Stores `value` under `field`.
@@ -228,6 +259,12 @@ pub enum AfterCommit {
     /// without acquiring it again — unless another process asked for the session while it
     /// was held (`asked` in [`Commit::Applied`]): then it is given back all the same.
     Keep,
+    /// Keep it as [`AfterCommit::Keep`] does, but without renewing it or checking that it is
+    /// still there (`lease_held` in [`Commit::Applied`] then says it is): for a lease the
+    /// caller renewed a small part of [`RedisStoreConfig::lease`] ago. One Redis command
+    /// fewer; should the lease have run out all the same, the fence still refuses this
+    /// holder's writes once another process acquired the session.
+    KeepUnrenewed,
 }
 
 /// The outcome of a [`RedisStore::commit`].
@@ -270,6 +307,18 @@ struct Scripts {
     load_changed: Script,
 }
 
+/// `EVALSHA` of `script` with `keys`, built straight into one command (redis-rs's
+/// `ScriptInvocation` copies every key and argument twice on the way); the caller adds
+/// the arguments and runs it with [`RedisStore::run`].
+fn evalsha(script: &Script, keys: &[&str]) -> Cmd {
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(script.get_hash()).arg(keys.len());
+    for key in keys {
+        cmd.arg(*key);
+    }
+    cmd
+}
+
 /// `KEYS`: lease, meta, state. `ARGV`: token, lease ms, idle ms, load (0/1), cached rev,
 /// create (0/1), ask (0/1). Answers `{2}` for a session that does not exist when not
 /// creating (and creates nothing), `{0, lease pttl}` when busy (having marked the session
@@ -283,11 +332,11 @@ if ARGV[6] == '0' and redis.call('EXISTS', KEYS[2]) == 0 then
 end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   if ARGV[7] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then
-    redis.call('HSET', KEYS[2], 'wanted', 1)
+    redis.call('HSET', KEYS[2], 'wanted', '1')
   end
   return {0, redis.call('PTTL', KEYS[1])}
 end
-local fence = redis.call('HINCRBY', KEYS[2], 'fence', 1)
+local fence = redis.call('HINCRBY', KEYS[2], 'fence', '1')
 redis.call('HSET', KEYS[2], 'owner', ARGV[1])
 redis.call('HDEL', KEYS[2], 'wanted')
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
@@ -299,38 +348,49 @@ end
 return {1, fence, rev, redis.call('HGETALL', KEYS[3])}
 ";
 
-/// `KEYS`: lease, meta, state. `ARGV`: token, idle ms, release (1) or keep (0), lease ms,
+/// `KEYS`: lease, meta, state. `ARGV`: token, idle ms, refresh the idle expiry (1) or
+/// leave it (0), release (1) or keep (0), renew a kept lease (1) or not (0), lease ms,
 /// number of fields set, then field/value pairs, then the fields to delete.
 /// Answers `{0}` when the caller is no longer the owner, else `{1, rev, lease held, asked}`:
 /// a lease another process asked for (`wanted`) is given back even when keeping was asked.
+/// A write that adds a field refreshes the idle expiry even when asked to leave it: the
+/// `state` key it may have made must expire too. The lease is not read: while the caller
+/// is the owner, no other process acquired since, so the lease key, if it still exists,
+/// is the caller's (only an acquire writes it, and an acquire makes its token the owner).
+/// Kept without renewing, it is taken to be there still: the caller renewed it a small
+/// part of a lease ago (and should the process have stalled since, its next commit is
+/// fenced all the same). Every number passed to `redis.call` is a
+/// string: Lua would format a number with `%.17g` on each call.
 const COMMIT_LUA: &str = r"
 local meta = redis.call('HMGET', KEYS[2], 'owner', 'wanted')
 if meta[1] ~= ARGV[1] then
   return {0}
 end
-local set_end = 5 + 2 * tonumber(ARGV[5])
-if set_end > 5 then
-  redis.call('HSET', KEYS[3], unpack(ARGV, 6, set_end))
+local set_end = 7 + 2 * tonumber(ARGV[7])
+local added = 0
+if set_end > 7 then
+  added = redis.call('HSET', KEYS[3], unpack(ARGV, 8, set_end))
 end
 if #ARGV > set_end then
   redis.call('HDEL', KEYS[3], unpack(ARGV, set_end + 1, #ARGV))
 end
-local rev = redis.call('HINCRBY', KEYS[2], 'rev', 1)
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-redis.call('PEXPIRE', KEYS[3], ARGV[2])
+local rev = redis.call('HINCRBY', KEYS[2], 'rev', '1')
+if ARGV[3] == '1' or added > 0 then
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  redis.call('PEXPIRE', KEYS[3], ARGV[2])
+end
 local asked = 0
 if meta[2] then
   redis.call('HDEL', KEYS[2], 'wanted')
   asked = 1
 end
 local held = 0
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  if ARGV[3] == '1' or asked == 1 then
-    redis.call('DEL', KEYS[1])
-  else
-    redis.call('PEXPIRE', KEYS[1], ARGV[4])
-    held = 1
-  end
+if ARGV[4] == '1' or asked == 1 then
+  redis.call('DEL', KEYS[1])
+elseif ARGV[5] == '1' then
+  held = redis.call('PEXPIRE', KEYS[1], ARGV[6])
+else
+  held = 1
 end
 return {1, rev, held, asked}
 ";
@@ -360,8 +420,8 @@ return {tonumber(meta[1] or '0'), tonumber(meta[2] or '0'), redis.call('HGETALL'
 /// `KEYS`: meta. `ARGV`: idle ms. Makes the session's record (fence and rev 0) unless it
 /// exists, and refreshes its idle expiry.
 const REGISTER_LUA: &str = r"
-redis.call('HSETNX', KEYS[1], 'rev', 0)
-redis.call('HSETNX', KEYS[1], 'fence', 0)
+redis.call('HSETNX', KEYS[1], 'rev', '0')
+redis.call('HSETNX', KEYS[1], 'fence', '0')
 return redis.call('PEXPIRE', KEYS[1], ARGV[1])
 ";
 
@@ -436,6 +496,29 @@ impl RedisStore {
     /// The key of one of a session's parts (`lease`, `meta`, `state`), under its hash tag.
     pub fn session_key(&self, sid: &SessionId, part: &str) -> String {
         format!("{}:{{{}}}:{part}", self.config.prefix, sid.as_str())
+    }
+
+    fn session_keys(&self, sid: &SessionId) -> SessionKeys {
+        SessionKeys {
+            lease: self.session_key(sid, "lease"),
+            meta: self.session_key(sid, "meta"),
+            state: self.session_key(sid, "state"),
+        }
+    }
+
+    /// Runs `cmd`, an [`evalsha`] of `script`, loading the script first when this Redis
+    /// does not know it (the first call, or a Redis that restarted empty).
+    async fn run(&self, script: &Script, cmd: &Cmd) -> Result<Value, RedisStoreError> {
+        let mut conn = self.conn.clone();
+        match cmd.query_async(&mut conn).await {
+            Err(error)
+                if error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+            {
+                script.prepare_invoke().load_async(&mut conn).await?;
+                Ok(cmd.query_async(&mut conn).await?)
+            }
+            outcome => Ok(outcome?),
+        }
     }
 
     /// Starts a session under `sid` and takes its lease: the only call that creates keys,
@@ -532,13 +615,12 @@ impl RedisStore {
     ) -> Result<Result<(Lease, Option<Loaded>), Duration>, RedisStoreError> {
         let flag = |on: bool| if on { "1" } else { "0" };
         let token = random_token();
-        let reply: Value = self
-            .scripts
-            .acquire
-            .key(self.session_key(sid, "lease"))
-            .key(self.session_key(sid, "meta"))
-            .key(self.session_key(sid, "state"))
-            .arg(&token)
+        let keys = self.session_keys(sid);
+        let mut cmd = evalsha(
+            &self.scripts.acquire,
+            &[&keys.lease, &keys.meta, &keys.state],
+        );
+        cmd.arg(&token)
             .arg(millis(self.config.lease))
             .arg(millis(self.config.idle))
             .arg(flag(attempt.load))
@@ -549,9 +631,8 @@ impl RedisStore {
                     .unwrap_or_default(),
             )
             .arg(flag(attempt.create))
-            .arg(flag(attempt.ask))
-            .invoke_async(&mut self.conn.clone())
-            .await?;
+            .arg(flag(attempt.ask));
+        let reply = self.run(&self.scripts.acquire, &cmd).await?;
         let items = array(reply, "acquire")?;
         match int_at(&items, 0, "acquire")? {
             0 => {
@@ -564,9 +645,12 @@ impl RedisStore {
         let fence = int_at(&items, 1, "acquire")?.unsigned_abs();
         let rev = int_at(&items, 2, "acquire")?.unsigned_abs();
         let lease = Lease {
-            sid: sid.clone(),
-            token,
             fence,
+            held: Arc::new(HeldLease {
+                sid: sid.clone(),
+                token,
+                keys,
+            }),
         };
         let loaded = match (attempt.load, items.into_iter().nth(3)) {
             (false, _) => None,
@@ -581,37 +665,37 @@ impl RedisStore {
     }
 
     /// Applies `write` to the session's record if `lease` is still the latest acquire
-    /// ([`Commit::Stale`] otherwise, changing nothing), refreshes the idle expiry, and
-    /// releases or keeps the lease as `then` says (keeping renews it to a full
-    /// [`RedisStoreConfig::lease`], unless another process asked for the session since the
-    /// last commit: then it is given back) — all in one atomic script.
+    /// ([`Commit::Stale`] otherwise, changing nothing), refreshes the idle expiry (unless
+    /// the write leaves it, [`SessionWrite::leave_idle_expiry`]), and releases or keeps the
+    /// lease as `then` says (keeping renews it to a full [`RedisStoreConfig::lease`], or not
+    /// with [`AfterCommit::KeepUnrenewed`], unless another process asked for the session
+    /// since the last commit: then it is given back) — all in one atomic script.
     pub async fn commit(
         &self,
         lease: &Lease,
         write: &SessionWrite,
         then: AfterCommit,
     ) -> Result<Commit, RedisStoreError> {
-        let sid = &lease.sid;
-        let mut invocation = self.scripts.commit.prepare_invoke();
-        invocation
-            .key(self.session_key(sid, "lease"))
-            .key(self.session_key(sid, "meta"))
-            .key(self.session_key(sid, "state"))
-            .arg(&lease.token)
+        let keys = &lease.held.keys;
+        let flag = |on: bool| if on { "1" } else { "0" };
+        let mut cmd = evalsha(
+            &self.scripts.commit,
+            &[&keys.lease, &keys.meta, &keys.state],
+        );
+        cmd.arg(lease.token())
             .arg(millis(self.config.idle))
-            .arg(match then {
-                AfterCommit::Release => "1",
-                AfterCommit::Keep => "0",
-            })
+            .arg(flag(!write.leave_idle))
+            .arg(flag(then == AfterCommit::Release))
+            .arg(flag(then == AfterCommit::Keep))
             .arg(millis(self.config.lease))
             .arg(write.set.len());
         for (field, value) in &write.set {
-            invocation.arg(field).arg(value.as_slice());
+            cmd.arg(field).arg(value.as_slice());
         }
         for field in &write.remove {
-            invocation.arg(field);
+            cmd.arg(field);
         }
-        let reply: Value = invocation.invoke_async(&mut self.conn.clone()).await?;
+        let reply = self.run(&self.scripts.commit, &cmd).await?;
         let items = array(reply, "commit")?;
         if int_at(&items, 0, "commit")? == 0 {
             return Ok(Commit::Stale);
@@ -626,38 +710,25 @@ impl RedisStore {
     /// Extends `lease` to a full [`RedisStoreConfig::lease`] from now; `false` if it is no
     /// longer held (it expired, or was released).
     pub async fn renew(&self, lease: &Lease) -> Result<bool, RedisStoreError> {
-        let renewed: i64 = self
-            .scripts
-            .renew
-            .key(self.session_key(&lease.sid, "lease"))
-            .arg(&lease.token)
-            .arg(millis(self.config.lease))
-            .invoke_async(&mut self.conn.clone())
-            .await?;
-        Ok(renewed == 1)
+        let mut cmd = evalsha(&self.scripts.renew, &[&lease.held.keys.lease]);
+        cmd.arg(lease.token()).arg(millis(self.config.lease));
+        let renewed = self.run(&self.scripts.renew, &cmd).await?;
+        Ok(renewed == Value::Int(1))
     }
 
     /// Gives `lease` up without writing; `false` if it was no longer held.
     pub async fn release(&self, lease: &Lease) -> Result<bool, RedisStoreError> {
-        let released: i64 = self
-            .scripts
-            .release
-            .key(self.session_key(&lease.sid, "lease"))
-            .arg(&lease.token)
-            .invoke_async(&mut self.conn.clone())
-            .await?;
-        Ok(released == 1)
+        let mut cmd = evalsha(&self.scripts.release, &[&lease.held.keys.lease]);
+        cmd.arg(lease.token());
+        let released = self.run(&self.scripts.release, &cmd).await?;
+        Ok(released == Value::Int(1))
     }
 
     /// Reads a session's record without taking its lease (one round trip).
     pub async fn load(&self, sid: &SessionId) -> Result<SessionRecord, RedisStoreError> {
-        let reply: Value = self
-            .scripts
-            .load
-            .key(self.session_key(sid, "meta"))
-            .key(self.session_key(sid, "state"))
-            .invoke_async(&mut self.conn.clone())
-            .await?;
+        let keys = self.session_keys(sid);
+        let cmd = evalsha(&self.scripts.load, &[&keys.meta, &keys.state]);
+        let reply = self.run(&self.scripts.load, &cmd).await?;
         let mut items = array(reply, "load")?;
         let fence = int_at(&items, 0, "load")?.unsigned_abs();
         let rev = int_at(&items, 1, "load")?.unsigned_abs();
@@ -675,13 +746,9 @@ impl RedisStore {
     /// every process knows the session from now on; a session that exists is only kept
     /// from expiring. Only a caller that made `sid` itself, fresh and random, calls it.
     pub async fn register(&self, sid: &SessionId) -> Result<(), RedisStoreError> {
-        let _: i64 = self
-            .scripts
-            .register
-            .key(self.session_key(sid, "meta"))
-            .arg(millis(self.config.idle))
-            .invoke_async(&mut self.conn.clone())
-            .await?;
+        let mut cmd = evalsha(&self.scripts.register, &[&self.session_key(sid, "meta")]);
+        cmd.arg(millis(self.config.idle));
+        self.run(&self.scripts.register, &cmd).await?;
         Ok(())
     }
 
@@ -693,14 +760,10 @@ impl RedisStore {
         sid: &SessionId,
         cached_rev: Option<u64>,
     ) -> Result<Option<Loaded>, RedisStoreError> {
-        let reply: Value = self
-            .scripts
-            .load_changed
-            .key(self.session_key(sid, "meta"))
-            .key(self.session_key(sid, "state"))
-            .arg(cached_rev.map(|rev| rev.to_string()).unwrap_or_default())
-            .invoke_async(&mut self.conn.clone())
-            .await?;
+        let keys = self.session_keys(sid);
+        let mut cmd = evalsha(&self.scripts.load_changed, &[&keys.meta, &keys.state]);
+        cmd.arg(cached_rev.map(|rev| rev.to_string()).unwrap_or_default());
+        let reply = self.run(&self.scripts.load_changed, &cmd).await?;
         let mut items = array(reply, "load_changed")?;
         if int_at(&items, 0, "load_changed")? == 0 {
             return Ok(None);

@@ -76,6 +76,12 @@ struct Held {
     committed: bool,
     /// Whether to keep the lease after the commit, for the session's next event.
     keep: bool,
+    /// When the lease was last made a full length (the acquire or a commit that renewed
+    /// it) was sent.
+    renewed: Instant,
+    /// When the session's idle expiry was last refreshed from here (the acquire or a
+    /// commit that refreshed it) was sent.
+    idle_refreshed: Instant,
 }
 
 /// The leases this process holds: those of events running now, renewed while their
@@ -119,8 +125,29 @@ struct KeptLease {
     /// When the commit that renewed the lease to a full length was sent: the lease lasts
     /// at least until this plus [`RedisStoreConfig::lease`] unless the process stalled.
     renewed: Instant,
+    /// When the session's idle expiry was last refreshed from here.
+    idle_refreshed: Instant,
     number: u64,
 }
+
+/// When the commit that kept a lease was sent, and when the lease and the session's idle
+/// expiry were last refreshed (that commit, or an earlier call).
+struct KeptTimes {
+    committed: Instant,
+    renewed: Instant,
+    idle_refreshed: Instant,
+}
+
+/// A commit renews a kept lease only once this part of [`RedisStoreConfig::lease`] has
+/// passed since it was last renewed (a kept lease is used for at most half a lease after
+/// that): the steady state's commits skip the lease's `PEXPIRE` most of the time.
+const LEASE_RENEW_DIVISOR: u32 = 4;
+
+/// A commit refreshes the session's idle expiry only once this part of
+/// [`RedisStoreConfig::idle`] has passed since this process last refreshed it, saving two
+/// `PEXPIRE`s per event: a session then expires between 15/16 and all of the idle time
+/// after its last event, never later.
+const IDLE_REFRESH_DIVISOR: u32 = 16;
 
 /// A lock on plain data, which a panic while it was held leaves usable.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -166,19 +193,22 @@ impl Leases {
         }
     }
 
-    fn keep(&self, lease: Lease, rev: u64, renewed: Instant, hold: Duration) {
+    /// Keeps `lease` for the session's next event; it falls due `hold` after `committed`.
+    fn keep(&self, lease: Lease, rev: u64, times: KeptTimes, hold: Duration) {
         let mut kept = lock(&self.kept);
         kept.kept += 1;
         let number = kept.kept;
         let sid = lease.session().clone();
         let was_idle = kept.due.is_empty();
-        kept.due.push_back((sid.clone(), number, renewed + hold));
+        kept.due
+            .push_back((sid.clone(), number, times.committed + hold));
         kept.leases.insert(
             sid,
             KeptLease {
                 lease,
                 rev,
-                renewed,
+                renewed: times.renewed,
+                idle_refreshed: times.idle_refreshed,
                 number,
             },
         );
@@ -315,10 +345,10 @@ impl RedisSessions {
     /// having written the session in between), so a session that moves between processes
     /// at every event — behind a round-robin balancer — or gets an event now and then
     /// costs two round trips per event, as with no hold. While it is kept, each further
-    /// event costs one: its fenced commit, which also renews the lease. The cost: another
-    /// process that gets an event of the session meanwhile waits for it, for at most the
-    /// hold time (or until the holder's next commit, which gives the lease back when
-    /// asked). Behind a balancer with session affinity, a longer hold (the clients' round
+    /// event costs one: its fenced commit, which also keeps the lease renewed. The cost:
+    /// another process that gets an event of the session meanwhile waits for it, for at
+    /// most the hold time (or until the holder's next commit, which gives the lease back
+    /// when asked). Behind a balancer with session affinity, a longer hold (the clients' round
     /// trip, e.g. 100 ms) makes most events cost one round trip. A kept lease is used for
     /// at most half of [`RedisStoreConfig::lease`] after its last renewal, so a hold
     /// longer than that acts as that.
@@ -491,12 +521,12 @@ impl StateStore for RedisSessions {
             // have run out all the same (the process stalled) and another process
             // written, the commit is refused and the copy reloaded — the fence, not this
             // clock, keeps the state right.
-            let (lease, renewed, keep) = match kept {
+            let (lease, renewed, idle_refreshed, keep) = match kept {
                 Some(kept)
                     if session.stored == Some(kept.rev)
                         && kept.renewed.elapsed() < self.config.lease / 2 =>
                 {
-                    (kept.lease, kept.renewed, true)
+                    (kept.lease, kept.renewed, kept.idle_refreshed, true)
                 }
                 stale => {
                     if let Some(stale) = stale {
@@ -511,8 +541,10 @@ impl StateStore for RedisSessions {
                     // another: not when another process wrote it since the last one.
                     let current = matches!(loaded, Loaded::Unchanged { .. });
                     apply(session, loaded);
+                    // The acquire made both the lease and the idle expiry full.
                     (
                         lease,
+                        sent,
                         sent,
                         current && self.soon_after(session.committed_at),
                     )
@@ -529,6 +561,8 @@ impl StateStore for RedisSessions {
                 running,
                 committed: false,
                 keep,
+                renewed,
+                idle_refreshed,
             }))
         })
     }
@@ -549,12 +583,21 @@ impl StateStore for RedisSessions {
             if let Some(bytes) = session.saved_bytes(changed) {
                 write = write.set(changed, bytes);
             }
-            let then = if held.keep {
-                AfterCommit::Keep
-            } else {
-                AfterCommit::Release
-            };
             let sent = Instant::now();
+            let refresh_idle = sent.saturating_duration_since(held.idle_refreshed)
+                >= self.config.idle / IDLE_REFRESH_DIVISOR;
+            if !refresh_idle {
+                write = write.leave_idle_expiry();
+            }
+            let then = if !held.keep {
+                AfterCommit::Release
+            } else if sent.saturating_duration_since(held.renewed)
+                < self.config.lease / LEASE_RENEW_DIVISOR
+            {
+                AfterCommit::KeepUnrenewed
+            } else {
+                AfterCommit::Keep
+            };
             let outcome = held.store.commit(&held.lease, &write, then).await;
             // Applied or refused, the script gave the lease back, kept it as asked, or
             // another process has it; only a commit that may not have arrived leaves one
@@ -571,7 +614,22 @@ impl StateStore for RedisSessions {
                     // with its commit rather than keep it again.
                     session.committed_at = (!asked).then_some(sent);
                     if lease_held {
-                        self.leases.keep(held.lease.clone(), rev, sent, self.hold);
+                        let times = KeptTimes {
+                            committed: sent,
+                            renewed: if then == AfterCommit::Keep {
+                                sent
+                            } else {
+                                held.renewed
+                            },
+                            // A write that added a field refreshed it as well; counting
+                            // it from the older refresh only refreshes it sooner.
+                            idle_refreshed: if refresh_idle {
+                                sent
+                            } else {
+                                held.idle_refreshed
+                            },
+                        };
+                        self.leases.keep(held.lease.clone(), rev, times, self.hold);
                     }
                     Ok(())
                 }
