@@ -378,7 +378,7 @@ impl EventClaim {
     }
 }
 
-/// Where sessions live. The default, [`MemoryStore`], keeps them in this process; a shared
+/// Where sessions live. The default, [`MemoryStore`](crate::memory_store::MemoryStore), keeps them in this process; a shared
 /// store (`store::redis::RedisSessions`, the `redis` feature) keeps them where every
 /// process of the app finds them, with this process's copies as a cache.
 ///
