@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use fantoccini::Locator;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use ferrex::prelude::*;
 use futures_util::StreamExt;
@@ -220,15 +219,7 @@ async fn an_upload_cut_off_by_the_network_resumes_from_the_servers_offset() {
         .expect("Network.enable");
     network(&browser, false, RATE).await;
 
-    let input = browser
-        .client()
-        .find(Locator::Css("#u input[type=file]"))
-        .await
-        .expect("the zone's file input");
-    input
-        .send_keys(&file.display().to_string())
-        .await
-        .expect("choose the file");
+    browser.choose_files("u", &[&file]).await;
     browser
         .wait_for_js("window.ferrex.selected('u').length === 1")
         .await;

@@ -214,6 +214,31 @@ impl Bench {
         self.browser.choose_files(zone, paths).await;
     }
 
+    /// Waits until zone `zone`'s list shows `n` files.
+    async fn listed(&self, zone: &str, n: usize) {
+        self.browser
+            .wait_for_count(&format!("[data-fx-selected-files={zone}] li"), n)
+            .await;
+    }
+
+    /// Presses the button of a file in zone `zone`'s list, by its label ("Remove a.txt").
+    async fn press_entry(&self, zone: &str, label: &str) {
+        self.browser
+            .click(&format!(
+                "[data-fx-selected-files={zone}] button[aria-label='{label}']"
+            ))
+            .await;
+    }
+
+    /// Waits until zone `zone` no longer uploads.
+    async fn wait_idle(&self, zone: &str) {
+        self.browser
+            .wait_for_js(&format!(
+                "!document.getElementById('{zone}').hasAttribute('data-fx-uploading')"
+            ))
+            .await;
+    }
+
     /// `window.ferrex.entries(zone)`: name, size, status, loaded and error code of each.
     async fn entries(&self, zone: &str) -> Value {
         self.browser
@@ -250,10 +275,7 @@ async fn one_file_cancelled_mid_upload_leaves_the_batch_and_the_others_arrive() 
     let slow = bench.file("slow.bin", 8 * 1024 * 1024);
     let c = bench.file("c.txt", 2000);
     bench.choose("u", &[&a, &slow, &c]).await;
-    bench
-        .browser
-        .wait_for_count("[data-fx-selected-files=u] li", 3)
-        .await;
+    bench.listed("u", 3).await;
     bench.browser.click("#upload-u").await;
 
     // slow.bin is on its way (the server holds its bytes): it shows its own progress bar and
@@ -267,10 +289,7 @@ async fn one_file_cancelled_mid_upload_leaves_the_batch_and_the_others_arrive() 
              return b ? [b.max, b.value > 0] : null;")
         .await;
     assert_eq!(bar, json!([8 * 1024 * 1024, true]));
-    bench
-        .browser
-        .click("[data-fx-selected-files=u] button[aria-label='Cancel slow.bin']")
-        .await;
+    bench.press_entry("u", "Cancel slow.bin").await;
     bench.gate.open();
 
     // The others arrive, in one handler call; slow.bin never does.
@@ -294,10 +313,7 @@ async fn one_file_cancelled_mid_upload_leaves_the_batch_and_the_others_arrive() 
         "{each:?}"
     );
     // Nothing is left selected, and the server kept nothing of slow.bin.
-    bench
-        .browser
-        .wait_for_count("[data-fx-selected-files=u] li", 0)
-        .await;
+    bench.listed("u", 0).await;
     assert_eq!(bench.entries("u").await, json!([]));
     bench.wait_uploads_dir(&["a.txt", "c.txt"]).await;
 }
@@ -309,10 +325,7 @@ async fn a_file_the_server_refuses_gets_its_error_beside_it_and_the_others_go_on
     let bad = bench.file("bad.txt", 20);
     let two = bench.file("two.txt", 30);
     bench.choose("u", &[&one, &bad, &two]).await;
-    bench
-        .browser
-        .wait_for_count("[data-fx-selected-files=u] li", 3)
-        .await;
+    bench.listed("u", 3).await;
     bench.browser.click("#upload-u").await;
 
     bench.browser.wait_for_count("#got li", 2).await;
@@ -341,14 +354,8 @@ async fn a_file_the_server_refuses_gets_its_error_beside_it_and_the_others_go_on
         "{beside:?}"
     );
     // Its button takes it away.
-    bench
-        .browser
-        .click("[data-fx-selected-files=u] button[aria-label='Remove bad.txt']")
-        .await;
-    bench
-        .browser
-        .wait_for_count("[data-fx-selected-files=u] li", 0)
-        .await;
+    bench.press_entry("u", "Remove bad.txt").await;
+    bench.listed("u", 0).await;
     bench.wait_uploads_dir(&["one.txt", "two.txt"]).await;
 }
 
@@ -362,10 +369,7 @@ async fn each_broken_rule_is_shown_beside_its_file_and_removing_files_changes_wh
     let b = bench.file("b.txt", 6);
     let c = bench.file("c.txt", 7);
     bench.choose("r", &[&big, &pic, &empty, &a, &b, &c]).await;
-    bench
-        .browser
-        .wait_for_count("[data-fx-selected-files=r] li", 6)
-        .await;
+    bench.listed("r", 6).await;
 
     // Each refused file has its code (to on_drop_rejected and in the entry) and the sentence
     // naming the rule beside it.
@@ -414,17 +418,9 @@ async fn each_broken_rule_is_shown_beside_its_file_and_removing_files_changes_wh
     // Removed before the upload: a.txt is not sent, and c.txt, refused for being one too
     // many, fits once it is chosen again.
     for name in ["a.txt", "c.txt"] {
-        bench
-            .browser
-            .click(&format!(
-                "[data-fx-selected-files=r] button[aria-label='Remove {name}']"
-            ))
-            .await;
+        bench.press_entry("r", &format!("Remove {name}")).await;
     }
-    bench
-        .browser
-        .wait_for_count("[data-fx-selected-files=r] li", 4)
-        .await;
+    bench.listed("r", 4).await;
     bench.choose("r", &[&c]).await;
     bench.wait_entry("r", "c.txt", "e.status === 'ready'").await;
     bench.browser.click("#upload-r").await;
@@ -432,15 +428,9 @@ async fn each_broken_rule_is_shown_beside_its_file_and_removing_files_changes_wh
     assert_eq!(bench.browser.texts("#got li").await, ["b.txt:6", "c.txt:7"]);
 
     // The refused ones stay until a handler clears the zone (a client action it returns).
-    bench
-        .browser
-        .wait_for_count("[data-fx-selected-files=r] li", 3)
-        .await;
+    bench.listed("r", 3).await;
     bench.browser.click("#clear-r").await;
-    bench
-        .browser
-        .wait_for_count("[data-fx-selected-files=r] li", 0)
-        .await;
+    bench.listed("r", 0).await;
     assert_eq!(bench.entries("r").await, json!([]));
 }
 
@@ -449,10 +439,7 @@ async fn a_progress_handler_returning_cancel_upload_stops_the_upload() {
     let bench = Bench::start().await;
     let slow = bench.file("slow.bin", 4 * 1024 * 1024);
     bench.choose("g", &[&slow]).await;
-    bench
-        .browser
-        .wait_for_count("[data-fx-selected-files=g] li", 1)
-        .await;
+    bench.listed("g", 1).await;
     bench.browser.click("#upload-g").await;
 
     // The guard saw slow.bin's first bytes and answered `cancel_upload("g")`.
@@ -467,10 +454,7 @@ async fn a_progress_handler_returning_cancel_upload_stops_the_upload() {
         "kept to try again"
     );
     assert_eq!(bench.browser.texts("#calls").await, ["0"]);
-    bench
-        .browser
-        .wait_for_js("!document.getElementById('g').hasAttribute('data-fx-uploading')")
-        .await;
+    bench.wait_idle("g").await;
     // What the server had of it is gone.
     bench.wait_uploads_dir(&[]).await;
 }
@@ -480,29 +464,17 @@ async fn a_batch_refused_whole_runs_no_handler_and_nothing_chosen_runs_it_with_n
     let bench = Bench::start().await;
     let bad = bench.file("bad.txt", 20);
     bench.choose("u", &[&bad]).await;
-    bench
-        .browser
-        .wait_for_count("[data-fx-selected-files=u] li", 1)
-        .await;
+    bench.listed("u", 1).await;
     bench.browser.click("#upload-u").await;
     bench
         .wait_entry("u", "bad.txt", "e.error === 'refused'")
         .await;
-    bench
-        .browser
-        .wait_for_js("!document.getElementById('u').hasAttribute('data-fx-uploading')")
-        .await;
+    bench.wait_idle("u").await;
     assert_eq!(bench.browser.texts("#calls").await, ["0"]);
 
     // With nothing chosen the handler runs, with no files.
-    bench
-        .browser
-        .click("[data-fx-selected-files=u] button[aria-label='Remove bad.txt']")
-        .await;
-    bench
-        .browser
-        .wait_for_count("[data-fx-selected-files=u] li", 0)
-        .await;
+    bench.press_entry("u", "Remove bad.txt").await;
+    bench.listed("u", 0).await;
     bench.browser.click("#upload-u").await;
     bench
         .browser

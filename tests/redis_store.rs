@@ -536,10 +536,7 @@ async fn a_burst_of_events_on_one_process_costs_one_script_call_each_and_an_aski
             (b, answer)
         }
     });
-    let meta = format!(
-        "ferrex:{{{}}}:meta",
-        cookie.split_once('=').map_or("", |(_, id)| id)
-    );
+    let meta = session_key(&cookie, "meta");
     wait_until("B to ask for the session", || {
         server.command(&["HEXISTS", &meta, "wanted"]) == ":1"
     })
@@ -564,10 +561,7 @@ async fn a_lease_kept_by_a_process_that_goes_idle_passes_to_another_after_the_ho
     for _ in 0..3 {
         add_one(&a, &cookie).await;
     }
-    let lease = format!(
-        "ferrex:{{{}}}:lease",
-        cookie.split_once('=').map_or("", |(_, id)| id)
-    );
+    let lease = session_key(&cookie, "lease");
     assert_eq!(
         server.command(&["EXISTS", &lease]),
         ":1",
@@ -718,10 +712,7 @@ async fn a_handler_running_for_several_leases_keeps_its_session_and_the_other_pr
             .await
         }
     });
-    let lease_key = format!(
-        "ferrex:{{{}}}:lease",
-        cookie.split_once('=').map_or("", |(_, id)| id)
-    );
+    let lease_key = session_key(&cookie, "lease");
     wait_until("A to take the lease", || {
         server.command(&["EXISTS", &lease_key]) == ":1"
     })
@@ -749,10 +740,7 @@ async fn a_process_whose_kept_lease_ran_out_meanwhile_counts_on_from_the_newer_s
     let cookie = arrive(&a).await;
     add_one(&a, &cookie).await;
     add_one(&a, &cookie).await;
-    let lease_key = format!(
-        "ferrex:{{{}}}:lease",
-        cookie.split_once('=').map_or("", |(_, id)| id)
-    );
+    let lease_key = session_key(&cookie, "lease");
     assert_eq!(
         server.command(&["EXISTS", &lease_key]),
         ":1",
@@ -772,4 +760,10 @@ async fn a_process_whose_kept_lease_ran_out_meanwhile_counts_on_from_the_newer_s
         4
     );
     assert_eq!(number_in::<i64>(&page(&b, &cookie).await, "count"), 4);
+}
+
+/// The Redis key `part` (`lease`, `meta`, `state`) of the session a `name=id` cookie names.
+fn session_key(cookie: &str, part: &str) -> String {
+    let id = cookie.split_once('=').map_or("", |(_, id)| id);
+    format!("ferrex:{{{id}}}:{part}")
 }

@@ -101,15 +101,7 @@ async fn cluster(s3: &S3Server, redis: &RedisServer) -> Cluster {
 
 /// The names of every object in the bucket, relative to the apps' prefix.
 async fn objects(s3: &S3Server) -> Vec<String> {
-    let mut names: Vec<String> = s3
-        .store()
-        .list(Some(&PREFIX.into()))
-        .map(|meta| meta.expect("a listed object").location.to_string())
-        .map(|name| name[PREFIX.len() + 1..].to_owned())
-        .collect()
-        .await;
-    names.sort();
-    names
+    s3.objects_under(PREFIX).await
 }
 
 /// The Files example's upload of `files` to its drop zone.

@@ -9,15 +9,13 @@
 mod support;
 
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use fantoccini::Locator;
 use ferrex::FileStore;
 use ferrex::prelude::*;
 use futures_util::StreamExt;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::ObjectStoreExt;
 use reqwest::header::COOKIE;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
@@ -27,6 +25,7 @@ use support::browser::Browser;
 use support::disk::scratch;
 use support::http::arrive;
 use support::services::S3Server;
+use support::upload_log::{CallLog, new_tag};
 
 /// The prefix the app keeps its files under in the bucket.
 const PREFIX: &str = "app";
@@ -44,17 +43,10 @@ struct Received {
     shared: bool,
 }
 
-static CALLS: Mutex<Vec<(u64, Vec<Received>)>> = Mutex::new(Vec::new());
-static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
+static CALLS: CallLog<Received> = CallLog::new();
 
 fn calls(tag: u64) -> Vec<Vec<Received>> {
-    CALLS
-        .lock()
-        .expect("the call log is poisoned")
-        .iter()
-        .filter(|(t, _)| *t == tag)
-        .map(|(_, files)| files.clone())
-        .collect()
+    CALLS.calls(tag)
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
@@ -105,10 +97,7 @@ impl Up {
             .map(|r| format!("{} {} {}", r.relative_path, r.size, r.sha256))
             .collect::<Vec<_>>()
             .join("; ");
-        CALLS
-            .lock()
-            .expect("the call log is poisoned")
-            .push((tag, seen));
+        CALLS.record(tag, seen);
         Ok(())
     }
 }
@@ -189,7 +178,7 @@ async fn setup_with(app: impl FnOnce(App) -> App) -> Setup {
         server,
         cookie,
         http: Client::new(),
-        tag: NEXT_TAG.fetch_add(1, Ordering::Relaxed) + 100,
+        tag: new_tag(),
         received,
     }
 }
@@ -291,16 +280,7 @@ impl Setup {
 
     /// The names of the objects under the app's prefix.
     async fn objects(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .s3
-            .store()
-            .list(Some(&PREFIX.into()))
-            .map(|meta| meta.expect("a listed object").location.to_string())
-            .map(|name| name[PREFIX.len() + 1..].to_owned())
-            .collect()
-            .await;
-        names.sort();
-        names
+        self.s3.objects_under(PREFIX).await
     }
 }
 
@@ -649,15 +629,7 @@ async fn chromium_sends_a_direct_zones_file_straight_to_the_store() {
     let mut browser = Browser::start().await;
     browser.set_wait_timeout(Duration::from_secs(60));
     browser.open(&s.server.url("/")).await;
-    let input = browser
-        .client()
-        .find(Locator::Css("#d input[type=file]"))
-        .await
-        .expect("the zone's file input");
-    input
-        .send_keys(&file.display().to_string())
-        .await
-        .expect("choose the file");
+    browser.choose_files("d", &[&file]).await;
     browser.click("#send").await;
     let expected = format!("photo.bin {size} {}", hex_sha256(&bytes));
     browser
@@ -687,15 +659,7 @@ async fn without_an_s3_store_chromium_sends_a_direct_zones_file_through_the_serv
     std::fs::write(&file, &bytes).expect("write the file");
     let browser = Browser::start().await;
     browser.open(&server.url("/")).await;
-    let input = browser
-        .client()
-        .find(Locator::Css("#d input[type=file]"))
-        .await
-        .expect("the zone's file input");
-    input
-        .send_keys(&file.display().to_string())
-        .await
-        .expect("choose the file");
+    browser.choose_files("d", &[&file]).await;
     browser.click("#send").await;
     let expected = format!("note.txt {} {}", bytes.len(), hex_sha256(&bytes));
     browser

@@ -74,7 +74,7 @@
   const selections = new Map(); // zone id -> its entries, one a file (survives morphs)
   const previews = new Map();   // File -> object URL of its thumbnail
   const relPaths = new WeakMap(); // File -> relative path from a folder drop
-  const uploads = new Map();    // zone id -> the running upload: {aborted, finishing, entries, current}
+  const uploads = new Map();    // zone id -> the running upload: {aborted, finishing, entries, running}
   let entrySeq = 0;             // the last entry's uid
   let morphFocus = null;        // element focused when the running morph began
   let shownRev = 0;             // the server's render revision of the HTML on screen
@@ -866,7 +866,8 @@
       return e.status === 'ready';
     });
     const args = replaceMarkers(a.args || [], ctx);
-    const state = { aborted: false, finishing: false, entries, current: null, last: 0, finalSent: false };
+    // `running`: the controls of the request under way (a file's, or the finish's), to abort.
+    const state = { aborted: false, finishing: false, entries, running: null, last: 0, finalSent: false };
     const direct = !!o.direct;
     uploads.set(id, state);
     setUploading(id, true);
@@ -926,9 +927,9 @@
       for (const entry of entries) {
         if (state.aborted) return;
         if (entry.removed) continue;
-        state.current = entry;
         const ctl = { xhr: null, get aborted() { return state.aborted || entry.removed; } };
         entry.ctl = ctl;
+        state.running = ctl;
         entry.status = 'uploading';
         renderAllSelections();
         const f = entry.file;
@@ -959,7 +960,7 @@
         if (sentWhole !== true) { failed(entry, sentWhole); progress(); continue; }
         sentOne(entry);
       }
-      state.current = null;
+      state.running = null;
       const sent = entries.filter((e) => e.status === 'sent' && !e.removed);
       // Nothing chosen runs the handler with no files, as before; a batch whose every file
       // was refused or removed does not run it.
@@ -973,7 +974,7 @@
         direct: sent.filter((e) => e.key).map((e) => e.key),
       });
       const ctl = { xhr: null, get aborted() { return state.aborted; } };
-      state.current = { ctl };
+      state.running = ctl;
       const xhr = await tusRetrying(ctl, () => xhrSend(ctl, 'POST', own(WIRE.UPLOAD_FINISH_PATH),
         { 'Content-Type': 'application/json' }, finish, null, false), true);
       if (state.aborted) return;
@@ -1113,8 +1114,7 @@
     state.aborted = true; // silences late progress callbacks
     uploads.delete(id);
     setUploading(id, false);
-    const running = state.current && state.current.ctl;
-    if (running && running.xhr) running.xhr.abort();
+    if (state.running && state.running.xhr) state.running.xhr.abort();
     for (const e of state.entries) {
       forgetTusUpload(e);
       e.ctl = null;

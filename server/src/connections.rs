@@ -269,12 +269,15 @@ impl hyper::service::Service<hyper::Request<Incoming>> for ConnectionService {
 
     fn call(&self, request: hyper::Request<Incoming>) -> Answer {
         let in_progress = InProgress::start(&self.connection);
-        let read_whole = Arc::new(AtomicBool::new(request.body().is_end_stream()));
-        let request = request.map(|body| {
-            Body::new(WatchedBody {
+        // A request with no body (most of them) needs no watching.
+        let read_whole =
+            (!request.body().is_end_stream()).then(|| Arc::new(AtomicBool::new(false)));
+        let request = request.map(|body| match &read_whole {
+            Some(flag) => Body::new(WatchedBody {
                 body,
-                read_whole: read_whole.clone(),
-            })
+                read_whole: flag.clone(),
+            }),
+            None => Body::new(body),
         });
         let answer = self.router.clone().oneshot(request);
         Box::pin(async move {
@@ -282,7 +285,7 @@ impl hyper::service::Service<hyper::Request<Incoming>> for ConnectionService {
             // hyper closes a connection whose request body was not read to its end (a body
             // refused from its head or part-way): say so, or a client may send its next
             // request on a connection that is closing and get no answer at all.
-            if !read_whole.load(Ordering::Acquire) {
+            if read_whole.is_some_and(|flag| !flag.load(Ordering::Acquire)) {
                 response
                     .headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));

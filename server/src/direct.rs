@@ -93,30 +93,6 @@ impl DirectUploads {
     }
 }
 
-/// Why a presign is refused, besides the errors every endpoint shares.
-enum Refusal {
-    Server(ServerError),
-    /// A status with a sentence: 429, 501, 503.
-    Status(StatusCode, String),
-}
-
-impl From<ServerError> for Refusal {
-    fn from(err: ServerError) -> Refusal {
-        Refusal::Server(err)
-    }
-}
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        match self {
-            Refusal::Server(err) => err.into_response(),
-            Refusal::Status(status, why) => {
-                (status, axum::Json(serde_json::json!({ "error": why }))).into_response()
-            }
-        }
-    }
-}
-
 /// The body of `POST /_ferrex/upload/direct`: one file, as the browser declares it.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -157,7 +133,7 @@ async fn presign_file(
     app: &AppState,
     current: &CurrentSession,
     asked: PresignRequest,
-) -> Result<Response, Refusal> {
+) -> Result<Response, ServerError> {
     let relative = sanitize_relative_path(&asked.name);
     let content_type = file_content_type(&relative, asked.content_type.as_deref());
     let max_total = app.settings.max_upload_bytes;
@@ -166,8 +142,7 @@ async fn presign_file(
             StatusCode::PAYLOAD_TOO_LARGE,
             &relative,
             format!("the upload is larger than the server's limit of {max_total} bytes"),
-        )
-        .into());
+        ));
     }
     let limits = zone_limits(app, current, &asked.page, &asked.zone, &asked.handler).await?;
     check_file(&limits, &relative, &content_type, asked.size)?;
@@ -187,7 +162,7 @@ async fn presign_file(
 }
 
 #[cfg(feature = "s3")]
-fn sign_for(app: &AppState, upload: DirectUpload) -> Result<Response, Refusal> {
+fn sign_for(app: &AppState, upload: DirectUpload) -> Result<Response, ServerError> {
     use crate::files::presign::PostRule;
     let Some((objects, signer)) = app
         .files
@@ -205,7 +180,7 @@ fn sign_for(app: &AppState, upload: DirectUpload) -> Result<Response, Refusal> {
             .filter(|u| u.session == upload.session)
             .count();
         if mine >= app.settings.max_direct_uploads_per_session {
-            return Err(Refusal::Status(
+            return Err(ServerError::refused(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!(
                     "this session already has {mine} direct uploads waiting: finish them first"
@@ -213,9 +188,9 @@ fn sign_for(app: &AppState, upload: DirectUpload) -> Result<Response, Refusal> {
             ));
         }
         if uploads.len() >= app.settings.max_direct_uploads {
-            return Err(Refusal::Status(
+            return Err(ServerError::refused(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "the server has too many uploads in progress: try again later".into(),
+                "the server has too many uploads in progress: try again later",
             ));
         }
         let form = signer.sign(
@@ -240,20 +215,20 @@ fn sign_for(app: &AppState, upload: DirectUpload) -> Result<Response, Refusal> {
 }
 
 #[cfg(not(feature = "s3"))]
-fn sign_for(app: &AppState, _: DirectUpload) -> Result<Response, Refusal> {
+fn sign_for(app: &AppState, _: DirectUpload) -> Result<Response, ServerError> {
     Err(through_server(app))
 }
 
 /// The 501 that sends a direct zone's file through the server, with a warning the first
 /// time.
-fn through_server(app: &AppState) -> Refusal {
+fn through_server(app: &AppState) -> ServerError {
     let why = "this app keeps no files in an S3 store it can sign uploads for \
                (`App::files` / FERREX_FILES_URL with static AWS credentials): \
                the file goes through the server";
     if !app.direct.warned.swap(true, Ordering::Relaxed) {
         tracing::warn!("a drop zone with `direct = true` uploads through the server: {why}");
     }
-    Refusal::Status(StatusCode::NOT_IMPLEMENTED, why.into())
+    ServerError::refused(StatusCode::NOT_IMPLEMENTED, why)
 }
 
 /// Who a finish is for: the batch's session, page, zone and handler.

@@ -81,6 +81,25 @@ pub enum ServerError {
     /// were refused, and the newer state stands.
     #[error("the event was not applied: another server process took over the session while it ran")]
     SessionTakenOver,
+    /// A refusal with its own status and sentence (a protocol's: tus's 409/412/415/460, a
+    /// direct upload's 429/501/503).
+    #[error("{why}")]
+    Refused {
+        /// The status to answer with.
+        status: StatusCode,
+        /// Why, as the client reads it.
+        why: String,
+    },
+}
+
+impl ServerError {
+    /// [`ServerError::Refused`]: `status`, with `why` as the client reads it.
+    pub(crate) fn refused(status: StatusCode, why: impl Into<String>) -> ServerError {
+        ServerError::Refused {
+            status,
+            why: why.into(),
+        }
+    }
 }
 
 impl From<crate::session::StoreError> for ServerError {
@@ -169,6 +188,7 @@ impl ServerError {
             ServerError::SessionTakenOver => StatusCode::CONFLICT,
             ServerError::FileStore(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServerError::DownloadElsewhere => StatusCode::GONE,
+            ServerError::Refused { status, .. } => *status,
         }
     }
 }

@@ -164,8 +164,13 @@ enum Refusal {
     /// The upload expired and was removed.
     Gone,
     Server(ServerError),
+}
+
+impl Refusal {
     /// A tus status with a sentence: 409, 412, 415, 460.
-    Status(StatusCode, String),
+    fn refused(status: StatusCode, why: String) -> Refusal {
+        Refusal::Server(ServerError::Refused { status, why })
+    }
 }
 
 impl From<ServerError> for Refusal {
@@ -186,10 +191,6 @@ impl IntoResponse for Refusal {
             )
                 .into_response(),
             Refusal::Server(err) => err.into_response(),
-            Refusal::Status(status, why) => {
-                tracing::debug!(%status, error = %why, "tus request refused");
-                (status, axum::Json(serde_json::json!({ "error": why }))).into_response()
-            }
         };
         if response.status() == StatusCode::PRECONDITION_FAILED {
             response
@@ -213,7 +214,7 @@ fn tus(result: Result<Response, Refusal>) -> Response {
 fn speaks_tus(headers: &HeaderMap) -> Result<(), Refusal> {
     match headers.get("tus-resumable").and_then(|v| v.to_str().ok()) {
         Some(VERSION) => Ok(()),
-        _ => Err(Refusal::Status(
+        _ => Err(Refusal::refused(
             StatusCode::PRECONDITION_FAILED,
             format!("this server speaks tus {VERSION}: send `Tus-Resumable: {VERSION}`"),
         )),
@@ -398,7 +399,7 @@ async fn create_upload(
         let mut uploads = app.tus.lock();
         let mine = uploads.values().filter(|u| u.session == current.id).count();
         if mine >= app.settings.max_tus_uploads_per_session {
-            return Err(Refusal::Status(
+            return Err(Refusal::refused(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!(
                     "this session already has {mine} uploads in progress: finish or delete some first"
@@ -406,7 +407,7 @@ async fn create_upload(
             ));
         }
         if uploads.len() >= app.settings.max_tus_uploads {
-            return Err(Refusal::Status(
+            return Err(Refusal::refused(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the server has too many uploads in progress: try again later".into(),
             ));
@@ -502,7 +503,7 @@ pub(crate) async fn patch(
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
         if content_type != Some(PATCH_TYPE) {
-            return Err(Refusal::Status(
+            return Err(Refusal::refused(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 format!("a PATCH body must be `Content-Type: {PATCH_TYPE}`"),
             ));
@@ -563,7 +564,7 @@ async fn write_chunk(
     let mut data = upload.data.lock().await;
     let start = upload.offset.load(Ordering::Acquire);
     if offset != start {
-        return Err(Refusal::Status(
+        return Err(Refusal::refused(
             StatusCode::CONFLICT,
             format!("the upload is at offset {start}, not {offset}: ask with HEAD"),
         ));
@@ -614,8 +615,7 @@ async fn write_chunk(
         let next = tokio::select! {
             next = stream.next() => next,
             _ = turn.changed() => {
-                cut = Some(Refusal::Status(
-                    StatusCode::CONFLICT,
+                cut = Some(Refusal::refused(StatusCode::CONFLICT,
                     "another request for this upload took over".into(),
                 ));
                 break;
@@ -693,7 +693,7 @@ async fn write_chunk(
         (None, Some(digest)) => {
             if digest.finish() != expected {
                 truncate(file, start).await?;
-                return Err(Refusal::Status(
+                return Err(Refusal::refused(
                     StatusCode::from_u16(CHECKSUM_MISMATCH).unwrap_or(StatusCode::BAD_REQUEST),
                     "Checksum Mismatch: the chunk was not kept, send it again".into(),
                 ));

@@ -232,6 +232,21 @@ impl S3Server {
         s3_client(self.s3_port)
     }
 
+    /// The names of the bucket's objects under `prefix`, relative to it, sorted.
+    pub async fn objects_under(&self, prefix: &str) -> Vec<String> {
+        use futures_util::StreamExt;
+        use object_store::ObjectStore;
+        let mut names: Vec<String> = self
+            .store()
+            .list(Some(&prefix.into()))
+            .map(|meta| meta.expect("a listed object").location.to_string())
+            .map(|name| name[prefix.len() + 1..].to_owned())
+            .collect()
+            .await;
+        names.sort();
+        names
+    }
+
     /// The settings of such a client, unbuilt (for `FileStore::s3`).
     pub fn builder(&self) -> object_store::aws::AmazonS3Builder {
         s3_builder(self.s3_port).with_retry(object_store::RetryConfig {

@@ -21,8 +21,42 @@ pub struct Received {
     pub saved: String,
 }
 
-/// Every call of an `Up` handler: its bound argument (a per-test tag) and its files.
-static CALLS: Mutex<Vec<(u64, Vec<Received>)>> = Mutex::new(Vec::new());
+/// Every call of an upload handler: its bound argument (a per-test tag) and what it saw of
+/// its files (`T`).
+pub struct CallLog<T> {
+    calls: Mutex<Vec<(u64, Vec<T>)>>,
+}
+
+impl<T: Clone> CallLog<T> {
+    /// An empty log, for a `static`.
+    pub const fn new() -> CallLog<T> {
+        CallLog {
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Notes one call with `tag`.
+    pub fn record(&self, tag: u64, files: Vec<T>) {
+        self.calls
+            .lock()
+            .expect("the call log is poisoned")
+            .push((tag, files));
+    }
+
+    /// The calls made with `tag`, in order.
+    pub fn calls(&self, tag: u64) -> Vec<Vec<T>> {
+        self.calls
+            .lock()
+            .expect("the call log is poisoned")
+            .iter()
+            .filter(|(t, _)| *t == tag)
+            .map(|(_, files)| files.clone())
+            .collect()
+    }
+}
+
+/// Every call of an `Up` handler.
+static CALLS: CallLog<Received> = CallLog::new();
 
 /// Tags for tests; those below 1000 are kept for tests that bind their own (the page's
 /// buttons bind 1 to 6).
@@ -33,22 +67,13 @@ pub fn new_tag() -> u64 {
     NEXT_TAG.fetch_add(1, Ordering::Relaxed)
 }
 
-/// The calls made with `tag`, in order.
+/// The calls of an `Up` handler made with `tag`, in order.
 pub fn calls(tag: u64) -> Vec<Vec<Received>> {
-    CALLS
-        .lock()
-        .expect("the call log is poisoned")
-        .iter()
-        .filter(|(t, _)| *t == tag)
-        .map(|(_, files)| files.clone())
-        .collect()
+    CALLS.calls(tag)
 }
 
 fn record(tag: u64, files: Vec<Received>) {
-    CALLS
-        .lock()
-        .expect("the call log is poisoned")
-        .push((tag, files));
+    CALLS.record(tag, files);
 }
 
 /// The state of [`limits_page`]: how many files its handlers kept.

@@ -116,6 +116,15 @@ pub enum UploadError {
     Exists(String),
 }
 
+/// A relative path's last segment: the file's own name.
+fn last_segment(relative_path: &str) -> String {
+    relative_path
+        .rsplit('/')
+        .next()
+        .unwrap_or(relative_path)
+        .to_owned()
+}
+
 impl UploadFile {
     /// A file that has streamed to `temp` in the upload folder `upload_dir`: what the
     /// server hands a handler, and what a test of a handler can make itself.
@@ -139,13 +148,8 @@ impl UploadFile {
         temp: tempfile::TempPath,
         upload_dir: PathBuf,
     ) -> UploadFile {
-        let name = relative_path
-            .rsplit('/')
-            .next()
-            .unwrap_or(&relative_path)
-            .to_owned();
         UploadFile {
-            name,
+            name: last_segment(&relative_path),
             relative_path,
             content_type,
             size,
@@ -167,13 +171,8 @@ impl UploadFile {
         store: Arc<dyn SharedFiles>,
         staged: String,
     ) -> UploadFile {
-        let name = relative_path
-            .rsplit('/')
-            .next()
-            .unwrap_or(&relative_path)
-            .to_owned();
         UploadFile {
-            name,
+            name: last_segment(&relative_path),
             relative_path,
             content_type,
             size,
