@@ -179,20 +179,13 @@ fn sign_for(app: &AppState, upload: DirectUpload) -> Result<Response, ServerErro
             .values()
             .filter(|u| u.session == upload.session)
             .count();
-        if mine >= app.settings.max_direct_uploads_per_session {
-            return Err(ServerError::refused(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "this session already has {mine} direct uploads waiting: finish them first"
-                ),
-            ));
-        }
-        if uploads.len() >= app.settings.max_direct_uploads {
-            return Err(ServerError::refused(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the server has too many uploads in progress: try again later",
-            ));
-        }
+        crate::uploads::admit_upload(
+            mine,
+            app.settings.max_direct_uploads_per_session,
+            uploads.len(),
+            app.settings.max_direct_uploads,
+            "direct uploads waiting: finish them first",
+        )?;
         let form = signer.sign(
             &PostRule {
                 key: &key,

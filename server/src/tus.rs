@@ -33,8 +33,8 @@ use crate::upload_write::{
     ChunkDigest, ChunkWriter, Taps, close_writer, is_refusal, replay, with_digest, write_error,
 };
 use crate::uploads::{
-    check_file, file_content_type, hand_over, new_temp_file, rejected, upload_answer, upload_dir,
-    zone_limits,
+    admit_upload, check_file, file_content_type, hand_over, new_temp_file, rejected, upload_answer,
+    upload_dir, zone_limits,
 };
 
 /// The protocol version ferrex speaks.
@@ -398,20 +398,13 @@ async fn create_upload(
     {
         let mut uploads = app.tus.lock();
         let mine = uploads.values().filter(|u| u.session == current.id).count();
-        if mine >= app.settings.max_tus_uploads_per_session {
-            return Err(Refusal::refused(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "this session already has {mine} uploads in progress: finish or delete some first"
-                ),
-            ));
-        }
-        if uploads.len() >= app.settings.max_tus_uploads {
-            return Err(Refusal::refused(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the server has too many uploads in progress: try again later".into(),
-            ));
-        }
+        admit_upload(
+            mine,
+            app.settings.max_tus_uploads_per_session,
+            uploads.len(),
+            app.settings.max_tus_uploads,
+            "uploads in progress: finish or delete some first",
+        )?;
         uploads.insert(id.clone(), upload.clone());
     }
     tracing::debug!(%id, length, file = %relative, "tus upload created");

@@ -620,6 +620,32 @@ fn not_found(path: &str) -> Response {
     ServerError::NotFound(format!("{}/{path}", crate::wire::UPLOADS_PATH)).into_response()
 }
 
+/// Whether one more upload in progress may start: `mine` of this session's and `all` of the
+/// process's are held now, against their caps (tus uploads, direct-upload forms). Past the
+/// session's cap: 429, "this session already has {mine} {held}"; past the process's: 503;
+/// each with a sentence.
+pub(crate) fn admit_upload(
+    mine: usize,
+    per_session: usize,
+    all: usize,
+    per_process: usize,
+    held: &str,
+) -> Result<(), ServerError> {
+    if mine >= per_session {
+        return Err(ServerError::refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("this session already has {mine} {held}"),
+        ));
+    }
+    if all >= per_process {
+        return Err(ServerError::refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server has too many uploads in progress: try again later",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
