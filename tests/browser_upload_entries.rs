@@ -435,6 +435,50 @@ async fn each_broken_rule_is_shown_beside_its_file_and_removing_files_changes_wh
 }
 
 #[tokio::test]
+async fn a_files_item_and_its_button_outlive_renders_of_the_page_and_other_files_changing() {
+    let bench = Bench::start().await;
+    let a = bench.file("a.txt", 5);
+    let b = bench.file("b.txt", 6);
+    bench.choose("u", &[&a, &b]).await;
+    bench.listed("u", 2).await;
+    // The very button a user is about to press, held across what follows.
+    bench
+        .browser
+        .js("window.__remove = document.querySelector(\"[data-fx-selected-files=u] button[aria-label='Remove a.txt']\"); return null;")
+        .await;
+
+    // A render of the page (another zone's refusal runs a handler) and another file joining
+    // this zone's list.
+    let big = bench.file("big.txt", 200);
+    bench.choose("r", &[&big]).await;
+    bench.browser.wait_for_count("#refused li", 1).await;
+    let c = bench.file("c.txt", 7);
+    bench.choose("u", &[&c]).await;
+    bench.listed("u", 3).await;
+
+    assert_eq!(
+        bench
+            .browser
+            .js("return window.__remove.isConnected;")
+            .await,
+        json!(true),
+        "the button was rebuilt: a click on it would be lost"
+    );
+    bench
+        .browser
+        .js("window.__remove.click(); return null;")
+        .await;
+    bench.listed("u", 2).await;
+    assert_eq!(
+        bench
+            .browser
+            .texts("[data-fx-selected-files=u] .fx-file-name")
+            .await,
+        ["b.txt", "c.txt"]
+    );
+}
+
+#[tokio::test]
 async fn a_progress_handler_returning_cancel_upload_stops_the_upload() {
     let bench = Bench::start().await;
     let slow = bench.file("slow.bin", 4 * 1024 * 1024);

@@ -514,6 +514,9 @@
     if (tag === 'TEXTAREA') syncTextarea(old, nw, focused);
     syncAttributes(old, nw);
     if (tag === 'TEXTAREA') return; // its text is its value, handled above
+    // A list of chosen files is the runtime's (the server renders it empty): kept as it
+    // is, so its items and their buttons outlive the render.
+    if (old.hasAttribute('data-fx-selected-files')) return;
     // A focused select follows the rule of a focused input: the server's choice wins only
     // when the server changed it and nothing the user did is in flight. Morphing the
     // options' `selected` attributes would move the choice, so the user's is kept aside.
@@ -748,56 +751,90 @@
   }
 
   // The zone's files, each with its size, a remove button, its progress while it is sent,
-  // and its error beside it.
+  // and its error beside it. A file's item is kept and updated in place while the file
+  // stays in the list, so a click on its button is never lost to a rebuild (another
+  // file's status changing, a render of the page).
   function renderSelection(el, id, entries) {
-    el.textContent = '';
-    if (!entries.length) return;
-    const ul = document.createElement('ul');
-    ul.className = 'fx-selected-files';
+    let ul = el.querySelector(':scope > ul.fx-selected-files');
+    if (!entries.length) { el.textContent = ''; return; }
+    if (!ul) {
+      el.textContent = '';
+      ul = document.createElement('ul');
+      ul.className = 'fx-selected-files';
+      el.appendChild(ul);
+    }
+    const before = new Map();
+    for (const li of ul.children) before.set(li.getAttribute('data-fx-entry'), li);
+    let prev = null;
     for (const e of entries) {
-      const li = document.createElement('li');
-      li.setAttribute('data-fx-entry', String(e.uid));
-      li.setAttribute('data-fx-status', e.status);
-      const f = e.file;
-      if ((f.type || '').startsWith('image/')) {
-        const img = document.createElement('img');
-        img.className = 'fx-preview';
-        img.alt = '';
-        img.src = previewUrl(f);
-        li.appendChild(img);
-      }
-      const name = document.createElement('span');
-      name.className = 'fx-file-name';
-      name.textContent = e.name;
-      const size = document.createElement('span');
-      size.className = 'fx-file-size';
-      size.textContent = humanSize(f.size);
-      li.append(name, ' ', size);
-      if (e.status === 'uploading' || e.status === 'sent') {
-        const bar = document.createElement('progress');
+      const key = String(e.uid);
+      let li = before.get(key);
+      if (li) before.delete(key); else li = entryItem(e);
+      updateEntryItem(li, e);
+      const at = prev ? prev.nextSibling : ul.firstChild;
+      if (li !== at) ul.insertBefore(li, at);
+      prev = li;
+    }
+    for (const li of before.values()) li.remove();
+  }
+
+  // A new file's item: preview, name, size and its button; the rest follows its status.
+  function entryItem(e) {
+    const li = document.createElement('li');
+    li.setAttribute('data-fx-entry', String(e.uid));
+    const f = e.file;
+    if ((f.type || '').startsWith('image/')) {
+      const img = document.createElement('img');
+      img.className = 'fx-preview';
+      img.alt = '';
+      img.src = previewUrl(f);
+      li.appendChild(img);
+    }
+    const name = document.createElement('span');
+    name.className = 'fx-file-name';
+    name.textContent = e.name;
+    const size = document.createElement('span');
+    size.className = 'fx-file-size';
+    size.textContent = humanSize(f.size);
+    const remove = document.createElement('button');
+    remove.type = 'button';
+    remove.className = 'fx-file-remove';
+    remove.setAttribute('data-fx-remove', String(e.uid));
+    remove.textContent = '\u00d7';
+    li.append(name, ' ', size, remove);
+    return li;
+  }
+
+  // Status, progress bar, the button's label and the error of a file's item.
+  function updateEntryItem(li, e) {
+    li.setAttribute('data-fx-status', e.status);
+    const remove = li.querySelector(':scope > .fx-file-remove');
+    let bar = li.querySelector(':scope > .fx-file-progress');
+    if (e.status === 'uploading' || e.status === 'sent') {
+      if (!bar) {
+        bar = document.createElement('progress');
         bar.className = 'fx-file-progress';
-        bar.max = Math.max(f.size, 1);
-        bar.value = e.status === 'sent' ? bar.max : e.loaded;
         bar.setAttribute('aria-label', `${e.name} sent`);
-        li.appendChild(bar);
+        li.insertBefore(bar, remove);
       }
-      const remove = document.createElement('button');
-      remove.type = 'button';
-      remove.className = 'fx-file-remove';
-      remove.setAttribute('data-fx-remove', String(e.uid));
-      remove.setAttribute('aria-label', `${e.status === 'uploading' ? 'Cancel' : 'Remove'} ${e.name}`);
-      remove.textContent = '\u00d7';
-      li.appendChild(remove);
-      if (e.error) {
-        const msg = document.createElement('span');
+      bar.max = Math.max(e.file.size, 1);
+      bar.value = e.status === 'sent' ? bar.max : e.loaded;
+    } else if (bar) {
+      bar.remove();
+    }
+    remove.setAttribute('aria-label', `${e.status === 'uploading' ? 'Cancel' : 'Remove'} ${e.name}`);
+    let msg = li.querySelector(':scope > .fx-file-error');
+    if (e.error) {
+      if (!msg) {
+        msg = document.createElement('span');
         msg.className = 'fx-file-error';
         msg.setAttribute('role', 'alert');
-        msg.textContent = e.error.message;
         li.appendChild(msg);
       }
-      ul.appendChild(li);
+      msg.textContent = e.error.message;
+    } else if (msg) {
+      msg.remove();
     }
-    el.appendChild(ul);
   }
 
   function renderAllSelections() {
