@@ -111,22 +111,36 @@ impl Redis {
             .map_err(|e| e.to_string())
     }
 
-    /// The CPU time `redis-server` has used so far (user + system), from `INFO cpu`.
-    async fn cpu(&self) -> Result<Duration, String> {
-        let info = match self.query(&["INFO", "cpu"]).await? {
+    /// The sum of the fields `names` of `INFO section`.
+    async fn info_sum(&self, section: &str, names: &[&str]) -> Result<f64, String> {
+        let info = match self.query(&["INFO", section]).await? {
             redis::Value::BulkString(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             redis::Value::VerbatimString { text, .. } => text,
             other => return Err(format!("INFO answered {other:?}")),
         };
-        let seconds: f64 = info
+        Ok(info
             .lines()
             .filter_map(|line| {
                 let (name, value) = line.split_once(':')?;
-                matches!(name, "used_cpu_user" | "used_cpu_sys")
+                names
+                    .contains(&name)
                     .then(|| value.trim().parse::<f64>().ok())?
             })
-            .sum();
+            .sum())
+    }
+
+    /// The CPU time `redis-server` has used so far (user + system), from `INFO cpu`.
+    async fn cpu(&self) -> Result<Duration, String> {
+        let seconds = self
+            .info_sum("cpu", &["used_cpu_user", "used_cpu_sys"])
+            .await?;
         Ok(Duration::from_secs_f64(seconds))
+    }
+
+    /// How many reads from its clients' sockets `redis-server` has made so far: fewer
+    /// than commands when commands arrive pipelined.
+    async fn reads(&self) -> Result<f64, String> {
+        self.info_sum("stats", &["total_reads_processed"]).await
     }
 
     /// Every command's `calls=` from `INFO commandstats`, summed, and by command.
@@ -223,14 +237,17 @@ async fn run() -> Result<bool, String> {
         // slows a round down).
         let mut best: [Option<Run>; 2] = [None, None];
         let mut redis_cpu = Duration::ZERO;
+        let mut redis_reads = 0.0;
         let mut redis_events = 0;
         for _ in 0..rounds {
             for (i, (_, addr)) in stores.iter().enumerate() {
                 let cpu_before = redis.cpu().await?;
+                let reads_before = redis.reads().await?;
                 let run = events(*addr, clients, secs, max).await?;
                 // What Redis itself spends on an event, for the Redis rows.
                 if i == 1 {
                     redis_cpu += redis.cpu().await?.saturating_sub(cpu_before);
+                    redis_reads += redis.reads().await? - reads_before;
                     redis_events += run.count;
                 }
                 if best[i].as_ref().is_none_or(|b| run.rate > b.rate) {
@@ -248,8 +265,9 @@ async fn run() -> Result<bool, String> {
                 run.count,
                 if i == 1 {
                     format!(
-                        "  redis-server CPU {:.1} µs/event",
-                        redis_cpu.as_secs_f64() * 1e6 / redis_events.max(1) as f64
+                        "  redis-server CPU {:.1} µs/event, {:.2} socket reads/event",
+                        redis_cpu.as_secs_f64() * 1e6 / redis_events.max(1) as f64,
+                        redis_reads / redis_events.max(1) as f64
                     )
                 } else {
                     String::new()
