@@ -10,7 +10,8 @@
 //! - two Redis-backed servers behind nginx (round robin, no affinity) against one of them
 //!   reached directly, 16 clients, same run (skipped with a note when nginx is missing).
 //!
-//! Run with `cargo bench --bench sessions --features redis`. Needs `redis-server` (the
+//! Run with `cargo bench --bench sessions --features redis`; `SESSIONS_BENCH_ONLY=memory`
+//! or `=redis` runs 16 clients on that store alone for 10 s (to profile it). Needs `redis-server` (the
 //! smoke run, `cargo test --all-targets --features redis`, is skipped with a note when it
 //! is missing).
 
@@ -229,6 +230,20 @@ async fn run() -> Result<bool, String> {
     )
     .await;
 
+    // `SESSIONS_BENCH_ONLY=memory` (or `redis`): 16 clients on that store alone for 10 s,
+    // to profile one store (`perf stat`/`perf record` around the bench).
+    if let Ok(which) = std::env::var("SESSIONS_BENCH_ONLY") {
+        let addr = if which == "redis" { shared } else { memory };
+        let run = events(addr, 16, 10.0, usize::MAX).await?;
+        println!(
+            "  16 client(s), {which} only: {:.0} events/s  p50 {}  p99 {}  ({} events)",
+            run.rate,
+            micros(run.p50),
+            micros(run.p99),
+            run.count
+        );
+        return Ok(true);
+    }
     let mut at_16 = [0.0f64; 2];
     let stores = [("in memory", memory), ("Redis", shared)];
     for clients in [1, 16] {

@@ -399,6 +399,97 @@ async fn an_event_costs_one_script_call_to_acquire_and_load_and_one_to_write_and
         assert!(matches!(outcome, Commit::Applied { .. }));
     }
     assert_eq!(calls(&server, "evalsha"), 4, "three events in a burst");
+
+    // Inside a commit on a kept lease (the steady state: no expiry due), Redis runs two
+    // commands: the owner check and one `HSET` of the fields with the revision.
+    server.command(&["CONFIG", "RESETSTAT"]);
+    let (lease, _) = store.acquire_and_load(&sid, None).await.expect("acquired");
+    let before = server.command(&["HGET", &store.session_key(&sid, "state"), "#rev"]);
+    let steady = write.clone().leave_idle_expiry();
+    for then in [AfterCommit::KeepUnrenewed, AfterCommit::KeepUnrenewed] {
+        store.commit(&lease, &steady, then).await.expect("commit");
+    }
+    let inner: Vec<(&str, u64)> = ["hmget", "hset", "hincrby", "pexpire", "hdel", "get"]
+        .into_iter()
+        .map(|command| (command, calls(&server, command)))
+        .collect();
+    // The acquire's `HSET` of the owner is one; each commit's is one more.
+    assert_eq!(
+        inner,
+        [
+            ("hmget", 2),
+            ("hset", 3),
+            ("hincrby", 1),
+            ("pexpire", 2),
+            ("hdel", 1),
+            ("get", 0)
+        ],
+        "the acquire's fence (HINCRBY), owner (HSET), wanted (HDEL) and expiry (PEXPIRE ×2), then two commits"
+    );
+    let after = server.command(&["HGET", &store.session_key(&sid, "state"), "#rev"]);
+    let number = |reply: &str| -> u64 {
+        reply
+            .trim_start_matches('$')
+            .lines()
+            .last()
+            .unwrap_or("")
+            .parse()
+            .expect("a revision")
+    };
+    assert_eq!(number(&after), number(&before) + 2);
+}
+
+#[tokio::test]
+async fn a_write_naming_a_reserved_field_is_refused_and_a_lease_whose_commit_went_unanswered_is_in_doubt()
+ {
+    let mut server = RedisServer::start().await;
+    let store = connect(
+        &server,
+        RedisStoreConfig {
+            response_timeout: Duration::from_secs(1),
+            ..RedisStoreConfig::default()
+        },
+    )
+    .await;
+    let sid = SessionId::random();
+    let lease = store.create(&sid).await.expect("created");
+    for write in [
+        SessionWrite::new().set("#rev", b"99".to_vec()),
+        SessionWrite::new().remove("#rev"),
+    ] {
+        let refused = store.commit(&lease, &write, AfterCommit::Keep).await;
+        assert!(
+            matches!(&refused, Err(RedisStoreError::ReservedField(name)) if name == "#rev"),
+            "{refused:?}"
+        );
+    }
+    let write = SessionWrite::new().set("Counter", b"1".to_vec());
+    let applied = store.commit(&lease, &write, AfterCommit::Keep).await;
+    assert!(
+        matches!(applied, Ok(Commit::Applied { rev: 1, .. })),
+        "{applied:?}"
+    );
+
+    // Redis gone mid-commit: the commit fails, and this lease can no longer know the
+    // revision, so it refuses to write again rather than store a wrong one.
+    server.stop();
+    let failed = store.commit(&lease, &write, AfterCommit::Keep).await;
+    assert!(
+        matches!(failed, Err(RedisStoreError::Redis(_))),
+        "{failed:?}"
+    );
+    server.start_again().await;
+    let in_doubt = store.commit(&lease, &write, AfterCommit::Keep).await;
+    assert!(
+        matches!(in_doubt, Err(RedisStoreError::InDoubt)),
+        "{in_doubt:?}"
+    );
+    assert!(
+        in_doubt
+            .expect_err("in doubt")
+            .to_string()
+            .contains("acquire the session again")
+    );
 }
 
 #[tokio::test]

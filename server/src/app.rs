@@ -271,7 +271,8 @@ impl App {
 
     /// The secret that signs session-bound URLs (`upload_url`); random per process by
     /// default, or shared through the store when sessions are kept in Redis
-    /// ([`App::redis`]), so a URL made by one process is honoured by all.
+    /// (`App::redis`, cargo feature `redis`), so a URL made by one process is honoured by
+    /// all.
     pub fn url_secret(mut self, secret: [u8; 32]) -> App {
         self.url_secret = Some(secret);
         self
@@ -372,7 +373,7 @@ impl App {
         self
     }
 
-    /// With sessions in Redis ([`App::redis`]): how long a process keeps a session's lease
+    /// With sessions in Redis (`App::redis`, cargo feature `redis`): how long a process keeps a session's lease
     /// after an event while no other event of it comes (default 5 ms;
     /// `store::RedisSessions::lease_hold` says what it saves and costs). While kept, the
     /// session's next event here costs one Redis round trip instead of two; another
@@ -495,7 +496,7 @@ impl App {
 
     /// Where finished uploads and generated downloads are kept (default: the upload folder,
     /// or the store named by `FERREX_FILES_URL` when it is set). With a shared store
-    /// ([`FileStore::object`], [`FileStore::from_url`]) every process of the app serves
+    /// (`FileStore::object`, cargo feature `object-store`; [`FileStore::from_url`]) every process of the app serves
     /// every upload; see [`FileStore`].
     pub fn file_store(mut self, store: FileStore) -> App {
         self.file_store = Some(store);

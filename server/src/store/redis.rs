@@ -36,8 +36,8 @@
 //! | key | type | holds | expiry |
 //! |---|---|---|---|
 //! | `ferrex:{sid}:lease` | string | the holder's random token | the lease ([`RedisStoreConfig::lease`]) |
-//! | `ferrex:{sid}:meta` | hash | `fence` (incremented on every acquire), `owner` (the last acquirer's token), `rev` (incremented on every applied write), `wanted` (an acquire found the lease taken) | idle ([`RedisStoreConfig::idle`]) |
-//! | `ferrex:{sid}:state` | hash | the session's fields (e.g. one per state type), opaque bytes | idle |
+//! | `ferrex:{sid}:meta` | hash | `fence` (incremented on every acquire), `owner` (the last acquirer's token), `wanted` (an acquire found the lease taken) | idle ([`RedisStoreConfig::idle`]) |
+//! | `ferrex:{sid}:state` | hash | the session's fields (e.g. one per state type), opaque bytes, and `#rev` (how many writes were applied) | idle |
 //! | `ferrex:once:KEY` | string | a one-time value ([`RedisStore::put_once`]) | its own |
 //!
 //! # Why a write cannot be stale
@@ -47,7 +47,9 @@
 //! once any other process has acquired the session, the earlier holder's writes are refused,
 //! whether its lease expired while it was paused, slow or cut off. A holder whose lease
 //! expired while nobody else acquired may still write: nothing newer exists to overwrite.
-//! Only [`RedisStore::create`] makes keys; the other calls refuse a session id that Redis
+//! The revision travels with the write: the holder knows it (it read it when it acquired,
+//! and only it has written since), so a commit is two commands inside its script, the
+//! owner check and one `HSET` of the fields and `#rev`. Only [`RedisStore::create`] makes keys; the other calls refuse a session id that Redis
 //! does not know ([`RedisStoreError::NoSuchSession`]), so ids a client makes up cost
 //! nothing. The token is 128 random bits, so this holds even after the session's keys expired and
 //! the fence counter restarted. Correctness rests on the scripts alone, never on clocks
@@ -76,7 +78,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -125,6 +127,15 @@ pub enum RedisStoreError {
     /// Another process held the session for the whole wait.
     #[error("the session is in use by another process and was not released within {0:?}")]
     Busy(Duration),
+    /// A commit through a lease whose previous commit failed without an answer (it may or
+    /// may not have been applied): acquire the session again to learn what is stored.
+    #[error(
+        "an earlier write through this lease may or may not have been applied; acquire the session again"
+    )]
+    InDoubt,
+    /// A write names a field the store keeps for itself (a name starting with `#`).
+    #[error("the field name {0:?} is reserved by the session store (names starting with `#`)")]
+    ReservedField(String),
     /// A script answered in a shape this code does not know (a different script under the
     /// same name, or a Redis that is not Redis).
     #[error("the Redis session store answered unexpectedly: {0}")]
@@ -143,14 +154,29 @@ pub struct Lease {
     held: Arc<HeldLease>,
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 struct HeldLease {
     sid: SessionId,
     token: String,
     /// The session's keys, formatted once at the acquire for every call the lease makes
     /// (a kept lease commits many events).
     keys: SessionKeys,
+    /// The session's revision as of this holder's last applied write (or its acquire):
+    /// the next write stores this + 1. [`REV_IN_DOUBT`] once a commit failed without an
+    /// answer, which may or may not have been applied.
+    rev: AtomicU64,
 }
+
+/// A lease's revision after a commit that may or may not have been applied.
+const REV_IN_DOUBT: u64 = u64::MAX;
+
+impl PartialEq for HeldLease {
+    fn eq(&self, other: &HeldLease) -> bool {
+        self.sid == other.sid && self.token == other.token && self.keys == other.keys
+    }
+}
+
+impl Eq for HeldLease {}
 
 /// A session's keys under its hash tag.
 #[derive(Debug, PartialEq, Eq)]
@@ -232,7 +258,8 @@ impl SessionWrite {
         self
     }
 
-    /// Stores `value` under `field`.
+    /// Stores `value` under `field`. Names starting with `#` are the store's own: a commit
+    /// naming one is refused ([`RedisStoreError::ReservedField`]).
     pub fn set(mut self, field: impl Into<String>, value: impl Into<Vec<u8>>) -> SessionWrite {
         self.set.push((field.into(), value.into()));
         self
@@ -323,8 +350,8 @@ fn evalsha(script: &Script, keys: &[&str]) -> Cmd {
 /// create (0/1), ask (0/1). Answers `{2}` for a session that does not exist when not
 /// creating (and creates nothing), `{0, lease pttl}` when busy (having marked the session
 /// `wanted` when asking, so a holder keeping the lease gives it back at its next commit),
-/// else `{1, fence, rev}` plus the state's `HGETALL` when asked to load and the rev differs
-/// from the cached one. A new holder starts with no `wanted` mark: whoever still waits
+/// else `{1, fence, rev}` (rev as a string) plus the state's `HGETALL` when asked to load and
+/// the rev differs from the cached one. A new holder starts with no `wanted` mark: whoever still waits
 /// marks it again at its next try.
 const ACQUIRE_LUA: &str = r"
 if ARGV[6] == '0' and redis.call('EXISTS', KEYS[2]) == 0 then
@@ -341,8 +368,8 @@ redis.call('HSET', KEYS[2], 'owner', ARGV[1])
 redis.call('HDEL', KEYS[2], 'wanted')
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 redis.call('PEXPIRE', KEYS[3], ARGV[3])
-local rev = tonumber(redis.call('HGET', KEYS[2], 'rev') or '0')
-if ARGV[4] == '0' or ARGV[5] == tostring(rev) then
+local rev = redis.call('HGET', KEYS[3], '#rev') or '0'
+if ARGV[4] == '0' or ARGV[5] == rev then
   return {1, fence, rev}
 end
 return {1, fence, rev, redis.call('HGETALL', KEYS[3])}
@@ -350,8 +377,9 @@ return {1, fence, rev, redis.call('HGETALL', KEYS[3])}
 
 /// `KEYS`: lease, meta, state. `ARGV`: token, idle ms, refresh the idle expiry (1) or
 /// leave it (0), release (1) or keep (0), renew a kept lease (1) or not (0), lease ms,
-/// number of fields set, then field/value pairs, then the fields to delete.
-/// Answers `{0}` when the caller is no longer the owner, else `{1, rev, lease held, asked}`:
+/// number of field/value pairs set (`#rev` and the new revision the last of them), then
+/// the pairs, then the fields to delete.
+/// Answers `{0}` when the caller is no longer the owner, else `{1, lease held, asked}`:
 /// a lease another process asked for (`wanted`) is given back even when keeping was asked.
 /// A write that adds a field refreshes the idle expiry even when asked to leave it: the
 /// `state` key it may have made must expire too. The lease is not read: while the caller
@@ -360,21 +388,18 @@ return {1, fence, rev, redis.call('HGETALL', KEYS[3])}
 /// Kept without renewing, it is taken to be there still: the caller renewed it a small
 /// part of a lease ago (and should the process have stalled since, its next commit is
 /// fenced all the same). Every number passed to `redis.call` is a
-/// string: Lua would format a number with `%.17g` on each call.
+/// string: Lua would format a number with `%.17g` on each call; the revision comes from
+/// the caller for the same reason (no arithmetic in Lua).
 const COMMIT_LUA: &str = r"
 local meta = redis.call('HMGET', KEYS[2], 'owner', 'wanted')
 if meta[1] ~= ARGV[1] then
   return {0}
 end
 local set_end = 7 + 2 * tonumber(ARGV[7])
-local added = 0
-if set_end > 7 then
-  added = redis.call('HSET', KEYS[3], unpack(ARGV, 8, set_end))
-end
+local added = redis.call('HSET', KEYS[3], unpack(ARGV, 8, set_end))
 if #ARGV > set_end then
   redis.call('HDEL', KEYS[3], unpack(ARGV, set_end + 1, #ARGV))
 end
-local rev = redis.call('HINCRBY', KEYS[2], 'rev', '1')
 if ARGV[3] == '1' or added > 0 then
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
   redis.call('PEXPIRE', KEYS[3], ARGV[2])
@@ -392,7 +417,7 @@ elseif ARGV[5] == '1' then
 else
   held = 1
 end
-return {1, rev, held, asked}
+return {1, held, asked}
 ";
 
 /// `KEYS`: lease. `ARGV`: token, lease ms. Extends the lease only for its holder.
@@ -411,31 +436,30 @@ end
 return 0
 ";
 
-/// `KEYS`: meta, state. Answers `{fence, rev, HGETALL state}` read at one instant.
+/// `KEYS`: meta, state. Answers `{fence, HGETALL state}` read at one instant.
 const LOAD_LUA: &str = r"
-local meta = redis.call('HMGET', KEYS[1], 'fence', 'rev')
-return {tonumber(meta[1] or '0'), tonumber(meta[2] or '0'), redis.call('HGETALL', KEYS[2])}
+return {tonumber(redis.call('HGET', KEYS[1], 'fence') or '0'), redis.call('HGETALL', KEYS[2])}
 ";
 
-/// `KEYS`: meta. `ARGV`: idle ms. Makes the session's record (fence and rev 0) unless it
-/// exists, and refreshes its idle expiry.
+/// `KEYS`: meta. `ARGV`: idle ms. Makes the session's record (fence 0) unless it exists,
+/// and refreshes its idle expiry.
 const REGISTER_LUA: &str = r"
-redis.call('HSETNX', KEYS[1], 'rev', '0')
 redis.call('HSETNX', KEYS[1], 'fence', '0')
 return redis.call('PEXPIRE', KEYS[1], ARGV[1])
 ";
 
 /// `KEYS`: meta, state. `ARGV`: cached rev. Answers `{0}` for a session that does not
-/// exist, `{1, rev}` when the rev is the cached one, else `{1, rev, HGETALL state}`.
+/// exist, `{1, rev}` (rev as a string) when the rev is the cached one, else
+/// `{1, rev, HGETALL state}`.
 const LOAD_CHANGED_LUA: &str = r"
-local rev = redis.call('HGET', KEYS[1], 'rev')
-if not rev then
+if redis.call('EXISTS', KEYS[1]) == 0 then
   return {0}
 end
+local rev = redis.call('HGET', KEYS[2], '#rev') or '0'
 if ARGV[1] == rev then
-  return {1, tonumber(rev)}
+  return {1, rev}
 end
-return {1, tonumber(rev), redis.call('HGETALL', KEYS[2])}
+return {1, rev, redis.call('HGETALL', KEYS[2])}
 ";
 
 /// What one acquire asks for besides the lease.
@@ -643,23 +667,23 @@ impl RedisStore {
             _ => {}
         }
         let fence = int_at(&items, 1, "acquire")?.unsigned_abs();
-        let rev = int_at(&items, 2, "acquire")?.unsigned_abs();
+        let rev = rev_at(&items, 2, "acquire")?;
         let lease = Lease {
             fence,
             held: Arc::new(HeldLease {
                 sid: sid.clone(),
                 token,
                 keys,
+                rev: AtomicU64::new(rev),
             }),
         };
         let loaded = match (attempt.load, items.into_iter().nth(3)) {
             (false, _) => None,
             (true, None) => Some(Loaded::Unchanged { rev }),
-            (true, Some(fields)) => Some(Loaded::Record(SessionRecord {
-                fence,
-                rev,
-                fields: field_map(fields)?,
-            })),
+            (true, Some(fields)) => {
+                let (fields, _) = field_map(fields)?;
+                Some(Loaded::Record(SessionRecord { fence, rev, fields }))
+            }
         };
         Ok(Ok((lease, loaded)))
     }
@@ -676,7 +700,19 @@ impl RedisStore {
         write: &SessionWrite,
         then: AfterCommit,
     ) -> Result<Commit, RedisStoreError> {
-        let keys = &lease.held.keys;
+        if let Some((field, _)) = write.set.iter().find(|(field, _)| field.starts_with('#')) {
+            return Err(RedisStoreError::ReservedField(field.clone()));
+        }
+        if let Some(field) = write.remove.iter().find(|field| field.starts_with('#')) {
+            return Err(RedisStoreError::ReservedField(field.clone()));
+        }
+        let held = &lease.held;
+        let rev = held.rev.load(Ordering::Acquire);
+        if rev == REV_IN_DOUBT {
+            return Err(RedisStoreError::InDoubt);
+        }
+        let rev = rev + 1;
+        let keys = &held.keys;
         let flag = |on: bool| if on { "1" } else { "0" };
         let mut cmd = evalsha(
             &self.scripts.commit,
@@ -688,22 +724,31 @@ impl RedisStore {
             .arg(flag(then == AfterCommit::Release))
             .arg(flag(then == AfterCommit::Keep))
             .arg(millis(self.config.lease))
-            .arg(write.set.len());
+            .arg(write.set.len() + 1);
         for (field, value) in &write.set {
             cmd.arg(field).arg(value.as_slice());
         }
+        cmd.arg(REV).arg(rev);
         for field in &write.remove {
             cmd.arg(field);
         }
-        let reply = self.run(&self.scripts.commit, &cmd).await?;
+        let reply = match self.run(&self.scripts.commit, &cmd).await {
+            Ok(reply) => reply,
+            Err(error) => {
+                // Sent, perhaps applied, unanswered: this lease no longer knows the revision.
+                held.rev.store(REV_IN_DOUBT, Ordering::Release);
+                return Err(error);
+            }
+        };
         let items = array(reply, "commit")?;
         if int_at(&items, 0, "commit")? == 0 {
             return Ok(Commit::Stale);
         }
+        held.rev.store(rev, Ordering::Release);
         Ok(Commit::Applied {
-            rev: int_at(&items, 1, "commit")?.unsigned_abs(),
-            lease_held: int_at(&items, 2, "commit")? == 1,
-            asked: int_at(&items, 3, "commit")? == 1,
+            rev,
+            lease_held: int_at(&items, 1, "commit")? == 1,
+            asked: int_at(&items, 2, "commit")? == 1,
         })
     }
 
@@ -731,15 +776,11 @@ impl RedisStore {
         let reply = self.run(&self.scripts.load, &cmd).await?;
         let mut items = array(reply, "load")?;
         let fence = int_at(&items, 0, "load")?.unsigned_abs();
-        let rev = int_at(&items, 1, "load")?.unsigned_abs();
         let fields = items
             .pop()
             .ok_or(RedisStoreError::UnexpectedReply("load without fields"))?;
-        Ok(SessionRecord {
-            fence,
-            rev,
-            fields: field_map(fields)?,
-        })
+        let (fields, rev) = field_map(fields)?;
+        Ok(SessionRecord { fence, rev, fields })
     }
 
     /// Makes an empty record for `sid` without taking its lease (one round trip), so that
@@ -768,7 +809,7 @@ impl RedisStore {
         if int_at(&items, 0, "load_changed")? == 0 {
             return Ok(None);
         }
-        let rev = int_at(&items, 1, "load_changed")?.unsigned_abs();
+        let rev = rev_at(&items, 1, "load_changed")?;
         if items.len() < 3 {
             return Ok(Some(Loaded::Unchanged { rev }));
         }
@@ -778,7 +819,7 @@ impl RedisStore {
         Ok(Some(Loaded::Record(SessionRecord {
             fence: 0,
             rev,
-            fields: field_map(fields)?,
+            fields: field_map(fields)?.0,
         })))
     }
 
@@ -921,8 +962,23 @@ fn int_at(items: &[Value], index: usize, what: &'static str) -> Result<i64, Redi
     }
 }
 
-/// An `HGETALL` reply (a flat array of name, value, … or a map under RESP3) as a map.
-fn field_map(reply: Value) -> Result<BTreeMap<String, Vec<u8>>, RedisStoreError> {
+/// The field of the `state` hash holding the session's revision.
+const REV: &str = "#rev";
+
+/// A revision a script answered as a string (it never does arithmetic on it).
+fn rev_at(items: &[Value], index: usize, what: &'static str) -> Result<u64, RedisStoreError> {
+    match items.get(index) {
+        Some(Value::BulkString(digits)) => std::str::from_utf8(digits)
+            .ok()
+            .and_then(|digits| digits.parse().ok())
+            .ok_or(RedisStoreError::UnexpectedReply(what)),
+        _ => Err(RedisStoreError::UnexpectedReply(what)),
+    }
+}
+
+/// An `HGETALL` reply of the `state` hash (a flat array of name, value, … or a map under
+/// RESP3) as its fields and its revision (0 when it has none yet).
+fn field_map(reply: Value) -> Result<(BTreeMap<String, Vec<u8>>, u64), RedisStoreError> {
     let pairs: Vec<(Value, Value)> = match reply {
         Value::Array(flat) => {
             let mut pairs = Vec::with_capacity(flat.len() / 2);
@@ -935,13 +991,24 @@ fn field_map(reply: Value) -> Result<BTreeMap<String, Vec<u8>>, RedisStoreError>
         Value::Map(pairs) => pairs,
         _ => return Err(RedisStoreError::UnexpectedReply("fields")),
     };
-    pairs
-        .into_iter()
-        .map(|(name, value)| match (name, value) {
-            (Value::BulkString(name), Value::BulkString(value)) => String::from_utf8(name)
-                .map(|name| (name, value))
-                .map_err(|_| RedisStoreError::UnexpectedReply("a field name that is not UTF-8")),
-            _ => Err(RedisStoreError::UnexpectedReply("fields")),
-        })
-        .collect()
+    let mut fields = BTreeMap::new();
+    let mut rev = 0;
+    for (name, value) in pairs {
+        let (Value::BulkString(name), Value::BulkString(value)) = (name, value) else {
+            return Err(RedisStoreError::UnexpectedReply("fields"));
+        };
+        let name = String::from_utf8(name)
+            .map_err(|_| RedisStoreError::UnexpectedReply("a field name that is not UTF-8"))?;
+        if name == REV {
+            rev = std::str::from_utf8(&value)
+                .ok()
+                .and_then(|digits| digits.parse().ok())
+                .ok_or(RedisStoreError::UnexpectedReply(
+                    "a revision that is not a number",
+                ))?;
+        } else {
+            fields.insert(name, value);
+        }
+    }
+    Ok((fields, rev))
 }
