@@ -34,6 +34,14 @@ fn with_lease(lease: Duration) -> RedisStoreConfig {
     }
 }
 
+/// Commands that fail after 1 s, for tests that take Redis away.
+fn with_short_timeout() -> RedisStoreConfig {
+    RedisStoreConfig {
+        response_timeout: Duration::from_secs(1),
+        ..RedisStoreConfig::default()
+    }
+}
+
 /// The `calls=` of one command in `INFO commandstats` (0 if it never ran).
 fn calls(server: &RedisServer, command: &str) -> u64 {
     let stats = server.command(&["INFO", "commandstats"]);
@@ -443,14 +451,7 @@ async fn an_event_costs_one_script_call_to_acquire_and_load_and_one_to_write_and
 async fn a_write_naming_a_reserved_field_is_refused_and_a_lease_whose_commit_went_unanswered_is_in_doubt()
  {
     let mut server = RedisServer::start().await;
-    let store = connect(
-        &server,
-        RedisStoreConfig {
-            response_timeout: Duration::from_secs(1),
-            ..RedisStoreConfig::default()
-        },
-    )
-    .await;
+    let store = connect(&server, with_short_timeout()).await;
     let sid = SessionId::random();
     let lease = store.create(&sid).await.expect("created");
     for write in [
@@ -726,14 +727,7 @@ async fn a_session_idle_for_the_idle_time_is_gone_though_its_commits_skip_most_e
 #[tokio::test]
 async fn calls_fail_with_a_sentence_while_redis_is_down_and_work_again_when_it_is_back() {
     let mut server = RedisServer::start().await;
-    let store = connect(
-        &server,
-        RedisStoreConfig {
-            response_timeout: Duration::from_secs(1),
-            ..RedisStoreConfig::default()
-        },
-    )
-    .await;
+    let store = connect(&server, with_short_timeout()).await;
     let sid = SessionId::random();
     server.stop();
     let error = store.acquire(&sid).await.expect_err("Redis is down");
