@@ -471,6 +471,29 @@ async fn a_write_naming_a_reserved_field_is_refused_and_a_lease_whose_commit_wen
         "{applied:?}"
     );
 
+    // One commit at a time per lease: a second through a copy of it, while the first is on
+    // its way, is refused rather than store the same revision; the first goes on.
+    let first = {
+        let (store, lease, write) = (store.clone(), lease.clone(), write.clone());
+        tokio::spawn(async move { store.commit(&lease, &write, AfterCommit::Keep).await })
+    };
+    tokio::task::yield_now().await;
+    let second = store.commit(&lease, &write, AfterCommit::Keep).await;
+    assert!(
+        matches!(second, Err(RedisStoreError::InDoubt)),
+        "{second:?}"
+    );
+    let first = first.await.expect("the task ran");
+    assert!(
+        matches!(first, Ok(Commit::Applied { rev: 2, .. })),
+        "{first:?}"
+    );
+    let third = store.commit(&lease, &write, AfterCommit::Keep).await;
+    assert!(
+        matches!(third, Ok(Commit::Applied { rev: 3, .. })),
+        "{third:?}"
+    );
+
     // Redis gone mid-commit: the commit fails, and this lease can no longer know the
     // revision, so it refuses to write again rather than store a wrong one.
     server.stop();
@@ -490,6 +513,24 @@ async fn a_write_naming_a_reserved_field_is_refused_and_a_lease_whose_commit_wen
             .expect_err("in doubt")
             .to_string()
             .contains("acquire the session again")
+    );
+
+    // A commit whose caller stops waiting (its future dropped once sent) leaves its lease
+    // in doubt the same way. (The restarted Redis forgot the session: made again.)
+    let lease = store.create(&sid).await.expect("made again");
+    let dropped = tokio::time::timeout(
+        Duration::ZERO,
+        store.commit(&lease, &write, AfterCommit::Keep),
+    )
+    .await;
+    assert!(
+        dropped.is_err(),
+        "the commit answered within its first poll"
+    );
+    let in_doubt = store.commit(&lease, &write, AfterCommit::Release).await;
+    assert!(
+        matches!(in_doubt, Err(RedisStoreError::InDoubt)),
+        "{in_doubt:?}"
     );
 }
 

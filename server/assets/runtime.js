@@ -763,19 +763,23 @@
       ul.className = 'fx-selected-files';
       el.appendChild(ul);
     }
+    // Gone files leave first, so the items that stay are never moved (a move would cut
+    // across a press on one of them, or take its focus).
+    const wanted = new Set(entries.map((e) => String(e.uid)));
     const before = new Map();
-    for (const li of ul.children) before.set(li.getAttribute('data-fx-entry'), li);
+    for (const li of Array.from(ul.children)) {
+      const key = li.getAttribute('data-fx-entry');
+      if (wanted.has(key)) before.set(key, li); else li.remove();
+    }
     let prev = null;
     for (const e of entries) {
       const key = String(e.uid);
-      let li = before.get(key);
-      if (li) before.delete(key); else li = entryItem(e);
+      const li = before.get(key) || entryItem(e);
       updateEntryItem(li, e);
       const at = prev ? prev.nextSibling : ul.firstChild;
       if (li !== at) ul.insertBefore(li, at);
       prev = li;
     }
-    for (const li of before.values()) li.remove();
   }
 
   // A new file's item: preview, name, size and its button; the rest follows its status.

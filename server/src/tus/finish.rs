@@ -24,22 +24,22 @@ use crate::uploads::{check_file, hand_over, rejected, upload_answer, zone_limits
 /// The body of `POST /_ferrex/upload/finish`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Finish {
-    pub(super) page: String,
+struct Finish {
+    page: String,
     #[serde(rename = "h")]
-    pub(super) handler: String,
+    handler: String,
     #[serde(default)]
-    pub(super) args: Value,
-    pub(super) zone: String,
+    args: Value,
+    zone: String,
     #[serde(default)]
-    pub(super) rev: Option<u64>,
+    rev: Option<u64>,
     /// The finished uploads, by id or by their URL (`Location`).
     #[serde(default)]
-    pub(super) uploads: Vec<String>,
+    uploads: Vec<String>,
     /// The keys of the files sent straight to the store (`direct` zones), as the presign
     /// answered them.
     #[serde(default)]
-    pub(super) direct: Vec<String>,
+    direct: Vec<String>,
 }
 
 /// `POST /_ferrex/upload/finish`: runs the handler once with the files of the named
@@ -112,7 +112,7 @@ pub(crate) async fn finish(
 
 /// Checks the named uploads as one batch against the zone (each file again, their count,
 /// their total) and, if all pass, takes them out of the tus endpoint.
-pub(super) fn take_finished(
+fn take_finished(
     app: &AppState,
     session: &SessionId,
     finish: &Finish,

@@ -65,7 +65,7 @@ pub(crate) async fn patch(
 
 /// Writes one `PATCH` body at `offset`, then moves the upload's offset past what was
 /// kept. Every byte is checked against the declared length as it arrives.
-pub(super) async fn write_chunk(
+async fn write_chunk(
     app: &AppState,
     id: &str,
     upload: &TusUpload,
@@ -250,7 +250,7 @@ pub(super) async fn write_chunk(
 }
 
 /// The upload's file, open for writing at `offset`, anything past it cut off.
-pub(super) fn open_at(path: &std::path::Path, offset: u64) -> std::io::Result<std::fs::File> {
+fn open_at(path: &std::path::Path, offset: u64) -> std::io::Result<std::fs::File> {
     use std::io::{Seek, SeekFrom};
     let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
     file.set_len(offset)?;
@@ -259,7 +259,7 @@ pub(super) fn open_at(path: &std::path::Path, offset: u64) -> std::io::Result<st
 }
 
 /// Cuts the file back to `len`, dropping a chunk that is not kept.
-pub(super) async fn truncate(file: std::fs::File, len: u64) -> Result<(), Refusal> {
+async fn truncate(file: std::fs::File, len: u64) -> Result<(), Refusal> {
     tokio::task::spawn_blocking(move || file.set_len(len))
         .await
         .map_err(|e| ServerError::Storage(e.to_string()))?

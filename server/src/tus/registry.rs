@@ -13,7 +13,7 @@ use crate::session::SessionId;
 
 /// The tus uploads of the process that are not handed to a handler yet.
 pub(crate) struct TusUploads {
-    pub(super) uploads: Mutex<HashMap<String, Arc<TusUpload>>>,
+    uploads: Mutex<HashMap<String, Arc<TusUpload>>>,
 }
 
 /// One file on its way in.
@@ -95,7 +95,7 @@ impl TusUploads {
 }
 
 impl TusUpload {
-    pub(super) fn expired(&self, now: SystemTime) -> bool {
+    fn expired(&self, now: SystemTime) -> bool {
         *self
             .expires
             .lock()

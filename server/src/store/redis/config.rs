@@ -43,10 +43,11 @@ pub enum RedisStoreError {
     /// Another process held the session for the whole wait.
     #[error("the session is in use by another process and was not released within {0:?}")]
     Busy(Duration),
-    /// A commit through a lease whose previous commit failed without an answer (it may or
-    /// may not have been applied): acquire the session again to learn what is stored.
+    /// A commit through a lease with another commit on its way, or whose previous commit
+    /// came back without an answer (it may or may not have been applied): acquire the
+    /// session again to learn what is stored.
     #[error(
-        "an earlier write through this lease may or may not have been applied; acquire the session again"
+        "another write through this lease is on its way or may or may not have been applied; acquire the session again"
     )]
     InDoubt,
     /// A write names a field the store keeps for itself (a name starting with `#`).

@@ -344,6 +344,12 @@ impl RedisStore {
     /// lease as `then` says (keeping renews it to a full [`RedisStoreConfig::lease`], or not
     /// with [`AfterCommit::KeepUnrenewed`], unless another process asked for the session
     /// since the last commit: then it is given back) — all in one atomic script.
+    ///
+    /// One commit at a time per lease: while one is on its way, another through the same
+    /// lease (or a copy of it) is refused with [`RedisStoreError::InDoubt`], and so is every
+    /// commit after one that did not come back with an answer (it failed, or its future
+    /// was dropped): it may or may not have been applied, so the lease no longer knows the
+    /// session's revision. Acquire the session again.
     pub async fn commit(
         &self,
         lease: &Lease,
@@ -357,11 +363,18 @@ impl RedisStore {
             return Err(RedisStoreError::ReservedField(field.clone()));
         }
         let held = &lease.held;
-        let rev = held.rev.load(Ordering::Acquire);
-        if rev == REV_IN_DOUBT {
+        // In doubt from here until an answer says otherwise: a second commit meanwhile, or
+        // any after this one is dropped or fails unanswered, cannot reuse the revision.
+        let current = held.rev.load(Ordering::Acquire);
+        if current == REV_IN_DOUBT
+            || held
+                .rev
+                .compare_exchange(current, REV_IN_DOUBT, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
             return Err(RedisStoreError::InDoubt);
         }
-        let rev = rev + 1;
+        let rev = current + 1;
         let keys = &held.keys;
         let flag = |on: bool| if on { "1" } else { "0" };
         let mut cmd = evalsha(
@@ -382,24 +395,19 @@ impl RedisStore {
         for field in &write.remove {
             cmd.arg(field);
         }
-        let reply = match self.run(&self.scripts.commit, &cmd).await {
-            Ok(reply) => reply,
-            Err(error) => {
-                // Sent, perhaps applied, unanswered: this lease no longer knows the revision.
-                held.rev.store(REV_IN_DOUBT, Ordering::Release);
-                return Err(error);
-            }
-        };
-        let items = array(reply, "commit")?;
+        let items = array(self.run(&self.scripts.commit, &cmd).await?, "commit")?;
         if int_at(&items, 0, "commit")? == 0 {
+            // Nothing was written; the lease is another process's now anyway.
+            held.rev.store(current, Ordering::Release);
             return Ok(Commit::Stale);
         }
-        held.rev.store(rev, Ordering::Release);
-        Ok(Commit::Applied {
+        let applied = Commit::Applied {
             rev,
             lease_held: int_at(&items, 1, "commit")? == 1,
             asked: int_at(&items, 2, "commit")? == 1,
-        })
+        };
+        held.rev.store(rev, Ordering::Release);
+        Ok(applied)
     }
 
     /// Extends `lease` to a full [`RedisStoreConfig::lease`] from now; `false` if it is no
