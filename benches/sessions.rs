@@ -11,9 +11,9 @@
 //!   reached directly, 16 clients, same run (skipped with a note when nginx is missing).
 //!
 //! Run with `cargo bench --bench sessions --features redis`; `SESSIONS_BENCH_ONLY=memory`
-//! or `=redis` runs 16 clients on that store alone for 10 s (to profile it). Needs `redis-server` (the
-//! smoke run, `cargo test --all-targets --features redis`, is skipped with a note when it
-//! is missing).
+//! or `=redis` runs 16 clients on that store alone for 10 s (to profile it). Needs
+//! `redis-server` (the smoke run, `cargo test --all-targets --features redis`, is skipped
+//! with a note when it is missing).
 
 mod common;
 mod services;
@@ -112,36 +112,30 @@ impl Redis {
             .map_err(|e| e.to_string())
     }
 
-    /// The sum of the fields `names` of `INFO section`.
-    async fn info_sum(&self, section: &str, names: &[&str]) -> Result<f64, String> {
-        let info = match self.query(&["INFO", section]).await? {
+    /// What `redis-server` has spent so far, in one `INFO cpu stats`: its CPU time (user +
+    /// system) and how many reads from its clients' sockets it made (fewer than commands
+    /// when commands arrive pipelined).
+    async fn usage(&self) -> Result<(Duration, f64), String> {
+        let info = match self.query(&["INFO", "cpu", "stats"]).await? {
             redis::Value::BulkString(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             redis::Value::VerbatimString { text, .. } => text,
             other => return Err(format!("INFO answered {other:?}")),
         };
-        Ok(info
-            .lines()
-            .filter_map(|line| {
-                let (name, value) = line.split_once(':')?;
-                names
-                    .contains(&name)
-                    .then(|| value.trim().parse::<f64>().ok())?
-            })
-            .sum())
-    }
-
-    /// The CPU time `redis-server` has used so far (user + system), from `INFO cpu`.
-    async fn cpu(&self) -> Result<Duration, String> {
-        let seconds = self
-            .info_sum("cpu", &["used_cpu_user", "used_cpu_sys"])
-            .await?;
-        Ok(Duration::from_secs_f64(seconds))
-    }
-
-    /// How many reads from its clients' sockets `redis-server` has made so far: fewer
-    /// than commands when commands arrive pipelined.
-    async fn reads(&self) -> Result<f64, String> {
-        self.info_sum("stats", &["total_reads_processed"]).await
+        let (mut cpu, mut reads) = (0.0, 0.0);
+        for line in info.lines() {
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            let Ok(value) = value.trim().parse::<f64>() else {
+                continue;
+            };
+            match name {
+                "used_cpu_user" | "used_cpu_sys" => cpu += value,
+                "total_reads_processed" => reads = value,
+                _ => {}
+            }
+        }
+        Ok((Duration::from_secs_f64(cpu), reads))
     }
 
     /// Every command's `calls=` from `INFO commandstats`, summed, and by command.
@@ -256,13 +250,17 @@ async fn run() -> Result<bool, String> {
         let mut redis_events = 0;
         for _ in 0..rounds {
             for (i, (_, addr)) in stores.iter().enumerate() {
-                let cpu_before = redis.cpu().await?;
-                let reads_before = redis.reads().await?;
-                let run = events(*addr, clients, secs, max).await?;
                 // What Redis itself spends on an event, for the Redis rows.
-                if i == 1 {
-                    redis_cpu += redis.cpu().await?.saturating_sub(cpu_before);
-                    redis_reads += redis.reads().await? - reads_before;
+                let before = if i == 1 {
+                    Some(redis.usage().await?)
+                } else {
+                    None
+                };
+                let run = events(*addr, clients, secs, max).await?;
+                if let Some((cpu_before, reads_before)) = before {
+                    let (cpu, reads) = redis.usage().await?;
+                    redis_cpu += cpu.saturating_sub(cpu_before);
+                    redis_reads += reads - reads_before;
                     redis_events += run.count;
                 }
                 if best[i].as_ref().is_none_or(|b| run.rate > b.rate) {

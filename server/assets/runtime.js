@@ -755,8 +755,8 @@
   // stays in the list, so a click on its button is never lost to a rebuild (another
   // file's status changing, a render of the page).
   function renderSelection(el, id, entries) {
-    let ul = el.querySelector(':scope > ul.fx-selected-files');
     if (!entries.length) { el.textContent = ''; return; }
+    let ul = el.querySelector(':scope > ul.fx-selected-files');
     if (!ul) {
       el.textContent = '';
       ul = document.createElement('ul');
@@ -773,8 +773,7 @@
     }
     let prev = null;
     for (const e of entries) {
-      const key = String(e.uid);
-      const li = before.get(key) || entryItem(e);
+      const li = before.get(String(e.uid)) || entryItem(e);
       updateEntryItem(li, e);
       const at = prev ? prev.nextSibling : ul.firstChild;
       if (li !== at) ul.insertBefore(li, at);

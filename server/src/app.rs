@@ -373,8 +373,8 @@ impl App {
         self
     }
 
-    /// With sessions in Redis (`App::redis`, cargo feature `redis`): how long a process keeps a session's lease
-    /// after an event while no other event of it comes (default 5 ms;
+    /// With sessions in Redis (`App::redis`, cargo feature `redis`): how long a process
+    /// keeps a session's lease after an event while no other event of it comes (default 5 ms;
     /// `store::RedisSessions::lease_hold` says what it saves and costs). While kept, the
     /// session's next event here costs one Redis round trip instead of two; another
     /// process getting an event of the session waits for it, at most this long.
@@ -496,8 +496,8 @@ impl App {
 
     /// Where finished uploads and generated downloads are kept (default: the upload folder,
     /// or the store named by `FERREX_FILES_URL` when it is set). With a shared store
-    /// (`FileStore::object`, cargo feature `object-store`; [`FileStore::from_url`]) every process of the app serves
-    /// every upload; see [`FileStore`].
+    /// (`FileStore::object`, cargo feature `object-store`; [`FileStore::from_url`]) every
+    /// process of the app serves every upload; see [`FileStore`].
     pub fn file_store(mut self, store: FileStore) -> App {
         self.file_store = Some(store);
         self

@@ -23,7 +23,9 @@ use crate::ServerError;
 use crate::app_state::AppState;
 use crate::guards::{CurrentSession, DeclaredLength, SameOrigin};
 use crate::session::SessionId;
-use crate::uploads::{check_file, file_content_type, rejected, zone_limits};
+use crate::uploads::{
+    Batch, check_file, file_content_type, named_once, rejected, within_upload_limit, zone_limits,
+};
 
 /// How long a presigned POST may be used, at most (less when `App::tus_expiry` is
 /// shorter, so a form never outlives the record that lets the sweep remove its object).
@@ -136,14 +138,7 @@ async fn presign_file(
 ) -> Result<Response, ServerError> {
     let relative = sanitize_relative_path(&asked.name);
     let content_type = file_content_type(&relative, asked.content_type.as_deref());
-    let max_total = app.settings.max_upload_bytes;
-    if asked.size > max_total {
-        return Err(rejected(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &relative,
-            format!("the upload is larger than the server's limit of {max_total} bytes"),
-        ));
-    }
+    within_upload_limit(app, &relative, asked.size)?;
     let limits = zone_limits(app, current, &asked.page, &asked.zone, &asked.handler).await?;
     check_file(&limits, &relative, &content_type, asked.size)?;
     sign_for(
@@ -224,14 +219,6 @@ fn through_server(app: &AppState) -> ServerError {
     ServerError::refused(StatusCode::NOT_IMPLEMENTED, why)
 }
 
-/// Who a finish is for: the batch's session, page, zone and handler.
-pub(crate) struct Batch<'a> {
-    pub(crate) session: &'a SessionId,
-    pub(crate) page: &'a str,
-    pub(crate) zone: &'a str,
-    pub(crate) handler: &'a str,
-}
-
 /// The files of the direct uploads `names` of a finish, checked against `limits` and
 /// `batch` (each presigned for it, not expired, named once), taken out of the records, and
 /// each found in the store at its declared size. A file that fails any check fails the
@@ -258,35 +245,17 @@ pub(crate) async fn take_finished(
         let now = SystemTime::now();
         let mut total = total;
         for (n, name) in names.iter().enumerate() {
-            if names[..n].contains(name) {
-                return Err(ServerError::MalformedUpload(format!(
-                    "upload `{name}` is named twice"
-                )));
-            }
+            named_once(names, n)?;
             let upload = uploads
                 .get(name)
                 .filter(|u| u.session == *batch.session && u.expires > now)
                 .ok_or_else(|| ServerError::NotFound(format!("direct upload `{name}`")))?;
-            if upload.page != batch.page
-                || upload.zone != batch.zone
-                || upload.handler != batch.handler
-            {
-                return Err(ServerError::MalformedUpload(format!(
-                    "upload `{name}` was made for another page, zone or handler"
-                )));
-            }
+            batch.check_made_for(name, &upload.page, &upload.zone, &upload.handler)?;
             // The zone may have changed since the upload was presigned.
             check_file(limits, &upload.relative, &upload.content_type, upload.size)?;
             total = total.saturating_add(upload.size);
         }
-        let max_total = app.settings.max_upload_bytes;
-        if total > max_total {
-            return Err(rejected(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "",
-                format!("the upload is larger than the server's limit of {max_total} bytes"),
-            ));
-        }
+        within_upload_limit(app, "", total)?;
         names
             .iter()
             .filter_map(|name| uploads.remove(name).map(|u| (name.clone(), u)))

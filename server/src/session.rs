@@ -378,9 +378,10 @@ impl EventClaim {
     }
 }
 
-/// Where sessions live. The default, [`MemoryStore`](crate::memory_store::MemoryStore), keeps them in this process; a shared
-/// store (`store::redis::RedisSessions`, the `redis` feature) keeps them where every
-/// process of the app finds them, with this process's copies as a cache.
+/// Where sessions live. The default, [`MemoryStore`](crate::memory_store::MemoryStore),
+/// keeps them in this process; a shared store (`store::redis::RedisSessions`, the `redis`
+/// feature) keeps them where every process of the app finds them, with this process's
+/// copies as a cache.
 ///
 /// A store tells two kinds of session apart: one that only loaded a page (made by
 /// [`StateStore::create`], seen again through [`StateStore::view`]) and one that is used —

@@ -22,6 +22,7 @@ use crate::app_state::AppState;
 use crate::events::{EventMessage, Reply, ZoneUpload, run_event};
 use crate::guards::{CurrentSession, DeclaredLength, SameOrigin};
 use crate::render::render_node;
+use crate::session::SessionId;
 use crate::upload_body::{PartHeadTooLong, PartHeads};
 use crate::upload_write::{ChunkWriter, Taps, close_writer, with_digest, write_error};
 
@@ -91,11 +92,7 @@ async fn receive(
 ) -> Result<Reply, ServerError> {
     let max_total = app.settings.max_upload_bytes;
     if length.at_most(max_total).is_err() {
-        return Err(rejected(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "",
-            format!("the upload is larger than the server's limit of {max_total} bytes"),
-        ));
+        return Err(over_upload_limit(app, ""));
     }
     let mut multipart = guarded_multipart(request, max_total).await?;
     let timeout = app.settings.body_timeout;
@@ -323,13 +320,7 @@ async fn stream_file(
     });
     let mut out = ChunkWriter::new(std_file, taps);
     let mut size: u64 = 0;
-    let over_total = || {
-        rejected(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &relative,
-            format!("the upload is larger than the server's limit of {max_total} bytes"),
-        )
-    };
+    let over_total = || over_upload_limit(app, &relative);
     while let Some(chunk) =
         field
             .chunk()
@@ -618,6 +609,71 @@ fn safe_inline(content_type: &str) -> bool {
 /// The 404 for an uploaded file that is not there, or not this session's.
 fn not_found(path: &str) -> Response {
     ServerError::NotFound(format!("{}/{path}", crate::wire::UPLOADS_PATH)).into_response()
+}
+
+/// 413 for `file` (`""`: the upload as a whole): past the server's limit on one upload
+/// (`App::max_upload_bytes`).
+pub(crate) fn over_upload_limit(app: &AppState, file: &str) -> ServerError {
+    let max = app.settings.max_upload_bytes;
+    rejected(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        file,
+        format!("the upload is larger than the server's limit of {max} bytes"),
+    )
+}
+
+/// `bytes` of `file` (`""`: the upload as a whole) within the server's limit on one upload,
+/// else [`over_upload_limit`].
+pub(crate) fn within_upload_limit(
+    app: &AppState,
+    file: &str,
+    bytes: u64,
+) -> Result<(), ServerError> {
+    if bytes > app.settings.max_upload_bytes {
+        return Err(over_upload_limit(app, file));
+    }
+    Ok(())
+}
+
+/// Who a finish is for: the batch's session, page, zone and handler. Every upload it names
+/// (over tus or straight to the store) must have been made for the same.
+pub(crate) struct Batch<'a> {
+    pub(crate) session: &'a SessionId,
+    pub(crate) page: &'a str,
+    pub(crate) zone: &'a str,
+    pub(crate) handler: &'a str,
+}
+
+impl Batch<'_> {
+    /// The upload `name`, made for `page`, `zone` and `handler`, belongs in this batch.
+    pub(crate) fn check_made_for(
+        &self,
+        name: &str,
+        page: &str,
+        zone: &str,
+        handler: &str,
+    ) -> Result<(), ServerError> {
+        if page != self.page || zone != self.zone || handler != self.handler {
+            return Err(ServerError::MalformedUpload(format!(
+                "upload `{name}` was made for another page, zone or handler"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A finish names each upload once: `names[n]` is not among the names before it.
+pub(crate) fn named_once<T: PartialEq + std::fmt::Display>(
+    names: &[T],
+    n: usize,
+) -> Result<(), ServerError> {
+    if names[..n].contains(&names[n]) {
+        return Err(ServerError::MalformedUpload(format!(
+            "upload `{}` is named twice",
+            names[n]
+        )));
+    }
+    Ok(())
 }
 
 /// Whether one more upload in progress may start: `mine` of this session's and `all` of the

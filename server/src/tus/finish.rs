@@ -17,9 +17,11 @@ use crate::ServerError;
 use crate::app_state::AppState;
 use crate::events::EventMessage;
 use crate::guards::{CurrentSession, DeclaredLength, SameOrigin};
-use crate::session::SessionId;
 use crate::upload_write::{close_writer, with_digest};
-use crate::uploads::{check_file, hand_over, rejected, upload_answer, zone_limits};
+use crate::uploads::{
+    Batch, check_file, hand_over, named_once, rejected, upload_answer, within_upload_limit,
+    zone_limits,
+};
 
 /// The body of `POST /_ferrex/upload/finish`.
 #[derive(Deserialize)]
@@ -66,14 +68,14 @@ pub(crate) async fn finish(
                 "too many files".into(),
             ));
         }
-        let taken = take_finished(&app, &current.id, &finish, &limits)?;
-        let sent: u64 = taken.iter().map(|upload| upload.length).sum();
-        let batch = crate::direct::Batch {
+        let batch = Batch {
             session: &current.id,
             page: &finish.page,
             zone: &finish.zone,
             handler: &finish.handler,
         };
+        let taken = take_finished(&app, &batch, &finish.uploads, &limits)?;
+        let sent: u64 = taken.iter().map(|upload| upload.length).sum();
         let direct =
             crate::direct::take_finished(&app, &batch, &finish.direct, &limits, sent).await?;
         let mut files = Vec::with_capacity(taken.len() + direct.len());
@@ -110,47 +112,29 @@ pub(crate) async fn finish(
     upload_answer(result)
 }
 
-/// Checks the named uploads as one batch against the zone (each file again, their count,
-/// their total) and, if all pass, takes them out of the tus endpoint.
+/// Checks the tus uploads `named` (by id or URL) as one batch against the zone (each file
+/// again, their total; the finish counted them) and, if all pass, takes them out of the tus
+/// endpoint.
 fn take_finished(
     app: &AppState,
-    session: &SessionId,
-    finish: &Finish,
+    batch: &Batch<'_>,
+    named: &[String],
     limits: &UploadLimits,
 ) -> Result<Vec<Arc<TusUpload>>, ServerError> {
-    let ids: Vec<&str> = finish
-        .uploads
+    let ids: Vec<&str> = named
         .iter()
         .map(|u| u.trim_end_matches('/').rsplit('/').next().unwrap_or(u))
         .collect();
-    if ids.len() as u64 > limits.file_count_limit() {
-        return Err(rejected(
-            StatusCode::BAD_REQUEST,
-            "",
-            "too many files".into(),
-        ));
-    }
     let mut uploads = app.tus.lock();
-    let mut batch: Vec<Arc<TusUpload>> = Vec::with_capacity(ids.len());
+    let mut taken: Vec<Arc<TusUpload>> = Vec::with_capacity(ids.len());
     let mut total: u64 = 0;
     for (n, id) in ids.iter().enumerate() {
-        if ids[..n].contains(id) {
-            return Err(ServerError::MalformedUpload(format!(
-                "upload `{id}` is named twice"
-            )));
-        }
+        named_once(&ids, n)?;
         let upload = uploads
             .get(*id)
-            .filter(|u| u.session == *session)
+            .filter(|u| u.session == *batch.session)
             .ok_or_else(|| ServerError::NotFound(format!("upload `{id}`")))?;
-        if upload.page != finish.page
-            || upload.zone != finish.zone
-            || upload.handler != finish.handler
-        {
-            return Err(ServerError::MalformedUpload(format!(
-                "upload `{id}` was made for another page, zone or handler"
-            )));
-        }
+        batch.check_made_for(id, &upload.page, &upload.zone, &upload.handler)?;
         if upload.offset.load(Ordering::Acquire) != upload.length {
             return Err(rejected(
                 StatusCode::CONFLICT,
@@ -166,18 +150,11 @@ fn take_finished(
             upload.length,
         )?;
         total = total.saturating_add(upload.length);
-        batch.push(upload.clone());
+        taken.push(upload.clone());
     }
-    let max_total = app.settings.max_upload_bytes;
-    if total > max_total {
-        return Err(rejected(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "",
-            format!("the upload is larger than the server's limit of {max_total} bytes"),
-        ));
-    }
+    within_upload_limit(app, "", total)?;
     for id in ids {
         uploads.remove(id);
     }
-    Ok(batch)
+    Ok(taken)
 }

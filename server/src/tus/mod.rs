@@ -26,7 +26,8 @@ use crate::app_state::AppState;
 use crate::guards::{CurrentSession, SameOrigin};
 use crate::session::SessionId;
 use crate::uploads::{
-    admit_upload, check_file, file_content_type, new_temp_file, rejected, upload_dir, zone_limits,
+    admit_upload, check_file, file_content_type, new_temp_file, upload_dir, within_upload_limit,
+    zone_limits,
 };
 
 mod finish;
@@ -125,15 +126,7 @@ async fn create_upload(
             .map(String::as_str),
     );
 
-    let max_total = app.settings.max_upload_bytes;
-    if length > max_total {
-        return Err(rejected(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &relative,
-            format!("the upload is larger than the server's limit of {max_total} bytes"),
-        )
-        .into());
-    }
+    within_upload_limit(app, &relative, length)?;
     let limits = zone_limits(app, current, &page, &zone, &handler).await?;
     check_file(&limits, &relative, &content_type, length)?;
 

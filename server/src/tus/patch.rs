@@ -88,16 +88,18 @@ async fn write_chunk(
         ));
     }
     let room = upload.length - start;
-    if declared.is_some_and(|len| len > room) {
-        return Err(rejected(
+    let past_length = || {
+        Refusal::from(rejected(
             StatusCode::PAYLOAD_TOO_LARGE,
             &upload.relative,
             format!(
                 "the chunk goes past the upload's length of {} bytes",
                 upload.length
             ),
-        )
-        .into());
+        ))
+    };
+    if declared.is_some_and(|len| len > room) {
+        return Err(past_length());
     }
     upload.touch(app.settings.tus_expiry);
     let path = data
@@ -133,8 +135,9 @@ async fn write_chunk(
         let next = tokio::select! {
             next = stream.next() => next,
             _ = turn.changed() => {
-                cut = Some(Refusal::refused(StatusCode::CONFLICT,
-                    "another request for this upload took over".into(),
+                cut = Some(Refusal::refused(
+                    StatusCode::CONFLICT,
+                    "another request for this upload took over",
                 ));
                 break;
             }
@@ -163,15 +166,7 @@ async fn write_chunk(
                 .await
                 .map_err(|e| ServerError::Storage(e.to_string()))?;
             truncate(file, start).await?;
-            return Err(rejected(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &upload.relative,
-                format!(
-                    "the chunk goes past the upload's length of {} bytes",
-                    upload.length
-                ),
-            )
-            .into());
+            return Err(past_length());
         }
         if let Err(e) = writer.push(chunk).await {
             if is_refusal(&e) {
@@ -213,7 +208,7 @@ async fn write_chunk(
                 truncate(file, start).await?;
                 return Err(Refusal::refused(
                     StatusCode::from_u16(CHECKSUM_MISMATCH).unwrap_or(StatusCode::BAD_REQUEST),
-                    "Checksum Mismatch: the chunk was not kept, send it again".into(),
+                    "Checksum Mismatch: the chunk was not kept, send it again",
                 ));
             }
             true

@@ -32,8 +32,8 @@ pub(super) enum Refusal {
 
 impl Refusal {
     /// A tus status with a sentence: 409, 412, 415, 460.
-    pub(super) fn refused(status: StatusCode, why: String) -> Refusal {
-        Refusal::Server(ServerError::Refused { status, why })
+    pub(super) fn refused(status: StatusCode, why: impl Into<String>) -> Refusal {
+        ServerError::refused(status, why).into()
     }
 }
 
@@ -93,9 +93,7 @@ pub(super) fn number_header(headers: &HeaderMap, name: &str) -> Result<Option<u6
                 .ok()
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .ok_or_else(|| {
-                    Refusal::Server(ServerError::MalformedUpload(format!(
-                        "`{name}` is not a number"
-                    )))
+                    ServerError::MalformedUpload(format!("`{name}` is not a number")).into()
                 })
         })
         .transpose()
@@ -135,7 +133,7 @@ pub(super) fn metadata(raw: &str) -> Result<HashMap<String, String>, Refusal> {
 
 /// `Upload-Checksum: <algorithm> <base64 digest>`; an algorithm ferrex does not know is 400.
 pub(super) fn parse_checksum(value: &str) -> Result<(ChunkDigest, Vec<u8>), Refusal> {
-    let malformed = |why: &str| Refusal::Server(ServerError::MalformedUpload(why.to_owned()));
+    let malformed = |why: &str| Refusal::from(ServerError::MalformedUpload(why.to_owned()));
     let (algorithm, encoded) = value
         .trim()
         .split_once(' ')

@@ -34,12 +34,16 @@ pub(super) fn rev_at(
     what: &'static str,
 ) -> Result<u64, RedisStoreError> {
     match items.get(index) {
-        Some(Value::BulkString(digits)) => std::str::from_utf8(digits)
-            .ok()
-            .and_then(|digits| digits.parse().ok())
-            .ok_or(RedisStoreError::UnexpectedReply(what)),
+        Some(Value::BulkString(digits)) => {
+            parse_rev(digits).ok_or(RedisStoreError::UnexpectedReply(what))
+        }
         _ => Err(RedisStoreError::UnexpectedReply(what)),
     }
+}
+
+/// A revision's decimal digits.
+fn parse_rev(digits: &[u8]) -> Option<u64> {
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 /// An `HGETALL` reply of the `state` hash (a flat array of name, value, … or a map under
@@ -66,12 +70,9 @@ pub(super) fn field_map(reply: Value) -> Result<(BTreeMap<String, Vec<u8>>, u64)
         let name = String::from_utf8(name)
             .map_err(|_| RedisStoreError::UnexpectedReply("a field name that is not UTF-8"))?;
         if name == REV {
-            rev = std::str::from_utf8(&value)
-                .ok()
-                .and_then(|digits| digits.parse().ok())
-                .ok_or(RedisStoreError::UnexpectedReply(
-                    "a revision that is not a number",
-                ))?;
+            rev = parse_rev(&value).ok_or(RedisStoreError::UnexpectedReply(
+                "a revision that is not a number",
+            ))?;
         } else {
             fields.insert(name, value);
         }
